@@ -1,0 +1,48 @@
+"""A dataset bundle: what one grid dataset provides (ground truth, generator, predictor)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from datasets.base import GroundTruthData
+
+COMPONENTS = ("ground_truth", "generator", "predictor")
+
+
+@dataclass
+class Bundle:
+    """Everything a cell may need from one dataset; heavy parts load lazily on first use.
+
+    ``identity`` is what the cell hash sees: it must change whenever any component would.
+    """
+
+    name: str
+    ground_truth: GroundTruthData | None = None
+    load_generator: Callable[[], Any] | None = None
+    load_predictor: Callable[[], Any] | None = None
+    identity: dict[str, Any] = field(default_factory=dict)
+
+    def provides(self) -> set[str]:
+        have = set()
+        if self.ground_truth is not None:
+            have.add("ground_truth")
+        if self.load_generator is not None:
+            have.add("generator")
+        if self.load_predictor is not None:
+            have.add("predictor")
+        return have
+
+    @cached_property
+    def generator(self) -> Any:
+        if self.load_generator is None:
+            raise ValueError(f"dataset {self.name!r} has no generator")
+        return self.load_generator()
+
+    @cached_property
+    def predictor(self) -> Any:
+        if self.load_predictor is None:
+            raise ValueError(f"dataset {self.name!r} has no attribute predictor")
+        return self.load_predictor()

@@ -1,0 +1,93 @@
+"""What a method is: a registered runner with a frozen config, profiles and requirements.
+
+Two kinds:
+- ``directions``: ``run(bundle, config, seed) -> Directions`` (needs a generator);
+- ``representation``: ``run(bundle, config, seed) -> Encoder`` (trains on ground truth directly).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from bench.registry import Registry
+
+PROFILES = ("quick", "paper")
+MethodKind = Literal["directions", "representation"]
+
+
+class Encoder(Protocol):
+    """A learned representation: uint8 observations (n, H, W, C) -> codes float (n, D)."""
+
+    def represent(self, observations: np.ndarray) -> np.ndarray: ...
+
+    def save(self, directory: Path) -> None: ...
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """Registry metadata of one method."""
+
+    kind: MethodKind
+    config_cls: type
+    profiles: dict[str, dict[str, Any]]
+    requires: tuple[str, ...]
+    load_output: Callable[[Path], Any] | None = None
+
+    def config(self, profile: str, **overrides: Any) -> Any:
+        """The frozen config for a profile: paper defaults, then the profile's, then overrides."""
+        if profile not in PROFILES:
+            raise ValueError(f"unknown profile {profile!r} (expected one of {', '.join(PROFILES)})")
+        fields = {f.name for f in dataclasses.fields(self.config_cls)}
+        values = {**self.profiles.get(profile, {}), **overrides}
+        unknown = sorted(set(values) - fields)
+        if unknown:
+            raise ValueError(
+                f"unknown config field(s) {', '.join(unknown)} for {self.config_cls.__name__}"
+                f" (fields: {', '.join(sorted(fields))})"
+            )
+        return self.config_cls(**values)
+
+
+METHODS: Registry[Callable[..., Any]] = Registry("method")
+
+
+def register_method(
+    name: str,
+    *,
+    description: str,
+    kind: MethodKind,
+    config_cls: type,
+    profiles: dict[str, dict[str, Any]] | None = None,
+    requires: tuple[str, ...] = ("generator",),
+    load_output: Callable[[Path], Any] | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register ``run(bundle, config, seed, progress=None)`` under ``name``.
+
+    ``profiles`` maps a profile name to overrides of the config defaults (which are the paper's).
+    ``load_output`` rebuilds a cached output from the directory its ``save`` wrote.
+    """
+    spec = MethodSpec(kind, config_cls, dict(profiles or {}), tuple(requires), load_output)
+    return METHODS.register(name, description=description, spec=spec)
+
+
+def method_spec(name: str) -> MethodSpec:
+    import_builtin_methods()
+    return METHODS.entry(name).meta["spec"]
+
+
+def import_builtin_methods() -> None:
+    """Import the modules whose import registers the built-in methods."""
+    import importlib
+    import pkgutil
+
+    import methods
+
+    for info in pkgutil.iter_modules(methods.__path__):
+        if not info.name.startswith("_") and info.name not in {"base", "directions"}:
+            importlib.import_module(f"methods.{info.name}")

@@ -1,0 +1,44 @@
+"""Metadata of every reported score: direction, range and regression tolerance.
+
+The leaderboard and ``bench check`` read this table; a score key missing here is shown but never
+checked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    key: str
+    description: str
+    higher_is_better: bool = True
+    low: float = 0.0
+    high: float = 1.0
+    tolerance: float = 0.05  # absolute; a change worse than this is a regression
+
+
+METRIC_INFO: dict[str, MetricInfo] = {}
+
+
+def describe(key: str, description: str, **kwargs: object) -> MetricInfo:
+    """Add (or replace) the metadata of one score key."""
+    info = MetricInfo(key, description, **kwargs)  # type: ignore[arg-type]
+    METRIC_INFO[key] = info
+    return info
+
+
+describe("mig", "Mutual Information Gap (Chen et al. 2018), 20-bin discretiser")
+describe("sap", "Separated Attribute Predictability (Kumar et al. 2018)")
+describe("dci_disentanglement", "DCI disentanglement (Eastwood & Williams 2018)")
+describe("dci_completeness", "DCI completeness")
+describe("dci_informativeness_test", "DCI informativeness: GBT test accuracy")
+describe("modularity", "Modularity (Ridgeway & Zemel 2018)")
+describe("explicitness_test", "Explicitness: macro ROC-AUC of logistic regression, test set",
+         low=0.5)
+describe("fvm_eval_accuracy", "FactorVAE score: majority-vote eval accuracy")
+describe("betavae_eval_accuracy", "BetaVAE score: logistic-regression eval accuracy")
+describe("disentanglement_score", "Discovery: mean of (largest - second largest) per direction")
+describe("attribute_count", "Discovery: attributes that are some direction's argmax",
+         high=float("inf"), tolerance=1.0)
