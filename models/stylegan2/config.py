@@ -1,0 +1,130 @@
+"""StyleGAN2 architecture configuration (a frozen dataclass) and named presets.
+
+Channels per resolution follow NVIDIA's rule ``min(channel_base // res, channel_max)`` unless an
+explicit per-resolution table is given (the tiny CPU presets are not expressible by the rule).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class StyleGAN2Config:
+    """Everything needed to rebuild a StyleGAN2 generator / discriminator pair."""
+
+    resolution: int
+    z_dim: int = 512
+    w_dim: int = 512
+    mapping_layers: int = 8
+    img_channels: int = 3
+    channel_base: int = 32768
+    channel_max: int = 512
+    channels: tuple[tuple[int, int], ...] | None = None  # explicit ((res, channels), ...)
+    use_noise: bool = True
+    conv_clamp: float | None = None
+    mapping_lr_mul: float = 0.01
+    w_avg_beta: float = 0.995
+    architecture: str = "skip"
+    mbstd_group: int = 4
+
+    def __post_init__(self) -> None:
+        res = self.resolution
+        if res < 4 or res & (res - 1):
+            raise ValueError(f"resolution must be a power of two >= 4, got {res}")
+        if self.architecture != "skip":
+            raise ValueError(f"only the 'skip' generator architecture is supported, "
+                             f"got {self.architecture!r}")
+        for name in ("z_dim", "w_dim", "mapping_layers", "img_channels"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.channels is not None:
+            table = {int(r): int(c) for r, c in self.channels}
+            missing = [r for r in self.block_resolutions if r not in table]
+            if missing:
+                raise ValueError(f"explicit channels lack resolutions {missing}")
+            object.__setattr__(self, "channels",
+                               tuple(sorted((r, table[r]) for r in self.block_resolutions)))
+
+    @property
+    def log2_resolution(self) -> int:
+        return int(math.log2(self.resolution))
+
+    @property
+    def block_resolutions(self) -> list[int]:
+        return [2**i for i in range(2, self.log2_resolution + 1)]
+
+    @property
+    def num_ws(self) -> int:
+        return 2 * self.log2_resolution - 2
+
+    def channels_at(self, res: int) -> int:
+        """Feature channels of the block at resolution ``res``."""
+        if self.channels is not None:
+            return dict(self.channels)[res]
+        return min(self.channel_base // res, self.channel_max)
+
+    def channel_table(self) -> dict[int, int]:
+        return {r: self.channels_at(r) for r in self.block_resolutions}
+
+    def replace(self, **changes: Any) -> StyleGAN2Config:
+        if isinstance(changes.get("channels"), Mapping):
+            changes["channels"] = tuple((int(r), int(c)) for r, c in changes["channels"].items())
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form; the channel table is always written out explicitly."""
+        out = dataclasses.asdict(self)
+        out["channels"] = {str(r): c for r, c in self.channel_table().items()}
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StyleGAN2Config:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown StyleGAN2 config keys {unknown}")
+        kwargs = dict(data)
+        channels = kwargs.get("channels")
+        if isinstance(channels, Mapping):
+            kwargs["channels"] = tuple((int(r), int(c)) for r, c in channels.items())
+        elif channels is not None:
+            kwargs["channels"] = tuple((int(r), int(c)) for r, c in channels)
+        return cls(**kwargs)
+
+
+def _explicit(table: Mapping[int, int]) -> tuple[tuple[int, int], ...]:
+    return tuple(sorted(table.items()))
+
+
+PRESETS: dict[str, StyleGAN2Config] = {
+    # unit tests and CI smoke training
+    "micro32": StyleGAN2Config(
+        resolution=32, z_dim=32, w_dim=32, mapping_layers=2, use_noise=False,
+        channels=_explicit({4: 32, 8: 32, 16: 16, 32: 16}),
+    ),
+    # the main CPU-sized model of spec section 2.4
+    "tiny32": StyleGAN2Config(
+        resolution=32, z_dim=128, w_dim=128, mapping_layers=2, use_noise=False,
+        channels=_explicit({4: 128, 8: 128, 16: 64, 32: 32}),
+    ),
+    "tiny64": StyleGAN2Config(
+        resolution=64, z_dim=256, w_dim=256, mapping_layers=4, use_noise=False,
+        channels=_explicit({4: 256, 8: 128, 16: 64, 32: 32, 64: 32}),
+    ),
+    # NVIDIA config-f geometry (FFHQ 1024); used for shape/parameter-count checks
+    "ffhq1024": StyleGAN2Config(resolution=1024),
+}
+
+
+def get_preset(name: str) -> StyleGAN2Config:
+    """A named preset; unknown names raise a ValueError listing the known ones."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        known = ", ".join(PRESETS)
+        raise ValueError(f"unknown StyleGAN2 config {name!r} (known: {known})") from None
