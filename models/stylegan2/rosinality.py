@@ -1,0 +1,459 @@
+"""rosinality/stylegan2-pytorch checkpoints <-> native (NVIDIA-named) generator state dicts.
+
+rosinality's ``.pt`` files store a ``g_ema`` state dict (and, when converted from TF, a
+``latent_avg``) but no architecture, so the architecture is inferred from tensor shapes and key
+counts. The tensors themselves are identical to the native ones up to renaming and a few
+reshapes (spec §1.8); the FIR kernels stored by rosinality are recomputed, never imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import pickle
+import re
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from models.stylegan2.config import StyleGAN2Config
+from models.stylegan2.foreign import (
+    CheckpointFormatError,
+    estimate_w_avg,
+    first_line,
+    generator_from_state_dict,
+    short_list,
+)
+from models.stylegan2.generator import StyleGAN2Generator
+
+# Channel table of rosinality's Generator: 512 up to 32, then 256*cm, 128*cm, ... at 64, 128, ...
+_R_FIXED = {4: 512, 8: 512, 16: 512, 32: 512}
+_R_SCALED = {64: 256, 128: 128, 256: 64, 512: 32, 1024: 16}
+
+
+def rosinality_channels(resolution: int, channel_multiplier: int) -> dict[int, int]:
+    """Channels per block resolution of rosinality's ``Generator(resolution, ..., cm)``."""
+    table = {**_R_FIXED, **{r: c * channel_multiplier for r, c in _R_SCALED.items()}}
+    return {res: table[res] for res in block_resolutions(resolution)}
+
+
+def block_resolutions(resolution: int) -> list[int]:
+    """4, 8, ..., resolution (a power of two >= 4)."""
+    log2 = int(math.log2(resolution)) if resolution >= 4 else 0
+    if resolution < 4 or 2**log2 != resolution:
+        raise ValueError(f"resolution must be a power of two >= 4, got {resolution}")
+    return [2**k for k in range(2, log2 + 1)]
+
+
+@dataclass(frozen=True)
+class RosinalityArchitecture:
+    """What a rosinality ``g_ema`` state dict implies about its ``Generator``.
+
+    ``channel_multiplier`` is None when the table does not depend on it (resolution <= 32) and
+    when the channels follow no rosinality table at all.
+    """
+
+    resolution: int
+    style_dim: int
+    n_mlp: int
+    channels: dict[int, int]
+    img_channels: int
+    channel_multiplier: int | None
+
+    @property
+    def num_ws(self) -> int:
+        return 2 * int(math.log2(self.resolution)) - 2
+
+
+# Keys rosinality stores that carry nothing the native generator needs (FIR kernels).
+_R_IGNORED = re.compile(r"^(convs\.\d+\.conv\.blur\.kernel|to_rgbs\.\d+\.upsample\.kernel)$")
+_R_NOISE_BUFFER = re.compile(r"^noises\.noise_(\d+)$")
+
+
+def _fail(source: str, message: str) -> CheckpointFormatError:
+    return CheckpointFormatError(f"{source}: {message}")
+
+
+def infer_rosinality_architecture(
+    state: Mapping[str, torch.Tensor], source: str = "rosinality state dict"
+) -> RosinalityArchitecture:
+    """Read resolution, style_dim, n_mlp, channels and image channels off the tensor shapes."""
+    if "input.input" not in state or "style.1.weight" not in state:
+        raise _fail(
+            source,
+            "not a rosinality generator state dict (expected keys 'input.input' and "
+            "'style.1.weight')",
+        )
+    n_mlp = 0
+    while f"style.{n_mlp + 1}.weight" in state:
+        n_mlp += 1
+    style_dim = int(state["style.1.weight"].shape[0])
+    num_convs = 0
+    while f"convs.{num_convs}.conv.weight" in state:
+        num_convs += 1
+    if num_convs % 2:
+        raise _fail(source, f"odd number of 'convs.*' layers ({num_convs}); expected pairs")
+    resolution = 4 * 2 ** (num_convs // 2)
+    const = state["input.input"]
+    if const.ndim != 4 or tuple(const.shape[2:]) != (4, 4):
+        raise _fail(source, f"'input.input' has shape {tuple(const.shape)}; expected [1,C,4,4]")
+    channels = {4: int(const.shape[1])}
+    for i in range(0, num_convs, 2):
+        channels[8 * 2 ** (i // 2)] = int(state[f"convs.{i}.conv.weight"].shape[1])
+    rgb_weight = state.get("to_rgb1.conv.weight")
+    img_channels = int(rgb_weight.shape[1]) if rgb_weight is not None else 3
+    multiplier = None
+    for cm in (1, 2, 4, 8):
+        if rosinality_channels(resolution, cm) == channels and resolution >= 64:
+            multiplier = cm
+            break
+    if resolution <= 32 and channels == rosinality_channels(resolution, 2):
+        multiplier = 2
+    return RosinalityArchitecture(resolution, style_dim, n_mlp, channels, img_channels, multiplier)
+
+
+def _layer_pairs(resolution: int) -> list[tuple[str, str, int]]:
+    """(rosinality prefix, native prefix, noise index) for every modulated 3x3 conv."""
+    pairs = [("conv1", "synthesis.b4.conv1", 0)]
+    for j, res in enumerate(block_resolutions(resolution)[1:]):
+        pairs.append((f"convs.{2 * j}", f"synthesis.b{res}.conv0", 2 * j + 1))
+        pairs.append((f"convs.{2 * j + 1}", f"synthesis.b{res}.conv1", 2 * j + 2))
+    return pairs
+
+
+def _torgb_pairs(resolution: int) -> list[tuple[str, str]]:
+    pairs = [("to_rgb1", "synthesis.b4.torgb")]
+    for j, res in enumerate(block_resolutions(resolution)[1:]):
+        pairs.append((f"to_rgbs.{j}", f"synthesis.b{res}.torgb"))
+    return pairs
+
+
+def rosinality_to_native(
+    state: Mapping[str, torch.Tensor],
+    latent_avg: torch.Tensor | None = None,
+    source: str = "rosinality state dict",
+) -> tuple[dict[str, torch.Tensor], RosinalityArchitecture]:
+    """Rename a rosinality ``g_ema`` state dict to native names (strict).
+
+    Unknown or missing keys raise, listing them; the FIR kernels are ignored and missing noise
+    buffers (``noises.noise_i``) are allowed (the native model keeps its own). ``latent_avg``
+    becomes ``mapping.w_avg`` when given.
+    """
+    arch = infer_rosinality_architecture(state, source)
+    res = arch.resolution
+    out: dict[str, torch.Tensor] = {}
+    expected: set[str] = set()
+
+    def take(r_key: str, n_key: str, shape: tuple[int, ...] | None = None) -> None:
+        expected.add(r_key)
+        if r_key not in state:
+            return
+        tensor = state[r_key].detach().clone()
+        if shape is not None:
+            if tensor.numel() != math.prod(shape):
+                raise _fail(
+                    source, f"'{r_key}' has shape {tuple(tensor.shape)}; expected {shape}"
+                )
+            tensor = tensor.reshape(shape)
+        out[n_key] = tensor
+
+    for i in range(arch.n_mlp):
+        take(f"style.{i + 1}.weight", f"mapping.fc{i}.weight")
+        take(f"style.{i + 1}.bias", f"mapping.fc{i}.bias")
+    take("input.input", "synthesis.b4.const", (arch.channels[4], 4, 4))
+    for r_pre, n_pre, noise_idx in _layer_pairs(res):
+        weight = state.get(f"{r_pre}.conv.weight")
+        if weight is not None and weight.ndim != 5:
+            raise _fail(source, f"'{r_pre}.conv.weight' has {weight.ndim} dims; expected 5")
+        take(f"{r_pre}.conv.weight", f"{n_pre}.weight",
+             tuple(weight.shape[1:]) if weight is not None else None)
+        take(f"{r_pre}.conv.modulation.weight", f"{n_pre}.affine.weight")
+        take(f"{r_pre}.conv.modulation.bias", f"{n_pre}.affine.bias")
+        take(f"{r_pre}.noise.weight", f"{n_pre}.noise_strength", ())
+        take(f"{r_pre}.activate.bias", f"{n_pre}.bias")
+        noise_key = f"noises.noise_{noise_idx}"
+        if noise_key in state:
+            side = int(state[noise_key].shape[-1])
+            take(noise_key, f"{n_pre}.noise_const", (side, side))
+    for r_pre, n_pre in _torgb_pairs(res):
+        weight = state.get(f"{r_pre}.conv.weight")
+        if weight is not None and weight.ndim != 5:
+            raise _fail(source, f"'{r_pre}.conv.weight' has {weight.ndim} dims; expected 5")
+        take(f"{r_pre}.conv.weight", f"{n_pre}.weight",
+             tuple(weight.shape[1:]) if weight is not None else None)
+        take(f"{r_pre}.conv.modulation.weight", f"{n_pre}.affine.weight")
+        take(f"{r_pre}.conv.modulation.bias", f"{n_pre}.affine.bias")
+        take(f"{r_pre}.bias", f"{n_pre}.bias", (arch.img_channels,))
+
+    optional = {k for k in expected if _R_NOISE_BUFFER.match(k)}
+    missing = sorted(k for k in expected - optional if k not in state)
+    unknown = sorted(k for k in state if k not in expected and not _R_IGNORED.match(k)
+                     and not _R_NOISE_BUFFER.match(k))
+    stray_noise = sorted(k for k in state if _R_NOISE_BUFFER.match(k) and k not in expected)
+    unknown += stray_noise
+    if missing or unknown:
+        raise _fail(
+            source,
+            f"rosinality generator state dict does not match a {res}x{res} layout; "
+            f"missing keys: {short_list(missing)}; unknown keys: {short_list(unknown)}",
+        )
+    if latent_avg is not None:
+        latent_avg = latent_avg.detach().clone().reshape(-1)
+        if latent_avg.numel() != arch.style_dim:
+            raise _fail(source, f"'latent_avg' has {latent_avg.numel()} entries; expected "
+                                f"{arch.style_dim}")
+        out["mapping.w_avg"] = latent_avg
+    return out, arch
+
+
+_NATIVE_BLOCK = re.compile(r"^synthesis\.b(\d+)\.")
+
+
+def native_resolution(state: Mapping[str, torch.Tensor]) -> int:
+    """Largest ``synthesis.b{res}`` block in a native state dict."""
+    resolutions = [int(m.group(1)) for k in state if (m := _NATIVE_BLOCK.match(k))]
+    if not resolutions:
+        raise ValueError("native state dict has no 'synthesis.b{res}.*' keys")
+    return max(resolutions)
+
+
+def native_to_rosinality(
+    state: Mapping[str, torch.Tensor], source: str = "native state dict"
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Rename a native state dict to rosinality's ``g_ema`` layout; returns (g_ema, latent_avg).
+
+    Raises when the state dict holds anything rosinality's Generator cannot express (keys
+    beyond the skip architecture, a channel table not of rosinality's form, z_dim != w_dim).
+    Missing noise (``use_noise=False``) is written as zero strength and zero noise buffers.
+    """
+    res = native_resolution(state)
+    n_mlp = 0
+    while f"mapping.fc{n_mlp}.weight" in state:
+        n_mlp += 1
+    if n_mlp == 0 or "mapping.w_avg" not in state:
+        raise _fail(source, "expected 'mapping.fc0.weight' and 'mapping.w_avg'")
+    w_dim = int(state["mapping.w_avg"].numel())
+    z_dim = int(state["mapping.fc0.weight"].shape[1])
+    if z_dim != w_dim:
+        raise _fail(source, f"rosinality needs z_dim == w_dim; got z_dim={z_dim}, w_dim={w_dim}")
+    channels = {4: int(state["synthesis.b4.const"].shape[0])}
+    for r in block_resolutions(res)[1:]:
+        channels[r] = int(state[f"synthesis.b{r}.conv0.weight"].shape[0])
+    if not any(rosinality_channels(res, cm) == channels for cm in (1, 2)):
+        raise _fail(
+            source,
+            f"channel table {channels} is not expressible by rosinality's Generator "
+            "(needs channel_base 16384 or 32768 with channel_max 512)",
+        )
+    img_channels = int(state["synthesis.b4.torgb.weight"].shape[0])
+    if img_channels != 3:
+        raise _fail(source, f"rosinality's ToRGB has 3 channels; got {img_channels}")
+
+    out: dict[str, torch.Tensor] = {}
+    used: set[str] = {"mapping.w_avg"}
+
+    def put(n_key: str, r_key: str, shape: tuple[int, ...] | None = None) -> None:
+        if n_key not in state:
+            raise _fail(source, f"missing key '{n_key}'")
+        used.add(n_key)
+        tensor = state[n_key].detach().clone()
+        out[r_key] = tensor.reshape(shape) if shape is not None else tensor
+
+    for i in range(n_mlp):
+        put(f"mapping.fc{i}.weight", f"style.{i + 1}.weight")
+        put(f"mapping.fc{i}.bias", f"style.{i + 1}.bias")
+    put("synthesis.b4.const", "input.input", (1, channels[4], 4, 4))
+    noises: dict[int, torch.Tensor] = {}
+    for r_pre, n_pre, noise_idx in _layer_pairs(res):
+        weight = state.get(f"{n_pre}.weight")
+        put(f"{n_pre}.weight", f"{r_pre}.conv.weight",
+            (1, *weight.shape) if weight is not None else None)
+        put(f"{n_pre}.affine.weight", f"{r_pre}.conv.modulation.weight")
+        put(f"{n_pre}.affine.bias", f"{r_pre}.conv.modulation.bias")
+        side = int(res_of(n_pre))
+        if f"{n_pre}.noise_strength" in state:
+            put(f"{n_pre}.noise_strength", f"{r_pre}.noise.weight", (1,))
+            put(f"{n_pre}.noise_const", f"noises.noise_{noise_idx}", (1, 1, side, side))
+        else:
+            out[f"{r_pre}.noise.weight"] = torch.zeros(1)
+            noises[noise_idx] = torch.zeros(1, 1, side, side)
+        put(f"{n_pre}.bias", f"{r_pre}.activate.bias")
+    for r_pre, n_pre in _torgb_pairs(res):
+        weight = state.get(f"{n_pre}.weight")
+        put(f"{n_pre}.weight", f"{r_pre}.conv.weight",
+            (1, *weight.shape) if weight is not None else None)
+        put(f"{n_pre}.affine.weight", f"{r_pre}.conv.modulation.weight")
+        put(f"{n_pre}.affine.bias", f"{r_pre}.conv.modulation.bias")
+        put(f"{n_pre}.bias", f"{r_pre}.bias", (1, img_channels, 1, 1))
+    for idx, noise in noises.items():
+        out[f"noises.noise_{idx}"] = noise
+    # rosinality keeps its (x4 pre-scaled for the up-convs) FIR kernels as buffers.
+    fir = torch.tensor([1.0, 3.0, 3.0, 1.0])
+    fir = torch.outer(fir, fir)
+    fir = fir / fir.sum()
+    for j in range(len(block_resolutions(res)) - 1):
+        out[f"convs.{2 * j}.conv.blur.kernel"] = fir * 4
+        out[f"to_rgbs.{j}.upsample.kernel"] = fir * 4
+    leftover = sorted(k for k in state if k not in used and not k.endswith("resample_filter"))
+    if leftover:
+        raise _fail(source, f"keys rosinality's Generator cannot express: {short_list(leftover)}")
+    return _rosinality_order(out), state["mapping.w_avg"].detach().clone()
+
+
+def res_of(native_prefix: str) -> int:
+    """Block resolution named in a native key prefix such as ``synthesis.b64.conv0``."""
+    match = _NATIVE_BLOCK.match(native_prefix + ".")
+    if match is None:
+        raise ValueError(f"not a native synthesis key: {native_prefix!r}")
+    return int(match.group(1))
+
+
+def _rosinality_order(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Group keys as rosinality does (style, input, conv1, to_rgb1, convs, to_rgbs, noises),
+    by layer index within a group; the order inside one layer is kept."""
+    heads = ("style.", "input.", "conv1.", "to_rgb1.", "convs.", "to_rgbs.", "noises.")
+
+    def rank(key: str) -> tuple[int, int]:
+        group = next(i for i, h in enumerate(heads) if key.startswith(h))
+        number = re.search(r"\d+", key)
+        return group, int(number.group()) if number else -1
+
+    return {k: state[k] for k in sorted(state, key=rank)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Files
+
+
+def read_rosinality_checkpoint(
+    path: str | os.PathLike[str],
+) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+    """Load ``g_ema`` (and ``latent_avg`` if present) from a rosinality ``.pt`` file.
+
+    Uses ``weights_only=True``; training checkpoints carry an ``argparse.Namespace`` under
+    ``args``, which is the only extra class allowed.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such rosinality checkpoint file")
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile,
+            AttributeError, ValueError) as exc:
+        raise _fail(str(path), f"cannot be read as a torch.save checkpoint with "
+                               f"weights_only=True ({first_line(exc)})") from None
+    if not isinstance(ckpt, Mapping) or "g_ema" not in ckpt:
+        keys = sorted(map(str, ckpt))[:8] if isinstance(ckpt, Mapping) else type(ckpt).__name__
+        raise _fail(str(path), f"expected a rosinality checkpoint dict with key 'g_ema'; "
+                               f"found {keys}")
+    g_ema = ckpt["g_ema"]
+    if not isinstance(g_ema, Mapping) or not all(
+        isinstance(v, torch.Tensor) for v in g_ema.values()
+    ):
+        raise _fail(str(path), "'g_ema' is not a state dict of tensors")
+    latent_avg = ckpt.get("latent_avg")
+    if latent_avg is not None and not isinstance(latent_avg, torch.Tensor):
+        raise _fail(str(path), f"'latent_avg' is a {type(latent_avg).__name__}; expected a tensor")
+    return dict(g_ema), latent_avg
+
+
+def rosinality_config(
+    arch: RosinalityArchitecture, mapping_lr_mul: float = 0.01
+) -> StyleGAN2Config:
+    """The native config for a rosinality Generator: skip architecture, noise on, no clamp.
+
+    rosinality does not store ``lr_mlp``; its default 0.01 is assumed unless given."""
+    base = {
+        "resolution": arch.resolution,
+        "z_dim": arch.style_dim,
+        "w_dim": arch.style_dim,
+        "mapping_layers": arch.n_mlp,
+        "img_channels": arch.img_channels,
+        "use_noise": True,
+        "conv_clamp": None,
+        "mapping_lr_mul": mapping_lr_mul,
+    }
+    if arch.channel_multiplier in (1, 2):
+        config = StyleGAN2Config(**base, channel_base=16384 * arch.channel_multiplier,
+                                 channel_max=512)
+        if config.channel_table() == arch.channels:
+            return config
+    return StyleGAN2Config(**base, channels=tuple(sorted(arch.channels.items())))
+
+
+def load_rosinality_generator(
+    path: str | os.PathLike[str],
+    *,
+    w_avg_samples: int = 10_000,
+    seed: int = 0,
+    mapping_lr_mul: float = 0.01,
+) -> StyleGAN2Generator:
+    """Import a rosinality ``.pt`` (converted or training checkpoint) as a native generator.
+
+    ``mapping.w_avg`` comes from ``latent_avg`` when the file has one; otherwise it is the mean
+    mapping output over ``w_avg_samples`` z drawn with ``seed``."""
+    source = str(path)
+    g_ema, latent_avg = read_rosinality_checkpoint(path)
+    state, arch = rosinality_to_native(g_ema, latent_avg, source=source)
+    config = rosinality_config(arch, mapping_lr_mul)
+    optional = {*noise_buffer_keys(config), "mapping.w_avg"}
+    G = generator_from_state_dict(config, state, source, optional=optional)
+    if latent_avg is None:
+        G.mapping.w_avg.copy_(estimate_w_avg(G, w_avg_samples, seed))
+    return G
+
+
+def noise_buffer_keys(config: StyleGAN2Config) -> list[str]:
+    """Native ``noise_const`` buffer keys of a generator with this config."""
+    if not config.use_noise:
+        return []
+    keys = ["synthesis.b4.conv1.noise_const"]
+    for res in config.block_resolutions[1:]:
+        keys += [f"synthesis.b{res}.conv0.noise_const", f"synthesis.b{res}.conv1.noise_const"]
+    return keys
+
+
+def save_rosinality_generator(
+    G: StyleGAN2Generator, path: str | os.PathLike[str], *, allow_conv_clamp: bool = False
+) -> Path:
+    """Export ``G`` as a rosinality ``.pt`` (``{"g_ema": ..., "latent_avg": ...}``, atomic).
+
+    Refused (ValueError) when rosinality's Generator cannot reproduce ``G``: channels not of the
+    form channel_base 16384/32768 with channel_max 512, z_dim != w_dim, img_channels != 3, a
+    mapping lr multiplier other than rosinality's default 0.01, or a conv_clamp (rosinality has
+    none; pass ``allow_conv_clamp=True`` to drop it anyway)."""
+    config = G.config
+    problems = []
+    if config.mapping_lr_mul != 0.01:
+        problems.append(f"mapping_lr_mul={config.mapping_lr_mul} (rosinality assumes 0.01)")
+    if config.conv_clamp is not None and not allow_conv_clamp:
+        problems.append(f"conv_clamp={config.conv_clamp} (rosinality has no clamp; "
+                        "pass allow_conv_clamp=True to drop it)")
+    if problems:
+        raise CheckpointFormatError(f"{path}: cannot export to rosinality format: "
+                                    + "; ".join(problems))
+    return write_rosinality_checkpoint(G.state_dict(), path)
+
+
+def write_rosinality_checkpoint(
+    native_state: Mapping[str, torch.Tensor], path: str | os.PathLike[str]
+) -> Path:
+    """Write ``{"g_ema": ..., "latent_avg": ...}`` (atomic) for rosinality-based tools."""
+    path = Path(path)
+    g_ema, latent_avg = native_to_rosinality(native_state, source=str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save({"g_ema": g_ema, "latent_avg": latent_avg}, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
