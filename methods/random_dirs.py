@@ -1,0 +1,49 @@
+"""Random unit directions in W: the floor every discovery method must beat."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+
+from methods.base import register_method
+from methods.directions import Directions
+
+
+@dataclass(frozen=True)
+class RandomConfig:
+    """``num_directions`` isotropic unit vectors in W, applied to every W+ row."""
+
+    num_directions: int = 30
+
+
+def random_unit_vectors(num: int, dim: int, rng: torch.Generator) -> torch.Tensor:
+    """``[num, dim]`` rows drawn uniformly on the unit sphere."""
+    vectors = torch.randn(num, dim, generator=rng, dtype=torch.float64)
+    return (vectors / vectors.norm(dim=1, keepdim=True)).float()
+
+
+@register_method(
+    "random",
+    description="random unit directions in W (chance-level floor)",
+    kind="directions",
+    config_cls=RandomConfig,
+    profiles={"quick": {"num_directions": 10}},
+    requires=("generator",),
+    load_output=Directions.load,
+)
+def run_random(bundle: Any, config: RandomConfig, seed: int, progress: Any = None) -> Directions:
+    if config.num_directions <= 0:
+        raise ValueError(f"num_directions must be positive, got {config.num_directions}")
+    generator = bundle.generator
+    rng = torch.Generator().manual_seed(int(seed))
+    vectors = random_unit_vectors(config.num_directions, generator.w_dim, rng)
+    meta = {
+        "method": "random",
+        "config": asdict(config),
+        "seed": int(seed),
+        "native_unit": "unit vector in W",
+        "names": [f"random{i}" for i in range(config.num_directions)],
+    }
+    return Directions.from_w(vectors, generator.num_ws, meta=meta)
