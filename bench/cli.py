@@ -1,0 +1,329 @@
+"""Command line: ``python -m bench run|list|leaderboard|check|prepare|train-generator``.
+
+Bad input ends with one line on stderr and exit code 2 (``--verbose`` shows the traceback);
+failed cells or a regression end with exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.errors import BenchError
+from bench.registry import UnknownNameError
+
+DEFAULT_RESULTS = "results"
+PLUGINS_ENV = "BENCH_PLUGINS"
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="show tracebacks and per-cell details")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--plugins", default="",
+                        help=f"comma-separated modules to import first (they may register "
+                             f"methods or datasets); also ${PLUGINS_ENV}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bench", description="Benchmark direction-discovery methods and disentanglement "
+        "metrics over method x dataset x seed grids.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a grid of cells (skips complete ones)")
+    _common(run)
+    run.add_argument("--grid", help="grid TOML file (flags given here override its fields)")
+    run.add_argument("--methods", help="comma-separated method names (default: every method "
+                     "that fits the dataset)")
+    run.add_argument("--datasets", help="comma-separated dataset names")
+    run.add_argument("--seeds", help="seeds: '0-4', '0,2,5' (default 0)")
+    run.add_argument("--profile", help="quick or paper (default quick)")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="config override: field=value or method.field=value (repeatable)")
+    run.add_argument("--dry-run", action="store_true", help="list the cells and their status")
+    run.add_argument("--jobs", type=int, default=1, help="cells run in parallel (processes)")
+    run.add_argument("--executor", default="local", choices=["local", "slurm"])
+    run.add_argument("--results", default=DEFAULT_RESULTS, help="results folder")
+    run.add_argument("--data-dir", help="folder with real dataset files (else $BENCH_DATA)")
+    run.add_argument("--no-leaderboard", action="store_true",
+                     help="do not print the leaderboard of the grid afterwards")
+
+    lister = sub.add_parser("list", help="list registered methods, datasets or metrics")
+    _common(lister)
+    lister.add_argument("what", choices=["methods", "datasets", "metrics"])
+
+    board = sub.add_parser("leaderboard", help="write LEADERBOARD.md/.csv/.tex from results")
+    _common(board)
+    board.add_argument("--results", default=DEFAULT_RESULTS)
+    board.add_argument("--out", help="output folder (default: the results folder)")
+
+    check = sub.add_parser("check", help="compare results with committed baselines")
+    _common(check)
+    check.add_argument("--results", default=DEFAULT_RESULTS)
+    check.add_argument("--baselines", help="baseline folder (default: <results>/baselines)")
+    check.add_argument("--grid", help="only the cells of this grid TOML file")
+    check.add_argument("--data-dir")
+    check.add_argument("--update", action="store_true",
+                       help="rewrite the baselines from the current results, on purpose")
+
+    prepare = sub.add_parser("prepare", help="check or convert a dataset's files")
+    _common(prepare)
+    prepare.add_argument("name")
+    prepare.add_argument("--data-dir")
+    prepare.add_argument("--write-h5", metavar="PATH")
+
+    sub.add_parser("train-generator", help="train a generator (arguments are forwarded to "
+                   "models.train_gan)", add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "train-generator":
+        return _train_generator(argv[1:])
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        args = build_parser().parse_args(["run", *argv])
+    try:
+        _load_plugins(args)
+        handler = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard,
+                   "check": cmd_check, "prepare": cmd_prepare}[args.command]
+        return handler(args)
+    except (BenchError, UnknownNameError) as err:
+        if args.verbose:
+            traceback.print_exc()
+        print(f"bench: error: {err}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as err:
+        if args.verbose:
+            traceback.print_exc()
+        print(f"bench: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bench: interrupted (complete cells are kept; rerun to resume)", file=sys.stderr)
+        return 130
+
+
+def _load_plugins(args: argparse.Namespace) -> list[str]:
+    from bench.runner import import_plugins
+
+    names = [n.strip() for n in (os.environ.get(PLUGINS_ENV, "") + "," + args.plugins).split(",")]
+    args.plugin_list = [n for n in dict.fromkeys(names) if n]
+    import_plugins(args.plugin_list)
+    return args.plugin_list
+
+
+def _quiet(args: argparse.Namespace) -> bool:
+    from bench.context import quiet_by_default
+
+    return args.quiet or quiet_by_default()
+
+
+def grid_from_args(args: argparse.Namespace) -> Any:
+    """The GridSpec of ``run``/``check``: the grid file (if any), then explicit flags."""
+    from bench.grid import (
+        GridSpec,
+        load_grid_file,
+        merge_overrides,
+        parse_names,
+        parse_seeds,
+        parse_set_options,
+    )
+
+    grid = load_grid_file(args.grid) if getattr(args, "grid", None) else GridSpec()
+    if getattr(args, "methods", None):
+        grid.methods = parse_names(args.methods, "methods")
+    if getattr(args, "datasets", None):
+        grid.datasets = parse_names(args.datasets, "datasets")
+    if getattr(args, "seeds", None):
+        grid.seeds = parse_seeds(args.seeds)
+    if getattr(args, "profile", None):
+        grid.profile = args.profile
+    if getattr(args, "set", None):
+        grid.overrides = merge_overrides(grid.overrides, parse_set_options(args.set))
+    return grid
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bench.plan import plan_grid
+    from bench.runner import run_grid
+    from bench.store import ResultStore
+
+    grid = grid_from_args(args)
+    plans = plan_grid(grid, args.data_dir)
+    store = ResultStore(args.results)
+    if args.dry_run:
+        _print_dry_run(plans, store)
+        return 0
+    failed = []
+
+    def report(outcome: Any) -> None:
+        if outcome.ok:
+            if args.verbose:
+                print(f"done    {outcome.label} ({outcome.seconds:.1f} s)", file=sys.stderr)
+        else:
+            failed.append(outcome)
+            print(f"FAILED  {outcome.label}: {outcome.error}", file=sys.stderr)
+            if args.verbose and outcome.details:
+                print(outcome.details, file=sys.stderr)
+
+    outcomes = run_grid(plans, store, jobs=args.jobs, executor=args.executor,
+                        data_dir=args.data_dir, plugins=args.plugin_list, quiet=_quiet(args),
+                        report=report)
+    skipped = len(plans) - len(outcomes)
+    print(f"{len(plans)} cell(s): {len(outcomes) - len(failed)} run, {skipped} already done, "
+          f"{len(failed)} failed (results in {store.root})", file=sys.stderr)
+    if not args.no_leaderboard:
+        from bench.leaderboard import build_tables, render_markdown
+
+        ids = {plan.id for plan in plans}
+        results = [r for r in store.results() if r["id"] in ids]
+        print(render_markdown(build_tables(results), store.root, store.root))
+    return 1 if failed else 0
+
+
+def _print_dry_run(plans: list[Any], store: Any) -> None:
+    from tabulate import tabulate
+
+    rows, done = [], 0
+    for plan in plans:
+        complete = store.is_complete(plan.id)
+        done += complete
+        cell = plan.cell
+        extra = ", ".join(f"{k}={v!r}" for k, v in cell.overrides)
+        rows.append(["done" if complete else "todo", plan.id, cell.method, cell.dataset,
+                     cell.seed, cell.profile, extra])
+    print(tabulate(rows, headers=["status", "id", "method", "dataset", "seed", "profile",
+                                  "overrides"], tablefmt="simple", disable_numparse=True))
+    print(f"{len(plans)} cell(s): {done} done, {len(plans) - done} to run")
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    rows: list[list[str]] = []
+    if args.what == "methods":
+        from methods.base import METHODS, import_builtin_methods
+
+        import_builtin_methods()
+        for entry in METHODS.entries():
+            spec = entry.meta["spec"]
+            flag = "" if entry.meta.get("default", True) else " (not in the default grid)"
+            rows.append([entry.name, spec.kind, ",".join(spec.requires),
+                         entry.description + flag])
+        headers = ["method", "kind", "requires", "description"]
+    elif args.what == "datasets":
+        import datasets
+
+        datasets._import_builtin()
+        for entry in datasets.BUNDLES.entries():
+            rows.append([entry.name, "bundle (grid dataset)", entry.description])
+        for entry in datasets.GROUND_TRUTH.entries():
+            rows.append([entry.name, "ground truth", entry.description])
+        headers = ["dataset", "kind", "description"]
+    else:
+        from bench.leaderboard import _metric_info
+
+        for key, info in _metric_info().items():
+            better = "higher" if info.higher_is_better else "lower"
+            rows.append([key, better, f"{info.tolerance:g}", info.description])
+        headers = ["metric", "better", "tolerance", "description"]
+    if not rows:
+        print(f"no {args.what} registered")
+        return 0
+    print(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from bench.leaderboard import write_leaderboard
+    from bench.store import ResultStore
+
+    store = ResultStore(args.results)
+    paths = write_leaderboard(store.results(), store.root, Path(args.out) if args.out else None)
+    print(paths["md"].read_text(encoding="utf-8"))
+    print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from bench.regress import compare, load_baselines, update_baselines
+    from bench.store import ResultStore
+
+    store = ResultStore(args.results)
+    baselines_dir = Path(args.baselines) if args.baselines else store.root / "baselines"
+    results = store.results()
+    selected_ids: set[str] | None = None
+    if args.grid:
+        from bench.plan import plan_grid
+
+        plans = plan_grid(grid_from_args(args), args.data_dir)
+        selected_ids = {plan.id for plan in plans}
+        results = [r for r in results if r["id"] in selected_ids]
+        missing = sorted(selected_ids - {r["id"] for r in results})
+        if args.update and missing:
+            raise BenchError(f"{len(missing)} cell(s) of {args.grid} have no result: run the "
+                             "grid before `check --update`")
+    if args.update:
+        if not results:
+            raise BenchError(f"no results in {store.root} to make baselines from")
+        with store.lock():
+            written = update_baselines(baselines_dir, results, replace_all=selected_ids is None)
+        print(f"updated {len(results)} baseline cell(s) in " +
+              ", ".join(str(p) for p in written))
+        return 0
+    baselines = load_baselines(baselines_dir)
+    if selected_ids is not None:
+        keys = {(r["method"], r["dataset"], r["seed"], r["profile"]) for r in results}
+        plan_keys = {(p.cell.method, p.cell.dataset, p.cell.seed, p.cell.profile) for p in plans}
+        baselines = [b for b in baselines
+                     if (b["method"], b["dataset"], b["seed"], b["profile"]) in plan_keys | keys]
+    if not baselines:
+        raise BenchError(f"no baseline cells in {baselines_dir} (create them on purpose with "
+                         "`python -m bench check --update`)")
+    report = compare(baselines, results)
+    print(report.render())
+    return 0 if report.ok else 1
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    try:
+        from datasets.prepare import prepare_dataset
+    except ModuleNotFoundError as err:
+        if err.name == "datasets.prepare":
+            raise BenchError("`prepare` is not available: module datasets.prepare is missing") \
+                from None
+        raise
+    try:
+        summary = prepare_dataset(args.name, data_dir=args.data_dir, write_h5=args.write_h5)
+    except UnknownNameError as err:
+        raise BenchError(str(err)) from None
+    if isinstance(summary, (dict, list)):
+        print(json.dumps(summary, indent=2, sort_keys=True, default=str))
+    elif summary is not None:
+        print(summary)
+    return 0
+
+
+def _train_generator(argv: list[str]) -> int:
+    try:
+        from models.train_gan import main as train_main
+    except ModuleNotFoundError as err:
+        if err.name == "models.train_gan":
+            print("bench: error: `train-generator` is not available: module models.train_gan "
+                  "is missing", file=sys.stderr)
+            return 2
+        raise
+    code = train_main(argv)
+    return int(code) if isinstance(code, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""Grids: which (method, dataset, seed, profile) cells to run, from CLI flags or a TOML file.
+
+Parsing here is pure (no registries); ``bench.plan`` checks names against the registries and
+resolves each cell's config and identity.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.errors import BenchError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+# The dataset(s) of the default grid (``python -m bench run`` with no arguments). One place only:
+# switch to "shapes3d" once that bundle ships with a generator.
+DEFAULT_DATASETS: tuple[str, ...] = ("shapes3d-synth",)
+DEFAULT_PROFILE = "quick"
+DEFAULT_SEEDS: tuple[int, ...] = (0,)
+
+GRID_KEYS = ("methods", "datasets", "seeds", "profile", "set")
+_RANGE = re.compile(r"^(\d+)\s*-\s*(\d+)$")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One unit of work. ``overrides`` are method-config overrides as sorted (field, value)."""
+
+    method: str
+    dataset: str
+    seed: int
+    profile: str
+    overrides: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def label(self) -> str:
+        extra = "".join(f" {k}={v!r}" for k, v in self.overrides)
+        return f"{self.method} / {self.dataset} / seed {self.seed} / {self.profile}{extra}"
+
+
+@dataclass
+class GridSpec:
+    """A grid before expansion. ``methods``/``datasets`` None mean "the defaults".
+
+    ``overrides`` maps a method name, or "*" for every method having that field, to
+    config-field overrides.
+    """
+
+    methods: list[str] | None = None
+    datasets: list[str] | None = None
+    seeds: list[int] = field(default_factory=lambda: list(DEFAULT_SEEDS))
+    profile: str = DEFAULT_PROFILE
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def parse_seeds(text: str | int | list[Any]) -> list[int]:
+    """Seeds from "0-4", "0,2,5", "0-2,7", an int, or a list of ints; errors say what is wrong."""
+    if isinstance(text, bool):
+        raise BenchError(f"bad seeds {text!r}: expected e.g. '0-4', '0,2,5' or a list of ints")
+    if isinstance(text, int):
+        items: list[Any] = [text]
+    elif isinstance(text, list):
+        items = text
+    elif isinstance(text, str):
+        items = [part.strip() for part in text.split(",")]
+    else:
+        raise BenchError(f"bad seeds {text!r}: expected e.g. '0-4', '0,2,5' or a list of ints")
+    seeds: list[int] = []
+    for item in items:
+        if isinstance(item, bool):
+            raise BenchError(f"bad seed {item!r} in {text!r}: expected a non-negative integer")
+        if isinstance(item, int):
+            if item < 0:
+                raise BenchError(f"bad seed {item} in {text!r}: seeds must be >= 0")
+            seeds.append(item)
+            continue
+        if not isinstance(item, str):
+            raise BenchError(f"bad seed {item!r} in {text!r}: expected a non-negative integer")
+        match = _RANGE.match(item)
+        if match:
+            low, high = int(match.group(1)), int(match.group(2))
+            if high < low:
+                raise BenchError(
+                    f"bad seed range {item!r}: the end {high} is below the start {low}"
+                )
+            seeds.extend(range(low, high + 1))
+        elif item.isdigit():
+            seeds.append(int(item))
+        else:
+            raise BenchError(
+                f"bad seeds {text!r}: {item!r} is neither a seed nor a range like '0-4'"
+            )
+    if not seeds:
+        raise BenchError(f"bad seeds {text!r}: no seed given")
+    duplicates = sorted({s for s in seeds if seeds.count(s) > 1})
+    if duplicates:
+        raise BenchError(f"bad seeds {text!r}: seed(s) {duplicates} listed more than once")
+    return seeds
+
+
+def parse_names(text: str | list[Any], what: str) -> list[str]:
+    """Comma-separated (or TOML list of) names; empty entries and duplicates are errors."""
+    if isinstance(text, str):
+        names = [part.strip() for part in text.split(",")]
+    elif isinstance(text, list) and all(isinstance(n, str) for n in text):
+        names = [n.strip() for n in text]
+    else:
+        raise BenchError(f"bad {what} {text!r}: expected a list of names")
+    if not names or any(not n for n in names):
+        raise BenchError(f"bad {what} {text!r}: empty name")
+    if len(set(names)) != len(names):
+        raise BenchError(f"bad {what} {text!r}: a name is listed twice")
+    return names
+
+
+def _parse_value(text: str) -> Any:
+    """A TOML literal (number, bool, string, list) or else the raw text as a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def parse_set_options(options: list[str]) -> dict[str, dict[str, Any]]:
+    """``--set field=value`` (every method with that field) or ``--set method.field=value``."""
+    overrides: dict[str, dict[str, Any]] = {}
+    for option in options:
+        key, sep, value = option.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise BenchError(f"bad --set {option!r}: expected field=value or method.field=value")
+        method, dot, name = key.rpartition(".")
+        scope = method if dot else "*"
+        if not name or (dot and not method):
+            raise BenchError(f"bad --set {option!r}: expected field=value or method.field=value")
+        overrides.setdefault(scope, {})[name] = _parse_value(value.strip())
+    return overrides
+
+
+def merge_overrides(
+    base: dict[str, dict[str, Any]], extra: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    merged = {scope: dict(values) for scope, values in base.items()}
+    for scope, values in extra.items():
+        merged.setdefault(scope, {}).update(values)
+    return merged
+
+
+def load_grid_file(path: Path | str) -> GridSpec:
+    """Read a grid TOML file::
+
+        profile = "quick"                 # optional, default quick
+        methods = ["beta-vae"]            # optional, default: every default method that fits
+        datasets = ["shapes3d-synth"]     # optional, default: bench.grid.DEFAULT_DATASETS
+        seeds = "0-4"                     # or [0, 1, 2] or 3
+        [set]                             # optional config overrides
+        steps = 100                       # every method that has the field
+        [set.beta-vae]
+        beta = 4.0                        # only this method
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BenchError(f"grid file {path} not found")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise BenchError(f"grid file {path} is not valid TOML: {err}") from None
+    except UnicodeDecodeError:
+        raise BenchError(f"grid file {path} is not UTF-8 text") from None
+    unknown = sorted(set(data) - set(GRID_KEYS))
+    if unknown:
+        raise BenchError(
+            f"grid file {path}: unknown key(s) {', '.join(unknown)} "
+            f"(expected: {', '.join(GRID_KEYS)})"
+        )
+    try:
+        spec = GridSpec()
+        if "methods" in data:
+            spec.methods = parse_names(data["methods"], "methods")
+        if "datasets" in data:
+            spec.datasets = parse_names(data["datasets"], "datasets")
+        if "seeds" in data:
+            spec.seeds = parse_seeds(data["seeds"])
+        if "profile" in data:
+            if not isinstance(data["profile"], str):
+                raise BenchError(f"bad profile {data['profile']!r}: expected a string")
+            spec.profile = data["profile"]
+        if "set" in data:
+            spec.overrides = _parse_set_table(data["set"])
+    except BenchError as err:
+        raise BenchError(f"grid file {path}: {err}") from None
+    return spec
+
+
+def _parse_set_table(table: Any) -> dict[str, dict[str, Any]]:
+    if not isinstance(table, dict):
+        raise BenchError("[set] must be a table of field = value")
+    overrides: dict[str, dict[str, Any]] = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            overrides.setdefault(key, {}).update(value)
+        else:
+            overrides.setdefault("*", {})[key] = value
+    return overrides

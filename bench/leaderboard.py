@@ -1,0 +1,259 @@
+"""Leaderboards from result files: one table per (dataset, profile), one row per method setting.
+
+Every metric column shows mean ± std and a 95% t-interval over seeds; the best mean per column
+(direction from ``metrics.info.METRIC_INFO``; unknown keys are never marked) is bold in Markdown
+and LaTeX and flagged in a ``<metric>_best`` CSV column. Marked only when two or more rows compete.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+from tabulate import tabulate
+
+from bench.store import atomic_write_text
+
+LEADERBOARD_NAME = "LEADERBOARD"
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Mean, sample std and 95% t-interval of one metric over seeds (std/CI NaN when n = 1)."""
+
+    n: int
+    mean: float
+    std: float
+    ci_low: float
+    ci_high: float
+
+
+def summarize(values: Sequence[float]) -> Summary:
+    array = np.asarray(values, dtype=float)
+    n = int(array.size)
+    if n == 0:
+        raise ValueError("summarize: no values")
+    mean = float(array.mean())
+    if n == 1:
+        return Summary(1, mean, math.nan, math.nan, math.nan)
+    std = float(array.std(ddof=1))
+    half = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
+    return Summary(n, mean, std, mean - half, mean + half)
+
+
+@dataclass
+class Row:
+    method: str
+    config_hash: str
+    overrides: dict[str, Any]
+    label: str = ""
+    seeds: list[int] = field(default_factory=list)
+    values: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    figures: list[tuple[str, str]] = field(default_factory=list)  # (text, path under results)
+
+    def summary(self, metric: str) -> Summary | None:
+        vals = self.values.get(metric)
+        return summarize(vals) if vals else None
+
+
+@dataclass
+class Table:
+    dataset: str
+    profile: str
+    rows: list[Row]
+    metrics: list[str]
+    best: dict[str, set[int]]  # metric -> indices of best rows
+
+
+def _metric_info() -> dict[str, Any]:
+    from metrics.info import METRIC_INFO
+
+    try:  # metric modules may describe more keys when imported
+        import metrics.sampling  # noqa: F401
+    except ImportError:
+        pass
+    return METRIC_INFO
+
+
+def _ordered_metrics(keys: Iterable[str], info: dict[str, Any]) -> list[str]:
+    keys = set(keys)
+    known = [k for k in info if k in keys]
+    return known + sorted(keys - set(known))
+
+
+def build_tables(results: Iterable[dict[str, Any]]) -> list[Table]:
+    """Group results by (dataset, profile) and (method, config hash); seeds become samples."""
+    info = _metric_info()
+    groups: dict[tuple[str, str], dict[tuple[str, str], Row]] = defaultdict(dict)
+    for result in sorted(results, key=lambda r: (r["dataset"], r["profile"], r["method"],
+                                                 r.get("config_hash", ""), r["seed"])):
+        key = (result["method"], result.get("config_hash", ""))
+        rows = groups[(result["dataset"], result["profile"])]
+        row = rows.setdefault(key, Row(result["method"], key[1], dict(result.get("overrides", {}))))
+        row.seeds.append(int(result["seed"]))
+        for metric, value in result.get("metrics", {}).items():
+            row.values[metric].append(float(value))
+        for group, files in sorted(result.get("artifacts", {}).items()):
+            if group == "figures":
+                for name, path in sorted(files.items()):
+                    row.figures.append((f"{name} s{result['seed']}", path))
+    tables = []
+    for (dataset, profile), rows_by_key in sorted(groups.items()):
+        rows = list(rows_by_key.values())
+        _label_rows(rows)
+        metrics = _ordered_metrics({m for row in rows for m in row.values}, info)
+        best = {m: _best_rows(rows, m, info) for m in metrics}
+        tables.append(Table(dataset, profile, rows, metrics, best))
+    return tables
+
+
+def _label_rows(rows: list[Row]) -> None:
+    for row in rows:
+        extra = ", ".join(f"{k}={v}" for k, v in sorted(row.overrides.items()))
+        row.label = f"{row.method} ({extra})" if extra else row.method
+    counts: dict[str, int] = defaultdict(int)
+    for row in rows:
+        counts[row.label] += 1
+    for row in rows:
+        if counts[row.label] > 1:
+            row.label = f"{row.label} [{row.config_hash[:6]}]"
+
+
+def _best_rows(rows: list[Row], metric: str, info: dict[str, Any]) -> set[int]:
+    if metric not in info:
+        return set()
+    means = {i: float(np.mean(row.values[metric])) for i, row in enumerate(rows)
+             if row.values.get(metric)}
+    if len(means) < 2:
+        return set()
+    pick = max if info[metric].higher_is_better else min
+    target = pick(means.values())
+    return {i for i, mean in means.items() if math.isclose(mean, target, rel_tol=0, abs_tol=1e-12)}
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.3f}"
+
+
+def _cell_text(summary: Summary | None, row_seeds: int, *, latex: bool = False) -> str:
+    if summary is None:
+        return "–" if not latex else "--"
+    pm = " $\\pm$ " if latex else " ± "
+    text = _fmt(summary.mean)
+    if summary.n > 1:
+        text += f"{pm}{_fmt(summary.std)} [{_fmt(summary.ci_low)}, {_fmt(summary.ci_high)}]"
+    if summary.n != row_seeds:
+        text += f" (n={summary.n})"
+    return text
+
+
+def _link(path: str, results_root: Path, out_dir: Path) -> str:
+    return Path(os.path.relpath(results_root / path, out_dir)).as_posix()
+
+
+def render_markdown(tables: list[Table], results_root: Path = Path("results"),
+                    out_dir: Path | None = None) -> str:
+    out_dir = results_root if out_dir is None else out_dir
+    parts = ["# Leaderboard", "",
+             "Mean ± std [95% t-interval] over seeds; best mean per column in bold.", ""]
+    if not tables:
+        parts.append("No results yet: run `python -m bench run`.")
+    for table in tables:
+        headers = ["method", "seeds", *table.metrics]
+        with_figures = any(row.figures for row in table.rows)
+        if with_figures:
+            headers.append("figures")
+        body = []
+        for i, row in enumerate(table.rows):
+            line = [row.label, str(len(row.seeds))]
+            for metric in table.metrics:
+                text = _cell_text(row.summary(metric), len(row.seeds))
+                line.append(f"**{text}**" if i in table.best[metric] else text)
+            if with_figures:
+                line.append(" ".join(f"[{text}]({_link(path, results_root, out_dir)})"
+                                     for text, path in row.figures))
+            body.append(line)
+        parts += [f"## {table.dataset} ({table.profile})", "",
+                  tabulate(body, headers=headers, tablefmt="github", disable_numparse=True), ""]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def render_csv(tables: list[Table]) -> str:
+    metrics = _ordered_metrics({m for t in tables for m in t.metrics}, _metric_info())
+    header = ["dataset", "profile", "method", "label", "config_hash", "seeds"]
+    for metric in metrics:
+        header += [f"{metric}_{part}" for part in ("mean", "std", "ci95_low", "ci95_high", "n",
+                                                   "best")]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    for table in tables:
+        for i, row in enumerate(table.rows):
+            line: list[Any] = [table.dataset, table.profile, row.method, row.label,
+                               row.config_hash, len(row.seeds)]
+            for metric in metrics:
+                summary = row.summary(metric)
+                if summary is None:
+                    line += [""] * 6
+                    continue
+                line += [repr(x) if not math.isnan(x) else "" for x in
+                         (summary.mean, summary.std, summary.ci_low, summary.ci_high)]
+                line += [summary.n, int(i in table.best.get(metric, set()))]
+            writer.writerow(line)
+    return buffer.getvalue()
+
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+                  "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+                  "^": r"\textasciicircum{}"}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def render_latex(tables: list[Table]) -> str:
+    """Booktabs tables (written by hand: tabulate's booktabs format escapes our markup)."""
+    parts = ["% Generated by `python -m bench leaderboard`; needs \\usepackage{booktabs}.", ""]
+    for table in tables:
+        headers = ["method", "seeds", *(latex_escape(m) for m in table.metrics)]
+        lines = []
+        for i, row in enumerate(table.rows):
+            line = [latex_escape(row.label), str(len(row.seeds))]
+            for metric in table.metrics:
+                text = _cell_text(row.summary(metric), len(row.seeds), latex=True)
+                line.append(f"\\textbf{{{text}}}" if i in table.best[metric] else text)
+            lines.append(" & ".join(line) + r" \\")
+        caption = latex_escape(f"{table.dataset} ({table.profile})")
+        parts += ["\\begin{table}[t]", "\\centering", "\\small",
+                  "\\begin{tabular}{l" + "r" * (len(headers) - 1) + "}", "\\toprule",
+                  " & ".join(headers) + r" \\", "\\midrule", *lines, "\\bottomrule",
+                  "\\end{tabular}",
+                  f"\\caption{{{caption}: mean $\\pm$ std [95\\% t-interval] over seeds.}}",
+                  "\\end{table}", ""]
+    return "\n".join(parts)
+
+
+def write_leaderboard(results: Iterable[dict[str, Any]], results_root: Path,
+                      out_dir: Path | None = None) -> dict[str, Path]:
+    """Write LEADERBOARD.md/.csv/.tex (atomically) into ``out_dir`` (default the results root)."""
+    out_dir = Path(results_root) if out_dir is None else Path(out_dir)
+    tables = build_tables(results)
+    paths = {
+        "md": out_dir / f"{LEADERBOARD_NAME}.md",
+        "csv": out_dir / f"{LEADERBOARD_NAME}.csv",
+        "tex": out_dir / f"{LEADERBOARD_NAME}.tex",
+    }
+    atomic_write_text(paths["md"], render_markdown(tables, Path(results_root), out_dir))
+    atomic_write_text(paths["csv"], render_csv(tables))
+    atomic_write_text(paths["tex"], render_latex(tables))
+    return paths

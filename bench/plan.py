@@ -1,0 +1,165 @@
+"""From a grid to planned cells: names checked against the registries, configs resolved, ids.
+
+A cell's id hashes everything that determines its result: method, kind, dataset bundle identity,
+seed, profile, resolved config, metric settings and the flow's stage version salts (not the git
+commit). ``config_hash`` is the same without the seed: it groups seeds of one setting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from bench.errors import BenchError
+from bench.flows import flow_metric_settings, flow_stage_versions
+from bench.grid import DEFAULT_DATASETS, Cell, GridSpec
+from bench.hashing import stable_hash
+from bench.registry import UnknownNameError
+
+PLAN_SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class CellPlan:
+    """A cell with everything resolved; plain data, so it can be sent to worker processes."""
+
+    cell: Cell
+    kind: str
+    config: dict[str, Any]
+    bundle_identity: dict[str, Any]
+    metric_settings: dict[str, Any]
+    stage_versions: dict[str, int]
+
+    def identity(self, *, with_seed: bool = True) -> dict[str, Any]:
+        ident = {
+            "schema": PLAN_SCHEMA,
+            "method": self.cell.method,
+            "kind": self.kind,
+            "dataset": self.cell.dataset,
+            "bundle": self.bundle_identity,
+            "profile": self.cell.profile,
+            "config": self.config,
+            "metric_settings": self.metric_settings,
+            "stage_versions": self.stage_versions,
+        }
+        if with_seed:
+            ident["seed"] = self.cell.seed
+        return ident
+
+    @property
+    def id(self) -> str:
+        return stable_hash(self.identity())
+
+    @property
+    def config_hash(self) -> str:
+        return stable_hash(self.identity(with_seed=False))
+
+
+def _builtin_registries() -> tuple[Any, Any]:
+    import datasets
+    from methods.base import METHODS, import_builtin_methods
+
+    import_builtin_methods()
+    datasets._import_builtin()
+    return METHODS, datasets.BUNDLES
+
+
+def check_profile(profile: str) -> None:
+    from methods.base import PROFILES
+
+    if profile not in PROFILES:
+        raise BenchError(f"unknown profile {profile!r} (expected one of {', '.join(PROFILES)})")
+
+
+def load_bundle(name: str, data_dir: str | None) -> Any:
+    """Load a registered bundle; unknown names and missing data files become BenchErrors."""
+    import datasets
+
+    try:
+        return datasets.load_bundle(name, data_dir)
+    except UnknownNameError as err:
+        raise BenchError(str(err)) from None
+    except FileNotFoundError as err:
+        raise BenchError(f"dataset {name!r}: {err}") from None
+
+
+def _method_config(spec: Any, method: str, profile: str, overrides: dict[str, Any]) -> Any:
+    try:
+        return spec.config(profile, **overrides)
+    except (ValueError, TypeError) as err:
+        raise BenchError(f"method {method!r}: {err}") from None
+
+
+def _overrides_for(
+    method: str, spec: Any, grid_overrides: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    fields = {f.name for f in dataclasses.fields(spec.config_cls)}
+    shared = {k: v for k, v in grid_overrides.get("*", {}).items() if k in fields}
+    return {**shared, **grid_overrides.get(method, {})}
+
+
+def plan_grid(grid: GridSpec, data_dir: str | None = None) -> list[CellPlan]:
+    """Expand a grid into planned cells (order: dataset, method, seed; duplicates dropped).
+
+    Without explicit methods, every registered method that fits the dataset (its ``requires``
+    are provided by the bundle) and did not opt out (registry meta ``default=False``) runs; an
+    explicitly named method that does not fit is an error.
+    """
+    check_profile(grid.profile)
+    methods_registry, bundles_registry = _builtin_registries()
+    dataset_names = list(grid.datasets) if grid.datasets is not None else list(DEFAULT_DATASETS)
+    for name in dataset_names:
+        if name not in bundles_registry:
+            raise BenchError(bundles_registry.unknown_message(name))
+    for name in grid.methods or []:
+        if name not in methods_registry:
+            raise BenchError(methods_registry.unknown_message(name))
+    for scope in grid.overrides:
+        if scope != "*" and scope not in methods_registry:
+            raise BenchError(f"--set: {methods_registry.unknown_message(scope)}")
+
+    plans: list[CellPlan] = []
+    seen: set[str] = set()
+    used_shared: set[str] = set()
+    for dataset in dataset_names:
+        bundle = load_bundle(dataset, data_dir)
+        provides = bundle.provides()
+        if grid.methods is None:
+            chosen = [
+                entry.name
+                for entry in methods_registry.entries()
+                if entry.meta.get("default", True)
+                and set(entry.meta["spec"].requires) <= provides
+            ]
+        else:
+            chosen = list(grid.methods)
+        for method in chosen:
+            spec = methods_registry.entry(method).meta["spec"]
+            missing = sorted(set(spec.requires) - provides)
+            if missing:
+                raise BenchError(
+                    f"method {method!r} needs {', '.join(missing)}, which dataset {dataset!r} "
+                    f"does not provide (it provides: {', '.join(sorted(provides)) or 'nothing'})"
+                )
+            overrides = _overrides_for(method, spec, grid.overrides)
+            used_shared.update(k for k in grid.overrides.get("*", {}) if k in overrides)
+            config = dataclasses.asdict(_method_config(spec, method, grid.profile, overrides))
+            stage_versions = flow_stage_versions(spec.kind)
+            settings = flow_metric_settings(spec.kind, grid.profile)
+            for seed in grid.seeds:
+                cell = Cell(method, dataset, seed, grid.profile, tuple(sorted(overrides.items())))
+                plan = CellPlan(cell, spec.kind, config, dict(bundle.identity), settings,
+                                stage_versions)
+                if plan.id not in seen:
+                    seen.add(plan.id)
+                    plans.append(plan)
+    unused = sorted(set(grid.overrides.get("*", {})) - used_shared)
+    if unused and plans:
+        raise BenchError(f"--set: no method in the grid has a config field {', '.join(unused)}")
+    if not plans:
+        raise BenchError(
+            f"no cells to run: no registered method can run on {', '.join(dataset_names)}"
+            " (see `python -m bench list methods`)"
+        )
+    return plans

@@ -1,0 +1,149 @@
+"""Regression check of metric scores against committed baselines (``results/baselines/*.json``).
+
+A baseline file holds cells keyed by their id (method, dataset, seed, profile and config hash
+resolved into one hash) with their metrics. A score that moved in its bad direction by more than
+its tolerance (``metrics.info.METRIC_INFO``), a lost metric, or a baseline cell without a current
+result is a failure; keys without metadata are shown but never checked.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.errors import BenchError
+from bench.store import atomic_write_json, read_json
+
+BASELINE_SCHEMA = 1
+BASELINE_FIELDS = ("id", "config_hash", "method", "dataset", "seed", "profile", "metrics")
+
+
+def _identity(cell: dict[str, Any]) -> tuple[str, str, int, str]:
+    return (cell["method"], cell["dataset"], int(cell["seed"]), cell["profile"])
+
+
+def _label(cell: dict[str, Any]) -> str:
+    return f"{cell['method']} / {cell['dataset']} / seed {cell['seed']} / {cell['profile']}"
+
+
+def baseline_file_name(dataset: str, profile: str) -> str:
+    return f"{dataset}--{profile}.json"
+
+
+def load_baselines(directory: Path) -> list[dict[str, Any]]:
+    """Every baseline cell from ``directory/*.json``; malformed files are BenchErrors."""
+    cells = []
+    for path in sorted(Path(directory).glob("*.json")):
+        data = read_json(path)
+        if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+            raise BenchError(f"{path}: not a baseline file (expected an object with 'cells')")
+        for cell in data["cells"]:
+            missing = [k for k in BASELINE_FIELDS if k not in cell]
+            if missing:
+                raise BenchError(f"{path}: a cell lacks {', '.join(missing)}")
+            cells.append(cell)
+    return cells
+
+
+@dataclass
+class CheckReport:
+    checked_cells: int = 0
+    checked_metrics: int = 0
+    failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def render(self) -> str:
+        lines = [*self.failures, *self.notes]
+        verdict = "OK" if self.ok else f"FAILED: {len(self.failures)} problem(s)"
+        lines.append(f"check: {verdict} in {self.checked_cells} baseline cell(s), "
+                     f"{self.checked_metrics} metric(s) compared")
+        return "\n".join(lines)
+
+
+def compare(baselines: Iterable[dict[str, Any]], results: Iterable[dict[str, Any]],
+            info: dict[str, Any] | None = None) -> CheckReport:
+    """Compare baseline cells with current results (by cell id)."""
+    if info is None:
+        from metrics.info import METRIC_INFO as info  # noqa: N811
+    current = {r["id"]: r for r in results}
+    by_identity: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for result in current.values():
+        by_identity[_identity(result)].append(result)
+    report = CheckReport()
+    for base in sorted(baselines, key=_identity):
+        report.checked_cells += 1
+        result = current.get(base["id"])
+        if result is None:
+            twins = by_identity.get(_identity(base), [])
+            why = (f"; a result with another config/version exists (id {twins[0]['id']}): "
+                   "if the change is intended, run `bench check --update`" if twins else
+                   ": run its grid first")
+            report.failures.append(f"MISSING    {_label(base)}: no current result with baseline id "
+                                   f"{base['id']}{why}")
+            continue
+        for metric, old in sorted(base["metrics"].items()):
+            new = result["metrics"].get(metric)
+            if new is None:
+                report.failures.append(f"MISSING    {_label(base)}: metric {metric} not reported "
+                                       f"any more (baseline {old:.4f})")
+                continue
+            meta = info.get(metric)
+            if meta is None:
+                report.notes.append(f"unchecked  {_label(base)}: {metric} {old:.4f} -> {new:.4f} "
+                                    "(no metadata in metrics.info)")
+                continue
+            report.checked_metrics += 1
+            delta = new - old
+            worse = -delta if meta.higher_is_better else delta
+            direction = "higher" if meta.higher_is_better else "lower"
+            text = (f"{_label(base)}: {metric} {old:.4f} -> {new:.4f} ({delta:+.4f}, tolerance "
+                    f"{meta.tolerance}, {direction} is better)")
+            if not math.isfinite(new) or worse > meta.tolerance + 1e-12:
+                report.failures.append(f"REGRESSED  {text}")
+            elif -worse > meta.tolerance + 1e-12:
+                report.notes.append(f"improved   {text}; consider `bench check --update`")
+        for metric in sorted(set(result["metrics"]) - set(base["metrics"])):
+            report.notes.append(f"new metric {_label(base)}: {metric} = "
+                                f"{result['metrics'][metric]:.4f} (not in the baseline)")
+    return report
+
+
+def baseline_cell(result: dict[str, Any]) -> dict[str, Any]:
+    return {key: result[key] for key in BASELINE_FIELDS}
+
+
+def update_baselines(directory: Path, results: Iterable[dict[str, Any]], *,
+                     replace_all: bool) -> list[Path]:
+    """Write baseline files (one per dataset and profile) from ``results``.
+
+    ``replace_all``: the baselines become exactly ``results`` (other baseline files removed);
+    otherwise the given cells replace cells of the same (method, dataset, seed, profile).
+    """
+    directory = Path(directory)
+    cells: dict[tuple, dict[str, Any]] = {}
+    if not replace_all:
+        cells = {_identity(c): c for c in load_baselines(directory)}
+    for result in results:
+        cells[_identity(result)] = baseline_cell(result)
+    files: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for identity in sorted(cells):
+        cell = cells[identity]
+        files[baseline_file_name(cell["dataset"], cell["profile"])].append(cell)
+    written = []
+    for name, file_cells in sorted(files.items()):
+        path = directory / name
+        atomic_write_json(path, {"schema": BASELINE_SCHEMA, "cells": file_cells})
+        written.append(path)
+    if replace_all:
+        for stale in directory.glob("*.json"):
+            if stale.name not in files:
+                stale.unlink()
+    return written

@@ -1,0 +1,267 @@
+"""Running planned cells: one cell in a worker, a grid serially, in a process pool or on SLURM.
+
+The parent process holds the results lock for the whole grid; workers only write their own cell's
+folder and stage caches (both atomically), so a kill at any moment is safe to resume from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import importlib
+import os
+import platform
+import resource
+import socket
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.context import CellContext, make_progress
+from bench.errors import BenchError
+from bench.flows import FLOWS
+from bench.plan import CellPlan, load_bundle
+from bench.store import ResultStore, atomic_write_text, check_metrics
+
+RESULT_SCHEMA = 1
+EXECUTORS = ("local", "slurm")
+
+
+@dataclass(frozen=True)
+class CellJob:
+    """What a worker needs to run one cell (picklable)."""
+
+    plan: CellPlan
+    results: str
+    data_dir: str | None = None
+    plugins: tuple[str, ...] = ()
+    quiet: bool = True
+    versions: dict[str, Any] = field(default_factory=dict)
+    torch_threads: int | None = None
+
+
+@dataclass(frozen=True)
+class CellOutcome:
+    cell_id: str
+    label: str
+    ok: bool
+    seconds: float
+    error: str | None = None
+    details: str | None = None
+
+
+def import_plugins(modules: Sequence[str]) -> None:
+    """Import user modules that register extra methods, datasets or metric providers."""
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            if err.name == module:
+                raise BenchError(f"plugin module {module!r} not found") from None
+            raise
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _package_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("disentangle-bench")
+    except Exception:  # not installed: fall back to the source tree's version
+        import bench
+
+        return bench.__version__
+
+
+def _git(args: list[str], cwd: Path) -> str | None:
+    try:
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10,
+                              check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def collect_versions() -> dict[str, Any]:
+    """Library versions, this package's version and the git commit (plus dirty flag) if any."""
+    import numpy
+    import scipy
+    import sklearn
+    import torch
+
+    root = Path(__file__).resolve().parent.parent
+    commit = _git(["rev-parse", "HEAD"], root)
+    status = _git(["status", "--porcelain", "--untracked-files=no"], root) if commit else None
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        "sklearn": sklearn.__version__,
+        "disentangle_bench": _package_version(),
+        "git_commit": commit,
+        "git_dirty": bool(status) if commit else None,
+    }
+
+
+def host_info() -> dict[str, Any]:
+    return {"hostname": socket.gethostname(), "platform": platform.platform(),
+            "cpu_count": os.cpu_count()}
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    scale = 1 / (1024 * 1024) if sys.platform == "darwin" else 1 / 1024
+    return round(peak * scale, 1)
+
+
+def execute_cell(job: CellJob) -> dict[str, Any]:
+    """Run one cell and write its result.json; returns the result. Errors propagate."""
+    from methods.base import method_spec
+
+    import_plugins(job.plugins)
+    if job.torch_threads:
+        import torch
+
+        torch.set_num_threads(job.torch_threads)
+    plan, cell = job.plan, job.plan.cell
+    store = ResultStore(job.results)
+    bundle = load_bundle(cell.dataset, job.data_dir)
+    if dict(bundle.identity) != plan.bundle_identity:
+        raise BenchError(f"dataset {cell.dataset!r} changed since the grid was planned")
+    config = method_spec(cell.method).config(cell.profile, **dict(cell.overrides))
+    if dataclasses.asdict(config) != plan.config:
+        raise BenchError(f"method {cell.method!r}: config changed since the grid was planned")
+    started, start = _now(), time.perf_counter()
+    run_dir = store.prepare_run_dir(plan.id)
+    ctx = CellContext(cell=cell, bundle=bundle, config=config, store=store, artifacts_dir=run_dir,
+                      stage_versions=plan.stage_versions, quiet=job.quiet)
+    metrics = check_metrics(FLOWS[plan.kind](ctx), f"cell {cell.label}")
+    result = {
+        "schema": RESULT_SCHEMA,
+        "id": plan.id,
+        "config_hash": plan.config_hash,
+        "method": cell.method,
+        "kind": plan.kind,
+        "dataset": cell.dataset,
+        "bundle_identity": plan.bundle_identity,
+        "seed": cell.seed,
+        "profile": cell.profile,
+        "overrides": dict(cell.overrides),
+        "config": plan.config,
+        "metric_settings": plan.metric_settings,
+        "stage_versions": plan.stage_versions,
+        "metrics": metrics,
+        "stages": [record.as_dict() for record in ctx.stages],
+        "artifacts": ctx.artifacts,
+        "wall_seconds": round(time.perf_counter() - start, 3),
+        "peak_rss_mib": peak_rss_mib(),
+        "versions": job.versions,
+        "host": host_info(),
+        "started": started,
+        "finished": _now(),
+    }
+    store.write(plan.id, result)
+    return result
+
+
+def run_job(job: CellJob) -> CellOutcome:
+    """``execute_cell`` that never raises: failures become an outcome (and ``error.txt``)."""
+    label, start = job.plan.cell.label, time.perf_counter()
+    try:
+        execute_cell(job)
+    except Exception as err:  # reported per cell; the grid goes on
+        details = traceback.format_exc()
+        message = str(err) if isinstance(err, BenchError) else f"{type(err).__name__}: {err}"
+        try:
+            atomic_write_text(ResultStore(job.results).run_dir(job.plan.id) / "error.txt", details)
+        except OSError:
+            pass
+        return CellOutcome(job.plan.id, label, False, time.perf_counter() - start, message, details)
+    return CellOutcome(job.plan.id, label, True, time.perf_counter() - start)
+
+
+def run_grid(
+    plans: Sequence[CellPlan],
+    store: ResultStore,
+    *,
+    jobs: int = 1,
+    executor: str = "local",
+    data_dir: str | None = None,
+    plugins: Sequence[str] = (),
+    quiet: bool = True,
+    report: Callable[[CellOutcome], None] | None = None,
+    slurm_options: dict[str, Any] | None = None,
+) -> list[CellOutcome]:
+    """Run every incomplete cell of ``plans`` (complete ones are skipped) under the lock."""
+    if jobs < 1:
+        raise BenchError(f"--jobs must be >= 1, got {jobs}")
+    if executor not in EXECUTORS:
+        raise BenchError(f"unknown executor {executor!r} (expected one of {', '.join(EXECUTORS)})")
+    with store.lock():
+        store.clean_stale_temporaries()
+        todo = [plan for plan in plans if not store.is_complete(plan.id)]
+        versions = collect_versions() if todo else {}
+        threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
+        cell_jobs = [
+            CellJob(plan, str(store.root), data_dir, tuple(plugins), quiet or jobs > 1, versions,
+                    threads)
+            for plan in todo
+        ]
+        bar = make_progress(len(plans), "cells", quiet)
+        bar.update(len(plans) - len(todo))
+        outcomes: list[CellOutcome] = []
+
+        def done(outcome: CellOutcome) -> None:
+            outcomes.append(outcome)
+            bar.update(1)
+            if report is not None:
+                report(outcome)
+
+        try:
+            if executor == "slurm":
+                for outcome in _run_slurm(cell_jobs, store, slurm_options or {}):
+                    done(outcome)
+            elif jobs == 1 or len(cell_jobs) <= 1:
+                for job in cell_jobs:
+                    done(run_job(job))
+            else:
+                import multiprocessing
+
+                context = multiprocessing.get_context("spawn")
+                with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+                    futures = [pool.submit(run_job, job) for job in cell_jobs]
+                    for future in as_completed(futures):
+                        done(future.result())
+        finally:
+            bar.close()
+    return outcomes
+
+
+def _run_slurm(
+    cell_jobs: list[CellJob], store: ResultStore, options: dict[str, Any]
+) -> list[CellOutcome]:
+    """Submit every cell as one SLURM array via submitit and wait for them (optional extra)."""
+    try:
+        import submitit
+    except ModuleNotFoundError:
+        raise BenchError(
+            "--executor slurm needs submitit: pip install -e '.[slurm]'"
+        ) from None
+    if not cell_jobs:
+        return []
+    executor = submitit.AutoExecutor(folder=str(store.root / "slurm" / "%j"))
+    params = {"timeout_min": 240, "cpus_per_task": 4, **options}
+    executor.update_parameters(**params)
+    submitted = executor.map_array(run_job, cell_jobs)
+    return [job.result() for job in submitted]
