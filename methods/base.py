@@ -66,14 +66,17 @@ def register_method(
     profiles: dict[str, dict[str, Any]] | None = None,
     requires: tuple[str, ...] = ("generator",),
     load_output: Callable[[Path], Any] | None = None,
+    **meta: Any,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register ``run(bundle, config, seed, progress=None)`` under ``name``.
 
     ``profiles`` maps a profile name to overrides of the config defaults (which are the paper's).
     ``load_output`` rebuilds a cached output from the directory its ``save`` wrote.
+    ``meta`` is free-form registry metadata, e.g. ``default=False`` keeps the method out of the
+    default grid of ``python -m bench run``.
     """
     spec = MethodSpec(kind, config_cls, dict(profiles or {}), tuple(requires), load_output)
-    return METHODS.register(name, description=description, spec=spec)
+    return METHODS.register(name, description=description, spec=spec, **meta)
 
 
 def method_spec(name: str) -> MethodSpec:
