@@ -42,3 +42,18 @@ describe("betavae_eval_accuracy", "BetaVAE score: logistic-regression eval accur
 describe("disentanglement_score", "Discovery: mean of (largest - second largest) per direction")
 describe("attribute_count", "Discovery: attributes that are some direction's argmax",
          high=float("inf"), tolerance=1.0)
+describe("disentanglement_score_meandiff",
+         "Discovery, reference-code variant: score of R built from |mean difference|")
+describe("attribute_count_meandiff",
+         "Discovery, reference-code variant: attribute count of the |mean difference| R",
+         high=float("inf"), tolerance=1.0)
+describe("edit_w_plus_displacement",
+         "Mean W+ L2 displacement of the calibrated edit (common edit-size unit; not a score)",
+         higher_is_better=False, high=float("inf"), tolerance=float("inf"))
+describe("edit_capped_fraction",
+         "Fraction of directions whose calibrated edit hit the W+ displacement cap "
+         "(they change the image less than the target)",
+         higher_is_better=False, tolerance=0.2)
+describe("pairs_kept_fraction",
+         "Fraction of scored directions kept after removing duplicates (|cos| > 0.95)",
+         tolerance=0.2)
