@@ -19,11 +19,13 @@ Two rows per direction are produced:
   (total variation of the mean difference for probability groups).
 
 Edit-scale protocol (``calibrate_scales``), one rule for every method: per direction, s is chosen
-by log-space bisection so that the mean absolute pixel difference between G(w ± s d) and G(w)
-(averaged over both signs, images in [-1, 1]) equals a fixed target on a small seeded calibration
-bank, capped so that no W+ row moves further than ``max_displacement`` times the RMS spread of
-W (sqrt(E||w - mean w||²), untruncated). Assumes the pixel change grows with s, which holds for
-the small edits targeted here.
+by safeguarded secant steps in log-log space (bisection of the bracket when a step leaves it) so
+that the mean absolute pixel difference between G(w ± s d) and G(w) (averaged over both signs,
+images in [-1, 1]) is within ``tolerance`` (relative) of a fixed target on a small seeded
+calibration bank; s is capped so that no W+ row moves further than ``max_displacement`` times the
+RMS spread of W (sqrt(E||w - mean w||²), untruncated). Assumes the pixel change grows with s,
+which holds for the small edits targeted here; when the search runs out of evaluations the
+closest s tried is kept (its achieved change is recorded).
 """
 
 from __future__ import annotations
@@ -154,8 +156,8 @@ class CalibrationConfig:
     num_samples: int = 16
     truncation_psi: float = 0.5
     max_displacement: float = 2.0  # per W+ row, in units of the RMS spread of W
-    bisection_steps: int = 10
-    bracket_octaves: int = 14  # search s in [cap * 2**-octaves, cap]
+    tolerance: float = 0.02  # relative
+    max_evaluations: int = 10  # per direction
     spread_samples: int = 2000
     batch_size: int = 64
     bank_seed: int = 1_234
@@ -226,40 +228,82 @@ def calibrate_scales(
         delta = (s * directions.vectors[j]).to(ws.dtype)
         return pixel_change(generator, ws, base, delta, config.batch_size)
 
-    scales, achieved, capped = [], [], []
+    scales, achieved, capped, evaluations = [], [], [], []
     for j in range(k):
-        hi = float(cap[j])
-        lo = hi * 2.0 ** (-config.bracket_octaves)
-        at_cap = change(j, hi)
-        if at_cap <= target:
-            s, reached, hit = hi, at_cap, True
-        else:
-            for _ in range(config.bisection_steps):
-                mid = float(np.sqrt(lo * hi))
-                if change(j, mid) < target:
-                    lo = mid
-                else:
-                    hi = mid
-            s = float(np.sqrt(lo * hi))
-            reached, hit = change(j, s), False
-        scales.append(s)
-        achieved.append(reached)
-        capped.append(hit)
+        result = _solve_scale(lambda s, j=j: change(j, s), target, float(cap[j]), config)
+        scales.append(result[0])
+        achieved.append(result[1])
+        capped.append(result[2])
+        evaluations.append(result[3])
         _advance(progress, 1)
     scale = torch.tensor(scales, dtype=torch.float32)
     displacement = (scale.double() * directions.vectors.flatten(1).norm(dim=1).double()).tolist()
     calibration = {
-        "protocol": "pixel-change target, log-space bisection, W+ row displacement cap",
+        "protocol": "pixel-change target, safeguarded log-log secant, W+ row displacement cap",
         "config": asdict(config),
         "w_spread": spread,
         "achieved_pixel_change": achieved,
         "capped": capped,
+        "evaluations": evaluations,
         "w_plus_displacement": displacement,
         "mean_w_plus_displacement": float(np.mean(displacement)),
     }
     return directions.with_scale(
         scale, native_scale=directions.scale.tolist(), calibration=calibration
     )
+
+
+def _solve_scale(
+    change: Callable[[float], float], target: float, cap: float, config: CalibrationConfig
+) -> tuple[float, float, bool, int]:
+    """Solve change(s) = target for s in (0, cap]: (s, achieved change, capped, evaluations).
+
+    Keeps a bracket: ``lo`` (largest s seen below target, 0 if none) and ``hi`` (smallest s seen
+    at or above target, None if none). A secant proposal outside the bracket is replaced by the
+    bracket's geometric mean, or a factor-16 jump while one side is still open.
+    """
+    lo, hi = 0.0, None
+    s = cap / 16
+    history: list[tuple[float, float]] = []
+    for count in range(1, config.max_evaluations + 1):
+        f = change(s)
+        history.append((s, f))
+        if abs(f / target - 1.0) <= config.tolerance:
+            return s, f, False, count
+        if f < target:
+            if s >= cap:
+                return cap, f, True, count
+            lo = max(lo, s)
+        else:
+            hi = s if hi is None else min(hi, s)
+        proposal = _secant_proposal(history, target)
+        upper = cap if hi is None else hi
+        inside = lo < proposal < upper or (hi is None and proposal >= cap)
+        if not inside:
+            if lo > 0 and hi is not None:
+                proposal = float(np.sqrt(lo * hi))
+            elif hi is None:
+                proposal = s * 16
+            else:
+                proposal = s / 16
+        s = min(proposal, cap)
+    s_best, f_best = min(history, key=lambda sf: abs(sf[1] - target))
+    return s_best, f_best, bool(s_best >= cap and f_best < target), config.max_evaluations
+
+
+def _secant_proposal(history: list[tuple[float, float]], target: float) -> float:
+    """Next s from the last one or two (s, change) points, assuming change ~ a * s**p."""
+    s1, f1 = history[-1]
+    if f1 <= 0:
+        return s1 * 16
+    power = 1.0
+    if len(history) >= 2:
+        s0, f0 = history[-2]
+        if f0 > 0 and s0 != s1:
+            slope = (np.log(f1) - np.log(f0)) / (np.log(s1) - np.log(s0))
+            if np.isfinite(slope) and 0.2 <= slope <= 5.0:
+                power = float(slope)
+    return float(s1 * (target / f1) ** (1.0 / power))
 
 
 @torch.no_grad()

@@ -128,3 +128,22 @@ def test_calibration_caps_a_direction_that_changes_nothing() -> None:
     assert cal["capped"] == [True, False]
     assert float(out.scale[0]) == pytest.approx(1.5 * cal["w_spread"], rel=1e-5)
     assert cal["achieved_pixel_change"][0] == 0.0
+
+
+@pytest.mark.parametrize("curve", [lambda s: 0.3 * s, lambda s: 2.0 * s**2,
+                                   lambda s: float(np.tanh(s)) * 0.5, lambda s: s**0.5])
+def test_scale_solver_converges_on_monotone_curves(curve) -> None:
+    from metrics.discovery import _solve_scale
+
+    config = CalibrationConfig(target_pixel_change=0.1, tolerance=0.01, max_evaluations=12)
+    s, f, capped, evals = _solve_scale(curve, 0.1, cap=100.0, config=config)
+    assert not capped and abs(f / 0.1 - 1) <= 0.01 and curve(s) == pytest.approx(f)
+    assert evals <= 8
+
+
+def test_scale_solver_reports_cap() -> None:
+    from metrics.discovery import _solve_scale
+
+    config = CalibrationConfig(target_pixel_change=0.1)
+    s, f, capped, _ = _solve_scale(lambda s: 1e-4 * s, 0.1, cap=50.0, config=config)
+    assert capped and s == 50.0 and f == pytest.approx(5e-3)
