@@ -20,6 +20,7 @@ from typing import Any
 
 from bench.context import CellContext
 from bench.errors import BenchError
+from bench.store import check_metrics
 
 REPRESENTATION_STAGE_VERSIONS: dict[str, int] = {"train": 1, "representation-metrics": 1}
 DIRECTIONS_MODULE = "bench.flow_directions"
@@ -106,13 +107,14 @@ def run_representation_flow(ctx: CellContext) -> dict[str, float]:
         "profile": ctx.profile,
         "seed": ctx.seed,
     }
-    return ctx.json_stage(
-        "representation-metrics",
-        metric_inputs,
-        lambda: provider.representation_metrics(
+
+    def score() -> dict[str, float]:
+        scores = provider.representation_metrics(
             ctx.bundle.ground_truth, encoder.represent, ctx.rng("metrics"), ctx.profile
-        ),
-    )
+        )
+        return check_metrics(scores, f"representation metrics of {ctx.cell.label}")
+
+    return ctx.json_stage("representation-metrics", metric_inputs, score)
 
 
 def run_directions_flow(ctx: CellContext) -> dict[str, float]:

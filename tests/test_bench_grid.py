@@ -1,0 +1,183 @@
+"""Grid parsing (seeds, names, --set, TOML files) and stable cell ids."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from bench_toys import register_toys, unregister_toys
+
+from bench.errors import BenchError
+from bench.grid import GridSpec, load_grid_file, parse_names, parse_seeds, parse_set_options
+from bench.hashing import canonical_json, stable_hash, stable_int
+from bench.plan import plan_grid
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def toys():
+    register_toys()
+    yield
+    unregister_toys()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("0-4", [0, 1, 2, 3, 4]), ("0,2,5", [0, 2, 5]), ("0-2,7", [0, 1, 2, 7]), ("3", [3]),
+     (" 1 - 2 ", [1, 2]), ([4, 1], [4, 1]), (6, [6]), ("5-5", [5])],
+)
+def test_parse_seeds(text, expected):
+    assert parse_seeds(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [("4-1", "below the start"), ("a", "neither a seed nor a range"), ("", "neither"),
+     ("1,,2", "neither"), ("-1", "neither"), ("1,1", "more than once"), ("0-2,2", "more than"),
+     (True, "expected"), ([-1], ">= 0"), (["x"], "neither"), (1.5, "expected")],
+)
+def test_parse_seeds_rejects(text, fragment):
+    with pytest.raises(BenchError, match=fragment):
+        parse_seeds(text)
+
+
+def test_parse_names():
+    assert parse_names("a, b", "methods") == ["a", "b"]
+    for bad in ("a,,b", "a,a", ""):
+        with pytest.raises(BenchError):
+            parse_names(bad, "methods")
+
+
+def test_parse_set_options():
+    got = parse_set_options(["steps=3", "beta-vae.beta=4.5", "x.y.name='s'", "flag=true",
+                             "word=plain"])
+    assert got == {"*": {"steps": 3, "flag": True, "word": "plain"},
+                   "beta-vae": {"beta": 4.5}, "x.y": {"name": "s"}}
+    for bad in ("steps", "=3", ".a=1"):
+        with pytest.raises(BenchError, match="--set"):
+            parse_set_options([bad])
+
+
+def test_grid_file(tmp_path):
+    path = tmp_path / "g.toml"
+    path.write_text('profile = "paper"\nmethods = ["m1", "m2"]\ndatasets = ["d"]\n'
+                    'seeds = "0-2"\n[set]\nsteps = 5\n[set.m1]\nbeta = 2.0\n')
+    grid = load_grid_file(path)
+    assert grid == GridSpec(["m1", "m2"], ["d"], [0, 1, 2], "paper",
+                            {"*": {"steps": 5}, "m1": {"beta": 2.0}})
+    assert load_grid_file(_write(tmp_path, "seeds = [3]\n")) == GridSpec(seeds=[3])
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [("methods = [", "not valid TOML"), ("method = ['a']", "unknown key"),
+     ("seeds = '3-1'", "below the start"), ("profile = 3", "bad profile"),
+     ("methods = 'a,,b'", "empty name"), ("set = 3", r"\[set\]")],
+)
+def test_grid_file_errors(tmp_path, text, fragment):
+    path = _write(tmp_path, text)
+    with pytest.raises(BenchError, match=fragment) as info:
+        load_grid_file(path)
+    assert str(path) in str(info.value)
+
+
+def test_grid_file_missing(tmp_path):
+    with pytest.raises(BenchError, match="not found"):
+        load_grid_file(tmp_path / "nope.toml")
+
+
+def test_committed_grids_parse():
+    files = sorted((REPO / "results" / "grids").glob("*.toml"))
+    assert files, "expected committed example grids in results/grids/"
+    for path in files:
+        load_grid_file(path)
+
+
+def test_canonical_json_and_hash_are_order_free():
+    a = {"b": [1, 2.5, "x"], "a": {"z": None, "y": True}}
+    b = {"a": {"y": True, "z": None}, "b": [1, 2.5, "x"]}
+    assert canonical_json(a) == canonical_json(b) == '{"a":{"y":true,"z":null},"b":[1,2.5,"x"]}'
+    assert stable_hash(a) == hashlib.sha256(canonical_json(a).encode()).hexdigest()[:16]
+    assert stable_hash(a) != stable_hash({**a, "c": 0})
+    with pytest.raises(ValueError):
+        canonical_json({"x": float("nan")})
+
+
+def test_hash_and_named_seed_are_the_same_in_another_process():
+    code = ("from bench.hashing import stable_hash, stable_int;"
+            "print(stable_hash({'k': [1, 2], 'a': 'b'}), stable_int('metrics'))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == [stable_hash({"a": "b", "k": [1, 2]}), str(stable_int("metrics"))]
+
+
+def _one(**kwargs):
+    grid = GridSpec(methods=["toy-identity"], datasets=["toy-data"], **kwargs)
+    return plan_grid(grid)
+
+
+def test_same_config_same_id_any_change_new_id(toys, monkeypatch):
+    base = _one(seeds=[0])[0]
+    assert _one(seeds=[0])[0].id == base.id
+    changed = {
+        "seed": _one(seeds=[1])[0],
+        "profile": _one(seeds=[0], profile="paper")[0],
+        "config": _one(seeds=[0], overrides={"*": {"scale": 2.0}})[0],
+        "scoped config": _one(seeds=[0], overrides={"toy-identity": {"mix": 0.5}})[0],
+    }
+    monkeypatch.setattr("bench.flows.REPRESENTATION_STAGE_VERSIONS",
+                        {"train": 2, "representation-metrics": 1})
+    changed["stage salt"] = _one(seeds=[0])[0]
+    monkeypatch.undo()
+    register_toys()
+    ids = {name: plan.id for name, plan in changed.items()}
+    assert base.id not in ids.values() and len(set(ids.values())) == len(ids), ids
+    # seeds share the config hash; a config change does not
+    assert changed["seed"].config_hash == base.config_hash
+    assert changed["config"].config_hash != base.config_hash
+    # a change of the dataset identity or of the metric settings changes the id
+    assert dataclasses.replace(base, bundle_identity={"other": 1}).id != base.id
+    assert dataclasses.replace(base, metric_settings={"num_samples": 1}).id != base.id
+
+
+def test_default_grid_skips_unfit_and_opted_out_methods(toys, monkeypatch):
+    monkeypatch.setattr("bench.plan.DEFAULT_DATASETS", ("toy-data",))
+    methods = {plan.cell.method for plan in plan_grid(GridSpec())}
+    assert "toy-identity" in methods
+    assert "toy-optout" not in methods
+    assert "toy-needs-generator" not in methods
+    with pytest.raises(BenchError, match="needs generator, which dataset 'toy-data' does not"):
+        plan_grid(GridSpec(methods=["toy-needs-generator"], datasets=["toy-data"]))
+
+
+def test_plan_errors(toys):
+    with pytest.raises(BenchError, match="did you mean toy-identity"):
+        plan_grid(GridSpec(methods=["toy-identiy"], datasets=["toy-data"]))
+    with pytest.raises(BenchError, match="unknown dataset 'toy-dat'"):
+        plan_grid(GridSpec(methods=["toy-identity"], datasets=["toy-dat"]))
+    with pytest.raises(BenchError, match="unknown profile 'fast'"):
+        plan_grid(GridSpec(methods=["toy-identity"], datasets=["toy-data"], profile="fast"))
+    with pytest.raises(BenchError, match="toy.h5 not found"):
+        plan_grid(GridSpec(methods=["toy-identity"], datasets=["toy-missing"]))
+    with pytest.raises(BenchError, match="no method in the grid has a config field nope"):
+        plan_grid(GridSpec(methods=["toy-identity"], datasets=["toy-data"],
+                           overrides={"*": {"nope": 1}}))
+    with pytest.raises(BenchError, match="unknown config field"):
+        plan_grid(GridSpec(methods=["toy-identity"], datasets=["toy-data"],
+                           overrides={"toy-identity": {"nope": 1}}))
+
+
+def test_stable_int_differs_by_name():
+    assert stable_int("metrics") != stable_int("train")
+    assert 0 <= stable_int("x") < 2**64

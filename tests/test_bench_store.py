@@ -1,0 +1,102 @@
+"""Atomic writes, the results-folder lock, and metric validation."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.errors import BenchError
+from bench.store import (
+    ResultStore,
+    atomic_write_json,
+    atomic_write_text,
+    check_metrics,
+    read_json,
+    results_lock,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_atomic_write_replaces_whole_file(tmp_path):
+    path = tmp_path / "sub" / "f.json"
+    atomic_write_json(path, {"b": 1, "a": [1, 2]})
+    assert path.read_text().startswith('{\n  "a"')  # sorted keys
+    atomic_write_text(path, "new")
+    assert path.read_text() == "new"
+    assert [p.name for p in path.parent.iterdir()] == ["f.json"]
+
+
+def test_failed_write_keeps_old_content_and_leaves_no_temporary(tmp_path, monkeypatch):
+    path = tmp_path / "f.txt"
+    atomic_write_text(path, "old")
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write_text(path, "new")
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]
+
+
+def test_nan_is_never_written(tmp_path):
+    with pytest.raises(ValueError):
+        atomic_write_json(tmp_path / "x.json", {"m": float("nan")})
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_check_metrics():
+    assert check_metrics({"a": 1, "b": 0.5}, "cell") == {"a": 1.0, "b": 0.5}
+    with pytest.raises(ValueError, match="metric 'a' is nan"):
+        check_metrics({"a": float("nan")}, "cell")
+    with pytest.raises(ValueError, match="not a number"):
+        check_metrics({"a": "high"}, "cell")
+    with pytest.raises(ValueError, match="must be a dict"):
+        check_metrics([1.0], "cell")
+
+
+def test_malformed_result_file_names_the_file(tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text("{ broken")
+    with pytest.raises(BenchError, match="r.json: not valid JSON"):
+        read_json(path)
+
+
+def test_lock_is_exclusive_and_names_the_holder(tmp_path):
+    with results_lock(tmp_path):
+        assert (tmp_path / ".lock").read_text().strip() == str(os.getpid())
+        busy = f"in use by another bench run \\(PID {os.getpid()}\\)"
+        with pytest.raises(BenchError, match=busy):
+            with results_lock(tmp_path):
+                pass
+        code = ("import sys; from bench.store import results_lock\n"
+                "try:\n    with results_lock(sys.argv[1]): pass\n"
+                "except Exception as err: print(err); sys.exit(3)\n")
+        done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=REPO,
+                              capture_output=True, text=True)
+        assert done.returncode == 3 and f"PID {os.getpid()}" in done.stdout
+    with results_lock(tmp_path):  # released after the block
+        pass
+
+
+def test_store_completeness_and_stale_temporaries(tmp_path):
+    store = ResultStore(tmp_path)
+    assert not store.is_complete("abc") and store.results() == []
+    run_dir = store.prepare_run_dir("abc")
+    (run_dir / "partial.png").write_text("x")
+    assert not store.is_complete("abc")
+    assert not (store.prepare_run_dir("abc") / "partial.png").exists()
+    store.write("abc", {"id": "abc"})
+    assert store.is_complete("abc") and store.results() == [{"id": "abc"}]
+    stale = store.cache_dir / "train" / ".tmp-deadbeef-1-x"
+    stale.mkdir(parents=True)
+    kept = store.cache_dir / "train" / "deadbeef"
+    kept.mkdir()
+    store.clean_stale_temporaries()
+    assert not stale.exists() and kept.exists()
