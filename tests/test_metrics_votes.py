@@ -1,0 +1,172 @@
+"""FactorVAE and BetaVAE cores on pre-grouped arrays, against loop references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from metrics._common import DegenerateInputWarning
+from metrics.beta_vae import beta_vae_from_pairs
+from metrics.factor_vae import factor_vae_details, factor_vae_from_votes
+
+SIZES = (5, 4, 6)
+
+
+def _codes(factors: np.ndarray, rng: np.random.Generator, mix: float) -> np.ndarray:
+    """5 dims: a tiny-variance dim 0 (pruned at 0.05), factors 0..2 on dims 1..3 (with some
+    mixing), and a noise dim 4."""
+    n = factors.shape[0]
+    base = factors / np.array(SIZES)
+    codes = np.empty((n, 5))
+    codes[:, 0] = 0.001 * rng.normal(size=n)
+    codes[:, 1] = base[:, 0] + mix * base[:, 1]
+    codes[:, 2] = base[:, 1] + 0.05 * rng.normal(size=n)
+    codes[:, 3] = base[:, 2] - mix * base[:, 0]
+    codes[:, 4] = 0.3 * rng.normal(size=n)
+    return codes
+
+
+def _votes(rng: np.random.Generator, n_votes: int, batch: int, mix: float = 0.1):
+    ks = rng.integers(0, len(SIZES), size=n_votes)
+    factors = np.stack([rng.integers(0, s, size=(n_votes, batch)) for s in SIZES], axis=-1)
+    factors[np.arange(n_votes), :, ks] = factors[np.arange(n_votes), 0, ks][:, None]
+    codes = _codes(factors.reshape(-1, len(SIZES)), rng, mix).reshape(n_votes, batch, 5)
+    return codes, ks
+
+
+def _variance_codes(rng: np.random.Generator, n: int = 2000, mix: float = 0.1) -> np.ndarray:
+    factors = np.stack([rng.integers(0, s, size=n) for s in SIZES], axis=1)
+    return _codes(factors, rng, mix)
+
+
+def ref_factor_vae(train, ks_tr, evals, ks_ev, var_codes, threshold):
+    """The reference procedure, loop by loop, including its shifted (compressed) indexing."""
+    variance = np.var(var_codes, axis=0, ddof=1)
+    active = np.sqrt(variance) >= threshold
+    k, d = len(SIZES), var_codes.shape[1]
+
+    def votes(groups, ks):
+        out = np.zeros((k, d), dtype=np.int64)
+        for group, factor in zip(groups, ks, strict=True):
+            local = np.var(group, axis=0, ddof=1)
+            out[factor, np.argmin(local[active] / variance[active])] += 1
+        return out
+
+    tr, ev = votes(train, ks_tr), votes(evals, ks_ev)
+    classifier = np.argmax(tr, axis=0)
+    cols = np.arange(d)
+    return np.sum(tr[classifier, cols]) / np.sum(tr), np.sum(ev[classifier, cols]) / np.sum(ev)
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.05, 0.2])
+def test_factor_vae_accuracies_equal_reference_with_and_without_pruning(threshold):
+    rng = np.random.default_rng(int(threshold * 100))
+    train, ks_tr = _votes(rng, 300, 16)
+    evals, ks_ev = _votes(rng, 200, 16)
+    var_codes = _variance_codes(rng)
+    rotation = np.linalg.qr(np.random.default_rng(9).normal(size=(3, 3)))[0]
+    for codes in (train, evals, var_codes):  # entangle factors across dims 1..3
+        codes[..., 1:4] = codes[..., 1:4] @ rotation
+    ref_tr, ref_ev = ref_factor_vae(train, ks_tr, evals, ks_ev, var_codes, threshold)
+    for legacy in (False, True):
+        ours = factor_vae_from_votes(
+            train,
+            ks_tr,
+            evals,
+            ks_ev,
+            var_codes,
+            3,
+            prune_threshold=threshold,
+            legacy_index=legacy,
+        )
+        assert ours["fvm_train_accuracy"] == pytest.approx(ref_tr, abs=1e-12)
+        assert ours["fvm_eval_accuracy"] == pytest.approx(ref_ev, abs=1e-12)
+    assert 0.3 < ref_ev < 1.0  # an entangled code: neither trivial nor perfect
+
+
+def test_factor_vae_per_dim_readout_is_fixed():
+    rng = np.random.default_rng(1)
+    train, ks_tr = _votes(rng, 300, 32)
+    evals, ks_ev = _votes(rng, 150, 32)
+    var_codes = _variance_codes(rng)
+    fixed = factor_vae_details(train, ks_tr, evals, ks_ev, var_codes, 3, prune_threshold=0.05)
+    legacy = factor_vae_details(
+        train, ks_tr, evals, ks_ev, var_codes, 3, prune_threshold=0.05, legacy_index=True
+    )
+    assert fixed["fvm_num_active_dims"] == 4.0  # dim 0 is pruned
+    assert fixed["active"].tolist() == [False, True, True, True, True]
+    # factor j lives on dim j + 1: every vote lands there, none on the pruned dim 0
+    assert fixed["train_votes"][:, 0].sum() == 0
+    assert fixed["assignment"][1:4].tolist() == [0, 1, 2]
+    assert np.array_equal(np.argmax(fixed["train_votes"], axis=1), [1, 2, 3])
+    # the reference's compressed index credits the same votes one column to the left
+    assert np.array_equal(legacy["train_votes"][:, :4], fixed["train_votes"][:, 1:])
+    assert fixed["fvm_eval_accuracy"] == legacy["fvm_eval_accuracy"] > 0.95
+
+
+def test_factor_vae_without_active_dims_scores_zero_with_warning():
+    rng = np.random.default_rng(2)
+    train, ks_tr = _votes(rng, 20, 8)
+    var_codes = _variance_codes(rng)
+    with pytest.warns(DegenerateInputWarning, match="no active code dim"):
+        out = factor_vae_from_votes(train, ks_tr, train, ks_tr, var_codes, 3, prune_threshold=10)
+    assert out == {"fvm_train_accuracy": 0.0, "fvm_eval_accuracy": 0.0, "fvm_num_active_dims": 0.0}
+
+
+def test_factor_vae_constant_dim_is_inactive_even_without_threshold():
+    rng = np.random.default_rng(3)
+    train, ks_tr = _votes(rng, 100, 16)
+    var_codes = _variance_codes(rng)
+    train[:, :, 4] = 7.0
+    var_codes[:, 4] = 7.0
+    with pytest.warns(DegenerateInputWarning, match=r"code dims \[4\] are constant"):
+        out = factor_vae_from_votes(train, ks_tr, train, ks_tr, var_codes, 3, prune_threshold=0.0)
+    assert out["fvm_num_active_dims"] == 4.0 and np.isfinite(out["fvm_train_accuracy"])
+
+
+def test_factor_vae_input_checks():
+    rng = np.random.default_rng(4)
+    train, ks_tr = _votes(rng, 10, 8)
+    var_codes = _variance_codes(rng, 50)
+    bad = train.copy()
+    bad[0, 0, 2] = np.nan
+    with pytest.raises(ValueError, match=r"FactorVAE: train codes contain NaN or inf .* \[2\]"):
+        factor_vae_from_votes(bad, ks_tr, train, ks_tr, var_codes, 3)
+    with pytest.raises(ValueError, match=r"factor_index must lie in \[0, 2\)"):
+        factor_vae_from_votes(train, ks_tr, train, ks_tr, var_codes, 2)
+
+
+def test_beta_vae_matches_reference_and_separates_codes():
+    rng = np.random.default_rng(5)
+
+    def pairs(n, mix):
+        ks = rng.integers(0, 3, size=n)
+        f1 = np.stack([rng.integers(0, s, size=(n, 32)) for s in SIZES], axis=-1)
+        f2 = np.stack([rng.integers(0, s, size=(n, 32)) for s in SIZES], axis=-1)
+        f2[np.arange(n), :, ks] = f1[np.arange(n), :, ks]
+        z1 = _codes(f1.reshape(-1, 3), rng, mix).reshape(n, 32, 5)
+        z2 = _codes(f2.reshape(-1, 3), rng, mix).reshape(n, 32, 5)
+        return z1, z2, ks
+
+    tr, ev = pairs(200, 0.0), pairs(100, 0.0)
+    ours = beta_vae_from_pairs(*tr, *ev, random_state=np.random.default_rng(0))
+    feats_tr = np.array([np.mean(np.abs(a - b), axis=0) for a, b in zip(tr[0], tr[1], strict=True)])
+    feats_ev = np.array([np.mean(np.abs(a - b), axis=0) for a, b in zip(ev[0], ev[1], strict=True)])
+    clf = LogisticRegression().fit(feats_tr, tr[2])
+    assert ours["betavae_train_accuracy"] == pytest.approx(clf.score(feats_tr, tr[2]), abs=1e-6)
+    assert ours["betavae_eval_accuracy"] == pytest.approx(clf.score(feats_ev, ev[2]), abs=1e-6)
+    assert ours["betavae_eval_accuracy"] > 0.95
+    # a code made of noise only carries no information about the fixed factor
+    noise = [
+        rng.normal(size=tr[0].shape),
+        rng.normal(size=tr[0].shape),
+        tr[2],
+        rng.normal(size=ev[0].shape),
+        rng.normal(size=ev[0].shape),
+        ev[2],
+    ]
+    chance = beta_vae_from_pairs(*noise, random_state=0)["betavae_eval_accuracy"]
+    assert chance < 0.55
+    with pytest.raises(ValueError, match="single factor"):
+        beta_vae_from_pairs(tr[0], tr[1], np.zeros(200, int), *ev, random_state=0)
