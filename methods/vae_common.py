@@ -1,0 +1,261 @@
+"""What the VAE baselines and the group VAE share: seeding, data batches, the step loop with
+progress, and the trained encoder (``represent`` = posterior mean, safetensors + JSON on disk).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from models.vae import VAE, VAEArchitecture, build_vae, images_to_tensor
+
+ENCODER_FORMAT = "disentangle-bench/vae-encoder"
+ENCODER_VERSION = 1
+WEIGHTS_FILE = "vae.safetensors"
+META_FILE = "vae.json"
+
+# progress(step_done, total_steps, latest_losses); None shows a tqdm bar on an interactive stderr.
+ProgressFn = Callable[[int, int, dict[str, float]], None]
+
+
+class SeedStreams:
+    """Independent random streams derived from one integer seed (SeedSequence children).
+
+    ``numpy(name)`` and ``torch_seed(name)`` give a fresh stream per consumer name, so adding a
+    consumer never shifts another's draws.
+    """
+
+    def __init__(self, seed: int) -> None:
+        if not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        self.seed = int(seed)
+
+    def _sequence(self, name: str) -> np.random.SeedSequence:
+        key = [int(b) for b in name.encode("utf-8")]
+        return np.random.SeedSequence([self.seed, *key])
+
+    def numpy(self, name: str) -> np.random.Generator:
+        return np.random.default_rng(self._sequence(name))
+
+    def torch_seed(self, name: str) -> int:
+        return int(self._sequence(name).generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+
+    def torch(self, name: str) -> torch.Generator:
+        return torch.Generator().manual_seed(self.torch_seed(name))
+
+
+class GroundTruthBatches:
+    """Uniform i.i.d. minibatches of ground-truth images as float NCHW tensors in [0, 1].
+
+    Renders ``chunk`` batches at a time (one vectorised ``sample`` call) from an explicit rng.
+    """
+
+    def __init__(self, ground_truth: Any, batch_size: int, rng: np.random.Generator,
+                 chunk: int = 8) -> None:
+        shape = tuple(ground_truth.observation_shape)
+        if len(shape) != 3 or shape[:2] != (64, 64) or shape[2] not in (1, 3):
+            raise ValueError(
+                f"{getattr(ground_truth, 'name', 'ground truth')}: the VAE needs 64x64 images with"
+                f" 1 or 3 channels, got observation_shape {shape}"
+            )
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.ground_truth = ground_truth
+        self.channels = shape[2]
+        self.batch_size = batch_size
+        self.rng = rng
+        self.chunk = chunk
+        self._pending: list[torch.Tensor] = []
+
+    def next(self) -> torch.Tensor:
+        if not self._pending:
+            _, images = self.ground_truth.sample(self.batch_size * self.chunk, self.rng)
+            tensor = images_to_tensor(np.asarray(images), self.channels)
+            self._pending = list(tensor.split(self.batch_size))[::-1]
+        return self._pending.pop()
+
+
+def run_steps(
+    total: int,
+    step: Callable[[int], dict[str, float]],
+    progress: ProgressFn | None = None,
+    description: str = "train",
+    history_every: int = 50,
+) -> list[dict[str, float]]:
+    """Call ``step(i)`` for i in 0..total-1; return mean losses per ``history_every`` steps.
+
+    A non-finite loss stops training with a clear error instead of writing NaN weights.
+    """
+    if total < 1:
+        raise ValueError(f"the number of training steps must be >= 1, got {total}")
+    bar = None
+    if progress is None:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc=description, disable=not sys.stderr.isatty(), leave=False)
+    history: list[dict[str, float]] = []
+    window: dict[str, float] = {}
+    count = 0
+    try:
+        for i in range(total):
+            losses = step(i)
+            bad = [k for k, v in losses.items() if not math.isfinite(v)]
+            if bad:
+                raise FloatingPointError(f"{description}: non-finite {', '.join(bad)} at step {i}")
+            for key, value in losses.items():
+                window[key] = window.get(key, 0.0) + value
+            count += 1
+            if count == history_every or i == total - 1:
+                history.append({"step": i + 1, **{k: v / count for k, v in window.items()}})
+                window, count = {}, 0
+            if bar is not None:
+                bar.update(1)
+                if i % 20 == 0:
+                    bar.set_postfix({k: f"{v:.4g}" for k, v in losses.items()})
+            elif progress is not None:
+                progress(i + 1, total, losses)
+    finally:
+        if bar is not None:
+            bar.close()
+    return history
+
+
+def adam(params: Any, lr: float, betas: tuple[float, float], eps: float = 1e-8
+         ) -> torch.optim.Adam:
+    return torch.optim.Adam(params, lr=lr, betas=betas, eps=eps)
+
+
+class VAEEncoder:
+    """A trained VAE used as a representation: ``represent`` returns the posterior mean.
+
+    Saved as ``vae.safetensors`` (full VAE, so decoding stays possible) + ``vae.json``
+    (architecture and free-form metadata such as the config, seed and loss history).
+    """
+
+    def __init__(self, vae: VAE, meta: dict[str, Any] | None = None) -> None:
+        self.vae = vae.eval()
+        self.meta = dict(meta or {})
+
+    @property
+    def arch(self) -> VAEArchitecture:
+        return self.vae.arch
+
+    @property
+    def num_latents(self) -> int:
+        return self.vae.arch.num_latents
+
+    @torch.no_grad()
+    def represent(self, observations: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """uint8 (n, 64, 64, C) -> posterior means float32 (n, num_latents)."""
+        images_to_tensor(observations[:0], self.arch.channels)  # validates shape and dtype
+        out = np.empty((len(observations), self.num_latents), dtype=np.float32)
+        for start in range(0, len(observations), batch_size):
+            chunk = images_to_tensor(observations[start:start + batch_size], self.arch.channels)
+            out[start:start + len(chunk)] = self.vae.encoder(chunk)[0].numpy()
+        return out
+
+    @torch.no_grad()
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        """Codes (n, num_latents) -> uint8 images (n, 64, 64, C) (sigmoid of the logits)."""
+        codes = np.asarray(codes, dtype=np.float32)
+        if codes.ndim != 2 or codes.shape[1] != self.num_latents:
+            raise ValueError(f"codes must have shape (n, {self.num_latents}), got {codes.shape}")
+        probs = torch.sigmoid(self.vae.decoder(torch.from_numpy(codes)))
+        return (probs * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+    def save(self, directory: str | Path) -> None:
+        """Write weights and metadata atomically (temp names in ``directory``, then rename)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        tensors = {k: v.detach().contiguous().clone() for k, v in self.vae.state_dict().items()}
+        info = {
+            "format": ENCODER_FORMAT,
+            "version": ENCODER_VERSION,
+            "architecture": self.arch.to_dict(),
+            "representation": "posterior mean",
+            "meta": self.meta,
+        }
+        _atomic_write(directory / WEIGHTS_FILE, lambda p: save_file(tensors, str(p)))
+        text = json.dumps(info, indent=2, sort_keys=True, default=_json_default) + "\n"
+        _atomic_write(directory / META_FILE, lambda p: Path(p).write_text(text))
+
+    @classmethod
+    def load(cls, directory: str | Path) -> VAEEncoder:
+        directory = Path(directory)
+        weights, meta_path = directory / WEIGHTS_FILE, directory / META_FILE
+        for path in (weights, meta_path):
+            if not path.is_file():
+                raise FileNotFoundError(f"VAE encoder file missing: {path}")
+        try:
+            info = json.loads(meta_path.read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{meta_path}: not valid JSON ({err})") from None
+        if info.get("format") != ENCODER_FORMAT:
+            raise ValueError(f"{meta_path}: expected format {ENCODER_FORMAT!r}, "
+                             f"got {info.get('format')!r}")
+        arch = VAEArchitecture(**info["architecture"])
+        vae = VAE(arch)
+        state = load_file(str(weights))
+        try:
+            vae.load_state_dict(state, strict=True)
+        except RuntimeError as err:
+            raise ValueError(f"{weights}: weights do not match architecture {arch}: {err}"
+                             ) from None
+        return cls(vae, info.get("meta", {}))
+
+
+def load_vae_encoder(directory: str | Path) -> VAEEncoder:
+    """``load_output`` of the VAE methods: rebuild the encoder that ``save`` wrote."""
+    return VAEEncoder.load(directory)
+
+
+def fresh_encoder(arch: VAEArchitecture, seed: int) -> VAEEncoder:
+    """An untrained, seeded VAE as an encoder (the random-encoder baseline)."""
+    return VAEEncoder(build_vae(arch, seed), {"trained": False, "seed": seed})
+
+
+def check_positive(config: Any, names: tuple[str, ...]) -> None:
+    """Raise a one-line ValueError for the first config field that is not > 0."""
+    for name in names:
+        value = getattr(config, name)
+        if not value > 0:
+            raise ValueError(f"{type(config).__name__}.{name} must be > 0, got {value!r}")
+
+
+def require_ground_truth(bundle: Any, method: str) -> Any:
+    ground_truth = getattr(bundle, "ground_truth", None)
+    if ground_truth is None:
+        raise ValueError(f"{method} needs a dataset with ground-truth images; "
+                         f"{getattr(bundle, 'name', bundle)!r} has none")
+    return ground_truth
+
+
+def _atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, (tuple, set)):
+        return list(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
