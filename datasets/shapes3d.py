@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datasets import GROUND_TRUTH
+from datasets.shapes3d_real import Shapes3D, resolve_shapes3d_path
 from datasets.shapes3d_synth import (
     FACTOR_NAMES,
     FACTOR_SIZES,
@@ -23,5 +24,15 @@ def shapes3d_synth(data_dir: str | None = None) -> Shapes3DSynth:
     return Shapes3DSynth()
 
 
-__all__ = ["FACTOR_NAMES", "FACTOR_SIZES", "FACTOR_VALUES", "Shapes3DSynth",
-           "factors_to_values", "shapes3d_synth", "values_to_factors"]
+@GROUND_TRUTH.register(
+    "shapes3d",
+    description="DeepMind 3dshapes.h5 (real images), read lazily from --data-dir or $BENCH_DATA",
+)
+def shapes3d(data_dir: str | None = None) -> Shapes3D:
+    """The real file; FileNotFoundError (saying how to provide it) when it is absent."""
+    return Shapes3D(data_dir)
+
+
+__all__ = ["FACTOR_NAMES", "FACTOR_SIZES", "FACTOR_VALUES", "Shapes3D", "Shapes3DSynth",
+           "factors_to_values", "resolve_shapes3d_path", "shapes3d", "shapes3d_synth",
+           "values_to_factors"]

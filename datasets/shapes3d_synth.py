@@ -30,6 +30,7 @@ FACTOR_VALUES = (HUE_VALUES, HUE_VALUES, HUE_VALUES, SCALE_VALUES, SHAPE_VALUES,
                  ORIENTATION_VALUES)
 SHAPE_NAMES = render3d.SHAPE_NAMES
 
+_COMPOSE_BATCH = 128
 _MAPS_LOCK = threading.Lock()
 _MAPS_MEMO: dict[str, np.ndarray] = {}
 
@@ -54,7 +55,7 @@ def values_to_factors(values: np.ndarray) -> np.ndarray:
     idx = np.empty(values.shape, dtype=np.int64)
     idx[:, 0:3] = np.rint(values[:, 0:3] * 10.0)
     idx[:, 3] = np.rint((values[:, 3] - 0.75) * 14.0)
-    idx[:, 4] = np.trunc(values[:, 4])
+    idx[:, 4] = np.rint(values[:, 4])  # stored as exact floats 0.0..3.0
     idx[:, 5] = np.rint((values[:, 5] + 30.0) * 14.0 / 60.0)
     return idx
 
@@ -133,7 +134,8 @@ class Shapes3DSynth(GroundTruthData):
         dtype = dtype or torch.float32
         key = (str(device), str(dtype))
         if key not in self._maps_torch:
-            self._maps_torch[key] = torch.from_numpy(self.coefficient_maps()).to(device, dtype)
+            maps = torch.from_numpy(np.array(self.coefficient_maps()))  # writable copy
+            self._maps_torch[key] = maps.to(device, dtype)
         return self._maps_torch[key]
 
     def build_maps(self, force: bool = False) -> Path:
@@ -148,7 +150,11 @@ class Shapes3DSynth(GroundTruthData):
     # ------------------------------------------------------------------ images
     def observations(self, factors: np.ndarray) -> np.ndarray:
         factors = self.check_factors(factors)
-        return render3d.to_uint8(self._compose_grid(factors))
+        out = np.empty((len(factors), *self.observation_shape), np.uint8)
+        for lo in range(0, len(factors), _COMPOSE_BATCH):  # cache-sized steps
+            hi = lo + _COMPOSE_BATCH
+            out[lo:hi] = render3d.to_uint8(self._compose_grid(factors[lo:hi]))
+        return out
 
     def _compose_grid(self, factors: np.ndarray) -> np.ndarray:
         maps = self.coefficient_maps()[factors[:, 3], factors[:, 4], factors[:, 5]]

@@ -1,0 +1,122 @@
+"""``bench prepare NAME``: build caches, verify real files, or write synthetic data files in the
+original layouts (``3dshapes.h5``; dSprites ``.npz``) so real and synthetic data interchange."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+PREPARABLE = ("shapes3d-synth", "shapes3d", "dsprites-synth", "dsprites")
+H5_BLOCK = 4800  # images composed and written per step (about 59 MB)
+H5_CHUNK = 1  # images per HDF5 chunk: one, for fast random batch reads (as disent re-saves)
+
+
+def prepare_dataset(name: str, data_dir: str | None = None, write_h5: str | None = None,
+                    progress: bool = True, *, write_npz: str | None = None,
+                    factor_sizes: tuple[int, ...] | None = None) -> str:
+    """Prepare one ground-truth dataset and return a one-line summary.
+
+    - ``shapes3d-synth``: build (or verify) the cached geometry maps; with ``write_h5=PATH``
+      write the full set in the ``3dshapes.h5`` layout.
+    - ``shapes3d``: open and verify the real file (keys, shapes, dtypes, every label).
+    - ``dsprites-synth``: with ``write_npz=PATH`` write the set in the dSprites npz layout.
+    - ``dsprites``: open and verify the real npz.
+
+    ``factor_sizes`` writes only the leading values of each factor (a small grid for tests).
+    """
+    if name not in PREPARABLE:
+        raise ValueError(f"prepare: unknown dataset {name!r}; expected one of {PREPARABLE}")
+    if write_h5 is not None and name != "shapes3d-synth":
+        raise ValueError(f"prepare: --write-h5 applies to 'shapes3d-synth' only, not {name!r}")
+    if write_npz is not None and name != "dsprites-synth":
+        raise ValueError(f"prepare: --write-npz applies to 'dsprites-synth' only, not {name!r}")
+    start = time.perf_counter()
+    if name == "shapes3d-synth":
+        from datasets.shapes3d_synth import Shapes3DSynth
+
+        gt = Shapes3DSynth(progress=progress)
+        cached = gt.cache_path.exists()
+        gt.coefficient_maps()
+        summary = (f"shapes3d-synth: geometry maps {'verified' if cached else 'built'} at "
+                   f"{gt.cache_path}")
+        if write_h5 is not None:
+            rows = write_shapes3d_h5(gt, write_h5, factor_sizes=factor_sizes, progress=progress)
+            summary += f"; wrote {rows} images to {write_h5}"
+    elif name == "shapes3d":
+        from datasets.shapes3d_real import Shapes3D
+
+        real = Shapes3D(data_dir)
+        summary = f"shapes3d: {real.path} verified ({real.size} images, labels match the grid)"
+    elif name == "dsprites-synth":
+        from datasets.dsprites_synth import DSpritesSynth
+
+        synth = DSpritesSynth()
+        summary = "dsprites-synth: rasterised on the fly (nothing to build)"
+        if write_npz is not None:
+            rows = write_dsprites_npz(synth, write_npz, factor_sizes=factor_sizes,
+                                      progress=progress)
+            summary += f"; wrote {rows} images to {write_npz}"
+    else:
+        from datasets.dsprites_real import DSprites
+
+        real_sprites = DSprites(data_dir)
+        summary = (f"dsprites: {real_sprites.path} verified ({real_sprites.size} images, "
+                   f"classes match the grid)")
+    return f"{summary} [{time.perf_counter() - start:.1f} s]"
+
+
+def write_shapes3d_h5(gt, path: str | os.PathLike[str], *,  # noqa: ANN001 - Shapes3DSynth
+                      factor_sizes: tuple[int, ...] | None = None, progress: bool = False,
+                      block: int = H5_BLOCK) -> int:
+    """Write ``images`` uint8 (N, 64, 64, 3) gzip-chunked and ``labels`` float64 (N, 6) in the
+    ``3dshapes.h5`` layout, block by block, to a temp file renamed at the end; returns N."""
+    import h5py
+
+    from datasets.shapes3d_synth import FACTOR_SIZES, factors_to_values
+
+    sizes = tuple(factor_sizes) if factor_sizes is not None else FACTOR_SIZES
+    if len(sizes) != 6 or any(not 1 <= s <= f for s, f in zip(sizes, FACTOR_SIZES, strict=True)):
+        raise ValueError(f"factor_sizes must be 6 sizes within {FACTOR_SIZES}, got {sizes}")
+    rows = int(np.prod(sizes))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as fh:
+            images = fh.create_dataset("images", shape=(rows, 64, 64, 3), dtype=np.uint8,
+                                       chunks=(min(H5_CHUNK, rows), 64, 64, 3),
+                                       compression="gzip", compression_opts=4)
+            labels = fh.create_dataset("labels", shape=(rows, 6), dtype=np.float64)
+            fh.attrs["source"] = "shapes3d-synth"
+            fh.attrs["renderer"] = gt.identity()["renderer"]
+            fh.attrs["factor_sizes"] = np.asarray(sizes)
+            starts = range(0, rows, block)
+            if progress:
+                from tqdm import tqdm
+
+                starts = tqdm(starts, desc=f"write {path.name}", unit="block")
+            for lo in starts:
+                hi = min(lo + block, rows)
+                factors = np.stack(np.unravel_index(np.arange(lo, hi), sizes), axis=1)
+                images[lo:hi] = gt.observations(factors)
+                labels[lo:hi] = factors_to_values(factors)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return rows
+
+
+def write_dsprites_npz(gt, path: str | os.PathLike[str], *,  # noqa: ANN001 - DSpritesSynth
+                       factor_sizes: tuple[int, ...] | None = None,
+                       progress: bool = False) -> int:
+    """Write the dSprites npz layout (``imgs`` uint8 0/1 (N, 64, 64), ``latents_classes``,
+    ``latents_values``; no pickled ``metadata``) to a temp file renamed at the end."""
+    from datasets.dsprites_synth import write_npz
+
+    return write_npz(gt, path, factor_sizes=factor_sizes, progress=progress)
