@@ -1,0 +1,101 @@
+"""Regression check against baselines, and ``check --update``."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench.cli import main
+from bench.regress import compare, load_baselines, update_baselines
+from bench.store import ResultStore
+from metrics.info import METRIC_INFO, MetricInfo
+
+
+def result(seed=0, **metrics):
+    return {"id": f"id{seed}", "config_hash": "c", "method": "m", "dataset": "d", "seed": seed,
+            "profile": "quick", "metrics": metrics or {"mig": 0.5}}
+
+
+def baseline(seed=0, cell_id=None, **metrics):
+    cell = result(seed, **metrics)
+    cell["id"] = cell_id or cell["id"]
+    return cell
+
+
+INFO = {**METRIC_INFO, "err": MetricInfo("err", "an error rate", higher_is_better=False)}
+
+
+def test_regression_beyond_tolerance_fails():
+    report = compare([baseline(mig=0.6)], [result(mig=0.5)], INFO)
+    assert not report.ok
+    (line,) = report.failures
+    assert line.startswith("REGRESSED") and "mig 0.6000 -> 0.5000 (-0.1000" in line
+    assert "FAILED: 1 problem" in report.render()
+
+
+def test_within_tolerance_or_better_passes():
+    assert compare([baseline(mig=0.52)], [result(mig=0.5)], INFO).ok
+    report = compare([baseline(mig=0.3)], [result(mig=0.5)], INFO)
+    assert report.ok and report.notes[0].startswith("improved")
+    assert report.checked_metrics == 1 and "check: OK" in report.render()
+
+
+def test_direction_comes_from_metric_info():
+    assert not compare([baseline(err=0.1)], [result(err=0.2)], INFO).ok
+    assert compare([baseline(err=0.2)], [result(err=0.1)], INFO).ok
+
+
+def test_missing_cell_and_missing_metric_fail():
+    report = compare([baseline(seed=0), baseline(seed=1)], [result(seed=0)], INFO)
+    assert len(report.failures) == 1 and "MISSING" in report.failures[0]
+    assert "seed 1" in report.failures[0]
+    report = compare([baseline(mig=0.5, sap=0.4)], [result(mig=0.5)], INFO)
+    assert "metric sap not reported" in report.failures[0]
+    # same (method, dataset, seed, profile) but another config: say so
+    report = compare([baseline(cell_id="old")], [result()], INFO)
+    assert "another config/version exists (id id0)" in report.failures[0]
+
+
+def test_unknown_metric_is_shown_not_checked():
+    report = compare([baseline(odd=1.0)], [result(odd=0.0)], INFO)
+    assert report.ok and report.checked_metrics == 0 and "unchecked" in report.notes[0]
+
+
+def test_update_roundtrip(tmp_path):
+    update_baselines(tmp_path, [result(0), result(1)], replace_all=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["d--quick.json"]
+    cells = load_baselines(tmp_path)
+    assert compare(cells, [result(0), result(1)], INFO).ok
+    newer = {**result(1), "id": "new1", "metrics": {"mig": 0.9}}
+    update_baselines(tmp_path, [newer], replace_all=False)  # replaces the same cell only
+    cells = load_baselines(tmp_path)
+    assert sorted(c["id"] for c in cells) == ["id0", "new1"]
+    (tmp_path / "bad.json").write_text(json.dumps({"cells": [{"id": "x"}]}))
+    with pytest.raises(Exception, match="lacks"):
+        load_baselines(tmp_path)
+
+
+def test_check_cli(tmp_path, capsys):
+    store = ResultStore(tmp_path / "results")
+    store.write("id0", {**result(0), "metrics": {"mig": 0.5}})
+    args = ["check", "--results", str(store.root)]
+    assert main(args) == 2  # no baselines yet
+    assert "check --update" in capsys.readouterr().err
+    assert main([*args, "--update"]) == 0
+    assert main(args) == 0
+    baseline_file = store.root / "baselines" / "d--quick.json"
+    data = json.loads(baseline_file.read_text())
+    data["cells"][0]["metrics"]["mig"] = 0.6  # baseline 0.1 better than the result
+    baseline_file.write_text(json.dumps(data))
+    capsys.readouterr()
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    assert "REGRESSED  m / d / seed 0 / quick: mig 0.6000 -> 0.5000" in out
+    data["cells"][0]["metrics"]["mig"] = 0.53  # within tolerance 0.05
+    baseline_file.write_text(json.dumps(data))
+    assert main(args) == 0
+    data["cells"].append({**data["cells"][0], "id": "gone", "seed": 1})
+    baseline_file.write_text(json.dumps(data))
+    assert main(args) == 1
+    assert "MISSING" in capsys.readouterr().out

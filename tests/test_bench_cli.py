@@ -1,0 +1,116 @@
+"""CLI: one-line errors with exit code 2, dry run, list, run + leaderboard, prepare/forwarding."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import pytest
+from bench_toys import register_toys, unregister_toys
+
+from bench.cli import main
+
+
+@pytest.fixture
+def toys():
+    register_toys()
+    yield
+    unregister_toys()
+
+
+def run_cli(capsys, *args):
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [(["--methods", "toy-identiy"], "unknown method 'toy-identiy'; did you mean toy-identity"),
+     (["--methods", "toy-identity", "--seeds", "3-1"], "bad seed range '3-1'"),
+     (["--methods", "toy-identity", "--seeds", "x"], "bad seeds 'x'"),
+     (["--methods", "toy-identity", "--profile", "fast"], "unknown profile 'fast'"),
+     (["--methods", "toy-identity", "--set", "nope=1"], "no method in the grid has"),
+     (["--methods", "toy-identity", "--datasets", "toy-missing"], "toy.h5 not found"),
+     (["--methods", "toy-needs-generator"], "needs generator"),
+     (["--grid", "does-not-exist.toml"], "grid file does-not-exist.toml not found"),
+     (["--methods", "toy-identity", "--jobs", "0"], "--jobs must be >= 1")],
+)
+def test_bad_input_is_one_line_exit_2(toys, capsys, tmp_path, args, fragment):
+    code, out, err = run_cli(capsys, "run", "--datasets", "toy-data", *args,
+                             "--results", str(tmp_path))
+    assert code == 2
+    assert err.startswith("bench: error: ") and fragment in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_malformed_grid_file(toys, capsys, tmp_path):
+    grid = tmp_path / "g.toml"
+    grid.write_text("methods = [\n")
+    code, _, err = run_cli(capsys, "run", "--grid", str(grid), "--results", str(tmp_path))
+    assert code == 2 and f"grid file {grid} is not valid TOML" in err
+
+
+def test_verbose_shows_traceback(toys, capsys, tmp_path):
+    code, _, err = run_cli(capsys, "run", "--methods", "nope", "--datasets", "toy-data",
+                           "--verbose", "--results", str(tmp_path))
+    assert code == 2 and "Traceback" in err
+
+
+def test_dry_run_then_run_then_dry_run(toys, capsys, tmp_path):
+    common = ["run", "--methods", "toy-identity", "--datasets", "toy-data", "--seeds", "0-1",
+              "--results", str(tmp_path)]
+    code, out, _ = run_cli(capsys, *common, "--dry-run")
+    assert code == 0 and out.count("todo") == 2 and "2 cell(s): 0 done, 2 to run" in out
+    assert not (tmp_path / "runs").exists()
+    code, out, err = run_cli(capsys, *common[:-4], "--seeds", "0", "--results", str(tmp_path))
+    assert code == 0 and "## toy-data (quick)" in out and "| toy-identity" in out
+    code, out, _ = run_cli(capsys, *common, "--dry-run")
+    assert "2 cell(s): 1 done, 1 to run" in out
+    code, out, err = run_cli(capsys, "leaderboard", "--results", str(tmp_path))
+    assert code == 0 and (tmp_path / "LEADERBOARD.md").is_file()
+    assert (tmp_path / "LEADERBOARD.csv").is_file() and (tmp_path / "LEADERBOARD.tex").is_file()
+
+
+def test_grid_file_with_flag_override(toys, capsys, tmp_path):
+    grid = tmp_path / "g.toml"
+    grid.write_text('methods = ["toy-identity"]\ndatasets = ["toy-data"]\nseeds = "0-3"\n'
+                    "[set]\nscale = 2.0\n")
+    code, out, _ = run_cli(capsys, "run", "--grid", str(grid), "--seeds", "5", "--dry-run",
+                           "--results", str(tmp_path))
+    assert code == 0 and "1 cell(s)" in out and "scale=2.0" in out
+
+
+def test_failed_cell_exit_1(toys, capsys, tmp_path):
+    code, _, err = run_cli(capsys, "run", "--methods", "toy-nan", "--datasets", "toy-data",
+                           "--results", str(tmp_path), "--no-leaderboard")
+    assert code == 1 and "FAILED  toy-nan / toy-data / seed 0 / quick" in err
+
+
+def test_list(toys, capsys):
+    code, out, _ = run_cli(capsys, "list", "methods")
+    assert code == 0 and "toy-identity" in out and "not in the default grid" in out
+    code, out, _ = run_cli(capsys, "list", "datasets")
+    assert "toy-data" in out and "bundle" in out
+    code, out, _ = run_cli(capsys, "list", "metrics")
+    assert "mig" in out and "higher" in out
+
+
+def test_prepare_and_train_generator_forwarding(capsys, monkeypatch):
+    seen = {}
+
+    def prepare_dataset(name, data_dir=None, write_h5=None):
+        seen["prepare"] = (name, data_dir, write_h5)
+        return {"name": name, "ok": True}
+
+    def train_main(argv):
+        seen["train"] = argv
+        return 0
+
+    monkeypatch.setitem(sys.modules, "datasets.prepare",
+                        types.SimpleNamespace(prepare_dataset=prepare_dataset))
+    monkeypatch.setitem(sys.modules, "models.train_gan", types.SimpleNamespace(main=train_main))
+    code, out, _ = run_cli(capsys, "prepare", "shapes3d", "--data-dir", "/d", "--write-h5", "x.h5")
+    assert code == 0 and seen["prepare"] == ("shapes3d", "/d", "x.h5") and '"ok": true' in out
+    assert main(["train-generator", "--steps", "3", "--help"]) == 0
+    assert seen["train"] == ["--steps", "3", "--help"]

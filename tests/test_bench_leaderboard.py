@@ -1,0 +1,118 @@
+"""Leaderboard rendering from hand-made result files: Markdown, CSV and LaTeX."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+
+import pytest
+from scipy import stats
+
+from bench.leaderboard import (
+    build_tables,
+    latex_escape,
+    render_csv,
+    render_latex,
+    render_markdown,
+    summarize,
+    write_leaderboard,
+)
+from bench.store import ResultStore
+
+
+def result(method, seed, metrics, *, dataset="toy", profile="quick", config_hash="c1",
+           overrides=None, artifacts=None):
+    return {"id": f"{method}-{dataset}-{profile}-{config_hash}-{seed}", "method": method,
+            "dataset": dataset, "profile": profile, "seed": seed, "config_hash": config_hash,
+            "overrides": overrides or {}, "metrics": metrics, "artifacts": artifacts or {}}
+
+
+RESULTS = [
+    result("alpha", 0, {"mig": 0.5, "attribute_count": 3.0, "custom_score": 9.0}),
+    result("alpha", 1, {"mig": 0.6, "attribute_count": 4.0, "custom_score": 1.0}),
+    result("alpha", 2, {"mig": 0.7, "attribute_count": 5.0, "custom_score": 1.0}),
+    result("beta", 0, {"mig": 0.2, "attribute_count": 6.0}, artifacts={
+        "figures": {"traversal": "runs/b0/traversal.png"}}),
+    result("beta", 1, {"mig": 0.3, "attribute_count": 6.0}),
+    result("alpha", 0, {"mig": 0.9}, profile="paper"),
+]
+
+
+def test_summary_t_interval():
+    s = summarize([0.5, 0.6, 0.7])
+    half = stats.t.ppf(0.975, 2) * 0.1 / math.sqrt(3)
+    assert (s.n, s.mean, s.std) == (3, pytest.approx(0.6), pytest.approx(0.1))
+    assert (s.ci_low, s.ci_high) == (pytest.approx(0.6 - half), pytest.approx(0.6 + half))
+    one = summarize([0.4])
+    assert one.mean == 0.4 and math.isnan(one.std) and math.isnan(one.ci_low)
+    with pytest.raises(ValueError):
+        summarize([])
+
+
+def test_tables_split_by_dataset_and_profile():
+    tables = build_tables(RESULTS)
+    assert [(t.dataset, t.profile) for t in tables] == [("toy", "paper"), ("toy", "quick")]
+    quick = tables[1]
+    assert [r.label for r in quick.rows] == ["alpha", "beta"]
+    assert [r.seeds for r in quick.rows] == [[0, 1, 2], [0, 1]]
+    assert quick.metrics[:2] == ["mig", "attribute_count"]  # metrics.info order first
+    assert quick.best["mig"] == {0}
+    assert quick.best["attribute_count"] == {1}
+    assert quick.best["custom_score"] == set()  # no metadata: never marked
+
+
+def test_markdown():
+    text = render_markdown(build_tables(RESULTS))
+    assert "## toy (quick)" in text and "## toy (paper)" in text
+    half = stats.t.ppf(0.975, 2) * 0.1 / math.sqrt(3)
+    assert f"**0.600 ± 0.100 [{0.6 - half:.3f}, {0.6 + half:.3f}]**" in text
+    line_beta = next(line for line in text.splitlines() if line.startswith("| beta"))
+    assert "| 2 " in line_beta and "[traversal s0](runs/b0/traversal.png)" in line_beta
+    assert "**6.000 ± 0.000" in line_beta
+    assert "3.667 ± 4.619" in text and "**3.667" not in text  # custom_score unmarked
+    paper = text.split("## toy (paper)")[1].split("##")[0]
+    assert "0.900" in paper and "±" not in paper.split("|---")[1]  # one seed: no spread
+    assert "**" not in paper  # a lone row is not "best"
+
+
+def test_csv():
+    rows = list(csv.DictReader(io.StringIO(render_csv(build_tables(RESULTS)))))
+    assert [(r["profile"], r["method"], r["seeds"]) for r in rows] == \
+        [("paper", "alpha", "1"), ("quick", "alpha", "3"), ("quick", "beta", "2")]
+    alpha = rows[1]
+    assert float(alpha["mig_mean"]) == pytest.approx(0.6)
+    assert float(alpha["mig_std"]) == pytest.approx(0.1)
+    assert (alpha["mig_best"], rows[2]["mig_best"]) == ("1", "0")
+    assert (alpha["attribute_count_best"], rows[2]["attribute_count_best"]) == ("0", "1")
+    assert rows[2]["custom_score_mean"] == "" and rows[0]["mig_std"] == ""
+
+
+def test_latex():
+    text = render_latex(build_tables(RESULTS))
+    assert text.count("\\begin{tabular}") == 2 and "\\toprule" in text
+    assert "attribute\\_count" in text and "\\textbf{0.600 $\\pm$ 0.100" in text
+    assert "\\caption{toy (quick)" in text
+    assert latex_escape("a_b&c%d") == "a\\_b\\&c\\%d"
+
+
+def test_rows_with_different_configs_are_kept_apart():
+    results = [result("alpha", 0, {"mig": 0.5}, config_hash="aaaaaa11"),
+               result("alpha", 0, {"mig": 0.7}, config_hash="bbbbbb22", overrides={"beta": 4}),
+               result("alpha", 1, {"mig": 0.9}, config_hash="cccccc33")]
+    labels = [r.label for r in build_tables(results)[0].rows]
+    assert labels == ["alpha [aaaaaa]", "alpha (beta=4)", "alpha [cccccc]"]
+
+
+def test_write_leaderboard_files(tmp_path):
+    store = ResultStore(tmp_path)
+    for item in RESULTS:
+        store.write(item["id"], item)
+    paths = write_leaderboard(store.results(), tmp_path)
+    assert sorted(p.name for p in paths.values()) == \
+        ["LEADERBOARD.csv", "LEADERBOARD.md", "LEADERBOARD.tex"]
+    assert "## toy (quick)" in paths["md"].read_text()
+    out = tmp_path / "site"
+    out.mkdir()
+    paths = write_leaderboard(store.results(), tmp_path, out)
+    assert "(../runs/b0/traversal.png)" in paths["md"].read_text()
