@@ -3,7 +3,13 @@ into a native generator, and the w_avg estimate for formats that do not store on
 
 from __future__ import annotations
 
+import argparse
+import os
+import pickle
+import zipfile
 from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -32,6 +38,25 @@ def first_line(exc: BaseException) -> str:
     """The first line of an exception message, or its type name when it has none."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def read_torch_checkpoint(path: str | os.PathLike[str], kind: str) -> Any:
+    """``torch.load(path, weights_only=True)`` on CPU, allowing ``argparse.Namespace`` (the
+    ``args`` of rosinality training checkpoints) and nothing else beyond torch's own allowlist.
+
+    Unreadable files raise ``CheckpointFormatError`` naming the file and ``kind``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such {kind} checkpoint file")
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile,
+            AttributeError, ValueError, TypeError, KeyError, IndexError) as exc:
+        raise CheckpointFormatError(
+            f"{path}: cannot be read as a {kind} torch.save checkpoint with weights_only=True "
+            f"({first_line(exc)})"
+        ) from None
 
 
 @torch.no_grad()

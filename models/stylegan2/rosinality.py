@@ -8,16 +8,14 @@ reshapes (spec §1.8); the FIR kernels stored by rosinality are recomputed, neve
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
-import pickle
 import re
 import tempfile
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -25,8 +23,8 @@ from models.stylegan2.config import StyleGAN2Config
 from models.stylegan2.foreign import (
     CheckpointFormatError,
     estimate_w_avg,
-    first_line,
     generator_from_state_dict,
+    read_torch_checkpoint,
     short_list,
 )
 from models.stylegan2.generator import StyleGAN2Generator
@@ -336,30 +334,35 @@ def read_rosinality_checkpoint(
     """Load ``g_ema`` (and ``latent_avg`` if present) from a rosinality ``.pt`` file.
 
     Uses ``weights_only=True``; training checkpoints carry an ``argparse.Namespace`` under
-    ``args``, which is the only extra class allowed.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such rosinality checkpoint file")
-    try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile,
-            AttributeError, ValueError) as exc:
-        raise _fail(str(path), f"cannot be read as a torch.save checkpoint with "
-                               f"weights_only=True ({first_line(exc)})") from None
+    ``args``, which is the only extra class allowed."""
+    return split_rosinality_checkpoint(read_torch_checkpoint(path, "rosinality"), str(path))
+
+
+def is_rosinality_state_dict(obj: Any) -> bool:
+    """True for a bare rosinality ``g_ema`` state dict (some tools save only that)."""
+    return isinstance(obj, Mapping) and "input.input" in obj and "style.1.weight" in obj
+
+
+def split_rosinality_checkpoint(
+    ckpt: Any, source: str
+) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+    """(g_ema state dict, latent_avg or None) of a loaded rosinality checkpoint object.
+
+    Accepts the usual ``{"g_ema": ..., ["latent_avg": ...]}`` dict and a bare ``g_ema``."""
+    if is_rosinality_state_dict(ckpt):
+        ckpt = {"g_ema": ckpt}
     if not isinstance(ckpt, Mapping) or "g_ema" not in ckpt:
         keys = sorted(map(str, ckpt))[:8] if isinstance(ckpt, Mapping) else type(ckpt).__name__
-        raise _fail(str(path), f"expected a rosinality checkpoint dict with key 'g_ema'; "
-                               f"found {keys}")
+        raise _fail(source, f"expected a rosinality checkpoint dict with key 'g_ema'; "
+                            f"found {keys}")
     g_ema = ckpt["g_ema"]
     if not isinstance(g_ema, Mapping) or not all(
         isinstance(v, torch.Tensor) for v in g_ema.values()
     ):
-        raise _fail(str(path), "'g_ema' is not a state dict of tensors")
+        raise _fail(source, "'g_ema' is not a state dict of tensors")
     latent_avg = ckpt.get("latent_avg")
     if latent_avg is not None and not isinstance(latent_avg, torch.Tensor):
-        raise _fail(str(path), f"'latent_avg' is a {type(latent_avg).__name__}; expected a tensor")
+        raise _fail(source, f"'latent_avg' is a {type(latent_avg).__name__}; expected a tensor")
     return dict(g_ema), latent_avg
 
 
@@ -398,8 +401,21 @@ def load_rosinality_generator(
 
     ``mapping.w_avg`` comes from ``latent_avg`` when the file has one; otherwise it is the mean
     mapping output over ``w_avg_samples`` z drawn with ``seed``."""
-    source = str(path)
-    g_ema, latent_avg = read_rosinality_checkpoint(path)
+    return rosinality_generator(read_torch_checkpoint(path, "rosinality"), str(path),
+                                w_avg_samples=w_avg_samples, seed=seed,
+                                mapping_lr_mul=mapping_lr_mul)
+
+
+def rosinality_generator(
+    ckpt: Any,
+    source: str,
+    *,
+    w_avg_samples: int = 10_000,
+    seed: int = 0,
+    mapping_lr_mul: float = 0.01,
+) -> StyleGAN2Generator:
+    """Native generator from an already loaded rosinality checkpoint object."""
+    g_ema, latent_avg = split_rosinality_checkpoint(ckpt, source)
     state, arch = rosinality_to_native(g_ema, latent_avg, source=source)
     config = rosinality_config(arch, mapping_lr_mul)
     optional = {*noise_buffer_keys(config), "mapping.w_avg"}

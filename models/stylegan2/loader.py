@@ -1,0 +1,117 @@
+"""One entry point for StyleGAN2 generator checkpoints in any supported format.
+
+The format is chosen from the file extension and then confirmed from the content:
+
+* native ``name.safetensors`` + ``name.json`` (also given as ``name`` or ``name.json``);
+* rosinality ``.pt`` / ``.pth`` / ``.ckpt``: a ``torch.save`` dict with ``g_ema`` (converted or
+  training checkpoint), or a bare ``g_ema`` state dict;
+* NVIDIA stylegan2-ada-pytorch / StyleGAN3-release StyleGAN2 ``.pkl`` (restricted unpickler);
+* a ``.pkl`` that is really a ``torch.save`` file is read as one.
+
+Nothing here executes code from a checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from models.stylegan2.foreign import CheckpointFormatError, read_torch_checkpoint
+from models.stylegan2.generator import StyleGAN2Generator
+from models.stylegan2.native import load_generator
+from models.stylegan2.nvidia_pickle import load_nvidia_generator
+from models.stylegan2.rosinality import is_rosinality_state_dict, rosinality_generator
+
+FORMATS = ("native", "rosinality", "nvidia")
+NATIVE_SUFFIXES = (".safetensors", ".json")
+TORCH_SUFFIXES = (".pt", ".pth", ".ckpt")
+PICKLE_SUFFIXES = (".pkl", ".pickle")
+
+_EXPECTED = ("expected .safetensors/.json (native), .pt/.pth/.ckpt (rosinality) or .pkl "
+             "(NVIDIA stylegan2-ada-pytorch)")
+_ZIP_MAGIC = b"PK\x03\x04"
+# torch's legacy (pre-1.6) serialisation starts with a protocol-2 pickle of this magic number.
+_LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
+
+
+def detect_format(path: str | os.PathLike[str]) -> str:
+    """``native``, ``rosinality`` (any ``torch.save`` file) or ``nvidia`` for ``path``.
+
+    Raises FileNotFoundError for a missing file and ValueError for an unknown extension."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in NATIVE_SUFFIXES or (
+        suffix not in TORCH_SUFFIXES + PICKLE_SUFFIXES
+        and path.with_name(path.name + ".safetensors").is_file()
+    ):
+        return "native"
+    if suffix not in TORCH_SUFFIXES + PICKLE_SUFFIXES:
+        raise ValueError(f"{path}: unsupported generator checkpoint extension "
+                         f"'{path.suffix}'; {_EXPECTED}")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such generator checkpoint file")
+    if suffix in TORCH_SUFFIXES:
+        return "rosinality"
+    with open(path, "rb") as fh:
+        head = fh.read(len(_LEGACY_TORCH_MAGIC))
+    if head.startswith(_ZIP_MAGIC) or head == _LEGACY_TORCH_MAGIC:
+        return "rosinality"
+    return "nvidia"
+
+
+def load_any_generator(
+    path: str | os.PathLike[str],
+    *,
+    format: str | None = None,
+    network: str = "G_ema",
+    w_avg_samples: int = 10_000,
+    seed: int = 0,
+    mapping_lr_mul: float = 0.01,
+    device: str | torch.device = "cpu",
+) -> StyleGAN2Generator:
+    """Load a StyleGAN2 generator from any supported checkpoint format (eval mode, no grads).
+
+    Args:
+        path: the checkpoint file (for native checkpoints the ``.safetensors``, the ``.json``
+            or the common stem).
+        format: force ``native``, ``rosinality`` or ``nvidia`` instead of detecting it.
+        network: which network of an NVIDIA pickle (``G_ema``, or ``G``).
+        w_avg_samples, seed: for rosinality files without ``latent_avg``, ``w_avg`` is the
+            mean mapping output over this many z drawn with this seed.
+        mapping_lr_mul: rosinality's ``lr_mlp`` (not stored in its files; default 0.01).
+        device: where the returned module lives.
+
+    Malformed or foreign files raise a one-line ``ValueError`` (``CheckpointFormatError``)
+    naming the file and what was expected; refused pickle globals raise ``UnsafePickleError``.
+    """
+    path = Path(path)
+    if format is None:
+        format = detect_format(path)
+    elif format not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
+    if format == "native":
+        G = load_generator(path)
+    elif format == "nvidia":
+        G = load_nvidia_generator(path, network=network)
+    else:
+        ckpt = read_torch_checkpoint(path, "rosinality")
+        _require_rosinality(ckpt, path)
+        G = rosinality_generator(ckpt, str(path), w_avg_samples=w_avg_samples, seed=seed,
+                                 mapping_lr_mul=mapping_lr_mul)
+    return G.to(device)
+
+
+def _require_rosinality(ckpt: Any, path: Path) -> None:
+    if isinstance(ckpt, dict) and ("g_ema" in ckpt or is_rosinality_state_dict(ckpt)):
+        return
+    if isinstance(ckpt, dict) and ("generator" in ckpt or "generator_smooth" in ckpt):
+        raise CheckpointFormatError(f"{path}: looks like a genforce checkpoint ('generator' "
+                                    "key), which is not supported yet")
+    found = sorted(map(str, ckpt))[:8] if isinstance(ckpt, dict) else type(ckpt).__name__
+    raise CheckpointFormatError(
+        f"{path}: not a StyleGAN2 generator checkpoint; expected a rosinality dict with "
+        f"'g_ema' (or a bare rosinality g_ema state dict); found {found}"
+    )

@@ -1,0 +1,459 @@
+"""Foreign StyleGAN2 checkpoint formats: rosinality .pt, NVIDIA .pkl, and the format-detecting
+loader. Every checkpoint is built here from randomly initialised native generators."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import pickle
+import sys
+import types
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from models.stylegan2 import StyleGAN2Config, StyleGAN2Generator, get_preset, save_generator
+from models.stylegan2.foreign import CheckpointFormatError, UnsafePickleError, estimate_w_avg
+from models.stylegan2.loader import load_any_generator
+from models.stylegan2.nvidia_pickle import (
+    RestrictedUnpickler,
+    load_nvidia_generator,
+    read_nvidia_pickle,
+)
+from models.stylegan2.rosinality import (
+    infer_rosinality_architecture,
+    load_rosinality_generator,
+    native_to_rosinality,
+    rosinality_to_native,
+    save_rosinality_generator,
+)
+
+# Smallest configs each format can express. rosinality needs 512 channels up to 32x32.
+ROSINALITY_CFG = StyleGAN2Config(resolution=16, z_dim=32, w_dim=32, mapping_layers=2,
+                                 channel_base=32768)  # <= 32: the multiplier does not show
+ROSINALITY_SMALL = ROSINALITY_CFG.replace(resolution=8)  # for forward passes
+NVIDIA_CFG = StyleGAN2Config(resolution=32, z_dim=24, w_dim=24, mapping_layers=3,
+                             channel_base=512, channel_max=64, conv_clamp=256.0)
+
+
+def random_generator(config: StyleGAN2Config, seed: int = 0) -> StyleGAN2Generator:
+    """A generator whose every tensor (incl. zero-initialised ones) holds distinct random values."""
+    torch.manual_seed(seed)
+    G = StyleGAN2Generator(config).eval()
+    rng = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for tensor in G.state_dict().values():
+            tensor.add_(0.1 * torch.randn(tensor.shape, generator=rng))
+    return G.requires_grad_(False)
+
+
+def images(G: StyleGAN2Generator, noise_mode: str, seed: int = 5) -> torch.Tensor:
+    z = torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        return G.synthesize(G.mapping_ws(z, truncation_psi=0.7, update_w_avg=False),
+                            noise_mode=noise_mode)
+
+
+def assert_same_state(a: StyleGAN2Generator, b: StyleGAN2Generator) -> None:
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for key in sa:
+        assert torch.equal(sa[key], sb[key]), key
+
+
+# ---------------------------------------------------------------------------------------------
+# rosinality
+
+
+@pytest.fixture(scope="module")
+def r_generator() -> StyleGAN2Generator:
+    return random_generator(ROSINALITY_CFG)
+
+
+@pytest.fixture(scope="module")
+def r_small() -> StyleGAN2Generator:
+    return random_generator(ROSINALITY_SMALL, seed=7)
+
+
+def test_rosinality_names_and_shapes(r_generator: StyleGAN2Generator) -> None:
+    g_ema, latent_avg = native_to_rosinality(r_generator.state_dict())
+    assert g_ema["input.input"].shape == (1, 512, 4, 4)
+    assert g_ema["conv1.conv.weight"].shape == (1, 512, 512, 3, 3)
+    assert g_ema["convs.0.conv.weight"].shape == (1, 512, 512, 3, 3)  # b8.conv0
+    assert g_ema["to_rgbs.1.bias"].shape == (1, 3, 1, 1)  # b16.torgb
+    assert g_ema["noises.noise_4"].shape == (1, 1, 16, 16)  # b16.conv1
+    assert g_ema["convs.2.noise.weight"].shape == (1,)
+    assert "style.0.weight" not in g_ema and "style.2.weight" in g_ema
+    assert torch.equal(g_ema["noises.noise_3"][0, 0],
+                       r_generator.state_dict()["synthesis.b16.conv0.noise_const"])
+    assert torch.equal(latent_avg, r_generator.w_avg)
+    arch = infer_rosinality_architecture(g_ema)
+    assert (arch.resolution, arch.style_dim, arch.n_mlp, arch.num_ws) == (16, 32, 2, 6)
+    assert arch.img_channels == 3
+
+
+def test_rosinality_round_trip(r_generator: StyleGAN2Generator, r_small: StyleGAN2Generator,
+                               tmp_path: Path) -> None:
+    path = save_rosinality_generator(r_generator, tmp_path / "g.pt")
+    raw = torch.load(path, weights_only=True)
+    assert set(raw) == {"g_ema", "latent_avg"}
+    back = load_rosinality_generator(path)
+    assert back.config == r_generator.config
+    assert_same_state(back, r_generator)
+    # outputs (at 8x8, to keep the 512-channel forward cheap)
+    path = save_rosinality_generator(r_small, tmp_path / "small.pt")
+    back = load_rosinality_generator(path)
+    assert_same_state(back, r_small)
+    outputs = {}
+    for mode in ("none", "const"):
+        outputs[mode] = images(back, mode)
+        torch.testing.assert_close(outputs[mode], images(r_small, mode), rtol=0, atol=1e-5)
+    # the const noise really contributes, so the const comparison is not vacuous
+    assert not torch.allclose(outputs["const"], outputs["none"], atol=1e-4)
+
+
+def test_rosinality_multiplier_inferred(tmp_path: Path) -> None:
+    # resolution 64 is the first where rosinality's channel multiplier shows.
+    for cm, base in ((1, 16384), (2, 32768)):
+        cfg = StyleGAN2Config(resolution=64, z_dim=8, w_dim=8, mapping_layers=1,
+                              channel_base=base)
+        with torch.device("meta"):
+            state = StyleGAN2Generator(cfg).state_dict()
+        g_ema, _ = native_to_rosinality(state)
+        arch = infer_rosinality_architecture(g_ema)
+        assert arch.channel_multiplier == cm
+        assert arch.channels[64] == 256 * cm
+
+
+def test_rosinality_training_checkpoint(r_small: StyleGAN2Generator, tmp_path: Path) -> None:
+    """args Namespace is allowlisted; no latent_avg -> seeded mapping mean."""
+    g_ema, _ = native_to_rosinality(r_small.state_dict())
+    ckpt = {"g": g_ema, "d": {}, "g_ema": g_ema, "g_optim": {}, "d_optim": {},
+            "args": argparse.Namespace(size=16, latent=32, n_mlp=2, channel_multiplier=2),
+            "ada_aug_p": 0.0}
+    path = tmp_path / "train.pt"
+    torch.save(ckpt, path)
+    a = load_rosinality_generator(path, w_avg_samples=3000, seed=1)
+    b = load_rosinality_generator(path, w_avg_samples=3000, seed=1)
+    assert torch.equal(a.w_avg, b.w_avg)
+    assert torch.equal(a.w_avg, estimate_w_avg(a, 3000, seed=1))
+    z = torch.randn(20000, 32, generator=torch.Generator().manual_seed(99))
+    reference = a.mapping(z, update_w_avg=False).mean(0)
+    spread = a.mapping(z, update_w_avg=False).std(0)
+    assert (a.w_avg - reference).abs().max() < 0.1 * spread.max()
+    assert not torch.allclose(a.w_avg, torch.zeros_like(a.w_avg))
+    for key, value in r_small.state_dict().items():
+        if key != "mapping.w_avg":
+            assert torch.equal(a.state_dict()[key], value), key
+
+
+def test_rosinality_strict_keys(r_generator: StyleGAN2Generator) -> None:
+    g_ema, _ = native_to_rosinality(r_generator.state_dict())
+    # FIR kernels are ignored and noise buffers optional
+    trimmed = {k: v for k, v in g_ema.items()
+               if not k.startswith("noises.") and not k.endswith("kernel")}
+    state, _ = rosinality_to_native(trimmed)
+    assert not any(k.endswith("noise_const") for k in state)
+    with pytest.raises(CheckpointFormatError, match=r"unknown keys: convs\.1\.extra\.weight"):
+        rosinality_to_native({**g_ema, "convs.1.extra.weight": torch.zeros(1)})
+    broken = dict(g_ema)
+    del broken["to_rgbs.0.conv.modulation.bias"]
+    with pytest.raises(CheckpointFormatError,
+                       match=r"missing keys: to_rgbs\.0\.conv\.modulation\.bias"):
+        rosinality_to_native(broken)
+
+
+def test_rosinality_export_refuses_inexpressible(tmp_path: Path) -> None:
+    G = random_generator(get_preset("micro32"))
+    with pytest.raises(ValueError, match="not expressible by rosinality"):
+        save_rosinality_generator(G, tmp_path / "x.pt")
+    clamped = random_generator(ROSINALITY_CFG.replace(conv_clamp=256.0))
+    with pytest.raises(ValueError, match="conv_clamp"):
+        save_rosinality_generator(clamped, tmp_path / "y.pt")
+    assert not list(tmp_path.iterdir())
+
+
+def test_ffhq_1024_geometry_via_rosinality(tmp_path: Path) -> None:
+    """config-f at 1024 exported to rosinality names and imported back (no forward pass)."""
+    G = StyleGAN2Generator(get_preset("ffhq1024")).eval()
+    path = save_rosinality_generator(G, tmp_path / "stylegan2-ffhq-config-f.pt")
+    del G
+    back = load_rosinality_generator(path)
+    assert back.num_ws == 18
+    assert back.config.channel_base == 32768 and back.config.channel_max == 512
+    assert back.config.mapping_layers == 8 and back.z_dim == back.w_dim == 512
+    n_params = sum(p.numel() for p in back.parameters())
+    assert round(n_params / 1e6, 2) == 30.37
+    g_ema, _ = split_of(path)
+    assert infer_rosinality_architecture(g_ema).channel_multiplier == 2
+
+
+def split_of(path: Path) -> tuple[dict[str, torch.Tensor], Any]:
+    ckpt = torch.load(path, weights_only=True)
+    return ckpt["g_ema"], ckpt.get("latent_avg")
+
+
+# ---------------------------------------------------------------------------------------------
+# NVIDIA pickles, written with stand-in modules registered only while dumping
+
+
+@contextlib.contextmanager
+def fake_nvidia_modules() -> Iterator[types.SimpleNamespace]:
+    """Register ``torch_utils.persistence`` and ``dnnlib.util`` stand-ins in ``sys.modules``."""
+    names = ("torch_utils", "torch_utils.persistence", "dnnlib", "dnnlib.util")
+    assert not any(n in sys.modules for n in names)
+    torch_utils = types.ModuleType("torch_utils")
+    persistence = types.ModuleType("torch_utils.persistence")
+    dnnlib = types.ModuleType("dnnlib")
+    util = types.ModuleType("dnnlib.util")
+
+    def _reconstruct_persistent_obj(meta: Any) -> Any:
+        raise AssertionError("the stand-in hook is only for dumping")
+
+    _reconstruct_persistent_obj.__module__ = "torch_utils.persistence"
+    _reconstruct_persistent_obj.__qualname__ = "_reconstruct_persistent_obj"
+
+    class EasyDict(dict):
+        pass
+
+    EasyDict.__module__ = "dnnlib.util"
+    EasyDict.__qualname__ = "EasyDict"
+
+    class Persistent:
+        """Pickles the way NVIDIA's persistent classes do."""
+
+        def __init__(self, meta: dict[str, Any]) -> None:
+            self.meta = meta
+
+        def __reduce__(self) -> tuple[Any, ...]:
+            return (_reconstruct_persistent_obj, (self.meta,))
+
+    persistence._reconstruct_persistent_obj = _reconstruct_persistent_obj
+    torch_utils.persistence = persistence
+    util.EasyDict = EasyDict
+    dnnlib.util = util
+    modules = dict(zip(names, (torch_utils, persistence, dnnlib, util), strict=True))
+    sys.modules.update(modules)
+    try:
+        yield types.SimpleNamespace(EasyDict=EasyDict, Persistent=Persistent)
+    finally:
+        for name in names:
+            sys.modules.pop(name, None)
+
+
+def nvidia_records(G: StyleGAN2Generator, fake: types.SimpleNamespace, module_src: str) -> Any:
+    """Mirror ``G``'s module tree as NVIDIA persistent objects (state = the module __dict__)."""
+    class_names = {"StyleGAN2Generator": "Generator", "FullyConnectedLayer": "FullyConnectedLayer"}
+
+    def convert(module: torch.nn.Module) -> Any:
+        resample = getattr(module, "resample_filter", None)
+        buffers = {k: v for k, v in module._buffers.items() if k != "resample_filter"}
+        if resample is not None:  # NVIDIA keeps its FIR filters as persistent buffers
+            buffers["resample_filter"] = resample.clone()
+        state = {
+            "training": False,
+            "_parameters": {k: torch.nn.Parameter(v.clone(), requires_grad=v.requires_grad)
+                            for k, v in module._parameters.items()},
+            "_buffers": buffers,
+            "_non_persistent_buffers_set": set(),
+            "_modules": {k: convert(m) for k, m in module._modules.items()},
+            "_forward_hooks": {}, "_forward_pre_hooks": {}, "_backward_hooks": {},
+            "_init_args": (), "_init_kwargs": fake.EasyDict(),
+            "some_numpy_attribute": np.float32(0.5),
+        }
+        name = class_names.get(type(module).__name__, type(module).__name__)
+        return fake.Persistent({"type": "class", "version": 6, "module_src": module_src,
+                                "class_name": f"training.networks.{name}", "state": state})
+
+    top = convert(G)
+    cfg = G.config
+    top.meta["state"]["_init_kwargs"] = fake.EasyDict(
+        z_dim=cfg.z_dim, w_dim=cfg.w_dim, c_dim=0,
+        img_resolution=np.int64(cfg.resolution), img_channels=3,
+        mapping_kwargs=fake.EasyDict(num_layers=cfg.mapping_layers),
+        synthesis_kwargs=fake.EasyDict(channel_base=cfg.channel_base,
+                                       channel_max=cfg.channel_max, num_fp16_res=4,
+                                       conv_clamp=cfg.conv_clamp, architecture="skip"),
+    )
+    return top
+
+
+def write_nvidia_pickle(G: StyleGAN2Generator, path: Path, protocol: int = 4,
+                        module_src: str = "", extra: dict[str, Any] | None = None) -> bytes:
+    with fake_nvidia_modules() as fake:
+        data = {"G": nvidia_records(G, fake, module_src), "D": None,
+                "G_ema": nvidia_records(G, fake, module_src), "augment_pipe": None,
+                "training_set_kwargs": fake.EasyDict(resolution=G.resolution), **(extra or {})}
+        payload = pickle.dumps(data, protocol=protocol)
+    path.write_bytes(payload)
+    return payload
+
+
+def pickle_globals(payload: bytes) -> set[str]:
+    """Every global an (allowlist-clean) pickle names, as seen by the unpickler's gate."""
+    seen: set[str] = set()
+
+    class Recording(RestrictedUnpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            seen.add(f"{module}.{name}")
+            return super().find_class(module, name)
+
+    Recording(io.BytesIO(payload), "payload").load()
+    return seen
+
+
+@pytest.fixture(scope="module")
+def n_generator() -> StyleGAN2Generator:
+    return random_generator(NVIDIA_CFG, seed=3)
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+def test_nvidia_pickle_import(n_generator: StyleGAN2Generator, tmp_path: Path,
+                              protocol: int) -> None:
+    marker = tmp_path / "module_src_ran"
+    src = f"open({str(marker)!r}, 'w').write('executed')\n"
+    payload = write_nvidia_pickle(n_generator, tmp_path / "network.pkl", protocol, src)
+    assert "torch_utils" not in sys.modules and "dnnlib" not in sys.modules
+    names = pickle_globals(payload)
+    # tensors pickled with plain pickle go through the nested legacy storage load
+    assert "torch.storage._load_from_bytes" in names
+    assert "torch._utils._rebuild_parameter" in names
+    assert "torch_utils.persistence._reconstruct_persistent_obj" in names
+    G = load_nvidia_generator(tmp_path / "network.pkl")
+    assert not marker.exists()
+    assert G.config == n_generator.config
+    assert_same_state(G, n_generator)
+    for mode in ("none", "const"):
+        torch.testing.assert_close(images(G, mode), images(n_generator, mode), rtol=0, atol=1e-5)
+
+
+def test_nvidia_pickle_old_numpy_spelling(n_generator: StyleGAN2Generator,
+                                          tmp_path: Path) -> None:
+    """Pickles from numpy 1.x name ``numpy.core.multiarray``; both spellings are accepted."""
+    payload = write_nvidia_pickle(n_generator, tmp_path / "a.pkl", protocol=2)
+    assert b"numpy._core.multiarray\nscalar" in payload or b"numpy.core.multiarray\nscalar" \
+        in payload
+    old = payload.replace(b"numpy._core.multiarray\n", b"numpy.core.multiarray\n")
+    (tmp_path / "old.pkl").write_bytes(old)
+    names = pickle_globals(old)
+    assert "numpy.core.multiarray.scalar" in names and "__builtin__.set" in names
+    G = load_nvidia_generator(tmp_path / "old.pkl")
+    assert_same_state(G, n_generator)
+
+
+class _Payload:
+    def __init__(self, func: Any, args: tuple[Any, ...]) -> None:
+        self.func, self.args = func, args
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (self.func, self.args)
+
+
+@pytest.mark.parametrize("func", ["os.system", "builtins.exec", "torch.load"])
+def test_nvidia_pickle_refuses_foreign_globals(n_generator: StyleGAN2Generator, tmp_path: Path,
+                                               func: str) -> None:
+    import os
+
+    marker = tmp_path / "payload_ran"
+    calls = {
+        "os.system": (os.system, (f"touch {marker}",)),
+        "builtins.exec": (exec, (f"open({str(marker)!r}, 'w')",)),
+        "torch.load": (torch.load, (str(marker),)),
+    }
+    target, args = calls[func]
+    path = tmp_path / "evil.pkl"
+    write_nvidia_pickle(n_generator, path, extra={"x": _Payload(target, args)})
+    with pytest.raises(UnsafePickleError) as info:
+        read_nvidia_pickle(path)
+    message = str(info.value)
+    assert str(path) in message and "refusing to load global" in message
+    assert f".{target.__name__}'" in message
+    assert "\n" not in message
+    assert not marker.exists()
+    with pytest.raises(UnsafePickleError):
+        load_any_generator(path)
+    assert not marker.exists()
+
+
+@pytest.mark.filterwarnings("ignore:TypedStorage is deprecated")
+def test_nested_storage_bytes_load_weights_only() -> None:
+    """Plain-pickled tensors carry legacy torch.save bytes; they load with weights_only=True."""
+    tensor = torch.randn(3, 4)
+    func, (blob,) = tensor.storage().__reduce__()
+    assert func.__module__ == "torch.storage" and func.__name__ == "_load_from_bytes"
+    assert blob[:2] == b"\x80\x02"  # legacy (non-zip) format, pickle protocol 2
+    rebuilt = torch.load(io.BytesIO(blob), weights_only=True)
+    assert torch.equal(torch.tensor(rebuilt.tolist()).reshape(3, 4), tensor)
+
+
+def test_nvidia_pickle_unsupported_config(n_generator: StyleGAN2Generator,
+                                          tmp_path: Path) -> None:
+    with fake_nvidia_modules() as fake:
+        rec = nvidia_records(n_generator, fake, "")
+        rec.meta["state"]["_init_kwargs"]["c_dim"] = 10
+        payload = pickle.dumps({"G_ema": rec})
+    (tmp_path / "cond.pkl").write_bytes(payload)
+    with pytest.raises(CheckpointFormatError, match=r"cond\.pkl: unsupported .*c_dim=10"):
+        load_nvidia_generator(tmp_path / "cond.pkl")
+
+
+# ---------------------------------------------------------------------------------------------
+# The format-detecting loader and its errors
+
+
+def one_line_error(exc_type: type[BaseException], path: Path, match: str) -> None:
+    with pytest.raises(exc_type) as info:
+        load_any_generator(path)
+    message = str(info.value)
+    assert str(path) in message, message
+    assert "\n" not in message, message
+    assert match in message, message
+
+
+def test_loader_dispatches_all_formats(r_small: StyleGAN2Generator,
+                                       n_generator: StyleGAN2Generator, tmp_path: Path) -> None:
+    save_generator(n_generator, tmp_path / "native")
+    assert_same_state(load_any_generator(tmp_path / "native.safetensors"), n_generator)
+    assert_same_state(load_any_generator(tmp_path / "native.json"), n_generator)
+    assert_same_state(load_any_generator(tmp_path / "native"), n_generator)
+    save_rosinality_generator(r_small, tmp_path / "r.pt")
+    assert_same_state(load_any_generator(tmp_path / "r.pt"), r_small)
+    g_ema, _ = native_to_rosinality(r_small.state_dict())
+    torch.save(g_ema, tmp_path / "bare.pth")  # a bare g_ema state dict
+    bare = load_any_generator(tmp_path / "bare.pth", w_avg_samples=500)
+    assert bare.config == r_small.config
+    write_nvidia_pickle(n_generator, tmp_path / "n.pkl")
+    assert_same_state(load_any_generator(tmp_path / "n.pkl"), n_generator)
+
+
+def test_loader_errors(r_small: StyleGAN2Generator, tmp_path: Path) -> None:
+    save_rosinality_generator(r_small, tmp_path / "good.pt")
+    blob = (tmp_path / "good.pt").read_bytes()
+    (tmp_path / "truncated.pt").write_bytes(blob[: len(blob) // 3])
+    one_line_error(CheckpointFormatError, tmp_path / "truncated.pt", "weights_only")
+    (tmp_path / "garbage.pkl").write_bytes(b"\x80\x04not a pickle at all")
+    one_line_error(CheckpointFormatError, tmp_path / "garbage.pkl", "NVIDIA")
+    (tmp_path / "empty.pkl").write_bytes(b"")
+    one_line_error(CheckpointFormatError, tmp_path / "empty.pkl", "NVIDIA")
+    torch.save({"model": {"w": torch.zeros(2)}, "epoch": 3}, tmp_path / "other.pt")
+    one_line_error(CheckpointFormatError, tmp_path / "other.pt", "g_ema")
+    resnet = {"conv1.weight": torch.zeros(8, 3, 7, 7), "bn1.weight": torch.zeros(8),
+              "layer1.0.conv1.weight": torch.zeros(8, 8, 3, 3), "fc.weight": torch.zeros(10, 8)}
+    torch.save(resnet, tmp_path / "resnet.pth")
+    one_line_error(CheckpointFormatError, tmp_path / "resnet.pth", "g_ema")
+    (tmp_path / "model.onnx").write_bytes(b"onnx")
+    one_line_error(ValueError, tmp_path / "model.onnx", ".safetensors")
+    one_line_error(FileNotFoundError, tmp_path / "missing.pt", "missing.pt")
+    # a torch.save zip under .pkl is read as a torch checkpoint, not as an NVIDIA pickle
+    (tmp_path / "zip.pkl").write_bytes(blob)
+    assert_same_state(load_any_generator(tmp_path / "zip.pkl"), r_small)
+    # safetensors without the JSON beside it
+    save_generator(r_small, tmp_path / "lonely")
+    (tmp_path / "lonely.json").unlink()
+    with pytest.raises(FileNotFoundError, match="lonely.json not found"):
+        load_any_generator(tmp_path / "lonely.safetensors")
