@@ -96,10 +96,8 @@ def run_ganspace(
     bundle: Any, config: GANSpaceConfig, seed: int, progress: Any = None
 ) -> Directions:
     generator = bundle.generator
-    if not 0 < config.num_directions <= generator.w_dim:
-        raise ValueError(
-            f"num_directions must be in [1, w_dim={generator.w_dim}], got {config.num_directions}"
-        )
+    if config.num_directions <= 0:
+        raise ValueError(f"num_directions must be positive, got {config.num_directions}")
     if config.num_samples < 2:
         raise ValueError(f"num_samples must be at least 2, got {config.num_samples}")
     rows = layer_range(config.layer_start, config.layer_end, generator.num_ws)
@@ -111,7 +109,7 @@ def run_ganspace(
         bar.update(w.shape[0])
     bar.close()
     values, components = principal_components(stats.covariance())
-    k = config.num_directions
+    k = min(config.num_directions, generator.w_dim)  # at most w_dim orthogonal directions
     vectors = orient_signs(torch.from_numpy(components[:k].copy()))
     std = np.sqrt(values[:k])
     total = float(values.sum())

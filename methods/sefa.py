@@ -56,10 +56,8 @@ def sefa_eigenpairs(affines: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 )
 def run_sefa(bundle: Any, config: SeFaConfig, seed: int, progress: Any = None) -> Directions:
     generator = bundle.generator
-    if not 0 < config.num_directions <= generator.w_dim:
-        raise ValueError(
-            f"num_directions must be in [1, w_dim={generator.w_dim}], got {config.num_directions}"
-        )
+    if config.num_directions <= 0:
+        raise ValueError(f"num_directions must be positive, got {config.num_directions}")
     rows = check_layers(config.layers, generator.num_ws)
     affines = generator.style_affines()
     if len(affines) != generator.num_ws:
@@ -68,7 +66,7 @@ def run_sefa(bundle: Any, config: SeFaConfig, seed: int, progress: Any = None) -
         )
     chosen = [torch.as_tensor(affines[i]).detach().cpu().double().numpy() for i in rows]
     values, vectors = sefa_eigenpairs(chosen)
-    k = config.num_directions
+    k = min(config.num_directions, generator.w_dim)  # at most w_dim orthogonal directions
     meta = {
         "method": "sefa",
         "config": asdict(config),

@@ -1,0 +1,140 @@
+"""Figures of a directions cell: a traversal grid and the R-matrix heatmap (PNG, Agg backend)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+GAP = 4  # pixels between the column blocks of different seeds
+
+
+@torch.no_grad()
+def traversal_images(
+    generator: Any,
+    directions: Any,
+    *,
+    rows: int = 10,
+    steps: int = 7,
+    span: float = 2.0,
+    num_seeds: int = 3,
+    truncation_psi: float = 0.5,
+    seed: int = 0,
+    cell_px: int = 128,
+) -> np.ndarray:
+    """uint8 HWC mosaic: row j = direction j, columns = amounts in [-span, span] x scale[j],
+    one block of ``steps`` columns per seed (blocks separated by a white gap)."""
+    from metrics.discovery import latent_bank, synthesize
+
+    if steps < 2 or num_seeds < 1 or rows < 1:
+        raise ValueError(f"need steps >= 2, num_seeds >= 1, rows >= 1 (got {steps}, "
+                         f"{num_seeds}, {rows})")
+    rows = min(rows, directions.num_directions)
+    bank = latent_bank(generator, num_seeds, seed, truncation_psi)  # [s, L, D]
+    amounts = torch.linspace(-span, span, steps)
+    size = min(int(generator.resolution), cell_px)
+    channels = int(generator.img_channels)
+    width = num_seeds * steps * size + (num_seeds - 1) * GAP
+    mosaic = np.full((rows * size, width, 3), 255, dtype=np.uint8)
+    for j in range(rows):
+        delta = directions.scale[j] * directions.vectors[j]
+        ws = bank[:, None] + amounts[None, :, None, None] * delta  # [s, steps, L, D]
+        images = synthesize(generator, ws.reshape(-1, *bank.shape[1:]), batch=64)
+        if images.shape[-1] != size:
+            images = F.interpolate(images, size=(size, size), mode="area")
+        pixels = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        pixels = pixels.permute(0, 2, 3, 1).numpy()
+        if channels == 1:
+            pixels = np.repeat(pixels, 3, axis=3)
+        pixels = pixels[..., :3]
+        for s in range(num_seeds):
+            for c in range(steps):
+                x = s * (steps * size + GAP) + c * size
+                mosaic[j * size : (j + 1) * size, x : x + size] = pixels[s * steps + c]
+    return mosaic
+
+
+def save_traversal_grid(
+    generator: Any,
+    directions: Any,
+    path: str | os.PathLike[str],
+    *,
+    names: Sequence[str] | None = None,
+    title: str = "",
+    **kwargs: Any,
+) -> Path:
+    """Render ``traversal_images`` with direction names on the left; returns the PNG path."""
+    mosaic = traversal_images(generator, directions, **kwargs)
+    rows = kwargs.get("rows", 10)
+    rows = min(rows, directions.num_directions)
+    cell = mosaic.shape[0] // rows
+    names = list(names) if names is not None else [f"d{j}" for j in range(rows)]
+    height, width = mosaic.shape[:2]
+    dpi = 100
+    fig = plt.figure(figsize=(width / dpi + 1.4, height / dpi + 0.6), dpi=dpi)
+    ax = fig.add_axes((1.2 / (width / dpi + 1.4), 0.1 / (height / dpi + 0.6),
+                       width / dpi / (width / dpi + 1.4), height / dpi / (height / dpi + 0.6)))
+    ax.imshow(mosaic, interpolation="nearest")
+    ax.set_yticks([cell * (j + 0.5) for j in range(rows)], names[:rows], fontsize=8)
+    ax.set_xticks([])
+    if title:
+        fig.suptitle(title, fontsize=9, y=1.0 - 0.05 / (height / dpi + 0.6))
+    return _save(fig, Path(path))
+
+
+def save_r_heatmap(
+    r: np.ndarray,
+    path: str | os.PathLike[str],
+    *,
+    attribute_names: Sequence[str],
+    direction_names: Sequence[str] | None = None,
+    title: str = "",
+) -> Path:
+    """Heatmap of the row-normalised R (directions x attributes) with values written in."""
+    from metrics.discovery import normalise_rows
+
+    normed = normalise_rows(r)
+    k, a = normed.shape
+    if len(attribute_names) != a:
+        raise ValueError(f"{a} attribute columns but {len(attribute_names)} attribute names")
+    direction_names = list(direction_names or [f"d{j}" for j in range(k)])[:k]
+    fig, ax = plt.subplots(figsize=(1.2 + 0.7 * a, 1.0 + 0.35 * k), dpi=100)
+    image = ax.imshow(normed, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+    ax.set_xticks(range(a), list(attribute_names), rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(k), direction_names, fontsize=8)
+    if k * a <= 400:
+        for i in range(k):
+            for j in range(a):
+                colour = "black" if normed[i, j] > 0.6 else "white"
+                ax.text(j, i, f"{normed[i, j]:.2f}", ha="center", va="center", fontsize=6,
+                        color=colour)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return _save(fig, Path(path))
+
+
+def _save(fig: Any, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format="png")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close(fig)
+    return path

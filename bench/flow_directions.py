@@ -1,0 +1,352 @@
+"""The directions flow: discover -> calibrate -> discovery metrics -> pairs -> group VAE ->
+representation metrics -> figures, each stage cached by ``CellContext.stage``.
+
+- "discover": the method's ``run(bundle, config, seed)`` -> Directions (saved/loaded).
+- "calibrate": the first ``discovery.num_directions`` directions get their edit scale from the
+  common pixel-change protocol (``metrics.discovery.calibrate_scales``).
+- "discovery-metrics": R matrices (both variants) from the bundle's attribute predictor; skipped
+  when the bundle has none. R is copied into the cell's artifacts (``R_absdiff.npy``,
+  ``R_meandiff.npy``, ``R.json``).
+- "pairs": duplicates removed (|cos| > threshold), pair HDF5 written in the stage folder.
+- "group-vae": ``distill.group_vae.train_group_vae`` with one latent per kept direction.
+- "representation-metrics": on ``bundle.ground_truth`` with the distilled encoder; stages
+  "pairs" to "representation-metrics" are skipped when the bundle has no ground truth (FFHQ).
+- figures (not cached, cheap): traversal grid and R heatmap PNGs in the cell's artifacts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from bench.errors import BenchError
+from distill.pairs import DEFAULT_DEDUP_THRESHOLD, deduplicate, make_pairs
+from methods.directions import Directions
+from metrics.discovery import (
+    CalibrationConfig,
+    DiscoveryConfig,
+    calibrate_scales,
+    discovery_metrics,
+    score_matrix,
+)
+
+STAGE_VERSIONS: dict[str, int] = {
+    "discover": 1,
+    "calibrate": 1,
+    "discovery-metrics": 1,
+    "pairs": 1,
+    "group-vae": 1,
+    "representation-metrics": 1,
+}
+
+
+@dataclass(frozen=True)
+class DirectionsFlowSettings:
+    """Everything besides the method config that fixes a directions cell's numbers."""
+
+    discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
+    num_pairs: int = 240_000  # the reference pair script's default
+    pair_batch: int = 1000
+    pair_truncation_psi: float = 1.0  # reference: no truncation
+    dedup_threshold: float = DEFAULT_DEDUP_THRESHOLD
+    traversal_rows: int = 10
+    traversal_steps: int = 7
+    traversal_span: float = 2.0  # largest |amount|, in calibrated-scale units
+    traversal_seeds: int = 3
+
+
+FLOW_SETTINGS: dict[str, DirectionsFlowSettings] = {
+    "paper": DirectionsFlowSettings(),
+    "quick": DirectionsFlowSettings(
+        discovery=DiscoveryConfig(num_samples=64, num_directions=10, batch_size=64),
+        calibration=CalibrationConfig(num_samples=8, spread_samples=1000),
+        num_pairs=2000,
+        pair_batch=250,
+        traversal_rows=10,
+        traversal_steps=5,
+        traversal_seeds=2,
+    ),
+}
+
+
+def flow_settings(profile: str) -> DirectionsFlowSettings:
+    if profile not in FLOW_SETTINGS:
+        raise BenchError(f"no directions-flow settings for profile {profile!r} "
+                         f"(known: {', '.join(FLOW_SETTINGS)})")
+    return FLOW_SETTINGS[profile]
+
+
+# -- the group-VAE and representation-metric collaborators ------------------------------------
+
+
+def _group_vae() -> Any:
+    try:
+        from distill import group_vae
+    except ModuleNotFoundError as err:
+        if err.name == "distill.group_vae":
+            raise BenchError("the group VAE (distill.group_vae) is not available") from None
+        raise
+    return group_vae
+
+
+def group_vae_config(profile: str) -> Any:
+    """The group-VAE config for a profile (``distill.group_vae.config_for_profile`` if defined)."""
+    module = _group_vae()
+    for_profile = getattr(module, "config_for_profile", None)
+    if for_profile is not None:
+        return for_profile(profile)
+    return module.GroupVAEConfig()
+
+
+def metric_settings(profile: str) -> dict[str, Any]:
+    """Settings that enter the cell id: flow sizes, group-VAE config, representation metrics."""
+    from bench.flows import metrics_provider
+
+    out: dict[str, Any] = {"directions_flow": asdict(flow_settings(profile))}
+    try:
+        out["group_vae"] = asdict(group_vae_config(profile))
+    except BenchError:
+        out["group_vae"] = None
+    try:
+        out["representation"] = dict(metrics_provider().metric_settings(profile))
+    except BenchError:
+        out["representation"] = None
+    return out
+
+
+# -- predictor adapter ------------------------------------------------------------------------
+
+
+def attribute_predict(predictor: Any) -> tuple[Any, list[str]]:
+    """(predict: images NCHW [-1, 1] -> list of (n, c) arrays, attribute names).
+
+    A predictor with ``predict_proba`` (the 3DShapes factor classifier) gives one probability
+    group per factor; one with ``attributes(images) -> (n, A)`` gives A scalar attributes.
+    """
+    if hasattr(predictor, "predict_proba"):
+        names = list(getattr(predictor, "factor_names", []))
+
+        @torch.no_grad()
+        def predict(images: torch.Tensor) -> list[np.ndarray]:
+            return [p.detach().float().cpu().numpy() for p in predictor.predict_proba(images)]
+
+    elif hasattr(predictor, "attributes"):
+        names = list(getattr(predictor, "attribute_names", []))
+
+        @torch.no_grad()
+        def predict(images: torch.Tensor) -> list[np.ndarray]:
+            scores = predictor.attributes(images)
+            scores = scores.detach().float().cpu().numpy() if torch.is_tensor(scores) else scores
+            return [np.asarray(scores)[:, i] for i in range(np.asarray(scores).shape[1])]
+
+    else:
+        raise BenchError(
+            f"attribute predictor {type(predictor).__name__} has neither predict_proba(images) "
+            "nor attributes(images)"
+        )
+    return predict, names
+
+
+# -- the flow -----------------------------------------------------------------------------------
+
+
+def run_directions_flow(ctx: Any) -> dict[str, float]:
+    """Run (or load from cache) every stage of one directions cell; return its metrics."""
+    from methods.base import METHODS, method_spec
+
+    settings = flow_settings(ctx.profile)
+    method = ctx.cell.method
+    spec = method_spec(method)
+    run = METHODS.get(method)
+    bundle = ctx.bundle
+    if "generator" not in bundle.provides():
+        raise BenchError(f"dataset {bundle.name!r} has no generator; method {method!r} needs one")
+    generator = bundle.generator
+    if hasattr(generator, "requires_grad_"):
+        generator.requires_grad_(False)
+
+    def discover(directory: Path) -> None:
+        directions = run(bundle, ctx.config, ctx.seed, progress=ctx.progress)
+        if not isinstance(directions, Directions):
+            raise BenchError(f"method {method!r} returned {type(directions).__name__}, "
+                             "expected Directions")
+        directions.save(directory)
+
+    load = spec.load_output or Directions.load
+    found = ctx.stage("discover", {"method": method, "config": asdict(ctx.config),
+                                   "seed": ctx.seed, "dataset": bundle.identity}, discover, load)
+
+    scored = min(settings.discovery.num_directions, found.num_directions)
+
+    def calibrate(directory: Path) -> None:
+        bar = ctx.progress(scored, f"{method}: calibrate edit scales")
+        try:
+            calibrated = calibrate_scales(generator, found.subset(range(scored)),
+                                          settings.calibration, progress=bar)
+        finally:
+            bar.close()
+        calibrated.save(directory)
+
+    directions = ctx.stage("calibrate", {"discover": ctx.stage_keys["discover"],
+                                         "calibration": asdict(settings.calibration),
+                                         "scored": scored}, calibrate, Directions.load)
+    calibration = directions.meta["calibration"]
+    metrics: dict[str, float] = {
+        "edit_w_plus_displacement": float(calibration["mean_w_plus_displacement"]),
+        "edit_capped_fraction": float(np.mean(calibration["capped"])),
+    }
+    names = list(directions.meta.get("names") or [f"d{j}" for j in range(scored)])[:scored]
+
+    r_matrices: dict[str, np.ndarray] | None = None
+    attribute_names: list[str] = []
+    if "predictor" in bundle.provides():
+        r_matrices, attribute_names, scores = _discovery_stage(ctx, generator, directions,
+                                                               settings)
+        metrics.update(scores)
+
+    if bundle.ground_truth is not None:
+        metrics.update(_distillation_stages(ctx, generator, directions, settings))
+
+    _figures(ctx, generator, directions, names, r_matrices, attribute_names, settings)
+    return metrics
+
+
+def _discovery_stage(
+    ctx: Any, generator: Any, directions: Directions, settings: DirectionsFlowSettings
+) -> tuple[dict[str, np.ndarray], list[str], dict[str, float]]:
+    predict, attribute_names = attribute_predict(ctx.bundle.predictor)
+
+    def compute(directory: Path) -> None:
+        bar = ctx.progress(directions.num_directions, f"{ctx.cell.method}: discovery metrics")
+        try:
+            matrices = score_matrix(generator, directions, predict, settings.discovery, bar)
+        finally:
+            bar.close()
+        for variant, r in matrices.items():
+            np.save(directory / f"R_{variant}.npy", r)
+        names = attribute_names or [f"a{i}" for i in range(matrices["absdiff"].shape[1])]
+        info = {
+            "attribute_names": names,
+            "direction_names": directions.meta.get("names"),
+            "R_absdiff": matrices["absdiff"].tolist(),
+            "R_meandiff": matrices["meandiff"].tolist(),
+            "scores": discovery_metrics(matrices),
+            "discovery_config": asdict(settings.discovery),
+        }
+        (directory / "R.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+
+    def load(directory: Path) -> tuple[dict[str, np.ndarray], dict[str, Any], Path]:
+        matrices = {v: np.load(directory / f"R_{v}.npy") for v in ("absdiff", "meandiff")}
+        return matrices, json.loads((directory / "R.json").read_text()), directory
+
+    matrices, info, folder = ctx.stage(
+        "discovery-metrics",
+        {"calibrate": ctx.stage_keys["calibrate"], "discovery": asdict(settings.discovery),
+         "dataset": ctx.bundle.identity},
+        compute, load)
+    ctx.artifacts_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("R_absdiff.npy", "R_meandiff.npy", "R.json"):
+        shutil.copyfile(folder / name, ctx.artifacts_dir / name)
+        ctx.add_artifact("discovery", name, ctx.artifacts_dir / name)
+    return matrices, list(info["attribute_names"]), {k: float(v) for k, v in
+                                                     info["scores"].items()}
+
+
+def _distillation_stages(
+    ctx: Any, generator: Any, directions: Directions, settings: DirectionsFlowSettings
+) -> dict[str, float]:
+    from bench.flows import metrics_provider
+
+    group_vae = _group_vae()
+    keep = deduplicate(directions, settings.dedup_threshold)
+    pair_seed = ctx.torch_seed("pairs")
+
+    def pairs(directory: Path) -> None:
+        bar = ctx.progress(settings.num_pairs, f"{ctx.cell.method}: pairs")
+        try:
+            summary = make_pairs(generator, directions, directory / "pairs.h5",
+                                 num_pairs=settings.num_pairs, seed=pair_seed,
+                                 batch=settings.pair_batch,
+                                 truncation_psi=settings.pair_truncation_psi, keep=keep,
+                                 progress=bar)
+        finally:
+            bar.close()
+        summary["path"] = "pairs.h5"
+        (directory / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
+
+    def load_pairs(directory: Path) -> tuple[Path, dict[str, Any]]:
+        return directory / "pairs.h5", json.loads((directory / "summary.json").read_text())
+
+    pair_path, summary = ctx.stage(
+        "pairs",
+        {"calibrate": ctx.stage_keys["calibrate"], "keep": keep, "seed": pair_seed,
+         "num_pairs": settings.num_pairs, "batch": settings.pair_batch,
+         "truncation_psi": settings.pair_truncation_psi},
+        pairs, load_pairs)
+    num_latents = len(summary["kept_indices"])
+    vae_config = group_vae_config(ctx.profile)
+    vae_seed = ctx.torch_seed("group-vae")
+
+    def train(directory: Path) -> None:
+        source = group_vae.PairSource(pair_path)
+        encoder = group_vae.train_group_vae(source, num_latents, vae_config, vae_seed)
+        encoder.save(directory)
+
+    encoder = ctx.stage(
+        "group-vae",
+        {"pairs": ctx.stage_keys["pairs"], "num_latents": num_latents,
+         "config": _plain(vae_config), "seed": vae_seed},
+        train, _encoder_loader(group_vae))
+    provider = metrics_provider()
+    scores = ctx.json_stage(
+        "representation-metrics",
+        {"group-vae": ctx.stage_keys["group-vae"],
+         "settings": provider.metric_settings(ctx.profile), "profile": ctx.profile,
+         "seed": ctx.seed},
+        lambda: provider.representation_metrics(ctx.bundle.ground_truth, encoder.represent,
+                                                ctx.rng("metrics"), ctx.profile))
+    out = {k: float(v) for k, v in scores.items()}
+    out["pairs_kept_fraction"] = num_latents / directions.num_directions
+    return out
+
+
+def _encoder_loader(group_vae: Any) -> Any:
+    for name in ("load_encoder", "load_group_vae_encoder"):
+        if hasattr(group_vae, name):
+            return getattr(group_vae, name)
+    from methods.vae_common import load_vae_encoder
+
+    return load_vae_encoder
+
+
+def _plain(config: Any) -> Any:
+    return asdict(config) if dataclasses.is_dataclass(config) else config
+
+
+def _figures(
+    ctx: Any, generator: Any, directions: Directions, names: list[str],
+    r_matrices: dict[str, np.ndarray] | None, attribute_names: list[str],
+    settings: DirectionsFlowSettings,
+) -> None:
+    from bench.figures import save_r_heatmap, save_traversal_grid
+
+    title = f"{ctx.cell.method} on {ctx.bundle.name}, seed {ctx.seed} ({ctx.profile})"
+    traversal = save_traversal_grid(
+        generator, directions, ctx.artifacts_dir / "traversal.png", names=names, title=title,
+        rows=settings.traversal_rows, steps=settings.traversal_steps,
+        span=settings.traversal_span, num_seeds=settings.traversal_seeds,
+        truncation_psi=settings.discovery.truncation_psi, seed=ctx.torch_seed("figures"))
+    ctx.add_artifact("figures", "traversal", traversal)
+    if r_matrices is not None:
+        heatmap = save_r_heatmap(r_matrices["absdiff"], ctx.artifacts_dir / "r_heatmap.png",
+                                 attribute_names=attribute_names, direction_names=names,
+                                 title=f"R (row-normalised): {title}")
+        ctx.add_artifact("figures", "r_heatmap", heatmap)

@@ -1,0 +1,144 @@
+"""The directions flow wired end to end on a toy generator, predictor and stand-in group VAE."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from toy_generators import LinearToyGenerator
+
+import bench.flow_directions as flow
+from bench.context import CellContext
+from bench.grid import Cell
+from bench.store import ResultStore
+from datasets.bundle import Bundle
+from methods.base import method_spec
+
+
+class ChannelPredictor:
+    """Three 2-class 'factors': is the mean of colour channel c above 0 (soft)."""
+
+    factor_names = ("red", "green", "blue")
+
+    def predict_proba(self, images: torch.Tensor) -> list[torch.Tensor]:
+        means = images.mean(dim=(2, 3))
+        probs = torch.sigmoid(4 * means)
+        return [torch.stack([p, 1 - p], dim=1) for p in probs.T]
+
+
+class ToyGroundTruth:
+    factor_names = ("a",)
+
+
+@dataclass(frozen=True)
+class FakeVAEConfig:
+    steps: int = 3
+
+
+class FakeEncoder:
+    def __init__(self, num_latents: int) -> None:
+        self.num_latents = num_latents
+
+    def represent(self, observations: np.ndarray) -> np.ndarray:
+        return np.zeros((len(observations), self.num_latents))
+
+    def save(self, directory: Path) -> None:
+        (Path(directory) / "enc.json").write_text(json.dumps({"n": self.num_latents}))
+
+
+def _fake_group_vae(calls: list) -> SimpleNamespace:
+    def train(pairs, num_latents, config, seed, progress=None):
+        calls.append((pairs.path, num_latents, config, seed))
+        with h5py.File(pairs.path, "r") as f:
+            assert int(f["labels"][:].max()) < num_latents
+        return FakeEncoder(num_latents)
+
+    def load(directory):
+        return FakeEncoder(json.loads((Path(directory) / "enc.json").read_text())["n"])
+
+    return SimpleNamespace(PairSource=lambda path: SimpleNamespace(path=path),
+                           GroupVAEConfig=FakeVAEConfig, train_group_vae=train,
+                           load_encoder=load)
+
+
+class FakeMetrics:
+    @staticmethod
+    def metric_settings(profile: str) -> dict:
+        return {"n": 1}
+
+    @staticmethod
+    def representation_metrics(data, represent, rng, profile) -> dict:
+        return {"mig": 0.25}
+
+
+def _context(tmp_path: Path, method: str, bundle: Bundle) -> CellContext:
+    cell = Cell(method, bundle.name, 0, "quick")
+    store = ResultStore(tmp_path / "results")
+    run_dir = tmp_path / "results" / "runs" / "cell"
+    run_dir.mkdir(parents=True)
+    return CellContext(cell=cell, bundle=bundle, config=method_spec(method).config("quick"),
+                       store=store, artifacts_dir=run_dir, stage_versions=flow.STAGE_VERSIONS)
+
+
+@pytest.fixture
+def small_settings(monkeypatch):
+    from metrics.discovery import CalibrationConfig, DiscoveryConfig
+
+    settings = flow.DirectionsFlowSettings(
+        discovery=DiscoveryConfig(num_samples=8, num_directions=4, batch_size=8),
+        calibration=CalibrationConfig(num_samples=4, spread_samples=200),
+        num_pairs=40, pair_batch=16, traversal_rows=4, traversal_steps=3, traversal_seeds=2)
+    monkeypatch.setitem(flow.FLOW_SETTINGS, "quick", settings)
+    return settings
+
+
+def _generator() -> LinearToyGenerator:
+    return LinearToyGenerator(w_dim=8, num_ws=2, resolution=8, img_channels=3,
+                              stds=[3, 2, 1, 1, 1, 1, 1, 1], seed=4)
+
+
+def test_flow_without_ground_truth_scores_and_draws(tmp_path, small_settings) -> None:
+    gen = _generator()
+    bundle = Bundle("toy-gan", load_generator=lambda: gen, load_predictor=ChannelPredictor,
+                    identity={"toy": 1})
+    ctx = _context(tmp_path, "ganspace", bundle)
+    metrics = flow.run_directions_flow(ctx)
+    assert {"disentanglement_score", "attribute_count", "disentanglement_score_meandiff",
+            "edit_w_plus_displacement", "edit_capped_fraction"} <= set(metrics)
+    assert 0.0 <= metrics["disentanglement_score"] <= 1.0
+    assert "mig" not in metrics  # no ground truth: no distillation
+    assert [s.name for s in ctx.stages] == ["discover", "calibrate", "discovery-metrics"]
+    for rel in (*ctx.artifacts["figures"].values(), *ctx.artifacts["discovery"].values()):
+        assert (ctx.store.root / rel).is_file()
+    r = np.load(ctx.artifacts_dir / "R_absdiff.npy")
+    assert r.shape == (4, 3)
+    # second run: every stage served from the cache, same numbers
+    ctx2 = _context(tmp_path / "again", "ganspace", bundle)
+    ctx2.store = ctx.store
+    assert flow.run_directions_flow(ctx2) == metrics
+    assert all(s.cache_hit for s in ctx2.stages)
+
+
+def test_flow_with_ground_truth_distills(tmp_path, small_settings, monkeypatch) -> None:
+    calls: list = []
+    monkeypatch.setattr(flow, "_group_vae", lambda: _fake_group_vae(calls))
+    monkeypatch.setattr("bench.flows.METRICS_PROVIDER", FakeMetrics)
+    gen = _generator()
+    bundle = Bundle("toy-gan-gt", ground_truth=ToyGroundTruth(), load_generator=lambda: gen,
+                    identity={"toy": 2})
+    ctx = _context(tmp_path, "random", bundle)
+    metrics = flow.run_directions_flow(ctx)
+    assert metrics["mig"] == 0.25 and metrics["pairs_kept_fraction"] == 1.0
+    assert [s.name for s in ctx.stages] == ["discover", "calibrate", "pairs", "group-vae",
+                                            "representation-metrics"]
+    (path, num_latents, _, _), = calls
+    assert num_latents == 4 and Path(path).name == "pairs.h5"
+    assert "traversal" in ctx.artifacts["figures"] and "discovery" not in ctx.artifacts
+    settings = flow.metric_settings("quick")
+    assert settings["directions_flow"]["num_pairs"] == 40
