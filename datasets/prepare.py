@@ -120,3 +120,36 @@ def write_dsprites_npz(gt, path: str | os.PathLike[str], *,  # noqa: ANN001 - DS
     from datasets.dsprites_synth import write_npz
 
     return write_npz(gt, path, factor_sizes=factor_sizes, progress=progress)
+
+
+def sample_grid(gt, rows: int = 8, seed: int = 0, border: int = 2) -> np.ndarray:  # noqa: ANN001
+    """A rows x rows grid of random observations of ``gt`` as one uint8 RGB image."""
+    _, images = gt.sample(rows * rows, np.random.default_rng(seed))
+    if images.shape[-1] == 1:
+        images = np.repeat(images, 3, axis=-1)
+    h, w = images.shape[1:3]
+    tiles = np.full((rows * rows, h + 2 * border, w + 2 * border, 3), 128, np.uint8)
+    tiles[:, border:border + h, border:border + w] = images
+    tiles = tiles.reshape(rows, rows, *tiles.shape[1:]).transpose(0, 2, 1, 3, 4)
+    return tiles.reshape(rows * tiles.shape[1], rows * tiles.shape[3], 3)
+
+
+def write_sample_grid(name: str, path: str | os.PathLike[str], rows: int = 8,
+                      seed: int = 0) -> Path:
+    """Save ``sample_grid`` of registered ground truth ``name`` as a PNG (atomically)."""
+    import matplotlib.image
+
+    from datasets import load_ground_truth
+
+    grid = sample_grid(load_ground_truth(name), rows=rows, seed=seed)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        matplotlib.image.imsave(tmp, grid)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
