@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+from pathlib import Path
 
 from datasets import BUNDLES, load_ground_truth
 from datasets.bundle import Bundle
@@ -29,3 +31,143 @@ def dsprites_synth(data_dir: str | None = None) -> Bundle:
 def real_data_dir(data_dir: str | None) -> str | None:
     """The user's data folder: ``--data-dir`` first, then $BENCH_DATA."""
     return data_dir or os.environ.get("BENCH_DATA") or None
+
+
+# -- bundles with a generator (direction discovery) ---------------------------------------------
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "models" / "weights"
+SHAPES3D_GENERATOR = WEIGHTS_DIR / "shapes3d_generator.safetensors"
+FFHQ_GENERATOR_ENV = "BENCH_FFHQ_GENERATOR"
+FFHQ_PREDICTOR_ENV = "BENCH_FFHQ_PREDICTOR"
+
+
+def file_identity(path: Path, digest: bool = True) -> dict[str, object]:
+    """What identifies an asset file: its name and sha256 (or size + mtime for huge files)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"asset file not found: {path}")
+    if digest:
+        sha = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                sha.update(block)
+        return {"file": path.name, "sha256": sha.hexdigest()}
+    stat = path.stat()
+    return {"file": str(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def bench_device() -> str:
+    """Where generators run: $BENCH_DEVICE (e.g. ``cuda``), CPU by default."""
+    return os.environ.get("BENCH_DEVICE") or "cpu"
+
+
+def _shapes3d_ground_truth(data_dir: str | None) -> tuple[object, str]:
+    """The real 3dshapes.h5 when ``--data-dir``/$BENCH_DATA provides it, else the look-alike."""
+    from datasets.shapes3d_real import resolve_shapes3d_path
+
+    folder = real_data_dir(data_dir)
+    if folder is not None:
+        try:
+            resolve_shapes3d_path(folder)
+        except FileNotFoundError:
+            pass
+        else:
+            return load_ground_truth("shapes3d", folder), "shapes3d"
+    return load_ground_truth("shapes3d-synth"), "shapes3d-synth"
+
+
+def _shipped_predictor() -> tuple[object | None, dict[str, object] | None]:
+    from models.predictor import SHAPES3D_PREDICTOR, load_predictor
+
+    if not SHAPES3D_PREDICTOR.is_file():
+        return None, None
+    return (lambda: load_predictor(SHAPES3D_PREDICTOR)), file_identity(SHAPES3D_PREDICTOR)
+
+
+@BUNDLES.register(
+    "shapes3d",
+    description="shipped 64x64 StyleGAN2 + shipped factor predictor + 3DShapes ground truth "
+    "(real 3dshapes.h5 from --data-dir/$BENCH_DATA, else the look-alike)",
+)
+def shapes3d(data_dir: str | None = None) -> Bundle:
+    if not SHAPES3D_GENERATOR.is_file():
+        raise FileNotFoundError(
+            f"shapes3d: shipped generator {SHAPES3D_GENERATOR} not found; train it with "
+            "`python -m bench train-generator` or use 'shapes3d-oracle'")
+    gt, source = _shapes3d_ground_truth(data_dir)
+    load_predictor, predictor_id = _shipped_predictor()
+
+    def load_generator() -> object:
+        from models.stylegan2 import load_generator as load_native
+
+        return load_native(SHAPES3D_GENERATOR, device=bench_device()).requires_grad_(False)
+
+    identity = {"ground_truth": gt.identity(), "ground_truth_source": source,
+                "generator": file_identity(SHAPES3D_GENERATOR), "predictor": predictor_id}
+    return Bundle("shapes3d", ground_truth=gt, load_generator=load_generator,
+                  load_predictor=load_predictor, identity=identity)
+
+
+@BUNDLES.register(
+    "shapes3d-oracle",
+    description="renderer-backed generator with known factor directions in W (exact tests) + "
+    "shipped factor predictor + the 3DShapes look-alike",
+)
+def shapes3d_oracle(data_dir: str | None = None) -> Bundle:
+    from models.oracle import OracleConfig, load_oracle_generator
+
+    gt = load_ground_truth("shapes3d-synth")
+    load_predictor, predictor_id = _shipped_predictor()
+
+    def load_generator() -> object:
+        return load_oracle_generator(seed=0, ground_truth=gt).requires_grad_(False)
+
+    identity = {"ground_truth": gt.identity(), "generator": {"oracle": OracleConfig().to_dict()},
+                "predictor": predictor_id}
+    return Bundle("shapes3d-oracle", ground_truth=gt, load_generator=load_generator,
+                  load_predictor=load_predictor, identity=identity)
+
+
+@BUNDLES.register(
+    "ffhq",
+    description=f"user-given FFHQ StyleGAN2 checkpoint (${FFHQ_GENERATOR_ENV}; NVIDIA .pkl, "
+    f"rosinality .pt or native) + optional attribute predictor (${FFHQ_PREDICTOR_ENV}); "
+    "no ground truth",
+)
+def ffhq(data_dir: str | None = None) -> Bundle:
+    gen_path = os.environ.get(FFHQ_GENERATOR_ENV)
+    folder = real_data_dir(data_dir)
+    if not gen_path and folder is not None:
+        for name in ("ffhq.pkl", "ffhq.pt", "ffhq.safetensors"):
+            if (Path(folder) / name).is_file():
+                gen_path = str(Path(folder) / name)
+                break
+    if not gen_path:
+        raise FileNotFoundError(
+            f"ffhq: no generator checkpoint given; set ${FFHQ_GENERATOR_ENV} to a StyleGAN2 "
+            "FFHQ checkpoint (NVIDIA .pkl, rosinality .pt or native .safetensors) or put "
+            "ffhq.pkl / ffhq.pt / ffhq.safetensors into --data-dir (or $BENCH_DATA)")
+    generator_path = Path(gen_path).expanduser()
+    if not generator_path.is_file():
+        raise FileNotFoundError(f"ffhq: generator checkpoint {generator_path} not found "
+                                f"(from ${FFHQ_GENERATOR_ENV} or the data folder)")
+    predictor_env = os.environ.get(FFHQ_PREDICTOR_ENV)
+    predictor_path = Path(predictor_env).expanduser() if predictor_env else None
+    if predictor_path is not None and not predictor_path.is_file():
+        raise FileNotFoundError(f"ffhq: attribute predictor {predictor_path} not found "
+                                f"(from ${FFHQ_PREDICTOR_ENV})")
+
+    def load_generator() -> object:
+        from models.stylegan2.loader import load_any_generator
+
+        return load_any_generator(generator_path, device=bench_device())
+
+    def load_predictor() -> object:
+        from models.predictor import load_predictor as load_attribute_predictor
+
+        return load_attribute_predictor(predictor_path)
+
+    identity = {"generator": file_identity(generator_path, digest=False),
+                "predictor": file_identity(predictor_path, digest=False)
+                if predictor_path else None}
+    return Bundle("ffhq", load_generator=load_generator,
+                  load_predictor=load_predictor if predictor_path else None, identity=identity)

@@ -1,0 +1,54 @@
+"""Bundles with generators: shapes3d (shipped assets), ffhq (user paths): choices and messages."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import datasets.bundles as bundles
+from datasets import load_bundle
+
+
+def test_ffhq_without_checkpoint_says_how_to_give_one(monkeypatch, tmp_path) -> None:
+    monkeypatch.delenv(bundles.FFHQ_GENERATOR_ENV, raising=False)
+    monkeypatch.delenv("BENCH_DATA", raising=False)
+    with pytest.raises(FileNotFoundError, match=bundles.FFHQ_GENERATOR_ENV):
+        load_bundle("ffhq")
+    monkeypatch.setenv(bundles.FFHQ_GENERATOR_ENV, str(tmp_path / "nope.pkl"))
+    with pytest.raises(FileNotFoundError, match="nope.pkl"):
+        load_bundle("ffhq")
+
+
+def test_ffhq_with_checkpoint_has_generator_and_no_ground_truth(monkeypatch, tmp_path) -> None:
+    ckpt = tmp_path / "ffhq.pt"
+    ckpt.write_bytes(b"not read until the generator is used")
+    monkeypatch.delenv(bundles.FFHQ_GENERATOR_ENV, raising=False)
+    monkeypatch.delenv(bundles.FFHQ_PREDICTOR_ENV, raising=False)
+    bundle = load_bundle("ffhq", data_dir=str(tmp_path))
+    assert bundle.provides() == {"generator"}
+    assert bundle.identity["generator"]["file"] == str(ckpt)
+    monkeypatch.setenv(bundles.FFHQ_PREDICTOR_ENV, str(tmp_path / "missing.safetensors"))
+    with pytest.raises(FileNotFoundError, match="missing.safetensors"):
+        load_bundle("ffhq", data_dir=str(tmp_path))
+
+
+def test_shapes3d_needs_the_shipped_generator(monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr(bundles, "SHAPES3D_GENERATOR", tmp_path / "g.safetensors")
+    with pytest.raises(FileNotFoundError, match="train-generator"):
+        load_bundle("shapes3d")
+
+
+def test_shapes3d_records_ground_truth_choice_and_asset_hash(monkeypatch, tmp_path) -> None:
+    from models.stylegan2 import StyleGAN2Generator, get_preset, save_generator
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # throwaway test weights; the caller's RNG state is restored
+        gen = StyleGAN2Generator(get_preset("micro32"))
+    save_generator(gen, tmp_path / "g.safetensors")
+    monkeypatch.setattr(bundles, "SHAPES3D_GENERATOR", tmp_path / "g.safetensors")
+    monkeypatch.setenv("BENCH_DATA", str(tmp_path))  # no 3dshapes.h5 here: look-alike
+    bundle = load_bundle("shapes3d")
+    assert bundle.identity["ground_truth_source"] == "shapes3d-synth"
+    assert len(bundle.identity["generator"]["sha256"]) == 64
+    assert {"generator", "ground_truth"} <= bundle.provides()
+    assert bundle.generator.num_ws == 8
