@@ -88,9 +88,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "train-generator":
         return _train_generator(argv[1:])
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command is None:
-        args = build_parser().parse_args(["run", *argv])
+        parser.print_help(sys.stderr)
+        return 2
     try:
         _load_plugins(args)
         handler = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard,

@@ -1,9 +1,12 @@
 """Regression check of metric scores against committed baselines (``results/baselines/*.json``).
 
-A baseline file holds cells keyed by their id (method, dataset, seed, profile and config hash
-resolved into one hash) with their metrics. A score that moved in its bad direction by more than
-its tolerance (``metrics.info.METRIC_INFO``), a lost metric, or a baseline cell without a current
-result is a failure; keys without metadata are shown but never checked.
+A baseline cell is keyed by (method, dataset, seed, profile, hash of the resolved method config);
+library versions and metric settings are deliberately not part of the key, so a fresh CI install
+with other library versions still finds its baselines and the tolerance absorbs the noise.
+
+A score that moved in its bad direction by more than its tolerance (``metrics.info.METRIC_INFO``),
+a lost metric, or a baseline cell without a current result is a failure; keys without metadata
+are shown but never checked.
 """
 
 from __future__ import annotations
@@ -16,14 +19,20 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
+from bench.hashing import stable_hash
 from bench.store import atomic_write_json, read_json
 
 BASELINE_SCHEMA = 1
-BASELINE_FIELDS = ("id", "config_hash", "method", "dataset", "seed", "profile", "metrics")
+BASELINE_FIELDS = ("id", "method", "dataset", "seed", "profile", "config", "metrics")
 
 
 def _identity(cell: dict[str, Any]) -> tuple[str, str, int, str]:
     return (cell["method"], cell["dataset"], int(cell["seed"]), cell["profile"])
+
+
+def baseline_key(cell: dict[str, Any]) -> tuple[str, str, int, str, str]:
+    """What a baseline cell is matched by: identity plus the hash of the method config."""
+    return (*_identity(cell), stable_hash(cell["config"]))
 
 
 def _label(cell: dict[str, Any]) -> str:
@@ -70,24 +79,24 @@ class CheckReport:
 
 def compare(baselines: Iterable[dict[str, Any]], results: Iterable[dict[str, Any]],
             info: dict[str, Any] | None = None) -> CheckReport:
-    """Compare baseline cells with current results (by cell id)."""
+    """Compare baseline cells with current results (matched by ``baseline_key``)."""
     if info is None:
         from metrics.info import METRIC_INFO as info  # noqa: N811
-    current = {r["id"]: r for r in results}
+    current = {baseline_key(r): r for r in results}
     by_identity: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for result in current.values():
         by_identity[_identity(result)].append(result)
     report = CheckReport()
     for base in sorted(baselines, key=_identity):
         report.checked_cells += 1
-        result = current.get(base["id"])
+        result = current.get(baseline_key(base))
         if result is None:
             twins = by_identity.get(_identity(base), [])
-            why = (f"; a result with another config/version exists (id {twins[0]['id']}): "
+            why = (f"; a result with another method config exists (id {twins[0]['id']}): "
                    "if the change is intended, run `bench check --update`" if twins else
                    ": run its grid first")
-            report.failures.append(f"MISSING    {_label(base)}: no current result with baseline id "
-                                   f"{base['id']}{why}")
+            report.failures.append(f"MISSING    {_label(base)}: no current result with the "
+                                   f"baseline's config{why}")
             continue
         for metric, old in sorted(base["metrics"].items()):
             new = result["metrics"].get(metric)

@@ -14,12 +14,12 @@ from metrics.info import METRIC_INFO, MetricInfo
 
 def result(seed=0, **metrics):
     return {"id": f"id{seed}", "config_hash": "c", "method": "m", "dataset": "d", "seed": seed,
-            "profile": "quick", "metrics": metrics or {"mig": 0.5}}
+            "profile": "quick", "config": {"steps": 10}, "metrics": metrics or {"mig": 0.5}}
 
 
-def baseline(seed=0, cell_id=None, **metrics):
+def baseline(seed=0, config=None, **metrics):
     cell = result(seed, **metrics)
-    cell["id"] = cell_id or cell["id"]
+    cell["config"] = config or cell["config"]
     return cell
 
 
@@ -53,8 +53,10 @@ def test_missing_cell_and_missing_metric_fail():
     report = compare([baseline(mig=0.5, sap=0.4)], [result(mig=0.5)], INFO)
     assert "metric sap not reported" in report.failures[0]
     # same (method, dataset, seed, profile) but another config: say so
-    report = compare([baseline(cell_id="old")], [result()], INFO)
-    assert "another config/version exists (id id0)" in report.failures[0]
+    report = compare([baseline(config={"steps": 11})], [result()], INFO)
+    assert "another method config exists (id id0)" in report.failures[0]
+    # other ids (library versions, metric settings) with the same method config still match
+    assert compare([{**baseline(), "id": "other"}], [result()], INFO).ok
 
 
 def test_unknown_metric_is_shown_not_checked():
@@ -67,7 +69,7 @@ def test_update_roundtrip(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["d--quick.json"]
     cells = load_baselines(tmp_path)
     assert compare(cells, [result(0), result(1)], INFO).ok
-    newer = {**result(1), "id": "new1", "metrics": {"mig": 0.9}}
+    newer = {**result(1), "id": "new1", "config": {"steps": 3}, "metrics": {"mig": 0.9}}
     update_baselines(tmp_path, [newer], replace_all=False)  # replaces the same cell only
     cells = load_baselines(tmp_path)
     assert sorted(c["id"] for c in cells) == ["id0", "new1"]
@@ -95,7 +97,7 @@ def test_check_cli(tmp_path, capsys):
     data["cells"][0]["metrics"]["mig"] = 0.53  # within tolerance 0.05
     baseline_file.write_text(json.dumps(data))
     assert main(args) == 0
-    data["cells"].append({**data["cells"][0], "id": "gone", "seed": 1})
+    data["cells"].append({**data["cells"][0], "seed": 1})
     baseline_file.write_text(json.dumps(data))
     assert main(args) == 1
     assert "MISSING" in capsys.readouterr().out
