@@ -66,7 +66,10 @@ def vote_dims(
     return position if legacy_index else idx[position]
 
 
-def vote_matrix(factor_index: np.ndarray, dims: np.ndarray, num_factors: int, num_dims: int):
+def vote_matrix(
+    factor_index: np.ndarray, dims: np.ndarray, num_factors: int, num_dims: int
+) -> np.ndarray:
+    """(K, D) counts of (fixed factor, voted dim) pairs."""
     votes = np.zeros((num_factors, num_dims), dtype=np.int64)
     np.add.at(votes, (factor_index, dims), 1)
     return votes
@@ -103,11 +106,38 @@ def factor_vae_details(
             f"FactorVAE: code dims differ: variance {d}, train {train_codes.shape[2]}, "
             f"eval {eval_codes.shape[2]}"
         )
-    empty = np.zeros((num_factors, d), dtype=np.int64)
     if not active.any():
+        return readout(
+            train_factor_index, None, eval_factor_index, None, active, num_factors, prune_threshold
+        )
+    return readout(
+        train_factor_index,
+        vote_dims(train_codes, variance, active, legacy_index=legacy_index),
+        eval_factor_index,
+        vote_dims(eval_codes, variance, active, legacy_index=legacy_index),
+        active,
+        num_factors,
+        prune_threshold,
+    )
+
+
+def readout(
+    train_factor_index: np.ndarray,
+    train_dims: np.ndarray | None,
+    eval_factor_index: np.ndarray,
+    eval_dims: np.ndarray | None,
+    active: np.ndarray,
+    num_factors: int,
+    prune_threshold: float,
+) -> dict:
+    """Vote matrices, dim -> factor assignment and accuracies from the voted dims (None when no
+    dim is active: accuracies 0 with a warning, as in the reference)."""
+    d = active.shape[0]
+    if train_dims is None or eval_dims is None or not active.any():
         warn_degenerate(
             f"FactorVAE: no active code dim (std >= {prune_threshold}); accuracies are 0"
         )
+        empty = np.zeros((num_factors, d), dtype=np.int64)
         return {
             "fvm_train_accuracy": 0.0,
             "fvm_eval_accuracy": 0.0,
@@ -117,18 +147,8 @@ def factor_vae_details(
             "assignment": np.zeros(d, dtype=np.int64),
             "active": active,
         }
-    train_votes = vote_matrix(
-        train_factor_index,
-        vote_dims(train_codes, variance, active, legacy_index=legacy_index),
-        num_factors,
-        d,
-    )
-    eval_votes = vote_matrix(
-        eval_factor_index,
-        vote_dims(eval_codes, variance, active, legacy_index=legacy_index),
-        num_factors,
-        d,
-    )
+    train_votes = vote_matrix(train_factor_index, train_dims, num_factors, d)
+    eval_votes = vote_matrix(eval_factor_index, eval_dims, num_factors, d)
     assignment = np.argmax(train_votes, axis=0)
     columns = np.arange(d)
     return {

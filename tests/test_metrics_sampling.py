@@ -1,0 +1,212 @@
+"""Known answers through the sampling layer on a factor grid whose images are the factor values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from datasets.base import GroundTruthData
+from metrics._common import DegenerateInputWarning
+from metrics.dci import FAST_TOLERANCE, dci
+from metrics.mig import mig
+from metrics.sampling import (
+    beta_vae_score,
+    factor_vae_score,
+    metric_settings,
+    representation_metrics,
+    sample_codes,
+)
+
+SIZES = (5, 4, 6)
+
+
+class FactorImages(GroundTruthData):
+    """Observations are the factor indices themselves: uint8 (n, 1, 1, K)."""
+
+    name = "factor-images"
+
+    def __init__(self, sizes: tuple[int, ...] = SIZES) -> None:
+        self._sizes = tuple(sizes)
+
+    @property
+    def factor_names(self) -> tuple[str, ...]:
+        return tuple(f"f{i}" for i in range(len(self._sizes)))
+
+    @property
+    def factor_sizes(self) -> tuple[int, ...]:
+        return self._sizes
+
+    @property
+    def observation_shape(self) -> tuple[int, int, int]:
+        return (1, 1, len(self._sizes))
+
+    def observations(self, factors: np.ndarray) -> np.ndarray:
+        factors = self.check_factors(factors)
+        return factors.astype(np.uint8).reshape(-1, 1, 1, len(self._sizes))
+
+
+def identity(images: np.ndarray) -> np.ndarray:
+    return images.reshape(images.shape[0], -1).astype(np.float64)
+
+
+# Householder reflection I - 2 v v^T with v = (1, 1, 1) / sqrt(3): every code dim mixes all three
+# factors (loadings 1/3 and -2/3), an orthogonal and maximally entangled code.
+ROTATION = np.eye(3) - 2.0 / 3.0 * np.ones((3, 3))
+
+
+def rotated(images: np.ndarray) -> np.ndarray:
+    z = identity(images) / (np.array(SIZES) - 1) - 0.5
+    return z @ ROTATION
+
+
+def duplicated(images: np.ndarray) -> np.ndarray:
+    z = identity(images)
+    return np.concatenate([z, z[:, :1]], axis=1)
+
+
+def make_noise(seed: int):
+    noise_rng = np.random.default_rng(seed)
+
+    def noise(images: np.ndarray) -> np.ndarray:
+        return noise_rng.normal(size=(images.shape[0], 3))
+
+    return noise
+
+
+DATA = FactorImages()
+
+
+def _split(represent, seed: int, n_train: int = 600, n_test: int = 300):
+    rng = np.random.default_rng(seed)
+    tr = sample_codes(DATA, represent, n_train, rng)
+    te = sample_codes(DATA, represent, n_test, rng)
+    return tr[0], tr[1], te[0], te[1]
+
+
+def test_sample_codes_is_chunk_independent_and_seeded():
+    a = sample_codes(DATA, identity, 300, np.random.default_rng(0), chunk_size=7)
+    b = sample_codes(DATA, identity, 300, np.random.default_rng(0), chunk_size=256)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert np.array_equal(a[0], a[1].astype(float))  # identity code equals the factors
+    with pytest.raises(ValueError, match=r"represent must return \(n, D\) codes"):
+        sample_codes(DATA, lambda x: x.reshape(-1), 10, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="represent: returned codes contain NaN"):
+        sample_codes(DATA, lambda x: np.full((len(x), 2), np.inf), 10, np.random.default_rng(0))
+
+
+def test_mig_known_answers():
+    assert mig(*_split(identity, 0)[:2])["mig"] > 0.9
+    assert mig(*_split(rotated, 0)[:2])["mig"] < 0.6
+    assert mig(*_split(make_noise(1), 0, n_train=1500)[:2])["mig"] < 0.05
+    assert mig(*_split(duplicated, 0)[:2])["mig"] < 0.7  # factor 0's gap collapses to 0
+
+
+def test_dci_exact_known_answers():
+    ident = dci(*_split(identity, 1), mode="exact", random_state=0)
+    assert ident["dci_disentanglement"] > 0.9
+    assert ident["dci_completeness"] > 0.9
+    assert ident["dci_informativeness_test"] > 0.99
+    noise = dci(*_split(make_noise(2), 1), mode="fast", fast_max_train=300, random_state=0)
+    assert noise["dci_disentanglement"] < 0.1
+    rot = dci(*_split(rotated, 1), mode="fast", fast_max_train=300, random_state=0)
+    assert rot["dci_disentanglement"] < ident["dci_disentanglement"] - 0.3
+    dup = dci(*_split(duplicated, 1), mode="fast", fast_max_train=300, random_state=0)
+    assert dup["dci_completeness"] < ident["dci_completeness"] - 0.1
+
+
+@pytest.mark.parametrize("represent", [identity, rotated])
+def test_dci_fast_is_calibrated_against_exact(represent):
+    """``fast`` (subsampled GBT) stays within the documented tolerance of ``exact``."""
+    split = _split(represent, 3, n_train=900, n_test=400)
+    exact = dci(*split, mode="exact", random_state=5)
+    fast = dci(*split, mode="fast", fast_max_train=300, random_state=5)
+    for key, tol in FAST_TOLERANCE.items():
+        assert abs(fast[key] - exact[key]) <= tol, (key, fast[key], exact[key])
+
+
+def test_factor_vae_known_answers():
+    kw = {"batch_size": 32, "num_train": 150, "num_eval": 100, "num_variance_estimate": 500}
+    ident = factor_vae_score(DATA, identity, np.random.default_rng(0), **kw)
+    assert ident["fvm_eval_accuracy"] > 0.95 and ident["fvm_train_accuracy"] > 0.95
+    assert ident["fvm_num_active_dims"] == 3.0
+    rot = factor_vae_score(DATA, rotated, np.random.default_rng(0), **kw)
+    assert rot["fvm_eval_accuracy"] < ident["fvm_eval_accuracy"] - 0.1
+    noise = factor_vae_score(DATA, make_noise(3), np.random.default_rng(0), **kw)
+    assert noise["fvm_eval_accuracy"] < 0.55  # chance is about 1/3
+    # chunking changes nothing
+    again = factor_vae_score(DATA, rotated, np.random.default_rng(0), chunk_size=50, **kw)
+    assert again == rot
+
+
+def test_beta_vae_known_answers():
+    kw = {"batch_size": 16, "num_train": 150, "num_eval": 100}
+    ident = beta_vae_score(DATA, identity, np.random.default_rng(0), **kw)
+    assert ident["betavae_eval_accuracy"] > 0.95
+    noise = beta_vae_score(DATA, make_noise(4), np.random.default_rng(0), **kw)
+    assert noise["betavae_eval_accuracy"] < 0.6
+
+
+def test_single_valued_factor_is_never_fixed_in_votes():
+    data = FactorImages((5, 1, 6))
+    kw = {"batch_size": 16, "num_train": 60, "num_eval": 40, "num_variance_estimate": 200}
+    with pytest.warns(DegenerateInputWarning) as record:
+        out = factor_vae_score(data, identity, np.random.default_rng(0), **kw)
+    messages = " | ".join(str(w.message) for w in record)
+    assert "factors [1] have a single value" in messages
+    assert "code dims [1] are constant" in messages
+    # the constant dim 1 is inactive; the other two are perfect
+    assert out["fvm_num_active_dims"] == 2.0 and out["fvm_eval_accuracy"] == 1.0
+
+
+def test_representation_metrics_is_deterministic_and_complete():
+    tiny = {
+        "num_train": 200,
+        "num_test": 100,
+        "dci_mode": "fast",
+        "fvm_batch_size": 16,
+        "fvm_num_train": 60,
+        "fvm_num_eval": 40,
+        "fvm_num_variance_estimate": 200,
+        "betavae_batch_size": 8,
+        "betavae_num_train": 60,
+        "betavae_num_eval": 40,
+    }
+    a = representation_metrics(DATA, rotated, np.random.default_rng(7), overrides=tiny)
+    b = representation_metrics(DATA, rotated, np.random.default_rng(7), overrides=tiny)
+    assert a == b
+    expected = {
+        "mig",
+        "sap",
+        "dci_disentanglement",
+        "dci_completeness",
+        "dci_informativeness_train",
+        "dci_informativeness_test",
+        "modularity",
+        "explicitness_train",
+        "explicitness_test",
+        "fvm_train_accuracy",
+        "fvm_eval_accuracy",
+        "fvm_num_active_dims",
+        "betavae_train_accuracy",
+        "betavae_eval_accuracy",
+    }
+    assert set(a) == expected
+    assert all(isinstance(v, float) and np.isfinite(v) for v in a.values())
+    c = representation_metrics(DATA, rotated, np.random.default_rng(8), overrides=tiny)
+    assert c != a
+
+
+def test_metric_settings_profiles():
+    paper = metric_settings("paper")
+    assert (paper["num_train"], paper["num_test"], paper["dci_mode"]) == (10000, 5000, "exact")
+    assert (paper["fvm_num_train"], paper["fvm_num_eval"], paper["fvm_num_variance_estimate"]) == (
+        10000,
+        5000,
+        10000,
+    )
+    assert paper["fvm_prune_threshold"] == 0.05 and paper["fvm_index_fix"] is True
+    assert metric_settings("quick", dci_mode="exact")["dci_mode"] == "exact"
+    with pytest.raises(ValueError, match="unknown metric profile 'fastest'"):
+        metric_settings("fastest")
+    with pytest.raises(ValueError, match="dci_mode"):
+        metric_settings("quick", dci_mode="lightgbm")
