@@ -9,12 +9,12 @@ array (360 MiB instead of 2.8 GiB), cached under the cache folder and memory-map
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from datasets.atomic import atomic_path
 from datasets.base import GroundTruthData
 from datasets.dsprites_synth import (
     FACTOR_NAMES,
@@ -188,32 +188,28 @@ class DSprites(GroundTruthData):
 
     def _write_packed(self, cache: Path) -> None:
         """Stream ``imgs`` out of the zip in blocks, check 0/1, bit-pack, write atomically."""
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=cache.name + ".", suffix=".tmp", dir=cache.parent)
-        os.close(fd)
-        row_bytes = RESOLUTION * RESOLUTION
         try:
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
-                                            shape=(self.size, RESOLUTION, RESOLUTION // 8))
-            with zipfile.ZipFile(self.path) as zf, self._open_imgs(zf) as stream:
-                for lo in range(0, self.size, _STREAM_ROWS):
-                    hi = min(lo + _STREAM_ROWS, self.size)
-                    raw = stream.read((hi - lo) * row_bytes)
-                    if len(raw) != (hi - lo) * row_bytes:
-                        raise ValueError(f"{self.path}: 'imgs' ends early at row {lo} "
-                                         f"(truncated file)")
-                    block = np.frombuffer(raw, np.uint8).reshape(hi - lo, RESOLUTION, RESOLUTION)
-                    if block.max(initial=0) > 1:
-                        raise ValueError(f"{self.path}: 'imgs' holds values above 1 near row "
-                                         f"{lo}; expected 0/1")
-                    out[lo:hi] = np.packbits(block, axis=-1)
-            out.flush()
-            del out
-            os.replace(tmp, cache)
+            with atomic_path(cache) as tmp:
+                self._pack_into(tmp)
         except (OSError, zipfile.BadZipFile, EOFError) as err:
-            Path(tmp).unlink(missing_ok=True)
             raise ValueError(f"{self.path}: cannot read 'imgs' (truncated or damaged?): "
                              f"{err}") from err
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+
+    def _pack_into(self, target: Path) -> None:
+        row_bytes = RESOLUTION * RESOLUTION
+        out = np.lib.format.open_memmap(target, mode="w+", dtype=np.uint8,
+                                        shape=(self.size, RESOLUTION, RESOLUTION // 8))
+        with zipfile.ZipFile(self.path) as zf, self._open_imgs(zf) as stream:
+            for lo in range(0, self.size, _STREAM_ROWS):
+                hi = min(lo + _STREAM_ROWS, self.size)
+                raw = stream.read((hi - lo) * row_bytes)
+                if len(raw) != (hi - lo) * row_bytes:
+                    raise ValueError(f"{self.path}: 'imgs' ends early at row {lo} "
+                                     f"(truncated file)")
+                block = np.frombuffer(raw, np.uint8).reshape(hi - lo, RESOLUTION, RESOLUTION)
+                if block.max(initial=0) > 1:
+                    raise ValueError(f"{self.path}: 'imgs' holds values above 1 near row "
+                                     f"{lo}; expected 0/1")
+                out[lo:hi] = np.packbits(block, axis=-1)
+        out.flush()
+        del out

@@ -13,13 +13,13 @@ sprite turns counter-clockwise as displayed for growing orientation.
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from datasets.atomic import atomic_path
 from datasets.base import GroundTruthData
 
 FACTOR_NAMES = ("shape", "scale", "orientation", "posX", "posY")
@@ -169,10 +169,7 @@ def write_npz(gt: DSpritesSynth, path: str | os.PathLike[str], *,
     factors = np.stack(np.unravel_index(np.arange(rows), sizes), axis=1).astype(np.int64)
     classes, values = latents(factors)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
             with zf.open("imgs.npy", "w", force_zip64=True) as fh:
                 header = {"descr": "|u1", "fortran_order": False,
@@ -188,8 +185,4 @@ def write_npz(gt: DSpritesSynth, path: str | os.PathLike[str], *,
             for key, array in (("latents_classes", classes), ("latents_values", values)):
                 with zf.open(f"{key}.npy", "w", force_zip64=True) as fh:
                     np.lib.format.write_array(fh, array, allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return rows

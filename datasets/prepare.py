@@ -4,11 +4,12 @@ original layouts (``3dshapes.h5``; dSprites ``.npz``) so real and synthetic data
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from datasets.atomic import atomic_path
 
 PREPARABLE = ("shapes3d-synth", "shapes3d", "dsprites-synth", "dsprites")
 H5_BLOCK = 4800  # images composed and written per step (about 59 MB)
@@ -83,10 +84,7 @@ def write_shapes3d_h5(gt, path: str | os.PathLike[str], *,  # noqa: ANN001 - Sha
         raise ValueError(f"factor_sizes must be 6 sizes within {FACTOR_SIZES}, got {sizes}")
     rows = int(np.prod(sizes))
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as fh:
             images = fh.create_dataset("images", shape=(rows, 64, 64, 3), dtype=np.uint8,
                                        chunks=(min(H5_CHUNK, rows), 64, 64, 3),
@@ -105,10 +103,6 @@ def write_shapes3d_h5(gt, path: str | os.PathLike[str], *,  # noqa: ANN001 - Sha
                 factors = np.stack(np.unravel_index(np.arange(lo, hi), sizes), axis=1)
                 images[lo:hi] = gt.observations(factors)
                 labels[lo:hi] = factors_to_values(factors)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return rows
 
 
@@ -143,13 +137,6 @@ def write_sample_grid(name: str, path: str | os.PathLike[str], rows: int = 8,
 
     grid = sample_grid(load_ground_truth(name), rows=rows, seed=seed)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".png") as tmp:
         matplotlib.image.imsave(tmp, grid)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path

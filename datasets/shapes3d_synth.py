@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from datasets import render3d
+from datasets.atomic import atomic_path
 from datasets.base import GroundTruthData
 
 FACTOR_NAMES = ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")
@@ -312,12 +312,5 @@ def _read_maps(path: Path, params: dict[str, Any]) -> np.ndarray | None:
 
 def _write_maps(path: Path, maps: np.ndarray, params: dict[str, Any]) -> None:
     """Write atomically: temp file in the same folder, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, maps=maps, params=np.array(json.dumps(params, sort_keys=True)))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, maps=maps, params=np.array(json.dumps(params, sort_keys=True)))

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import h5py
@@ -148,6 +149,9 @@ def test_prepare_writes_and_verifies(tmp_path: Path) -> None:
                               factor_sizes=SMALL)
     assert "\n" not in summary and str(target) in summary and "96 images" in summary
     assert sorted(p.name for p in target.parent.iterdir()) == ["3dshapes.h5"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600
     real = Shapes3D(target.parent, factor_sizes=SMALL)
     assert real.size == 96
     with pytest.raises(FileNotFoundError):
