@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import zipfile
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -117,7 +118,7 @@ class DSprites(GroundTruthData):
         return self._packed
 
     # ------------------------------------------------------------------ file access
-    def _open_imgs(self, zf: zipfile.ZipFile):  # noqa: ANN202 - a binary stream
+    def _open_imgs(self, zf: zipfile.ZipFile) -> IO[bytes]:
         """The ``imgs`` member positioned at its data, after checking its header."""
         stream = zf.open("imgs.npy")
         try:

@@ -6,10 +6,16 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from datasets.atomic import atomic_path
+
+if TYPE_CHECKING:
+    from datasets.base import GroundTruthData
+    from datasets.dsprites_synth import DSpritesSynth
+    from datasets.shapes3d_synth import Shapes3DSynth
 
 PREPARABLE = ("shapes3d-synth", "shapes3d", "dsprites-synth", "dsprites")
 H5_BLOCK = 4800  # images composed and written per step (about 59 MB)
@@ -70,7 +76,7 @@ def prepare_dataset(name: str, data_dir: str | None = None, write_h5: str | None
     return f"{summary} [{time.perf_counter() - start:.1f} s]"
 
 
-def write_shapes3d_h5(gt, path: str | os.PathLike[str], *,  # noqa: ANN001 - Shapes3DSynth
+def write_shapes3d_h5(gt: Shapes3DSynth, path: str | os.PathLike[str], *,
                       factor_sizes: tuple[int, ...] | None = None, progress: bool = False,
                       block: int = H5_BLOCK) -> int:
     """Write ``images`` uint8 (N, 64, 64, 3) gzip-chunked and ``labels`` float64 (N, 6) in the
@@ -106,7 +112,7 @@ def write_shapes3d_h5(gt, path: str | os.PathLike[str], *,  # noqa: ANN001 - Sha
     return rows
 
 
-def write_dsprites_npz(gt, path: str | os.PathLike[str], *,  # noqa: ANN001 - DSpritesSynth
+def write_dsprites_npz(gt: DSpritesSynth, path: str | os.PathLike[str], *,
                        factor_sizes: tuple[int, ...] | None = None,
                        progress: bool = False) -> int:
     """Write the dSprites npz layout (``imgs`` uint8 0/1 (N, 64, 64), ``latents_classes``,
@@ -116,7 +122,8 @@ def write_dsprites_npz(gt, path: str | os.PathLike[str], *,  # noqa: ANN001 - DS
     return write_npz(gt, path, factor_sizes=factor_sizes, progress=progress)
 
 
-def sample_grid(gt, rows: int = 8, seed: int = 0, border: int = 2) -> np.ndarray:  # noqa: ANN001
+def sample_grid(gt: GroundTruthData, rows: int = 8, seed: int = 0,
+                border: int = 2) -> np.ndarray:
     """A rows x rows grid of random observations of ``gt`` as one uint8 RGB image."""
     _, images = gt.sample(rows * rows, np.random.default_rng(seed))
     if images.shape[-1] == 1:

@@ -10,11 +10,15 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from datasets.base import GroundTruthData
 from datasets.shapes3d_synth import FACTOR_NAMES, FACTOR_SIZES, FACTOR_VALUES, values_to_factors
+
+if TYPE_CHECKING:
+    import h5py
 
 FILE_NAME = "3dshapes.h5"
 IMAGE_SHAPE = (64, 64, 3)
@@ -124,7 +128,7 @@ class Shapes3D(GroundTruthData):
         state["_handle"], state["_handle_pid"] = None, -1
         return state
 
-    def _file(self):  # noqa: ANN202 - h5py.File
+    def _file(self) -> h5py.File:
         """The open file, reopened after a fork (h5py handles must not cross processes)."""
         import h5py
 

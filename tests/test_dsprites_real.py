@@ -27,7 +27,7 @@ def _trip() -> dict[str, str]:
 class _Trap:
     """Unpickling this object records it: the loader must never do so."""
 
-    def __reduce__(self):  # noqa: ANN204
+    def __reduce__(self) -> tuple[object, tuple[()]]:
         return (_trip, ())
 
 

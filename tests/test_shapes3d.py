@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import colorsys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -223,7 +224,7 @@ def test_continuous_rejects_bad_values(synth: Shapes3DSynth) -> None:
         synth.render_continuous(np.array([[0, 0, 0, 1.0, 1.5, 0.0]]), exact=True)
 
 
-def test_map_cache_rejects_stale_or_damaged_files(tmp_path) -> None:  # noqa: ANN001
+def test_map_cache_rejects_stale_or_damaged_files(tmp_path: Path) -> None:
     params = render_parameters()
     path = tmp_path / "maps.npz"
     _write_maps(path, np.zeros((2, 2), np.float32), params)
