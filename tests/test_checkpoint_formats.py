@@ -19,6 +19,11 @@ import torch
 
 from models.stylegan2 import StyleGAN2Config, StyleGAN2Generator, get_preset, save_generator
 from models.stylegan2.foreign import CheckpointFormatError, UnsafePickleError, estimate_w_avg
+from models.stylegan2.genforce import (
+    genforce_to_native,
+    load_genforce_generator,
+    native_to_genforce,
+)
 from models.stylegan2.loader import load_any_generator
 from models.stylegan2.nvidia_pickle import (
     RestrictedUnpickler,
@@ -400,6 +405,77 @@ def test_nvidia_pickle_unsupported_config(n_generator: StyleGAN2Generator,
     (tmp_path / "cond.pkl").write_bytes(payload)
     with pytest.raises(CheckpointFormatError, match=r"cond\.pkl: unsupported .*c_dim=10"):
         load_nvidia_generator(tmp_path / "cond.pkl")
+
+
+def test_tensorflow_pickle_refused_clearly(tmp_path: Path) -> None:
+    network = types.ModuleType("dnnlib.tflib.network")
+
+    class Network:
+        def __reduce__(self) -> tuple[Any, ...]:
+            return (Network, ())
+
+    Network.__module__ = "dnnlib.tflib.network"
+    Network.__qualname__ = "Network"
+    network.Network = Network
+    names = ("dnnlib", "dnnlib.tflib", "dnnlib.tflib.network")
+    sys.modules.update({n: types.ModuleType(n) for n in names[:2]})
+    sys.modules[names[2]] = network
+    sys.modules["dnnlib"].tflib = sys.modules["dnnlib.tflib"]  # type: ignore[attr-defined]
+    sys.modules["dnnlib.tflib"].network = network  # type: ignore[attr-defined]
+    try:
+        payload = pickle.dumps((Network(), Network(), Network()))
+    finally:
+        for name in names:
+            del sys.modules[name]
+    (tmp_path / "stylegan2-ffhq-config-f.pkl").write_bytes(payload)
+    one_line_error(CheckpointFormatError, tmp_path / "stylegan2-ffhq-config-f.pkl",
+                   "TensorFlow StyleGAN2 pickle")
+
+
+# ---------------------------------------------------------------------------------------------
+# genforce
+
+
+def test_genforce_conventions_and_round_trip(n_generator: StyleGAN2Generator,
+                                             tmp_path: Path) -> None:
+    G = random_generator(NVIDIA_CFG.replace(conv_clamp=None), seed=11)
+    native = G.state_dict()
+    g = native_to_genforce(native)
+    # value conventions: style bias without the +1, up-conv weights flipped, others as stored
+    torch.testing.assert_close(g["synthesis.layer3.style.bias"],
+                               native["synthesis.b16.conv0.affine.bias"] - 1)
+    assert torch.equal(g["synthesis.layer3.weight"],
+                       native["synthesis.b16.conv0.weight"].flip(2, 3))
+    assert torch.equal(g["synthesis.layer4.weight"], native["synthesis.b16.conv1.weight"])
+    assert torch.equal(g["synthesis.output2.bias"], native["synthesis.b16.torgb.bias"])
+    assert g["synthesis.early_layer.const"].shape == (1, 64, 4, 4)
+    assert g["synthesis.layer0.noise"].shape == (1, 1, 4, 4)
+    assert torch.equal(g["truncation.w_avg"], native["mapping.w_avg"])
+    # genforce keeps FIR kernels as buffers; they are ignored
+    g["synthesis.layer1.filter.kernel"] = torch.ones(1, 1, 4, 4)
+    g["synthesis.upsample.kernel"] = torch.ones(1, 1, 4, 4)
+    torch.save({"generator": {k: v + 1 for k, v in g.items()}, "generator_smooth": g},
+               tmp_path / "stylegan2_tiny32.pth")
+    back = load_any_generator(tmp_path / "stylegan2_tiny32.pth")
+    assert back.config == G.config
+    for key, value in native.items():
+        torch.testing.assert_close(back.state_dict()[key], value, rtol=0, atol=1e-6)
+    for mode in ("none", "const"):
+        torch.testing.assert_close(images(back, mode), images(G, mode), rtol=0, atol=1e-5)
+    # without generator_smooth the plain generator is used
+    torch.save({"generator": g}, tmp_path / "plain.pth")
+    assert torch.equal(load_genforce_generator(tmp_path / "plain.pth").w_avg, G.w_avg)
+
+
+def test_genforce_unsupported_layouts() -> None:
+    G = random_generator(NVIDIA_CFG.replace(conv_clamp=None), seed=12)
+    g = native_to_genforce(G.state_dict())
+    with pytest.raises(CheckpointFormatError, match=r"does not have: synthesis\.skip_layer0"):
+        genforce_to_native({**g, "synthesis.skip_layer0.weight": torch.zeros(1)})
+    with pytest.raises(CheckpointFormatError, match="repeat_w=True"):
+        genforce_to_native({**g, "truncation.w_avg": torch.zeros(8 * G.w_dim)})
+    with pytest.raises(CheckpointFormatError, match=r"missing key 'synthesis\.layer2\.bias'"):
+        genforce_to_native({k: v for k, v in g.items() if k != "synthesis.layer2.bias"})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -112,3 +112,48 @@ def generator_from_state_dict(
     G.eval()
     G.requires_grad_(False)
     return G
+
+
+def infer_native_config(
+    state: Mapping[str, torch.Tensor], source: str, mapping_lr_mul: float = 0.01
+) -> StyleGAN2Config:
+    """A skip-architecture config read off the shapes of a native-named state dict.
+
+    Formats that store no architecture (genforce) go through this. The channel table becomes
+    ``channel_base``/``channel_max`` when NVIDIA's rule reproduces it (32768 or 16384 with 512
+    tried first), and an explicit table otherwise. conv_clamp is None (no such format stores
+    one)."""
+    try:
+        resolutions = sorted({int(k.split(".")[1][1:]) for k in state
+                              if k.startswith("synthesis.b") and k.split(".")[1][1:].isdigit()})
+        resolution = resolutions[-1]
+        mapping_layers = 0
+        while f"mapping.fc{mapping_layers}.weight" in state:
+            mapping_layers += 1
+        first = state["mapping.fc0.weight"]
+        last = state[f"mapping.fc{mapping_layers - 1}.weight"]
+        channels = {4: int(state["synthesis.b4.const"].shape[0])}
+        for res in resolutions[1:]:
+            channels[res] = int(state[f"synthesis.b{res}.conv0.weight"].shape[0])
+        img_channels = int(state["synthesis.b4.torgb.weight"].shape[0])
+    except (KeyError, IndexError, ValueError) as exc:
+        raise CheckpointFormatError(f"{source}: cannot infer the generator architecture "
+                                    f"(missing {first_line(exc)})") from None
+    base = {
+        "resolution": resolution,
+        "z_dim": int(first.shape[1]),
+        "w_dim": int(last.shape[0]),
+        "mapping_layers": mapping_layers,
+        "img_channels": img_channels,
+        "use_noise": "synthesis.b4.conv1.noise_strength" in state,
+        "mapping_lr_mul": mapping_lr_mul,
+    }
+    candidates = [(32768, 512), (16384, 512), (channels[resolution] * resolution, channels[4])]
+    try:
+        for channel_base, channel_max in candidates:
+            config = StyleGAN2Config(**base, channel_base=channel_base, channel_max=channel_max)
+            if config.channel_table() == channels:
+                return config
+        return StyleGAN2Config(**base, channels=tuple(sorted(channels.items())))
+    except ValueError as exc:
+        raise CheckpointFormatError(f"{source}: {first_line(exc)}") from None

@@ -5,6 +5,8 @@ The format is chosen from the file extension and then confirmed from the content
 * native ``name.safetensors`` + ``name.json`` (also given as ``name`` or ``name.json``);
 * rosinality ``.pt`` / ``.pth`` / ``.ckpt``: a ``torch.save`` dict with ``g_ema`` (converted or
   training checkpoint), or a bare ``g_ema`` state dict;
+* genforce / SeFa ``.pth`` (same extensions): a dict with ``generator_smooth`` / ``generator``,
+  or a bare genforce generator state dict;
 * NVIDIA stylegan2-ada-pytorch / StyleGAN3-release StyleGAN2 ``.pkl`` (restricted unpickler);
 * a ``.pkl`` that is really a ``torch.save`` file is read as one.
 
@@ -21,24 +23,26 @@ import torch
 
 from models.stylegan2.foreign import CheckpointFormatError, read_torch_checkpoint
 from models.stylegan2.generator import StyleGAN2Generator
+from models.stylegan2.genforce import genforce_generator, is_genforce_state_dict
 from models.stylegan2.native import load_generator
 from models.stylegan2.nvidia_pickle import load_nvidia_generator
 from models.stylegan2.rosinality import is_rosinality_state_dict, rosinality_generator
 
-FORMATS = ("native", "rosinality", "nvidia")
+FORMATS = ("native", "torch", "rosinality", "genforce", "nvidia")
 NATIVE_SUFFIXES = (".safetensors", ".json")
 TORCH_SUFFIXES = (".pt", ".pth", ".ckpt")
 PICKLE_SUFFIXES = (".pkl", ".pickle")
 
-_EXPECTED = ("expected .safetensors/.json (native), .pt/.pth/.ckpt (rosinality) or .pkl "
-             "(NVIDIA stylegan2-ada-pytorch)")
+_EXPECTED = ("expected .safetensors/.json (native), .pt/.pth/.ckpt (rosinality, genforce) or "
+             ".pkl (NVIDIA stylegan2-ada-pytorch)")
 _ZIP_MAGIC = b"PK\x03\x04"
 # torch's legacy (pre-1.6) serialisation starts with a protocol-2 pickle of this magic number.
 _LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
 
 
 def detect_format(path: str | os.PathLike[str]) -> str:
-    """``native``, ``rosinality`` (any ``torch.save`` file) or ``nvidia`` for ``path``.
+    """``native``, ``torch`` (a ``torch.save`` file: rosinality or genforce, told apart by
+    content) or ``nvidia`` for ``path``.
 
     Raises FileNotFoundError for a missing file and ValueError for an unknown extension."""
     path = Path(path)
@@ -54,11 +58,11 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such generator checkpoint file")
     if suffix in TORCH_SUFFIXES:
-        return "rosinality"
+        return "torch"
     with open(path, "rb") as fh:
         head = fh.read(len(_LEGACY_TORCH_MAGIC))
     if head.startswith(_ZIP_MAGIC) or head == _LEGACY_TORCH_MAGIC:
-        return "rosinality"
+        return "torch"
     return "nvidia"
 
 
@@ -77,11 +81,13 @@ def load_any_generator(
     Args:
         path: the checkpoint file (for native checkpoints the ``.safetensors``, the ``.json``
             or the common stem).
-        format: force ``native``, ``rosinality`` or ``nvidia`` instead of detecting it.
+        format: force ``native``, ``rosinality``, ``genforce`` or ``nvidia`` instead of
+            detecting it (``torch`` = rosinality or genforce, by content).
         network: which network of an NVIDIA pickle (``G_ema``, or ``G``).
         w_avg_samples, seed: for rosinality files without ``latent_avg``, ``w_avg`` is the
             mean mapping output over this many z drawn with this seed.
-        mapping_lr_mul: rosinality's ``lr_mlp`` (not stored in its files; default 0.01).
+        mapping_lr_mul: the mapping lr multiplier for rosinality / genforce files, which do not
+            store it (default 0.01, both repositories' default).
         device: where the returned module lives.
 
     Malformed or foreign files raise a one-line ``ValueError`` (``CheckpointFormatError``)
@@ -97,21 +103,27 @@ def load_any_generator(
     elif format == "nvidia":
         G = load_nvidia_generator(path, network=network)
     else:
-        ckpt = read_torch_checkpoint(path, "rosinality")
-        _require_rosinality(ckpt, path)
-        G = rosinality_generator(ckpt, str(path), w_avg_samples=w_avg_samples, seed=seed,
-                                 mapping_lr_mul=mapping_lr_mul)
+        ckpt = read_torch_checkpoint(path, "StyleGAN2 generator")
+        if format == "torch":
+            format = _torch_flavour(ckpt, path)
+        if format == "genforce":
+            G = genforce_generator(ckpt, str(path), mapping_lr_mul=mapping_lr_mul)
+        else:
+            G = rosinality_generator(ckpt, str(path), w_avg_samples=w_avg_samples, seed=seed,
+                                     mapping_lr_mul=mapping_lr_mul)
     return G.to(device)
 
 
-def _require_rosinality(ckpt: Any, path: Path) -> None:
-    if isinstance(ckpt, dict) and ("g_ema" in ckpt or is_rosinality_state_dict(ckpt)):
-        return
-    if isinstance(ckpt, dict) and ("generator" in ckpt or "generator_smooth" in ckpt):
-        raise CheckpointFormatError(f"{path}: looks like a genforce checkpoint ('generator' "
-                                    "key), which is not supported yet")
+def _torch_flavour(ckpt: Any, path: Path) -> str:
+    """``rosinality`` or ``genforce`` from a loaded ``torch.save`` object's keys."""
+    if isinstance(ckpt, dict):
+        if "g_ema" in ckpt or is_rosinality_state_dict(ckpt):
+            return "rosinality"
+        if "generator" in ckpt or "generator_smooth" in ckpt or is_genforce_state_dict(ckpt):
+            return "genforce"
     found = sorted(map(str, ckpt))[:8] if isinstance(ckpt, dict) else type(ckpt).__name__
     raise CheckpointFormatError(
-        f"{path}: not a StyleGAN2 generator checkpoint; expected a rosinality dict with "
-        f"'g_ema' (or a bare rosinality g_ema state dict); found {found}"
+        f"{path}: not a StyleGAN2 generator checkpoint; expected a rosinality dict with 'g_ema', "
+        f"a genforce dict with 'generator'/'generator_smooth', or a bare generator state dict "
+        f"of either; found {found}"
     )

@@ -157,13 +157,17 @@ class RestrictedUnpickler(pickle.Unpickler):
         self.source = source
 
     def find_class(self, module: str, name: str) -> Any:
-        try:
+        if (module, name) in ALLOWED_GLOBALS:
             return ALLOWED_GLOBALS[(module, name)]
-        except KeyError:
-            raise UnsafePickleError(
-                f"{self.source}: refusing to load global '{module}.{name}' (only tensors, numpy "
-                "arrays and NVIDIA StyleGAN2 network records are allowed in an NVIDIA .pkl)"
-            ) from None
+        if module.startswith("dnnlib.tflib"):
+            raise CheckpointFormatError(
+                f"{self.source}: a TensorFlow StyleGAN2 pickle ('{module}.{name}'), which is not "
+                "supported; convert it to a stylegan2-ada-pytorch pickle with NVIDIA's legacy.py"
+            )
+        raise UnsafePickleError(
+            f"{self.source}: refusing to load global '{module}.{name}' (only tensors, numpy "
+            "arrays and NVIDIA StyleGAN2 network records are allowed in an NVIDIA .pkl)"
+        )
 
     def persistent_load(self, pid: Any) -> Any:
         raise UnsafePickleError(f"{self.source}: unexpected persistent id in pickle")
@@ -177,7 +181,7 @@ def read_nvidia_pickle(path: str | os.PathLike[str]) -> Any:
     with open(path, "rb") as fh:
         try:
             return RestrictedUnpickler(fh, str(path)).load()
-        except UnsafePickleError:
+        except CheckpointFormatError:
             raise
         except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
                 KeyError, IndexError, RuntimeError, MemoryError) as exc:
