@@ -76,6 +76,12 @@ class DSprites(GroundTruthData):
         self._packed: np.ndarray | None = None
         self._imgs_info = self._verify()
 
+    def __getstate__(self) -> dict[str, object]:
+        """Pickle without the memory-mapped images (reopened from the cache on use)."""
+        state = dict(self.__dict__)
+        state["_packed"] = None
+        return state
+
     @property
     def factor_names(self) -> tuple[str, ...]:
         return FACTOR_NAMES

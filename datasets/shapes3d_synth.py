@@ -94,6 +94,12 @@ class Shapes3DSynth(GroundTruthData):
         self._maps: np.ndarray | None = None
         self._maps_torch: dict[tuple[str, str], Any] = {}
 
+    def __getstate__(self) -> dict[str, object]:
+        """Pickle without the maps (workers reload them from the cache file in milliseconds)."""
+        state = dict(self.__dict__)
+        state["_maps"], state["_maps_torch"] = None, {}
+        return state
+
     # ------------------------------------------------------------------ grid
     @property
     def factor_names(self) -> tuple[str, ...]:

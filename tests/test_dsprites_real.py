@@ -58,6 +58,12 @@ def test_synthetic_npz_loads_as_real_data(tmp_path: Path) -> None:
     again = _open(path, tmp_path)  # reuses the packed cache
     np.testing.assert_array_equal(again.observations(factors[::-1]),
                                   synth.observations(factors[::-1]))
+    import pickle
+
+    blob = pickle.dumps(real)
+    assert len(blob) < 10_000  # the packed images (49 kB here) stay out
+    np.testing.assert_array_equal(pickle.loads(blob).observations(factors),
+                                  synth.observations(factors))
     identity = real.identity()
     assert identity["path"] == str(path.resolve()) and identity["imgs_bytes"] > 0
     with np.load(path, allow_pickle=False) as data:

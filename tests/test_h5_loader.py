@@ -160,3 +160,13 @@ def test_prepare_writes_and_verifies(tmp_path: Path) -> None:
         prepare_dataset("shapes4d", progress=False)
     with pytest.raises(ValueError, match="write-h5"):
         prepare_dataset("shapes3d", write_h5=str(target), progress=False)
+
+
+def test_pickles_without_the_open_file(small_file: Path) -> None:
+    import pickle
+
+    real = Shapes3D(small_file, factor_sizes=SMALL)
+    factors = np.array([[1, 0, 0, 1, 3, 2]])
+    first = real.observations(factors)
+    copy = pickle.loads(pickle.dumps(real))
+    np.testing.assert_array_equal(copy.observations(factors), first)

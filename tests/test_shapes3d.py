@@ -236,3 +236,14 @@ def test_map_cache_rejects_stale_or_damaged_files(tmp_path: Path) -> None:
     path.write_bytes(b"not an npz")
     assert _read_maps(path, params) is None
     assert [p.name for p in tmp_path.iterdir()] == ["maps.npz"]  # no temp files left
+
+
+def test_pickles_without_the_maps(synth: Shapes3DSynth) -> None:
+    import pickle
+
+    synth.coefficient_maps()
+    blob = pickle.dumps(synth)
+    assert len(blob) < 100_000
+    factors = np.array([[1, 2, 3, 4, 1, 5]])
+    np.testing.assert_array_equal(pickle.loads(blob).observations(factors),
+                                  synth.observations(factors))
