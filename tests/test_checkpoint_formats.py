@@ -407,29 +407,96 @@ def test_nvidia_pickle_unsupported_config(n_generator: StyleGAN2Generator,
         load_nvidia_generator(tmp_path / "cond.pkl")
 
 
-def test_tensorflow_pickle_refused_clearly(tmp_path: Path) -> None:
-    network = types.ModuleType("dnnlib.tflib.network")
+@contextlib.contextmanager
+def fake_tf_network_class() -> Iterator[type]:
+    """A stand-in ``dnnlib.tflib.network.Network`` registered in ``sys.modules`` while dumping."""
+    names = ("dnnlib", "dnnlib.tflib", "dnnlib.tflib.network")
+    assert not any(n in sys.modules for n in names)
+    modules = [types.ModuleType(n) for n in names]
 
     class Network:
-        def __reduce__(self) -> tuple[Any, ...]:
-            return (Network, ())
+        def __init__(self, state: dict[str, Any]) -> None:
+            self.state = state
+
+        def __getstate__(self) -> dict[str, Any]:
+            return self.state
 
     Network.__module__ = "dnnlib.tflib.network"
     Network.__qualname__ = "Network"
-    network.Network = Network
-    names = ("dnnlib", "dnnlib.tflib", "dnnlib.tflib.network")
-    sys.modules.update({n: types.ModuleType(n) for n in names[:2]})
-    sys.modules[names[2]] = network
-    sys.modules["dnnlib"].tflib = sys.modules["dnnlib.tflib"]  # type: ignore[attr-defined]
-    sys.modules["dnnlib.tflib"].network = network  # type: ignore[attr-defined]
+    modules[2].Network = Network
+    modules[1].network = modules[2]
+    modules[0].tflib = modules[1]
+    sys.modules.update(zip(names, modules, strict=True))
     try:
-        payload = pickle.dumps((Network(), Network(), Network()))
+        yield Network
     finally:
         for name in names:
             del sys.modules[name]
-    (tmp_path / "stylegan2-ffhq-config-f.pkl").write_bytes(payload)
-    one_line_error(CheckpointFormatError, tmp_path / "stylegan2-ffhq-config-f.pkl",
-                   "TensorFlow StyleGAN2 pickle")
+
+
+def tf_layout(state: dict[str, torch.Tensor]) -> dict[str, dict[str, np.ndarray]]:
+    """Native tensors in the TF StyleGAN2 variable layout (spec §1.7(c), inverted)."""
+    np_state = {k: v.numpy() for k, v in state.items()}
+    mapping = {}
+    i = 0
+    while f"mapping.fc{i}.weight" in np_state:
+        mapping[f"Dense{i}/weight"] = np_state[f"mapping.fc{i}.weight"].T.copy()
+        mapping[f"Dense{i}/bias"] = np_state[f"mapping.fc{i}.bias"]
+        i += 1
+    res_max = max(int(k.split(".")[1][1:]) for k in np_state if k.startswith("synthesis."))
+    synthesis = {"4x4/Const/const": np_state["synthesis.b4.const"][None], "lod": np.float32(0)}
+    layers = [("4x4/Conv", "synthesis.b4.conv1", False)]
+    res = 8
+    while res <= res_max:
+        layers += [(f"{res}x{res}/Conv0_up", f"synthesis.b{res}.conv0", True),
+                   (f"{res}x{res}/Conv1", f"synthesis.b{res}.conv1", False)]
+        res *= 2
+    for index, (tf_pre, n_pre, up) in enumerate(layers):
+        weight = np_state[f"{n_pre}.weight"].transpose(2, 3, 1, 0)  # [k, k, I, O]
+        synthesis[f"{tf_pre}/weight"] = weight[::-1, ::-1].copy() if up else weight
+        synthesis[f"{tf_pre}/bias"] = np_state[f"{n_pre}.bias"]
+        synthesis[f"{tf_pre}/mod_weight"] = np_state[f"{n_pre}.affine.weight"].T.copy()
+        synthesis[f"{tf_pre}/mod_bias"] = np_state[f"{n_pre}.affine.bias"] - 1
+        synthesis[f"{tf_pre}/noise_strength"] = np_state[f"{n_pre}.noise_strength"]
+        synthesis[f"noise{index}"] = np_state[f"{n_pre}.noise_const"][None, None]
+    res = 4
+    while res <= res_max:
+        n_pre = f"synthesis.b{res}.torgb"
+        synthesis[f"{res}x{res}/ToRGB/weight"] = np_state[f"{n_pre}.weight"].transpose(2, 3, 1, 0)
+        synthesis[f"{res}x{res}/ToRGB/bias"] = np_state[f"{n_pre}.bias"]
+        synthesis[f"{res}x{res}/ToRGB/mod_weight"] = np_state[f"{n_pre}.affine.weight"].T.copy()
+        synthesis[f"{res}x{res}/ToRGB/mod_bias"] = np_state[f"{n_pre}.affine.bias"] - 1
+        res *= 2
+    return {"mapping": mapping, "synthesis": synthesis,
+            "Gs": {"dlatent_avg": np_state["mapping.w_avg"]}}
+
+
+def write_tf_pickle(G: StyleGAN2Generator, path: Path, module_src: str = "") -> None:
+    layout = tf_layout(G.state_dict())
+    with fake_tf_network_class() as Network:
+        def net(name: str, variables: dict[str, np.ndarray], **components: Any) -> Any:
+            return Network({"version": 4, "name": name, "static_kwargs": {"resolution": 32},
+                            "components": components, "build_module_src": module_src,
+                            "build_func_name": "G_main", "variables": list(variables.items())})
+
+        gs = net("Gs", layout["Gs"], mapping=net("G_mapping", layout["mapping"]),
+                 synthesis=net("G_synthesis", layout["synthesis"]))
+        payload = pickle.dumps((net("G", {}), net("D", {}), gs), protocol=3)
+    path.write_bytes(payload)
+
+
+def test_tensorflow_pickle_import(tmp_path: Path) -> None:
+    G = random_generator(NVIDIA_CFG.replace(conv_clamp=None), seed=21)
+    marker = tmp_path / "build_module_src_ran"
+    write_tf_pickle(G, tmp_path / "stylegan2-tiny.pkl",
+                    module_src=f"open({str(marker)!r}, 'w').write('executed')\n")
+    back = load_any_generator(tmp_path / "stylegan2-tiny.pkl")
+    assert not marker.exists()
+    assert back.config.channel_table() == G.config.channel_table()
+    for key, value in G.state_dict().items():
+        torch.testing.assert_close(back.state_dict()[key], value, rtol=0, atol=1e-6)
+    for mode in ("none", "const"):
+        torch.testing.assert_close(images(back, mode), images(G, mode), rtol=0, atol=1e-5)
 
 
 # ---------------------------------------------------------------------------------------------

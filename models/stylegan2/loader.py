@@ -7,7 +7,8 @@ The format is chosen from the file extension and then confirmed from the content
   training checkpoint), or a bare ``g_ema`` state dict;
 * genforce / SeFa ``.pth`` (same extensions): a dict with ``generator_smooth`` / ``generator``,
   or a bare genforce generator state dict;
-* NVIDIA stylegan2-ada-pytorch / StyleGAN3-release StyleGAN2 ``.pkl`` (restricted unpickler);
+* NVIDIA stylegan2-ada-pytorch / StyleGAN3-release StyleGAN2 ``.pkl`` and NVIDIA TensorFlow
+  StyleGAN2 ``.pkl`` (both through the restricted unpickler, told apart by content);
 * a ``.pkl`` that is really a ``torch.save`` file is read as one.
 
 Nothing here executes code from a checkpoint.
@@ -25,8 +26,9 @@ from models.stylegan2.foreign import CheckpointFormatError, read_torch_checkpoin
 from models.stylegan2.generator import StyleGAN2Generator
 from models.stylegan2.genforce import genforce_generator, is_genforce_state_dict
 from models.stylegan2.native import load_generator
-from models.stylegan2.nvidia_pickle import load_nvidia_generator
+from models.stylegan2.nvidia_pickle import nvidia_generator, read_nvidia_pickle
 from models.stylegan2.rosinality import is_rosinality_state_dict, rosinality_generator
+from models.stylegan2.tf_pickle import is_tf_network_tuple, tf_generator
 
 FORMATS = ("native", "torch", "rosinality", "genforce", "nvidia")
 NATIVE_SUFFIXES = (".safetensors", ".json")
@@ -34,7 +36,7 @@ TORCH_SUFFIXES = (".pt", ".pth", ".ckpt")
 PICKLE_SUFFIXES = (".pkl", ".pickle")
 
 _EXPECTED = ("expected .safetensors/.json (native), .pt/.pth/.ckpt (rosinality, genforce) or "
-             ".pkl (NVIDIA stylegan2-ada-pytorch)")
+             ".pkl (NVIDIA stylegan2-ada-pytorch or TensorFlow StyleGAN2)")
 _ZIP_MAGIC = b"PK\x03\x04"
 # torch's legacy (pre-1.6) serialisation starts with a protocol-2 pickle of this magic number.
 _LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
@@ -83,7 +85,8 @@ def load_any_generator(
             or the common stem).
         format: force ``native``, ``rosinality``, ``genforce`` or ``nvidia`` instead of
             detecting it (``torch`` = rosinality or genforce, by content).
-        network: which network of an NVIDIA pickle (``G_ema``, or ``G``).
+        network: which network of an NVIDIA pickle (``G_ema``, or ``G``; for TF pickles
+            ``G_ema`` means ``Gs``).
         w_avg_samples, seed: for rosinality files without ``latent_avg``, ``w_avg`` is the
             mean mapping output over this many z drawn with this seed.
         mapping_lr_mul: the mapping lr multiplier for rosinality / genforce files, which do not
@@ -101,7 +104,11 @@ def load_any_generator(
     if format == "native":
         G = load_generator(path)
     elif format == "nvidia":
-        G = load_nvidia_generator(path, network=network)
+        data = read_nvidia_pickle(path)
+        if is_tf_network_tuple(data):
+            G = tf_generator(data, str(path), network=network)
+        else:
+            G = nvidia_generator(data, str(path), network=network)
     else:
         ckpt = read_torch_checkpoint(path, "StyleGAN2 generator")
         if format == "torch":

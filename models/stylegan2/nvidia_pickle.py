@@ -47,6 +47,28 @@ class PersistentRecord:
         raise pickle.UnpicklingError("unexpected BUILD state on a persistent-object record")
 
 
+class TFNetworkRecord:
+    """What a TensorFlow-era ``dnnlib.tflib.network.Network`` becomes: its name, static kwargs,
+    sub-networks and variables (name -> numpy array). The stored build source is dropped."""
+
+    name: str
+    static_kwargs: dict[str, Any]
+    components: dict[str, Any]
+    variables: dict[str, Any]
+
+    def __setstate__(self, state: Any) -> None:
+        if not isinstance(state, Mapping):
+            raise pickle.UnpicklingError(f"TF network state is a {type(state).__name__}")
+        self.name = str(state.get("name"))
+        self.static_kwargs = dict(state.get("static_kwargs") or {})
+        self.components = dict(state.get("components") or {})
+        try:
+            self.variables = {str(k): v for k, v in state.get("variables") or ()}
+        except (TypeError, ValueError):
+            raise pickle.UnpicklingError("TF network variables are not (name, array) pairs") \
+                from None
+
+
 class EasyDict(dict):
     """Stand-in for ``dnnlib.util.EasyDict``: a dict with attribute access."""
 
@@ -129,6 +151,7 @@ ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
     ("torch_utils.persistence", "_reconstruct_persistent_obj"): _reconstruct_persistent_obj,
     ("dnnlib.util", "EasyDict"): EasyDict,
     ("dnnlib", "EasyDict"): EasyDict,
+    ("dnnlib.tflib.network", "Network"): TFNetworkRecord,
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("builtins", "set"): set,
     ("builtins", "frozenset"): frozenset,
@@ -159,11 +182,6 @@ class RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in ALLOWED_GLOBALS:
             return ALLOWED_GLOBALS[(module, name)]
-        if module.startswith("dnnlib.tflib"):
-            raise CheckpointFormatError(
-                f"{self.source}: a TensorFlow StyleGAN2 pickle ('{module}.{name}'), which is not "
-                "supported; convert it to a stylegan2-ada-pytorch pickle with NVIDIA's legacy.py"
-            )
         raise UnsafePickleError(
             f"{self.source}: refusing to load global '{module}.{name}' (only tensors, numpy "
             "arrays and NVIDIA StyleGAN2 network records are allowed in an NVIDIA .pkl)"
@@ -174,7 +192,8 @@ class RestrictedUnpickler(pickle.Unpickler):
 
 
 def read_nvidia_pickle(path: str | os.PathLike[str]) -> Any:
-    """Unpickle an NVIDIA ``.pkl`` with the restricted unpickler; networks become records."""
+    """Unpickle an NVIDIA ``.pkl`` with the restricted unpickler; networks become records
+    (``PersistentRecord`` for PyTorch pickles, ``TFNetworkRecord`` for TensorFlow ones)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such NVIDIA pickle file")
@@ -289,8 +308,11 @@ def nvidia_config(kwargs: Mapping[str, Any], source: str) -> StyleGAN2Config:
 def load_nvidia_generator(path: str | os.PathLike[str], *, network: str = "G_ema"
                           ) -> StyleGAN2Generator:
     """Import ``network`` (default ``G_ema``) of an NVIDIA stylegan2-ada-pytorch ``.pkl``."""
-    source = str(path)
-    data = read_nvidia_pickle(path)
+    return nvidia_generator(read_nvidia_pickle(path), str(path), network=network)
+
+
+def nvidia_generator(data: Any, source: str, *, network: str = "G_ema") -> StyleGAN2Generator:
+    """Native generator from an unpickled stylegan2-ada-pytorch network dict."""
     if not isinstance(data, Mapping) or network not in data:
         found = sorted(map(str, data))[:8] if isinstance(data, Mapping) else type(data).__name__
         raise CheckpointFormatError(f"{source}: expected an NVIDIA network pickle dict with key "
@@ -311,7 +333,9 @@ __all__ = [
     "EasyDict",
     "PersistentRecord",
     "RestrictedUnpickler",
+    "TFNetworkRecord",
     "load_nvidia_generator",
+    "nvidia_generator",
     "nvidia_config",
     "nvidia_init_kwargs",
     "read_nvidia_pickle",
