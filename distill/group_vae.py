@@ -1,0 +1,241 @@
+"""Group-based VAE for distillation (Locatello et al. 2020, "Weakly-supervised disentanglement
+without compromises", with known varied dimension; ContraFeat App. B, Eq. 22-23).
+
+A training pair (x_a, x_b, k) differs along direction k only. Both images are encoded; on every
+latent dim except k both posteriors are replaced by their average, dim k keeps each image's own
+posterior. The loss is disentanglement_lib's GroupVAE objective on the fused posteriors:
+½(rec_a + rec_b) + β·½(KL_a + KL_b), Bernoulli reconstruction on pixels in [0, 1].
+
+Posterior fusion (``fusion``): ``"var"`` (default, disentanglement_lib) averages the means and
+takes the log of the mean variance; ``"logvar"`` (ContraFeat ``main``) averages log-variances,
+i.e. the geometric mean of the variances. Same conv architecture as the VAE baselines; the
+number of latents is the number of kept directions; the representation is the posterior mean.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from methods.vae_common import (
+    ProgressFn,
+    SeedStreams,
+    VAEEncoder,
+    adam,
+    check_positive,
+    run_steps,
+)
+from models.vae import (
+    VAEArchitecture,
+    bernoulli_reconstruction,
+    build_vae,
+    gaussian_kl,
+    images_to_tensor,
+    reparameterise,
+)
+
+Fusion = Literal["var", "logvar"]
+FUSIONS: tuple[str, ...] = ("var", "logvar")
+PAIR_KEYS = ("images_orig", "images_edit", "labels")
+
+
+@dataclass(frozen=True)
+class GroupVAEConfig:
+    """Group-VAE hyper-parameters; defaults are disentanglement_lib's (shared.gin) and the
+    suite's proposal (methods spec §3.2): β 1, batch 64 pairs, Adam 1e-4, 300k steps."""
+
+    beta: float = 1.0
+    batch_size: int = 64
+    steps: int = 300_000
+    lr: float = 1e-4
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    adam_eps: float = 1e-8
+    fusion: Fusion = "var"
+
+    def __post_init__(self) -> None:
+        check_positive(self, ("batch_size", "steps", "lr", "adam_eps"))
+        if self.beta < 0:
+            raise ValueError(f"beta must be >= 0, got {self.beta}")
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
+
+
+# Overrides per profile; "quick" is sized for 2 CPU cores (a few minutes).
+PROFILES: dict[str, dict[str, Any]] = {"quick": {"steps": 1500}, "paper": {}}
+
+
+def group_vae_config(profile: str = "paper", **overrides: Any) -> GroupVAEConfig:
+    """A profile's config: paper defaults, then the profile's overrides, then ``overrides``."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r} (expected one of {', '.join(PROFILES)})")
+    return GroupVAEConfig(**{**PROFILES[profile], **overrides})
+
+
+def fuse_posteriors(
+    mu_a: torch.Tensor,
+    logvar_a: torch.Tensor,
+    mu_b: torch.Tensor,
+    logvar_b: torch.Tensor,
+    varied_mask: torch.Tensor,
+    mode: Fusion = "var",
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Average the two posteriors on shared dims; keep each own posterior where ``varied_mask``.
+
+    All tensors (n, D); ``varied_mask`` bool (n, D), True on the dim the pair varies along.
+    ``mode="var"``: mean of the means, log of the mean variance; ``"logvar"``: mean of logvars.
+    Returns (mu_a', logvar_a', mu_b', logvar_b').
+    """
+    if mode not in FUSIONS:
+        raise ValueError(f"fusion mode must be one of {FUSIONS}, got {mode!r}")
+    shape = mu_a.shape
+    for name, t in (("logvar_a", logvar_a), ("mu_b", mu_b), ("logvar_b", logvar_b),
+                    ("varied_mask", varied_mask)):
+        if t.shape != shape:
+            raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(t.shape)}")
+    if varied_mask.dtype != torch.bool:
+        raise ValueError(f"varied_mask must be a bool tensor, got {varied_mask.dtype}")
+    mu_avg = 0.5 * (mu_a + mu_b)
+    if mode == "var":
+        logvar_avg = torch.logaddexp(logvar_a, logvar_b) - math.log(2.0)
+    else:
+        logvar_avg = 0.5 * (logvar_a + logvar_b)
+    return (torch.where(varied_mask, mu_a, mu_avg), torch.where(varied_mask, logvar_a, logvar_avg),
+            torch.where(varied_mask, mu_b, mu_avg), torch.where(varied_mask, logvar_b, logvar_avg))
+
+
+class PairSource:
+    """Random minibatches of (image_a, image_b, label) from arrays or an HDF5 pair file.
+
+    ``images_a``/``images_b``: uint8 (N, 64, 64, C) arrays or h5py datasets; ``labels`` (N,)
+    ints. Reads use sorted unique indices (h5py's fancy indexing needs increasing indices).
+    """
+
+    def __init__(self, images_a: Any, images_b: Any, labels: Any, name: str = "pairs") -> None:
+        self.name = name
+        n = len(labels)
+        shape_a, shape_b = tuple(images_a.shape), tuple(images_b.shape)
+        if len(shape_a) != 4 or shape_a[1:3] != (64, 64) or shape_a[3] not in (1, 3):
+            raise ValueError(f"{name}: images_orig must be (N, 64, 64, 1|3), got {shape_a}")
+        if shape_b != shape_a or shape_a[0] != n:
+            raise ValueError(f"{name}: images_orig {shape_a}, images_edit {shape_b} and labels"
+                             f" ({n},) must agree")
+        for label, images in (("images_orig", images_a), ("images_edit", images_b)):
+            if np.dtype(images.dtype) != np.uint8:
+                raise ValueError(f"{name}: {label} must be uint8, got {images.dtype}")
+        if n == 0:
+            raise ValueError(f"{name}: no pairs")
+        self.labels = np.asarray(labels)
+        if self.labels.ndim != 1 or not np.issubdtype(self.labels.dtype, np.integer):
+            raise ValueError(f"{name}: labels must be a 1-D integer array, got "
+                             f"{self.labels.dtype} {self.labels.shape}")
+        self.labels = self.labels.astype(np.int64)
+        self.images_a, self.images_b = images_a, images_b
+        self.channels = shape_a[3]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], name: str = "pairs") -> PairSource:
+        """From anything with keys images_orig / images_edit / labels (an h5py File, a dict)."""
+        missing = [k for k in PAIR_KEYS if k not in data]
+        if missing:
+            raise ValueError(f"{name}: missing pair dataset(s) {missing} (expected {PAIR_KEYS})")
+        return cls(data["images_orig"], data["images_edit"], data["labels"], name=name)
+
+    def batch(self, size: int, rng: np.random.Generator
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``size`` pairs drawn uniformly with replacement: (uint8 a, uint8 b, int64 labels)."""
+        index = rng.integers(0, len(self), size=size)
+        unique, inverse = np.unique(index, return_inverse=True)
+        a = np.asarray(self.images_a[unique])[inverse]
+        b = np.asarray(self.images_b[unique])[inverse]
+        return a, b, self.labels[index]
+
+
+@contextmanager
+def open_pairs(pairs: Any, in_memory_bytes: int = 1 << 30) -> Iterator[PairSource]:
+    """A ``PairSource`` for a path to an HDF5 pair file, a mapping (h5py File, dict), a tuple
+    (images_a, images_b, labels) or a ``PairSource``. Files below ``in_memory_bytes`` are read
+    into memory once (random reads from a chunked file are slow); larger ones stay on disk."""
+    if isinstance(pairs, PairSource):
+        yield pairs
+        return
+    if isinstance(pairs, (str, os.PathLike)):
+        import h5py
+
+        path = Path(pairs)
+        if not path.is_file():
+            raise FileNotFoundError(f"pair file not found: {path}")
+        with h5py.File(path, "r") as f:
+            source = PairSource.from_mapping(f, name=str(path))
+            if 2 * source.images_a.size <= in_memory_bytes:
+                source = PairSource(source.images_a[()], source.images_b[()], source.labels,
+                                    name=str(path))
+            yield source
+        return
+    if isinstance(pairs, Mapping) or hasattr(pairs, "keys"):
+        yield PairSource.from_mapping(pairs)
+        return
+    if isinstance(pairs, (tuple, list)) and len(pairs) == 3:
+        yield PairSource(*pairs)
+        return
+    raise ValueError("pairs must be an HDF5 path, a mapping with images_orig/images_edit/labels,"
+                     f" a (images_a, images_b, labels) tuple or a PairSource; got {type(pairs)}")
+
+
+def train_group_vae(pairs: Any, num_latents: int, config: GroupVAEConfig, seed: int,
+                    progress: ProgressFn | None = None) -> VAEEncoder:
+    """Train a group VAE with ``num_latents`` dims on labelled pairs (label k = varied dim).
+
+    ``pairs``: see ``open_pairs``. Deterministic given ``seed`` (and the torch thread count).
+    """
+    if not isinstance(num_latents, (int, np.integer)) or num_latents < 1:
+        raise ValueError(f"num_latents must be a positive integer, got {num_latents!r}")
+    with open_pairs(pairs) as source:
+        labels = source.labels
+        if labels.min() < 0 or labels.max() >= num_latents:
+            raise ValueError(f"{source.name}: labels must lie in [0, {num_latents}), got range "
+                             f"[{labels.min()}, {labels.max()}]")
+        streams = SeedStreams(seed)
+        data_rng = streams.numpy("pairs")
+        arch = VAEArchitecture(int(num_latents), source.channels)
+        vae = build_vae(arch, streams.torch_seed("init")).train()
+        noise = streams.torch("noise")
+        optimizer = adam(vae.parameters(), config.lr, config.adam_betas, config.adam_eps)
+        dims = torch.arange(num_latents)
+
+        def step(_: int) -> dict[str, float]:
+            a, b, k = source.batch(config.batch_size, data_rng)
+            images = images_to_tensor(np.concatenate([a, b]), source.channels)
+            mean, logvar = vae.encoder(images)
+            n = len(k)
+            varied = dims[None, :] == torch.from_numpy(k)[:, None]
+            mu_a, lv_a, mu_b, lv_b = fuse_posteriors(mean[:n], logvar[:n], mean[n:], logvar[n:],
+                                                      varied, config.fusion)
+            fused_mean, fused_logvar = torch.cat([mu_a, mu_b]), torch.cat([lv_a, lv_b])
+            logits = vae.decoder(reparameterise(fused_mean, fused_logvar, noise))
+            # ½(rec_a + rec_b) and ½(KL_a + KL_b), each averaged over pairs = mean over 2n images.
+            reconstruction = bernoulli_reconstruction(logits, images).mean()
+            kl = gaussian_kl(fused_mean, fused_logvar).mean()
+            loss = reconstruction + config.beta * kl
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            return {"loss": loss.item(), "reconstruction": reconstruction.item(),
+                    "kl": kl.item()}
+
+        history = run_steps(config.steps, step, progress, description="group-vae")
+        meta = {"method": "group-vae", "config": dataclasses.asdict(config), "seed": int(seed),
+                "num_latents": int(num_latents), "pairs": source.name,
+                "num_pairs": len(source), "loss_history": history}
+    return VAEEncoder(vae, meta)

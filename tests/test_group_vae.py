@@ -1,0 +1,135 @@
+"""Known-answer tests of the group VAE: posterior fusion, pair reading, training."""
+
+from __future__ import annotations
+
+import math
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from distill.group_vae import (
+    GroupVAEConfig,
+    PairSource,
+    fuse_posteriors,
+    group_vae_config,
+    open_pairs,
+    train_group_vae,
+)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Small convs on a shared 2-core machine run far faster single-threaded."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _posteriors() -> tuple[torch.Tensor, ...]:
+    mu_a = torch.tensor([[1.0, 2.0, 3.0]])
+    lv_a = torch.tensor([[0.0, 0.0, math.log(4.0)]])
+    mu_b = torch.tensor([[3.0, 4.0, 5.0]])
+    lv_b = torch.tensor([[math.log(4.0), 1.0, 0.0]])
+    varied = torch.tensor([[False, True, False]])
+    return mu_a, lv_a, mu_b, lv_b, varied
+
+
+def test_fusion_variance_averaging() -> None:
+    mu_a, lv_a, mu_b, lv_b, varied = _posteriors()
+    fa, fla, fb, flb = fuse_posteriors(mu_a, lv_a, mu_b, lv_b, varied, "var")
+    # Varied dim 1 keeps each image's own posterior.
+    assert fa[0, 1] == 2.0 and fb[0, 1] == 4.0 and fla[0, 1] == 0.0 and flb[0, 1] == 1.0
+    # Shared dims: equal fused posteriors, mean of means, log of the mean variance.
+    assert torch.equal(fa[0, [0, 2]], fb[0, [0, 2]]) and torch.equal(fla[0, [0, 2]], flb[0, [0, 2]])
+    assert torch.allclose(fa[0, [0, 2]], torch.tensor([2.0, 4.0]))
+    expected = torch.tensor([math.log((1.0 + 4.0) / 2), math.log((4.0 + 1.0) / 2)])
+    assert torch.allclose(fla[0, [0, 2]], expected)
+
+
+def test_fusion_logvar_averaging_differs_as_expected() -> None:
+    mu_a, lv_a, mu_b, lv_b, varied = _posteriors()
+    fa, fla, fb, flb = fuse_posteriors(mu_a, lv_a, mu_b, lv_b, varied, "logvar")
+    _, fla_var, _, _ = fuse_posteriors(mu_a, lv_a, mu_b, lv_b, varied, "var")
+    # Mean of logvars = log of the geometric mean variance: log 2 instead of log 2.5.
+    assert torch.allclose(fla[0, [0, 2]], torch.full((2,), math.log(2.0)))
+    assert (fla[0, [0, 2]] < fla_var[0, [0, 2]]).all()  # AM-GM: strictly below when vars differ
+    assert torch.equal(fla[0, 1], lv_a[0, 1]) and torch.equal(flb[0, 1], lv_b[0, 1])
+    assert torch.allclose(fa[0, [0, 2]], torch.tensor([2.0, 4.0]))
+    # Equal variances: the two modes agree.
+    same = fuse_posteriors(mu_a, lv_a, mu_b, lv_a, varied, "var")[1]
+    assert torch.allclose(same, fuse_posteriors(mu_a, lv_a, mu_b, lv_a, varied, "logvar")[1])
+
+
+def test_fusion_rejects_bad_input() -> None:
+    mu_a, lv_a, mu_b, lv_b, varied = _posteriors()
+    with pytest.raises(ValueError, match="fusion mode"):
+        fuse_posteriors(mu_a, lv_a, mu_b, lv_b, varied, "mean")
+    with pytest.raises(ValueError, match="bool"):
+        fuse_posteriors(mu_a, lv_a, mu_b, lv_b, varied.float())
+    with pytest.raises(ValueError, match="shape"):
+        fuse_posteriors(mu_a, lv_a, mu_b[:, :2], lv_b, varied)
+    with pytest.raises(ValueError, match="fusion"):
+        GroupVAEConfig(fusion="mean")  # type: ignore[arg-type]
+
+
+# A toy world: a square of 4 grey levels at 4×4 positions; pair k changes factor k only.
+SIZES = (4, 4, 4)
+
+
+def _render(factors: np.ndarray) -> np.ndarray:
+    images = np.zeros((len(factors), 64, 64, 1), np.uint8)
+    for i, (x, y, level) in enumerate(factors):
+        images[i, 4 + 12 * y:20 + 12 * y, 4 + 12 * x:20 + 12 * x] = 90 + 50 * level
+    return images
+
+
+def _pairs(num: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    factors = np.stack([rng.integers(0, s, num) for s in SIZES], axis=1)
+    labels = rng.integers(0, len(SIZES), num)
+    edited = factors.copy()
+    rows = np.arange(num)
+    sizes = np.asarray(SIZES)[labels]
+    edited[rows, labels] = (factors[rows, labels] + rng.integers(1, sizes)) % sizes
+    assert ((edited != factors).sum(axis=1) == 1).all()
+    return _render(factors), _render(edited), labels
+
+
+def test_pair_source_arrays_and_hdf5_agree(tmp_path) -> None:
+    a, b, k = _pairs(50, np.random.default_rng(0))
+    path = tmp_path / "pairs.h5"
+    with h5py.File(path, "w") as f:
+        f["images_orig"], f["images_edit"], f["labels"] = a, b, k
+    in_memory = PairSource(a, b, k).batch(20, np.random.default_rng(3))
+    with h5py.File(path, "r") as f:  # on-disk sorted-index reads (with repeated indices)
+        on_disk = PairSource.from_mapping(f).batch(20, np.random.default_rng(3))
+    with open_pairs(path) as source:  # small file: loaded into memory
+        from_path = source.batch(20, np.random.default_rng(3))
+    for x, y, z in zip(in_memory, on_disk, from_path, strict=True):
+        assert np.array_equal(x, y) and np.array_equal(x, z)
+    index = np.random.default_rng(3).integers(0, 50, 20)
+    assert np.array_equal(in_memory[0], a[index]) and np.array_equal(in_memory[2], k[index])
+
+
+def test_pair_source_errors(tmp_path) -> None:
+    a, b, k = _pairs(10, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="missing pair dataset"):
+        PairSource.from_mapping({"images_orig": a, "labels": k})
+    with pytest.raises(ValueError, match="uint8"):
+        PairSource(a.astype(np.float32), b, k)
+    with pytest.raises(ValueError, match="agree"):
+        PairSource(a, b[:5], k)
+    with pytest.raises(FileNotFoundError, match="missing.h5"):
+        train_group_vae(tmp_path / "missing.h5", 3, GroupVAEConfig(steps=1), seed=0)
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\)"):
+        train_group_vae((a, b, k), 2, GroupVAEConfig(steps=1), seed=0)
+
+
+def test_profiles() -> None:
+    assert group_vae_config("paper") == GroupVAEConfig()
+    assert GroupVAEConfig().steps == 300_000 and GroupVAEConfig().fusion == "var"
+    assert group_vae_config("quick", fusion="logvar").steps < 10_000
+    with pytest.raises(ValueError, match="profile"):
+        group_vae_config("fast")
