@@ -37,6 +37,7 @@ from models.stylegan2.rosinality import (
     rosinality_to_native,
     save_rosinality_generator,
 )
+from models.stylegan2.tf_pickle import tf_to_native
 
 # Smallest configs each format can express. rosinality needs 512 channels up to 32x32.
 ROSINALITY_CFG = StyleGAN2Config(resolution=16, z_dim=32, w_dim=32, mapping_layers=2,
@@ -251,6 +252,12 @@ def fake_nvidia_modules() -> Iterator[types.SimpleNamespace]:
             sys.modules.pop(name, None)
 
 
+def channels_last(t: torch.Tensor) -> torch.Tensor:
+    """NVIDIA stores fp16-block conv weights channels-last: pickled tensors with odd strides."""
+    t = t.detach().clone()
+    return t.contiguous(memory_format=torch.channels_last) if t.ndim == 4 else t
+
+
 def nvidia_records(G: StyleGAN2Generator, fake: types.SimpleNamespace, module_src: str) -> Any:
     """Mirror ``G``'s module tree as NVIDIA persistent objects (state = the module __dict__)."""
     class_names = {"StyleGAN2Generator": "Generator", "FullyConnectedLayer": "FullyConnectedLayer"}
@@ -262,7 +269,7 @@ def nvidia_records(G: StyleGAN2Generator, fake: types.SimpleNamespace, module_sr
             buffers["resample_filter"] = resample.clone()
         state = {
             "training": False,
-            "_parameters": {k: torch.nn.Parameter(v.clone(), requires_grad=v.requires_grad)
+            "_parameters": {k: torch.nn.Parameter(channels_last(v), requires_grad=v.requires_grad)
                             for k, v in module._parameters.items()},
             "_buffers": buffers,
             "_non_persistent_buffers_set": set(),
@@ -545,6 +552,32 @@ def test_genforce_unsupported_layouts() -> None:
         genforce_to_native({k: v for k, v in g.items() if k != "synthesis.layer2.bias"})
 
 
+def test_nvidia_pickle_without_init_kwargs(n_generator: StyleGAN2Generator,
+                                           tmp_path: Path) -> None:
+    """No stored constructor arguments: the architecture comes from the tensor shapes."""
+    with fake_nvidia_modules() as fake:
+        rec = nvidia_records(n_generator, fake, "")
+        rec.meta["state"]["_init_kwargs"] = fake.EasyDict()
+        payload = pickle.dumps({"G_ema": rec})
+    (tmp_path / "bare.pkl").write_bytes(payload)
+    G = load_nvidia_generator(tmp_path / "bare.pkl")
+    assert G.config.channel_table() == n_generator.config.channel_table()
+    assert G.config.conv_clamp is None  # not recoverable from shapes
+    assert_same_state(G, n_generator)
+
+
+def test_tensorflow_pickle_strict(tmp_path: Path) -> None:
+    G = random_generator(NVIDIA_CFG.replace(conv_clamp=None), seed=22)
+    variables = {f"{group}/{k}" if group != "Gs" else k: v
+                 for group, layer in tf_layout(G.state_dict()).items() for k, v in layer.items()}
+    tf_to_native(variables)  # complete: converts
+    with pytest.raises(CheckpointFormatError, match=r"unknown: synthesis/8x8/Skip/weight"):
+        tf_to_native({**variables, "synthesis/8x8/Skip/weight": np.zeros(1)})
+    del variables["synthesis/noise3"]
+    with pytest.raises(CheckpointFormatError, match=r"missing: synthesis/noise3"):
+        tf_to_native(variables)
+
+
 # ---------------------------------------------------------------------------------------------
 # The format-detecting loader and its errors
 
@@ -595,6 +628,11 @@ def test_loader_errors(r_small: StyleGAN2Generator, tmp_path: Path) -> None:
     # a torch.save zip under .pkl is read as a torch checkpoint, not as an NVIDIA pickle
     (tmp_path / "zip.pkl").write_bytes(blob)
     assert_same_state(load_any_generator(tmp_path / "zip.pkl"), r_small)
+    # so is the legacy (pre-1.6, non-zip) torch.save format, under any torch extension
+    legacy = torch.load(tmp_path / "good.pt", weights_only=True)
+    for name in ("legacy.pt", "legacy.pkl"):
+        torch.save(legacy, tmp_path / name, _use_new_zipfile_serialization=False)
+        assert_same_state(load_any_generator(tmp_path / name), r_small)
     # safetensors without the JSON beside it
     save_generator(r_small, tmp_path / "lonely")
     (tmp_path / "lonely.json").unlink()

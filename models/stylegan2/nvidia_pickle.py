@@ -29,6 +29,7 @@ from models.stylegan2.foreign import (
     UnsafePickleError,
     first_line,
     generator_from_state_dict,
+    infer_native_config,
 )
 from models.stylegan2.generator import StyleGAN2Generator
 
@@ -73,6 +74,8 @@ class EasyDict(dict):
     """Stand-in for ``dnnlib.util.EasyDict``: a dict with attribute access."""
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # never let stored keys pose as protocol methods
+            raise AttributeError(name)
         try:
             return self[name]
         except KeyError:
@@ -321,10 +324,14 @@ def nvidia_generator(data: Any, source: str, *, network: str = "G_ema") -> Style
     if not isinstance(record, PersistentRecord):
         raise CheckpointFormatError(f"{source}: '{network}' is a {type(record).__name__}, not a "
                                     "persistent network object")
-    config = nvidia_config(nvidia_init_kwargs(record), source)
     state = record_state_dict(record, source)
     ignored = [k for k in state if k.endswith("resample_filter")]
     state = {k: v for k, v in state.items() if k not in ignored}
+    kwargs = nvidia_init_kwargs(record)
+    if kwargs:
+        config = nvidia_config(kwargs, source)
+    else:  # no stored constructor arguments: read the architecture off the shapes
+        config = infer_native_config(state, source)
     return generator_from_state_dict(config, state, source)
 
 
