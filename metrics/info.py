@@ -30,14 +30,21 @@ def describe(key: str, description: str, **kwargs: object) -> MetricInfo:
 
 
 describe("mig", "Mutual Information Gap (Chen et al. 2018), 20-bin discretiser")
-describe("sap", "Separated Attribute Predictability (Kumar et al. 2018)")
-describe("dci_disentanglement", "DCI disentanglement (Eastwood & Williams 2018)")
+describe("sap", "Separated Attribute Predictability (Kumar et al. 2018), LinearSVC C=0.01")
+describe("dci_disentanglement", "DCI disentanglement (Eastwood & Williams 2018); mode in settings")
 describe("dci_completeness", "DCI completeness")
+describe("dci_informativeness_train", "DCI informativeness: GBT train accuracy")
 describe("dci_informativeness_test", "DCI informativeness: GBT test accuracy")
 describe("modularity", "Modularity (Ridgeway & Zemel 2018)")
+describe("explicitness_train", "Explicitness: macro ROC-AUC of logistic regression, train set",
+         low=0.5)
 describe("explicitness_test", "Explicitness: macro ROC-AUC of logistic regression, test set",
          low=0.5)
+describe("fvm_train_accuracy", "FactorVAE score: majority-vote train accuracy")
 describe("fvm_eval_accuracy", "FactorVAE score: majority-vote eval accuracy")
+describe("fvm_num_active_dims", "FactorVAE: code dims with std >= prune threshold (information)",
+         high=float("inf"), tolerance=float("inf"))
+describe("betavae_train_accuracy", "BetaVAE score: logistic-regression train accuracy")
 describe("betavae_eval_accuracy", "BetaVAE score: logistic-regression eval accuracy")
 describe("disentanglement_score", "Discovery: mean of (largest - second largest) per direction")
 describe("attribute_count", "Discovery: attributes that are some direction's argmax",
