@@ -17,14 +17,20 @@ import numpy as np
 import pytest
 import torch
 
-from models.stylegan2 import StyleGAN2Config, StyleGAN2Generator, get_preset, save_generator
+from models.stylegan2 import (
+    StyleGAN2Config,
+    StyleGAN2Generator,
+    get_preset,
+    read_checkpoint_json,
+    save_generator,
+)
 from models.stylegan2.foreign import CheckpointFormatError, UnsafePickleError, estimate_w_avg
 from models.stylegan2.genforce import (
     genforce_to_native,
     load_genforce_generator,
     native_to_genforce,
 )
-from models.stylegan2.loader import load_any_generator
+from models.stylegan2.loader import convert_to_native, load_any_generator
 from models.stylegan2.nvidia_pickle import (
     RestrictedUnpickler,
     load_nvidia_generator,
@@ -605,6 +611,10 @@ def test_loader_dispatches_all_formats(r_small: StyleGAN2Generator,
     assert bare.config == r_small.config
     write_nvidia_pickle(n_generator, tmp_path / "n.pkl")
     assert_same_state(load_any_generator(tmp_path / "n.pkl"), n_generator)
+    _, json_path = convert_to_native(tmp_path / "n.pkl", tmp_path / "converted")
+    assert read_checkpoint_json(json_path)["meta"] == {"converted_from": "n.pkl",
+                                                       "source_format": "nvidia"}
+    assert_same_state(load_any_generator(tmp_path / "converted"), n_generator)
 
 
 def test_loader_errors(r_small: StyleGAN2Generator, tmp_path: Path) -> None:
@@ -622,6 +632,9 @@ def test_loader_errors(r_small: StyleGAN2Generator, tmp_path: Path) -> None:
               "layer1.0.conv1.weight": torch.zeros(8, 8, 3, 3), "fc.weight": torch.zeros(10, 8)}
     torch.save(resnet, tmp_path / "resnet.pth")
     one_line_error(CheckpointFormatError, tmp_path / "resnet.pth", "g_ema")
+    torch.save(torch.nn.Linear(2, 2), tmp_path / "module.pt")  # a pickled module, not tensors
+    one_line_error(CheckpointFormatError, tmp_path / "module.pt",
+                   "pickled 'torch.nn.modules.linear.Linear' object")
     (tmp_path / "model.onnx").write_bytes(b"onnx")
     one_line_error(ValueError, tmp_path / "model.onnx", ".safetensors")
     one_line_error(FileNotFoundError, tmp_path / "missing.pt", "missing.pt")

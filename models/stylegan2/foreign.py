@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import pickle
+import re
 import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -53,6 +54,12 @@ def read_torch_checkpoint(path: str | os.PathLike[str], kind: str) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile,
             AttributeError, ValueError, TypeError, KeyError, IndexError) as exc:
+        refused = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        if refused:
+            raise CheckpointFormatError(
+                f"{path}: holds a pickled '{refused.group(1)}' object, which is not loaded "
+                f"(weights_only=True); expected a {kind} checkpoint of tensors / state dicts"
+            ) from None
         raise CheckpointFormatError(
             f"{path}: cannot be read as a {kind} torch.save checkpoint with weights_only=True "
             f"({first_line(exc)})"

@@ -25,7 +25,7 @@ import torch
 from models.stylegan2.foreign import CheckpointFormatError, read_torch_checkpoint
 from models.stylegan2.generator import StyleGAN2Generator
 from models.stylegan2.genforce import genforce_generator, is_genforce_state_dict
-from models.stylegan2.native import load_generator
+from models.stylegan2.native import load_generator, save_generator
 from models.stylegan2.nvidia_pickle import nvidia_generator, read_nvidia_pickle
 from models.stylegan2.rosinality import is_rosinality_state_dict, rosinality_generator
 from models.stylegan2.tf_pickle import is_tf_network_tuple, tf_generator
@@ -134,3 +134,14 @@ def _torch_flavour(ckpt: Any, path: Path) -> str:
         f"a genforce dict with 'generator'/'generator_smooth', or a bare generator state dict "
         f"of either; found {found}"
     )
+
+
+def convert_to_native(
+    src: str | os.PathLike[str], dst: str | os.PathLike[str], **hints: Any
+) -> tuple[Path, Path]:
+    """Import ``src`` (any supported format) and write it as native ``dst.safetensors`` +
+    ``dst.json``; the JSON meta records the source file name and format."""
+    fmt = hints.get("format") or detect_format(src)
+    G = load_any_generator(src, **hints)
+    return save_generator(G, dst, extra_meta={"converted_from": Path(src).name,
+                                              "source_format": fmt})
