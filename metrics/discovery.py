@@ -30,7 +30,7 @@ closest s tried is kept (its achieved change is recorded).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -193,16 +193,27 @@ def synthesize(generator: Any, ws: torch.Tensor, batch: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def pixel_change(
-    generator: Any, base_ws: torch.Tensor, base_images: torch.Tensor, delta: torch.Tensor,
+def pixel_changes(
+    generator: Any, base_ws: torch.Tensor, base_images: torch.Tensor, deltas: torch.Tensor,
     batch: int,
-) -> float:
-    """Mean |G(w ± delta) - G(w)| over both signs, samples, pixels and channels."""
-    total = 0.0
-    for sign in (1.0, -1.0):
-        edited = synthesize(generator, base_ws + sign * delta, batch)
-        total += float((edited - base_images).abs().mean())
-    return total / 2
+) -> np.ndarray:
+    """Per edit m: mean |G(w ± deltas[m]) - G(w)| over both signs, samples, pixels, channels.
+
+    ``deltas`` is ``[m, num_ws, w_dim]``; all 2·m·n edited codes go through the generator in
+    chunks of ``batch`` (one call for many directions, never all images in memory).
+    """
+    m, n = deltas.shape[0], base_ws.shape[0]
+    signs = torch.tensor([1.0, -1.0], dtype=base_ws.dtype)
+    total = torch.zeros(m, dtype=torch.float64)
+    count = 2 * m * n
+    for start in range(0, count, batch):
+        idx = torch.arange(start, min(start + batch, count))
+        edit, sign, sample = idx // (2 * n), (idx // n) % 2, idx % n
+        ws = base_ws[sample] + signs[sign, None, None] * deltas[edit]
+        images = synthesize(generator, ws, batch)
+        err = (images - base_images[sample]).abs().flatten(1).mean(1).double()
+        total.index_add_(0, edit, err)
+    return (total / (2 * n)).numpy()
 
 
 @torch.no_grad()
@@ -220,24 +231,32 @@ def calibrate_scales(
     ws = latent_bank(generator, config.num_samples, config.bank_seed, config.truncation_psi)
     base = synthesize(generator, ws, config.batch_size)
     k = directions.num_directions
+    if k == 0:
+        raise ValueError("no directions to calibrate")
     row_norm = directions.vectors.norm(dim=2).amax(dim=1).double()  # [k]
     if torch.any(row_norm == 0):
         raise ValueError("a direction is all-zero; cannot calibrate its edit scale")
     cap = config.max_displacement * spread / row_norm  # largest allowed s per direction
     target = config.target_pixel_change
 
-    def change(j: int, s: float) -> float:
-        delta = (s * directions.vectors[j]).to(ws.dtype)
-        return pixel_change(generator, ws, base, delta, config.batch_size)
-
-    scales, achieved, capped, evaluations = [], [], [], []
-    for j in range(k):
-        result = _solve_scale(lambda s, j=j: change(j, s), target, float(cap[j]), config)
-        scales.append(result[0])
-        achieved.append(result[1])
-        capped.append(result[2])
-        evaluations.append(result[3])
-        _advance(progress, 1)
+    # one search per direction, run in lockstep so each round is one batched generator pass
+    searches = [_scale_search(target, float(cap[j]), config) for j in range(k)]
+    pending = {j: next(search) for j, search in enumerate(searches)}
+    results: dict[int, tuple[float, float, bool, int]] = {}
+    while pending:
+        order = sorted(pending)
+        deltas = torch.stack([pending[j] * directions.vectors[j] for j in order]).to(ws.dtype)
+        changes = pixel_changes(generator, ws, base, deltas, config.batch_size)
+        for j, f in zip(order, changes, strict=True):
+            try:
+                pending[j] = searches[j].send(float(f))
+            except StopIteration as done:
+                results[j] = done.value
+                del pending[j]
+                _advance(progress, 1)
+    scales, achieved, capped, evaluations = (list(v) for v in zip(*(results[j]
+                                                                     for j in range(k)),
+                                                                  strict=True))
     scale = torch.tensor(scales, dtype=torch.float32)
     displacement = (scale.double() * directions.vectors.flatten(1).norm(dim=1).double()).tolist()
     calibration = {
@@ -255,10 +274,11 @@ def calibrate_scales(
     )
 
 
-def _solve_scale(
-    change: Callable[[float], float], target: float, cap: float, config: CalibrationConfig
-) -> tuple[float, float, bool, int]:
-    """Solve change(s) = target for s in (0, cap]: (s, achieved change, capped, evaluations).
+def _scale_search(
+    target: float, cap: float, config: CalibrationConfig
+) -> Generator[float, float, tuple[float, float, bool, int]]:
+    """Coroutine solving change(s) = target for s in (0, cap]: yields s, is sent change(s);
+    returns (s, achieved change, capped, evaluations).
 
     Keeps a bracket: ``lo`` (largest s seen below target, 0 if none) and ``hi`` (smallest s seen
     at or above target, None if none). A secant proposal outside the bracket is replaced by the
@@ -268,7 +288,7 @@ def _solve_scale(
     s = cap / 16
     history: list[tuple[float, float]] = []
     for count in range(1, config.max_evaluations + 1):
-        f = change(s)
+        f = yield s
         history.append((s, f))
         if abs(f / target - 1.0) <= config.tolerance:
             return s, f, False, count
@@ -291,6 +311,19 @@ def _solve_scale(
         s = min(proposal, cap)
     s_best, f_best = min(history, key=lambda sf: abs(sf[1] - target))
     return s_best, f_best, bool(s_best >= cap and f_best < target), config.max_evaluations
+
+
+def _solve_scale(
+    change: Callable[[float], float], target: float, cap: float, config: CalibrationConfig
+) -> tuple[float, float, bool, int]:
+    """Run ``_scale_search`` against a plain function (one evaluation at a time)."""
+    search = _scale_search(target, cap, config)
+    s = next(search)
+    while True:
+        try:
+            s = search.send(change(s))
+        except StopIteration as done:
+            return done.value
 
 
 def _secant_proposal(history: list[tuple[float, float]], target: float) -> float:
