@@ -25,7 +25,13 @@ import scipy.stats
 from joblib import Parallel, delayed
 from sklearn.ensemble import GradientBoostingClassifier
 
-from metrics._common import as_generator, check_split, estimator_seeds, informative_factors
+from metrics._common import (
+    as_generator,
+    check_split,
+    estimator_seeds,
+    informative_factors,
+    warn_constant_dims,
+)
 
 # The reference defaults, pinned. The split criterion is friedman_mse in every supported sklearn
 # version (the ``criterion`` argument is deprecated without effect in sklearn 1.9, so not passed).
@@ -98,6 +104,7 @@ def dci_importance(
         raise ValueError(
             f"DCI: completeness needs at least 2 code dims (D >= 2), got D={codes_tr.shape[1]}"
         )
+    warn_constant_dims(codes_tr, "DCI", "never split on, importance 0")
     seeds = estimator_seeds(rng, keep.size)
     results = Parallel(n_jobs=n_jobs)(
         delayed(_fit_factor)(codes_tr, factors_tr[:, j], codes_te, factors_te[:, j], seed)

@@ -10,6 +10,7 @@ from metrics._common import (
     histogram_discretize,
     informative_factors,
     mutual_info_matrix,
+    warn_constant_dims,
 )
 
 
@@ -24,6 +25,7 @@ def mig_details(codes: np.ndarray, factors: np.ndarray, *, num_bins: int = 20) -
     if codes.shape[1] < 2:
         raise ValueError(f"MIG: needs at least 2 code dims (D >= 2), got D={codes.shape[1]}")
     keep = informative_factors(factors, "MIG")
+    warn_constant_dims(codes, "MIG", "one bin, zero mutual information")
     factors = factors[:, keep]
     mi = mutual_info_matrix(histogram_discretize(codes, num_bins), factors)
     entropy = discrete_entropy(factors)

@@ -49,6 +49,7 @@ def modularity(codes: np.ndarray, factors: np.ndarray, *, num_bins: int = 20) ->
     """Modularity on one set of codes (N, D) and integer factors (N, K). Key ``modularity``."""
     codes, factors = check_pair(codes, factors, "Modularity")
     keep = informative_factors(factors, "Modularity")
+    warn_constant_dims(codes, "Modularity", "zero mutual information, modularity 0")
     if keep.size < 2:
         raise ValueError(f"Modularity: needs K >= 2 informative factors, got {keep.size}")
     mi = mutual_info_matrix(histogram_discretize(codes, num_bins), factors[:, keep])
