@@ -1,0 +1,438 @@
+"""Resumable StyleGAN2 training on registered ground-truth data (CPU-sized recipe, spec 2.2/2.4).
+
+Non-saturating logistic loss, lazy R1 every 16 D steps, Adam (0, 0.99) with lazy-regularisation
+compensation for D, style mixing, EMA generator with rampup, no noise inputs, no path-length
+regularisation. Every snapshot atomically writes ``state.pt`` (full training state, loadable with
+``weights_only=True``), the EMA generator as a native checkpoint (``generator.safetensors`` +
+``.json``) and a sample grid; re-running the same command continues from ``state.pt``.
+
+    python -m models.train_gan --data shapes3d-synth --config tiny64 --out training-runs/x
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import shlex
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from datasets.base import GroundTruthData
+from models.generator import broadcast_ws
+from models.stylegan2.config import StyleGAN2Config, get_preset
+from models.stylegan2.discriminator import StyleGAN2Discriminator
+from models.stylegan2.generator import StyleGAN2Generator
+from models.stylegan2.native import save_generator
+
+STATE_FORMAT = "disentangle-bench/stylegan2-train-state"
+R1_INTERVAL = 16
+EMA_RAMPUP = 0.05
+GRID_SIZE = 8
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Hyper-parameters that define a run (stored in the state and the exported JSON)."""
+
+    data: str
+    config: str
+    kimg: float
+    batch: int
+    seed: int
+    gamma: float
+    lr: float
+    mixing: float
+    ema_kimg: float
+    snapshot_kimg: float
+    tick_kimg: float
+
+
+def default_gamma(resolution: int, batch: int) -> float:
+    """NVIDIA's 'auto' R1 heuristic 0.0002 * res^2 / batch (0.0256 at 64x64, batch 32)."""
+    return 0.0002 * resolution**2 / batch
+
+
+def images_to_tensor(images: np.ndarray, resolution: int, channels: int) -> torch.Tensor:
+    """uint8 NHWC -> float32 NCHW in [-1, 1], area-downsampled to ``resolution`` if needed."""
+    if images.ndim != 4 or images.dtype != np.uint8:
+        raise ValueError(f"expected uint8 images (n, H, W, C), got {images.dtype} {images.shape}")
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).to(torch.float32)
+    x = x / 127.5 - 1.0
+    if x.shape[1] == 1 and channels == 3:
+        x = x.expand(-1, 3, -1, -1)
+    if x.shape[1] != channels:
+        raise ValueError(f"data has {x.shape[1]} channels, the model expects {channels}")
+    h = x.shape[2]
+    if h != resolution:
+        if h % resolution or x.shape[3] != h:
+            raise ValueError(f"data resolution {h}x{x.shape[3]} cannot be area-downsampled to "
+                             f"{resolution}")
+        x = F.avg_pool2d(x, h // resolution)
+    return x.contiguous()
+
+
+def _atomic_save(obj: Any, target: Path, write: Any) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        write(obj, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_image_grid(images: torch.Tensor, path: Path, cols: int = GRID_SIZE) -> None:
+    """NCHW float in [-1, 1] -> PNG grid (written atomically)."""
+    from PIL import Image
+
+    x = (images.detach() * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu()
+    n, c, h, w = x.shape
+    rows = math.ceil(n / cols)
+    grid = torch.zeros(c, rows * h, cols * w, dtype=torch.uint8)
+    for i in range(n):
+        r, k = divmod(i, cols)
+        grid[:, r * h:(r + 1) * h, k * w:(k + 1) * w] = x[i]
+    arr = grid.permute(1, 2, 0).numpy()
+    img = Image.fromarray(arr[:, :, 0] if c == 1 else arr)
+    _atomic_save(img, path, lambda im, tmp: im.save(tmp, format="PNG"))
+
+
+class GanTrainer:
+    """Holds networks, optimisers and RNG streams; ``step`` runs one G + D iteration."""
+
+    def __init__(self, config: StyleGAN2Config, options: TrainOptions,
+                 ground_truth: GroundTruthData) -> None:
+        self.config = config
+        self.options = options
+        self.ground_truth = ground_truth
+        self.torch_rng = torch.Generator().manual_seed(options.seed)
+        self.data_rng = np.random.default_rng(options.seed)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(options.seed)  # initial weights only; never the global stream later
+            self.G = StyleGAN2Generator(config).train()
+            self.D = StyleGAN2Discriminator(config).train()
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        c = R1_INTERVAL / (R1_INTERVAL + 1)
+        self.G_opt = torch.optim.Adam(self.G.parameters(), lr=options.lr, betas=(0.0, 0.99),
+                                      eps=1e-8)
+        self.D_opt = torch.optim.Adam(self.D.parameters(), lr=options.lr * c,
+                                      betas=(0.0, 0.99**c), eps=1e-8)
+        self.cur_nimg = 0
+        self.iteration = 0
+        self.elapsed_s = 0.0
+        self.history: list[dict[str, float]] = []
+
+    # ------------------------------------------------------------------ training
+    def real_batch(self) -> torch.Tensor:
+        _, images = self.ground_truth.sample(self.options.batch, self.data_rng)
+        return images_to_tensor(images, self.config.resolution, self.config.img_channels)
+
+    def generate(self, n: int) -> torch.Tensor:
+        """Images from G with style mixing; RNG use is identical whether or not mixing fires."""
+        G, gen = self.G, self.torch_rng
+        z = torch.randn(n, G.z_dim, generator=gen)
+        z2 = torch.randn(n, G.z_dim, generator=gen)
+        cutoff = int(torch.randint(1, G.num_ws, (), generator=gen)) if G.num_ws > 1 else 1
+        mix = float(torch.rand((), generator=gen)) < self.options.mixing
+        ws = broadcast_ws(G.mapping(z), G.num_ws)
+        if mix:
+            ws2 = broadcast_ws(G.mapping(z2, update_w_avg=False), G.num_ws)
+            ws = torch.cat([ws[:, :cutoff], ws2[:, cutoff:]], dim=1)
+        return G.synthesize(ws)
+
+    def step(self) -> dict[str, float]:
+        opts, G, D = self.options, self.G, self.D
+        losses: dict[str, float] = {}
+        # generator: softplus(-D(G(z)))
+        G.requires_grad_(True)
+        D.requires_grad_(False)
+        loss_g = F.softplus(-D(self.generate(opts.batch))).mean()
+        self.G_opt.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.G_opt.step()
+        losses["loss_G"] = float(loss_g.detach())
+        # discriminator: softplus(D(fake)) + softplus(-D(real))
+        G.requires_grad_(False)
+        D.requires_grad_(True)
+        with torch.no_grad():
+            fake = self.generate(opts.batch)
+        real = self.real_batch()
+        logits_fake = D(fake)
+        logits_real = D(real)
+        loss_d = F.softplus(logits_fake).mean() + F.softplus(-logits_real).mean()
+        self.D_opt.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.D_opt.step()
+        losses["loss_D"] = float(loss_d.detach())
+        losses["D_real"] = float(logits_real.detach().mean())
+        losses["D_fake"] = float(logits_fake.detach().mean())
+        # lazy R1 on reals, scaled by the interval
+        if opts.gamma > 0 and self.iteration % R1_INTERVAL == 0:
+            real_req = real.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(D(real_req).sum(), real_req, create_graph=True)
+            penalty = grad.square().sum(dim=[1, 2, 3])
+            loss_r1 = (penalty * (opts.gamma / 2)).mean() * R1_INTERVAL
+            self.D_opt.zero_grad(set_to_none=True)
+            loss_r1.backward()
+            self.D_opt.step()
+            losses["r1_penalty"] = float(penalty.detach().mean())
+        D.requires_grad_(False)
+        for name, value in losses.items():
+            if not math.isfinite(value):
+                raise FloatingPointError(f"training diverged: {name} = {value} at iteration "
+                                         f"{self.iteration} ({self.cur_nimg} images)")
+        self.cur_nimg += opts.batch
+        self.iteration += 1
+        self.update_ema()
+        return losses
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        ema_nimg = self.options.ema_kimg * 1000
+        ema_nimg = min(ema_nimg, self.cur_nimg * EMA_RAMPUP)
+        beta = 0.5 ** (self.options.batch / max(ema_nimg, 1e-8))
+        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters(), strict=True):
+            p_ema.copy_(p.detach().lerp(p_ema, beta))
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers(), strict=True):
+            b_ema.copy_(b)
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        """Plain containers, tensors, numbers and strings only (``weights_only=True``-safe)."""
+        return {
+            "format": STATE_FORMAT,
+            "options": asdict(self.options),
+            "config": self.config.to_dict(),
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict(),
+            "G_ema": self.G_ema.state_dict(),
+            "G_opt": self.G_opt.state_dict(),
+            "D_opt": self.D_opt.state_dict(),
+            "torch_rng": self.torch_rng.get_state(),
+            "data_rng": json.dumps(self.data_rng.bit_generator.state),
+            "cur_nimg": self.cur_nimg,
+            "iteration": self.iteration,
+            "elapsed_s": self.elapsed_s,
+            "history": list(self.history),
+        }
+
+    def load_state_dict(self, state: dict[str, Any], source: str = "state") -> None:
+        if state.get("format") != STATE_FORMAT:
+            raise ValueError(f"{source}: not a {STATE_FORMAT} file")
+        if StyleGAN2Config.from_dict(state["config"]) != self.config:
+            raise ValueError(f"{source}: saved model config differs from --config "
+                             f"{self.options.config!r}; use another --out or the same config")
+        saved = state["options"]
+        for key in ("data", "batch", "seed"):
+            if saved[key] != getattr(self.options, key):
+                raise ValueError(f"{source}: saved {key}={saved[key]!r} differs from "
+                                 f"{getattr(self.options, key)!r}; use another --out")
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.G_ema.load_state_dict(state["G_ema"])
+        self.G_opt.load_state_dict(state["G_opt"])
+        self.D_opt.load_state_dict(state["D_opt"])
+        self.torch_rng.set_state(state["torch_rng"])
+        self.data_rng.bit_generator.state = json.loads(state["data_rng"])
+        self.cur_nimg = int(state["cur_nimg"])
+        self.iteration = int(state["iteration"])
+        self.elapsed_s = float(state["elapsed_s"])
+        self.history = list(state["history"])
+
+
+def load_training_state(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read ``state.pt`` safely (tensors and plain containers only)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"training state {path} not found")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _grid_latents(z_dim: int, seed: int) -> torch.Tensor:
+    return torch.randn(GRID_SIZE * GRID_SIZE, z_dim, generator=torch.Generator().manual_seed(seed))
+
+
+def train_generator(
+    data_name: str,
+    config_name: str,
+    out_dir: str | os.PathLike[str],
+    kimg: float,
+    batch: int = 32,
+    seed: int = 0,
+    data_dir: str | None = None,
+    resume: bool = True,
+    snapshot_kimg: float = 4.0,
+    progress: bool = True,
+    *,
+    gamma: float | None = None,
+    lr: float = 0.0025,
+    mixing: float = 0.9,
+    ema_kimg: float | None = None,
+    tick_kimg: float | None = None,
+    threads: int | None = None,
+    command: str | None = None,
+    ground_truth: GroundTruthData | None = None,
+) -> dict[str, Any]:
+    """Train (or continue training) until ``kimg`` thousand real images have been shown.
+
+    ``ground_truth`` overrides loading ``data_name`` from the registry (tests use stubs).
+    Returns a summary: kimg reached, iterations, last losses, output paths.
+    """
+    if batch < 1 or (batch % 4 and batch > 4):
+        raise ValueError(f"batch must be positive and a multiple of 4 (minibatch-stddev group), "
+                         f"got {batch}")
+    if kimg <= 0 or snapshot_kimg <= 0:
+        raise ValueError(f"kimg and snapshot_kimg must be positive, got {kimg}, {snapshot_kimg}")
+    if not 0 <= mixing <= 1:
+        raise ValueError(f"mixing must be a probability in [0, 1], got {mixing}")
+    if threads is not None:
+        torch.set_num_threads(threads)
+    if tick_kimg is None:
+        tick_kimg = min(1.0, snapshot_kimg / 2)
+    config = get_preset(config_name)
+    if ground_truth is None:
+        import datasets
+
+        ground_truth = datasets.load_ground_truth(data_name, data_dir)
+    options = TrainOptions(
+        data=data_name, config=config_name, kimg=float(kimg), batch=batch, seed=seed,
+        gamma=default_gamma(config.resolution, batch) if gamma is None else float(gamma),
+        lr=lr, mixing=mixing,
+        ema_kimg=batch * 10 / 32 if ema_kimg is None else float(ema_kimg),
+        snapshot_kimg=float(snapshot_kimg), tick_kimg=float(tick_kimg),
+    )
+    if command is None:
+        command = "python -m models.train_gan " + shlex.join([
+            "--data", data_name, "--config", config_name, "--out", str(out_dir),
+            "--kimg", f"{kimg:g}", "--batch", str(batch), "--seed", str(seed),
+            "--gamma", f"{options.gamma:g}", "--lr", f"{lr:g}", "--mixing", f"{mixing:g}",
+            "--snapshot-kimg", f"{snapshot_kimg:g}"])
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    trainer = GanTrainer(config, options, ground_truth)
+    state_path = out / "state.pt"
+    if resume and state_path.is_file():
+        trainer.load_state_dict(load_training_state(state_path), source=str(state_path))
+    grid_z = _grid_latents(config.z_dim, seed)
+    if not (out / "reals.png").exists():
+        reals = ground_truth.sample(GRID_SIZE * GRID_SIZE, np.random.default_rng(seed + 1))[1]
+        save_image_grid(images_to_tensor(reals, config.resolution, config.img_channels),
+                        out / "reals.png")
+
+    def snapshot() -> None:
+        _atomic_save(trainer.state_dict(), state_path, torch.save)
+        meta = {"command": command, "data": data_name, "config_name": config_name,
+                "kimg": trainer.cur_nimg / 1000, "iterations": trainer.iteration, "seed": seed,
+                "batch": batch, "gamma": options.gamma, "lr": lr, "mixing": mixing,
+                "ema_kimg": options.ema_kimg, "train_seconds": round(trainer.elapsed_s, 1),
+                "threads": torch.get_num_threads(), "generator": "G_ema"}
+        save_generator(trainer.G_ema, out / "generator", extra_meta=meta)
+        with torch.no_grad():
+            images = torch.cat([trainer.G_ema(z) for z in grid_z.split(16)])
+        save_image_grid(images, out / f"samples_kimg{trainer.cur_nimg // 1000:04d}.png")
+
+    target_nimg = int(round(kimg * 1000))
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=round(kimg, 3), initial=round(trainer.cur_nimg / 1000, 3), unit="kimg",
+                   disable=not sys.stderr.isatty(), dynamic_ncols=True,
+                   bar_format="{l_bar}{bar}| {n:.1f}/{total:.0f} kimg [{elapsed}<{remaining}]"
+                              " {postfix}")
+    tick_n = max(1, int(round(tick_kimg * 1000)))
+    snap_n = max(1, int(round(snapshot_kimg * 1000)))
+    next_tick = (trainer.cur_nimg // tick_n + 1) * tick_n
+    next_snap = (trainer.cur_nimg // snap_n + 1) * snap_n
+    tick_losses: list[dict[str, float]] = []
+    tick_start, tick_nimg = time.perf_counter(), trainer.cur_nimg
+    losses: dict[str, float] = {}
+    wrote_snapshot = False
+    with open(out / "log.jsonl", "a", encoding="utf-8") as log:
+        while trainer.cur_nimg < target_nimg:
+            t0 = time.perf_counter()
+            losses = trainer.step()
+            trainer.elapsed_s += time.perf_counter() - t0
+            tick_losses.append(losses)
+            wrote_snapshot = False
+            if bar is not None:
+                bar.update(options.batch / 1000)
+                bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items() if k.startswith("loss")},
+                                refresh=False)
+            done = trainer.cur_nimg >= target_nimg
+            if trainer.cur_nimg >= next_tick or done:
+                seconds = time.perf_counter() - tick_start
+                keys = sorted({k for d in tick_losses for k in d})
+                record = {"kimg": trainer.cur_nimg / 1000, "iteration": trainer.iteration,
+                          **{k: float(np.mean([d[k] for d in tick_losses if k in d]))
+                             for k in keys},
+                          "img_per_s": (trainer.cur_nimg - tick_nimg) / max(seconds, 1e-9),
+                          "train_seconds": round(trainer.elapsed_s, 2), "time": time.time()}
+                trainer.history.append(record)
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+                tick_losses, tick_start, tick_nimg = [], time.perf_counter(), trainer.cur_nimg
+                next_tick += tick_n
+            if trainer.cur_nimg >= next_snap or done:
+                snapshot()
+                wrote_snapshot = True
+                next_snap += snap_n
+        if not wrote_snapshot and not state_path.exists():
+            snapshot()
+    if bar is not None:
+        bar.close()
+    return {"kimg": trainer.cur_nimg / 1000, "iterations": trainer.iteration,
+            "losses": losses, "state": str(state_path), "generator": str(out / "generator"),
+            "train_seconds": trainer.elapsed_s}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m models.train_gan",
+                                description="Train a small StyleGAN2 on registered ground-truth "
+                                            "data (resumes from OUT/state.pt).")
+    p.add_argument("--data", required=True, help="ground-truth data name, e.g. shapes3d-synth")
+    p.add_argument("--config", required=True, help="StyleGAN2 preset: micro32, tiny32, tiny64")
+    p.add_argument("--out", required=True, help="output folder (state.pt, generator.*, PNGs)")
+    p.add_argument("--kimg", type=float, default=1000.0, help="train until this many kimg")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir", default=None, help="folder with real data files, if any")
+    p.add_argument("--gamma", type=float, default=None,
+                   help="R1 weight (default 0.0002*res^2/batch)")
+    p.add_argument("--lr", type=float, default=0.0025)
+    p.add_argument("--mixing", type=float, default=0.9, help="style-mixing probability")
+    p.add_argument("--snapshot-kimg", type=float, default=4.0)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--no-resume", action="store_true", help="ignore an existing OUT/state.pt")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    summary = train_generator(
+        args.data, args.config, args.out, kimg=args.kimg, batch=args.batch, seed=args.seed,
+        data_dir=args.data_dir, resume=not args.no_resume, snapshot_kimg=args.snapshot_kimg,
+        gamma=args.gamma, lr=args.lr, mixing=args.mixing, threads=args.threads,
+        command="python -m models.train_gan " + shlex.join(argv),
+    )
+    print(json.dumps({k: v for k, v in summary.items() if k != "losses"} |
+                     {"losses": summary["losses"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
