@@ -129,6 +129,16 @@ def test_rosinality_round_trip(r_generator: StyleGAN2Generator, r_small: StyleGA
     assert not torch.allclose(outputs["const"], outputs["none"], atol=1e-4)
 
 
+def test_rosinality_export_without_noise(tmp_path: Path) -> None:
+    """use_noise=False exports as zero noise strengths (rosinality always has noise)."""
+    G = random_generator(ROSINALITY_SMALL.replace(use_noise=False), seed=8)
+    back = load_rosinality_generator(save_rosinality_generator(G, tmp_path / "g.pt"))
+    assert back.config.use_noise
+    assert all(float(v) == 0 for k, v in back.state_dict().items()
+               if k.endswith("noise_strength"))
+    torch.testing.assert_close(images(back, "const"), images(G, "none"), rtol=0, atol=1e-5)
+
+
 def test_rosinality_multiplier_inferred(tmp_path: Path) -> None:
     # resolution 64 is the first where rosinality's channel multiplier shows.
     for cm, base in ((1, 16384), (2, 32768)):
@@ -395,6 +405,27 @@ def test_nvidia_pickle_refuses_foreign_globals(n_generator: StyleGAN2Generator, 
     assert not marker.exists()
     with pytest.raises(UnsafePickleError):
         load_any_generator(path)
+    assert not marker.exists()
+
+
+def test_nvidia_pickle_refuses_nested_storage_payload(tmp_path: Path) -> None:
+    """The nested torch.load of storage bytes is the second hole; it runs weights_only."""
+    import os
+
+    marker = tmp_path / "nested_payload_ran"
+    nested = io.BytesIO()
+    torch.save(_Payload(os.system, (f"touch {marker}",)), nested,
+               _use_new_zipfile_serialization=False)
+    import torch.storage as storage_module
+
+    evil = _Payload(storage_module._load_from_bytes, (nested.getvalue(),))
+    path = tmp_path / "nested.pkl"
+    path.write_bytes(pickle.dumps({"G_ema": evil}))
+    with pytest.raises(UnsafePickleError) as info:
+        read_nvidia_pickle(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: refusing a nested storage payload (global 'posix.system'")
+    assert "\n" not in message
     assert not marker.exists()
 
 

@@ -41,6 +41,12 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def refused_global(exc: BaseException) -> str | None:
+    """The global a ``weights_only`` torch.load refused, from its error message (None if none)."""
+    match = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)", str(exc))
+    return match.group(1) if match else None
+
+
 def read_torch_checkpoint(path: str | os.PathLike[str], kind: str) -> Any:
     """``torch.load(path, weights_only=True)`` on CPU, allowing ``argparse.Namespace`` (the
     ``args`` of rosinality training checkpoints) and nothing else beyond torch's own allowlist.
@@ -54,10 +60,10 @@ def read_torch_checkpoint(path: str | os.PathLike[str], kind: str) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile,
             AttributeError, ValueError, TypeError, KeyError, IndexError) as exc:
-        refused = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        refused = refused_global(exc)
         if refused:
             raise CheckpointFormatError(
-                f"{path}: holds a pickled '{refused.group(1)}' object, which is not loaded "
+                f"{path}: holds a pickled '{refused}' object, which is not loaded "
                 f"(weights_only=True); expected a {kind} checkpoint of tensors / state dicts"
             ) from None
         raise CheckpointFormatError(

@@ -30,6 +30,7 @@ from models.stylegan2.foreign import (
     first_line,
     generator_from_state_dict,
     infer_native_config,
+    refused_global,
 )
 from models.stylegan2.generator import StyleGAN2Generator
 
@@ -102,7 +103,12 @@ def _load_storage_from_bytes(data: bytes) -> Any:
     """Nested legacy-format ``torch.save`` of one storage, read with ``weights_only=True``."""
     if not isinstance(data, bytes | bytearray):
         raise pickle.UnpicklingError("storage payload is not bytes")
-    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        refused = refused_global(exc)
+        detail = f"global '{refused}'" if refused else first_line(exc)
+        raise UnsafePickleError(f"refusing a nested storage payload ({detail})") from None
 
 
 def _rebuild_tensor(storage: Any, storage_offset: int, size: tuple[int, ...],
@@ -203,8 +209,10 @@ def read_nvidia_pickle(path: str | os.PathLike[str]) -> Any:
     with open(path, "rb") as fh:
         try:
             return RestrictedUnpickler(fh, str(path)).load()
-        except CheckpointFormatError:
-            raise
+        except CheckpointFormatError as exc:
+            if str(exc).startswith(f"{path}:"):
+                raise
+            raise type(exc)(f"{path}: {exc}") from None
         except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
                 KeyError, IndexError, RuntimeError, MemoryError) as exc:
             raise CheckpointFormatError(

@@ -52,8 +52,8 @@ def block_resolutions(resolution: int) -> list[int]:
 class RosinalityArchitecture:
     """What a rosinality ``g_ema`` state dict implies about its ``Generator``.
 
-    ``channel_multiplier`` is None when the table does not depend on it (resolution <= 32) and
-    when the channels follow no rosinality table at all.
+    ``channel_multiplier`` is None when the channels follow no rosinality table. Up to 32x32
+    every multiplier gives the same all-512 table; 2 (config-f) is reported then.
     """
 
     resolution: int
