@@ -345,6 +345,9 @@ def test_nvidia_pickle_import(n_generator: StyleGAN2Generator, tmp_path: Path,
                               protocol: int) -> None:
     marker = tmp_path / "module_src_ran"
     src = f"open({str(marker)!r}, 'w').write('executed')\n"
+    exec(src)  # the payload is live: running module_src would leave the marker
+    assert marker.exists()
+    marker.unlink()
     payload = write_nvidia_pickle(n_generator, tmp_path / "network.pkl", protocol, src)
     assert "torch_utils" not in sys.modules and "dnnlib" not in sys.modules
     names = pickle_globals(payload)
@@ -394,6 +397,10 @@ def test_nvidia_pickle_refuses_foreign_globals(n_generator: StyleGAN2Generator, 
         "torch.load": (torch.load, (str(marker),)),
     }
     target, args = calls[func]
+    if func != "torch.load":  # the payload is live under a plain pickle.loads
+        pickle.loads(pickle.dumps(_Payload(target, args)))
+        assert marker.exists()
+        marker.unlink()
     path = tmp_path / "evil.pkl"
     write_nvidia_pickle(n_generator, path, extra={"x": _Payload(target, args)})
     with pytest.raises(UnsafePickleError) as info:
@@ -416,6 +423,9 @@ def test_nvidia_pickle_refuses_nested_storage_payload(tmp_path: Path) -> None:
     nested = io.BytesIO()
     torch.save(_Payload(os.system, (f"touch {marker}",)), nested,
                _use_new_zipfile_serialization=False)
+    torch.load(io.BytesIO(nested.getvalue()), weights_only=False)  # live payload
+    assert marker.exists()
+    marker.unlink()
     import torch.storage as storage_module
 
     evil = _Payload(storage_module._load_from_bytes, (nested.getvalue(),))
