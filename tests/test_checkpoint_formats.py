@@ -679,6 +679,7 @@ def test_loader_errors(r_small: StyleGAN2Generator, tmp_path: Path) -> None:
     (tmp_path / "model.onnx").write_bytes(b"onnx")
     one_line_error(ValueError, tmp_path / "model.onnx", ".safetensors")
     one_line_error(FileNotFoundError, tmp_path / "missing.pt", "missing.pt")
+    one_line_error(FileNotFoundError, tmp_path / "no_such_stem", "no_such_stem.safetensors")
     # a torch.save zip under .pkl is read as a torch checkpoint, not as an NVIDIA pickle
     (tmp_path / "zip.pkl").write_bytes(blob)
     assert_same_state(load_any_generator(tmp_path / "zip.pkl"), r_small)

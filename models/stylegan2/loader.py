@@ -54,6 +54,9 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         and path.with_name(path.name + ".safetensors").is_file()
     ):
         return "native"
+    if suffix not in TORCH_SUFFIXES + PICKLE_SUFFIXES and not path.exists():
+        raise FileNotFoundError(f"{path}: no such generator checkpoint (nor "
+                                f"{path.name}.safetensors beside it)")
     if suffix not in TORCH_SUFFIXES + PICKLE_SUFFIXES:
         raise ValueError(f"{path}: unsupported generator checkpoint extension "
                          f"'{path.suffix}'; {_EXPECTED}")
