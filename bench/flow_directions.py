@@ -98,12 +98,8 @@ def _group_vae() -> Any:
 
 
 def group_vae_config(profile: str) -> Any:
-    """The group-VAE config for a profile (``distill.group_vae.config_for_profile`` if defined)."""
-    module = _group_vae()
-    for_profile = getattr(module, "config_for_profile", None)
-    if for_profile is not None:
-        return for_profile(profile)
-    return module.GroupVAEConfig()
+    """The group-VAE config of a profile (``distill.group_vae.group_vae_config``)."""
+    return _group_vae().group_vae_config(profile)
 
 
 def metric_settings(profile: str) -> dict[str, Any]:
@@ -296,8 +292,7 @@ def _distillation_stages(
     vae_seed = ctx.torch_seed("group-vae")
 
     def train(directory: Path) -> None:
-        source = group_vae.PairSource(pair_path)
-        encoder = group_vae.train_group_vae(source, num_latents, vae_config, vae_seed)
+        encoder = group_vae.train_group_vae(pair_path, num_latents, vae_config, vae_seed)
         encoder.save(directory)
 
     encoder = ctx.stage(

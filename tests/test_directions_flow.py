@@ -54,17 +54,16 @@ class FakeEncoder:
 
 def _fake_group_vae(calls: list) -> SimpleNamespace:
     def train(pairs, num_latents, config, seed, progress=None):
-        calls.append((pairs.path, num_latents, config, seed))
-        with h5py.File(pairs.path, "r") as f:
+        calls.append((pairs, num_latents, config, seed))
+        with h5py.File(pairs, "r") as f:
             assert int(f["labels"][:].max()) < num_latents
         return FakeEncoder(num_latents)
 
     def load(directory):
         return FakeEncoder(json.loads((Path(directory) / "enc.json").read_text())["n"])
 
-    return SimpleNamespace(PairSource=lambda path: SimpleNamespace(path=path),
-                           GroupVAEConfig=FakeVAEConfig, train_group_vae=train,
-                           load_encoder=load)
+    return SimpleNamespace(group_vae_config=lambda profile: FakeVAEConfig(),
+                           train_group_vae=train, load_encoder=load)
 
 
 class FakeMetrics:
