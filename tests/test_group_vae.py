@@ -17,6 +17,8 @@ from distill.group_vae import (
     open_pairs,
     train_group_vae,
 )
+from methods.vae_common import fresh_encoder
+from models.vae import VAEArchitecture
 
 
 @pytest.fixture(autouse=True)
@@ -75,14 +77,15 @@ def test_fusion_rejects_bad_input() -> None:
         GroupVAEConfig(fusion="mean")  # type: ignore[arg-type]
 
 
-# A toy world: a square of 4 grey levels at 4×4 positions; pair k changes factor k only.
+# A toy world: three vertical stripes, factor j = grey level (4 values) of stripe j; pair k
+# changes factor k only.
 SIZES = (4, 4, 4)
 
 
 def _render(factors: np.ndarray) -> np.ndarray:
     images = np.zeros((len(factors), 64, 64, 1), np.uint8)
-    for i, (x, y, level) in enumerate(factors):
-        images[i, 4 + 12 * y:20 + 12 * y, 4 + 12 * x:20 + 12 * x] = 90 + 50 * level
+    for j in range(len(SIZES)):
+        images[:, :, 21 * j:21 * j + 21, 0] = (30 + 70 * factors[:, j])[:, None, None]
     return images
 
 
@@ -133,3 +136,23 @@ def test_profiles() -> None:
     assert group_vae_config("quick", fusion="logvar").steps < 10_000
     with pytest.raises(ValueError, match="profile"):
         group_vae_config("fast")
+
+
+def _varied_dim_accuracy(encoder, pairs) -> float:
+    """How often the code dim that moves most within a pair is the pair's label."""
+    a, b, k = pairs
+    moved = np.abs(encoder.represent(a) - encoder.represent(b))
+    return float((moved.argmax(axis=1) == k).mean())
+
+
+def test_group_vae_puts_each_varied_factor_on_its_labelled_dim() -> None:
+    train = _pairs(1000, np.random.default_rng(0))
+    held_out = _pairs(300, np.random.default_rng(1))
+    config = GroupVAEConfig(batch_size=16, steps=100, lr=1e-3)
+    encoder = train_group_vae(train, len(SIZES), config, seed=0)
+    history = encoder.meta["loss_history"]
+    assert history[-1]["loss"] < history[0]["loss"]
+    assert encoder.num_latents == 3 and encoder.meta["config"]["fusion"] == "var"
+    assert _varied_dim_accuracy(encoder, held_out) > 0.8  # chance is 1/3
+    random_encoder = fresh_encoder(VAEArchitecture(num_latents=3, channels=1), seed=0)
+    assert _varied_dim_accuracy(random_encoder, held_out) < 0.6
