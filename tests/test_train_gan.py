@@ -1,0 +1,129 @@
+"""Smoke and resume tests for StyleGAN2 training on a tiny stub dataset (micro32 preset)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from datasets import GROUND_TRUTH
+from datasets.base import GroundTruthData
+from models.stylegan2 import load_generator
+from models.train_gan import images_to_tensor, load_training_state, main, train_generator
+
+
+class StubSquares(GroundTruthData):
+    """32x32 RGB: a coloured square (4 colours) at one of 4 positions on a grey background."""
+
+    name = "train-gan-stub"
+
+    @property
+    def factor_names(self) -> tuple[str, ...]:
+        return ("colour", "position")
+
+    @property
+    def factor_sizes(self) -> tuple[int, ...]:
+        return (4, 4)
+
+    @property
+    def observation_shape(self) -> tuple[int, int, int]:
+        return (32, 32, 3)
+
+    def observations(self, factors: np.ndarray) -> np.ndarray:
+        factors = self.check_factors(factors)
+        palette = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0]], np.uint8)
+        out = np.full((len(factors), 32, 32, 3), 96, np.uint8)
+        for i, (colour, pos) in enumerate(factors):
+            r, c = divmod(int(pos), 2)
+            out[i, 4 + 14 * r: 14 + 14 * r, 4 + 14 * c: 14 + 14 * c] = palette[colour]
+        return out
+
+
+if "train-gan-stub" not in GROUND_TRUTH:
+    GROUND_TRUTH.add("train-gan-stub", lambda data_dir=None: StubSquares(),
+                     description="test stub: coloured squares, 32x32")
+
+KW = dict(batch=8, seed=3, snapshot_kimg=0.016, progress=False, threads=1)
+
+
+def _run(out, kimg: float, **kw):
+    return train_generator("train-gan-stub", "micro32", out, kimg=kimg,
+                           ground_truth=StubSquares(), **(KW | kw))
+
+
+def test_training_smoke_resume_and_checkpoint(tmp_path) -> None:
+    torch.set_num_threads(1)
+    continuous = _run(tmp_path / "a", kimg=0.024)  # 3 iterations, R1 at iteration 0
+    assert continuous["iterations"] == 3
+    assert all(np.isfinite(v) for v in continuous["losses"].values())
+
+    first = _run(tmp_path / "b", kimg=0.016)  # 2 iterations, then "killed"
+    assert first["iterations"] == 2
+    resumed = _run(tmp_path / "b", kimg=0.024)  # same command with a later target
+    assert resumed["iterations"] == 3 and resumed["kimg"] == pytest.approx(0.024)
+
+    a = load_training_state(tmp_path / "a" / "state.pt")  # weights_only=True inside
+    b = load_training_state(tmp_path / "b" / "state.pt")
+    assert a["cur_nimg"] == b["cur_nimg"] == 24 and a["iteration"] == b["iteration"] == 3
+    for net in ("G", "D", "G_ema"):
+        for key, value in a[net].items():
+            torch.testing.assert_close(b[net][key], value, atol=1e-6, rtol=1e-5, msg=key)
+    torch.testing.assert_close(b["torch_rng"], a["torch_rng"])
+    assert b["data_rng"] == a["data_rng"]
+
+    # the exported G_ema round-trips and equals the state's G_ema
+    G = load_generator(tmp_path / "b" / "generator")
+    for key, value in b["G_ema"].items():
+        torch.testing.assert_close(G.state_dict()[key], value)
+    meta = json.loads((tmp_path / "b" / "generator.json").read_text())["meta"]
+    assert meta["kimg"] == pytest.approx(0.024) and meta["seed"] == 3
+    assert "--config micro32" in meta["command"]
+    log = [json.loads(line) for line in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in log] == [1, 2, 3]
+    assert all(np.isfinite(r["loss_G"]) and np.isfinite(r["loss_D"]) for r in log)
+    assert (tmp_path / "b" / "samples_kimg0000.png").is_file()
+    assert not list((tmp_path / "b").glob("*.tmp"))
+
+    # resuming into the same folder with another config is refused with a clear message
+    with pytest.raises(ValueError, match="config"):
+        train_generator("train-gan-stub", "tiny32", tmp_path / "b", kimg=0.032,
+                        ground_truth=StubSquares(), **KW)
+
+
+def test_main_cli(tmp_path, capsys) -> None:
+    torch.set_num_threads(1)
+    out = tmp_path / "cli"
+    rc = main(["--data", "train-gan-stub", "--config", "micro32", "--out", str(out),
+               "--kimg", "0.008", "--batch", "8", "--snapshot-kimg", "0.008", "--threads", "1",
+               "--gamma", "0.1", "--mixing", "0.5", "--lr", "0.002"])
+    assert rc == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["iterations"] == 1
+    meta = json.loads((out / "generator.json").read_text())["meta"]
+    assert meta["gamma"] == 0.1 and meta["mixing"] == 0.5 and meta["lr"] == 0.002
+    assert meta["command"].startswith("python -m models.train_gan --data train-gan-stub")
+
+
+def test_bad_arguments(tmp_path) -> None:
+    with pytest.raises(ValueError, match="multiple of 4"):
+        _run(tmp_path, kimg=0.01, batch=6)
+    with pytest.raises(ValueError, match="mixing"):
+        _run(tmp_path, kimg=0.01, mixing=1.5)
+    with pytest.raises(ValueError, match="unknown StyleGAN2 config"):
+        train_generator("train-gan-stub", "tiny99", tmp_path, kimg=1, ground_truth=StubSquares())
+
+
+def test_images_to_tensor() -> None:
+    img = np.zeros((2, 64, 64, 3), np.uint8)
+    img[:, :32] = 255
+    x = images_to_tensor(img, 32, 3)
+    assert x.shape == (2, 3, 32, 32) and x.dtype == torch.float32
+    assert float(x[0, 0, 0, 0]) == pytest.approx(1.0) and float(x[0, 0, -1, 0]) == -1.0
+    gray = images_to_tensor(np.full((1, 32, 32, 1), 128, np.uint8), 32, 3)
+    assert gray.shape == (1, 3, 32, 32)
+    with pytest.raises(ValueError, match="uint8"):
+        images_to_tensor(img.astype(np.float32), 32, 3)
+    with pytest.raises(ValueError, match="cannot be area-downsampled"):
+        images_to_tensor(np.zeros((1, 48, 48, 3), np.uint8), 32, 3)
