@@ -239,3 +239,8 @@ def train_group_vae(pairs: Any, num_latents: int, config: GroupVAEConfig, seed: 
                 "num_latents": int(num_latents), "pairs": source.name,
                 "num_pairs": len(source), "loss_history": history}
     return VAEEncoder(vae, meta)
+
+
+def load_encoder(directory: str | Path) -> VAEEncoder:
+    """Rebuild a trained group-VAE encoder from the directory its ``save`` wrote."""
+    return VAEEncoder.load(directory)
