@@ -3,10 +3,12 @@
 Plain references measured in the same run: the slow loop MIG (np.histogram edges +
 sklearn ``mutual_info_score`` per pair) and the loop FactorVAE vote (one ``np.var`` per vote);
 DCI ``exact`` against ``fast`` (time and score differences). ``--sampled`` also times
-``representation_metrics`` end to end (quick profile) on ``shapes3d-synth`` with a fixed random
-linear encoder, so the rendering share is visible.
+``representation_metrics`` end to end (quick profile, serial) on ``shapes3d-synth`` with a fixed
+random linear encoder or an untrained VAE encoder, splitting the CPU time into rendering,
+encoding and metric arithmetic. Under a loaded machine compare the CPU column.
 
-    python benchmarks/bench_metrics.py [--n 10000] [--jobs 2] [--skip-exact] [--sampled]
+    PYTHONPATH=. python benchmarks/bench_metrics.py [--n 10000] [--jobs 2] [--skip-exact]
+        [--sampled | --only-sampled] [--encoder linear|vae]
 """
 
 from __future__ import annotations
@@ -96,8 +98,18 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="n_jobs of the parallel DCI rows")
     parser.add_argument("--skip-exact", action="store_true", help="skip exact DCI (minutes)")
     parser.add_argument("--sampled", action="store_true", help="time representation_metrics")
+    parser.add_argument(
+        "--encoder",
+        choices=("linear", "vae"),
+        default="linear",
+        help="encoder of the --sampled run",
+    )
+    parser.add_argument("--only-sampled", action="store_true", help="skip the array rows")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if args.only_sampled:
+        sampled_profile(args.seed, args.encoder)
+        return
 
     rng = np.random.default_rng(args.seed)
     factors_tr, factors_te = sample_factors(rng, args.n), sample_factors(rng, args.n // 2)
@@ -184,44 +196,62 @@ def main() -> None:
     print(tabulate(rows, headers=["metric", "wall s", "cpu s", "vs reference", "values"]))
 
     if args.sampled:
-        sampled_profile(args.seed, args.jobs)
+        sampled_profile(args.seed, args.encoder)
 
 
-def sampled_profile(seed: int, jobs: int) -> None:
-    """End-to-end quick profile on shapes3d-synth with a fixed random linear encoder."""
+def _encoder(kind: str, seed: int) -> Callable[[np.ndarray], np.ndarray]:
+    """A fixed random linear map of the pixels, or an untrained VAE encoder (conv net, torch)."""
+    if kind == "vae":
+        import torch
+
+        from methods.vae_common import fresh_encoder
+        from models.vae import VAEArchitecture
+
+        torch.set_num_threads(1)
+        return fresh_encoder(VAEArchitecture(10, 3), seed).represent
+    weights = (np.random.default_rng(seed).normal(size=(64 * 64 * 3, 10)) / 64.0).astype(np.float32)
+
+    def linear(images: np.ndarray) -> np.ndarray:
+        return (images.reshape(len(images), -1).astype(np.float32) / 255.0) @ weights
+
+    return linear
+
+
+def sampled_profile(seed: int, encoder: str) -> None:
+    """End-to-end quick profile on shapes3d-synth (serial, so CPU time is measurable)."""
     import datasets.shapes3d  # noqa: F401  (registers shapes3d-synth)
     from datasets import load_ground_truth
     from metrics.sampling import metric_settings, representation_metrics
 
     data = load_ground_truth("shapes3d-synth")
-    weights = np.random.default_rng(seed).normal(size=(64 * 64 * 3, 10)) / 64.0
-
-    def represent(images: np.ndarray) -> np.ndarray:
-        x = images.reshape(len(images), -1).astype(np.float32) / 255.0
-        return x @ weights.astype(np.float32)
-
-    counter = {"images": 0, "seconds": 0.0}
+    represent = _encoder(encoder, seed)
+    count = {"images": 0}
 
     def counted(images: np.ndarray) -> np.ndarray:
-        counter["images"] += len(images)
+        count["images"] += len(images)
         return represent(images)
 
-    settings = metric_settings("quick")
     scores, total = timed(
-        lambda: representation_metrics(
-            data, counted, np.random.default_rng(seed), "quick", n_jobs=jobs
-        )
+        lambda: representation_metrics(data, counted, np.random.default_rng(seed), "quick")
     )
+    cpu_total = CPU["last"]
     probe = data.sample_factors(2560, np.random.default_rng(seed))
     _, t_render = timed(
         lambda: [data.observations(probe[i : i + 256]) for i in range(0, 2560, 256)]
     )
-    render_total = t_render / 2560 * counter["images"]
-    print(
-        f"\nquick profile on shapes3d-synth (n_jobs={jobs}): {total:.1f} s total, "
-        f"{counter['images']} images rendered+encoded (rendering ~{render_total:.1f} s)"
+    render_cpu = CPU["last"] / 2560 * count["images"]
+    _, t_encode = timed(
+        lambda: [represent(data.observations(probe[i : i + 256])) for i in range(0, 2560, 256)]
     )
-    print({k: settings[k] for k in settings if not isinstance(settings[k], dict)})
+    encode_cpu = CPU["last"] / 2560 * count["images"] - render_cpu
+    settings = metric_settings("quick")
+    print(
+        f"\nquick profile, shapes3d-synth, {encoder} encoder, serial: wall {total:.1f} s, "
+        f"CPU {cpu_total:.1f} s; {count['images']} images rendered and encoded "
+        f"(estimated CPU: rendering {render_cpu:.1f} s, encoding {encode_cpu:.1f} s, "
+        f"metric arithmetic {cpu_total - render_cpu - encode_cpu:.1f} s)"
+    )
+    print({k: v for k, v in settings.items() if not isinstance(v, dict)})
     print(tabulate(sorted(scores.items()), headers=["key", "score"], floatfmt=".4f"))
 
 

@@ -33,6 +33,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "num_bins": 20,
         "sap_continuous_factors": False,
         "dci_mode": "exact",
+        "dci_fast_max_train": FAST_MAX_TRAIN,  # used only when dci_mode is "fast"
         "fvm_batch_size": 64,
         "fvm_num_train": 10000,
         "fvm_num_eval": 5000,
@@ -50,6 +51,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "num_bins": 20,
         "sap_continuous_factors": False,
         "dci_mode": "fast",
+        "dci_fast_max_train": FAST_MAX_TRAIN,
         "fvm_batch_size": 64,
         "fvm_num_train": 500,
         "fvm_num_eval": 300,
@@ -269,8 +271,6 @@ def metric_settings(
         settings["dci_mode"] = dci_mode
     if settings["dci_mode"] not in DCI_MODES:
         raise ValueError(f"dci_mode must be one of {DCI_MODES}, got {settings['dci_mode']!r}")
-    if settings["dci_mode"] == "fast":
-        settings["dci_fast_max_train"] = FAST_MAX_TRAIN
     settings.update(
         fvm_index_fix=True,
         dci_gbt_params=dict(GBT_PARAMS),
@@ -314,7 +314,15 @@ def representation_metrics(
     scores: dict[str, float] = {}
     scores.update(mig(codes_tr, factors_tr, num_bins=s["num_bins"]))
     scores.update(sap(*split, continuous_factors=s["sap_continuous_factors"], random_state=sap_rng))
-    scores.update(dci(*split, mode=s["dci_mode"], random_state=dci_rng, n_jobs=n_jobs))
+    scores.update(
+        dci(
+            *split,
+            mode=s["dci_mode"],
+            random_state=dci_rng,
+            n_jobs=n_jobs,
+            fast_max_train=s["dci_fast_max_train"],
+        )
+    )
     scores.update(modularity_explicitness(*split, random_state=mod_rng, num_bins=s["num_bins"]))
     scores.update(
         factor_vae_score(
