@@ -292,7 +292,14 @@ def _distillation_stages(
     vae_seed = ctx.torch_seed("group-vae")
 
     def train(directory: Path) -> None:
-        encoder = group_vae.train_group_vae(pair_path, num_latents, vae_config, vae_seed)
+        from bench.flows import StepProgress
+
+        progress = StepProgress(ctx, f"{ctx.cell.method}: group VAE")
+        try:
+            encoder = group_vae.train_group_vae(pair_path, num_latents, vae_config, vae_seed,
+                                                progress=progress)
+        finally:
+            progress.close()
         encoder.save(directory)
 
     encoder = ctx.stage(
