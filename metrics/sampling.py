@@ -16,7 +16,7 @@ import numpy as np
 
 from metrics._common import check_codes, warn_degenerate
 from metrics.beta_vae import beta_vae_features, beta_vae_from_features
-from metrics.dci import DCI_MODES, FAST_MAX_TRAIN, GBT_PARAMS, dci
+from metrics.dci import DCI_MODES, FAST_GBT_PARAMS, GBT_PARAMS, dci
 from metrics.factor_vae import active_dims, readout, vote_dims
 from metrics.mig import mig
 from metrics.modularity import LOGISTIC_PARAMS, modularity_explicitness
@@ -33,7 +33,6 @@ PROFILES: dict[str, dict[str, Any]] = {
         "num_bins": 20,
         "sap_continuous_factors": False,
         "dci_mode": "exact",
-        "dci_fast_max_train": FAST_MAX_TRAIN,  # used only when dci_mode is "fast"
         "fvm_batch_size": 64,
         "fvm_num_train": 10000,
         "fvm_num_eval": 5000,
@@ -51,7 +50,6 @@ PROFILES: dict[str, dict[str, Any]] = {
         "num_bins": 20,
         "sap_continuous_factors": False,
         "dci_mode": "fast",
-        "dci_fast_max_train": FAST_MAX_TRAIN,
         "fvm_batch_size": 64,
         "fvm_num_train": 500,
         "fvm_num_eval": 300,
@@ -273,7 +271,7 @@ def metric_settings(
         raise ValueError(f"dci_mode must be one of {DCI_MODES}, got {settings['dci_mode']!r}")
     settings.update(
         fvm_index_fix=True,
-        dci_gbt_params=dict(GBT_PARAMS),
+        dci_gbt_params=dict(GBT_PARAMS if settings["dci_mode"] == "exact" else FAST_GBT_PARAMS),
         sap_svc_params=dict(SVC_PARAMS),
         logistic_params=dict(LOGISTIC_PARAMS),
         chunk_size=CHUNK_SIZE,
@@ -320,7 +318,6 @@ def representation_metrics(
             mode=s["dci_mode"],
             random_state=dci_rng,
             n_jobs=n_jobs,
-            fast_max_train=s["dci_fast_max_train"],
         )
     )
     scores.update(modularity_explicitness(*split, random_state=mod_rng, num_bins=s["num_bins"]))

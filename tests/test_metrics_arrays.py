@@ -304,7 +304,6 @@ def test_seeded_metrics_are_deterministic():
         codes_te,
         factors_te,
         mode="fast",
-        fast_max_train=80,
         random_state=np.random.default_rng(1),
     )
     b = dci(
@@ -313,7 +312,6 @@ def test_seeded_metrics_are_deterministic():
         codes_te,
         factors_te,
         mode="fast",
-        fast_max_train=80,
         random_state=np.random.default_rng(1),
     )
     assert a == b
