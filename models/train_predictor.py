@@ -7,8 +7,13 @@ Every step draws a new batch of uniformly random factor indices (from a seeded
 ``np.random.Generator``) and renders them, so the network never sees the same image twice and
 the labels are exact. Optional light augmentation (per-image Gaussian pixel noise with a random
 standard deviation up to ``--noise-std``, in [-1, 1] units) makes it less brittle on generated
-images. Training stops once every factor's accuracy on a fixed validation set exceeds
-``--target`` (or after ``--max-steps``); the shipped figures are then measured on
+images. Outlier exposure (``--outlier-fraction``): each batch also carries images that show no
+scene (uniform noise, smooth random colour fields, renders cut into 16×16 patches and shuffled)
+whose target is the uniform distribution over every factor's classes (cross-entropy to uniform,
+weight ``--outlier-weight``); without it the network is confident (max-probability ≈ 0.8-0.98)
+even on colour blobs, which would make "mean max-probability on generated images" meaningless as
+a generator-quality figure. Training stops once every factor's accuracy on a fixed validation
+set exceeds ``--target`` (or after ``--max-steps``); the shipped figures are then measured on
 ``--test-n`` further fresh images from a separate seed and stored in the JSON beside the weights.
 """
 
@@ -60,6 +65,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="stop once every factor's validation accuracy exceeds this")
     parser.add_argument("--noise-std", type=float, default=0.04,
                         help="max per-image Gaussian noise std in [-1, 1] units (0: none)")
+    parser.add_argument("--outlier-fraction", type=float, default=0.25,
+                        help="outlier images per batch, as a fraction of --batch (0: none)")
+    parser.add_argument("--outlier-weight", type=float, default=0.5,
+                        help="weight of the cross-entropy-to-uniform loss on outliers")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     for name in ("batch", "max_steps", "eval_every", "val_n", "test_n", "threads"):
@@ -71,6 +80,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         raise SystemExit("--lr and --lr-halflife must be > 0")
     if args.noise_std < 0:
         raise SystemExit("--noise-std must be >= 0")
+    if args.outlier_fraction < 0 or args.outlier_weight < 0:
+        raise SystemExit("--outlier-fraction and --outlier-weight must be >= 0")
     return args
 
 
@@ -89,6 +100,45 @@ def augment(images: torch.Tensor, noise_std: float, gen: torch.Generator) -> tor
     return images + std * torch.randn(images.shape, generator=gen)
 
 
+def outlier_images(rendered: torch.Tensor, num: int, gen: torch.Generator) -> torch.Tensor:
+    """``num`` images in [-1, 1] that show no scene, in three equal kinds: uniform noise,
+    smooth random colour fields (bilinear upsampling of 4×4, 9×9 or 16×16 random images) and renders
+    (taken from ``rendered``) cut into a 4×4 grid of patches and shuffled."""
+    n, c, h, w = rendered.shape
+    kinds = torch.arange(num) % 3
+    out = torch.empty(num, c, h, w)
+    noise = kinds == 0
+    out[noise] = torch.rand(int(noise.sum()), c, h, w, generator=gen) * 2 - 1
+    smooth = kinds == 1
+    if smooth.any():
+        low = int(torch.randint(2, 5, (1,), generator=gen)) ** 2  # 4, 9 or 16
+        fields = torch.rand(int(smooth.sum()), c, low, low, generator=gen) * 2 - 1
+        out[smooth] = F.interpolate(fields, size=(h, w), mode="bilinear", align_corners=False)
+    shuffled = kinds == 2
+    if shuffled.any():
+        k = int(shuffled.sum())
+        source = rendered[torch.randint(0, n, (k,), generator=gen)]
+        grid = 4
+        patches = source.reshape(k, c, grid, h // grid, grid, w // grid).permute(0, 2, 4, 1, 3, 5)
+        patches = patches.reshape(k, grid * grid, c, h // grid, w // grid)
+        order = torch.argsort(torch.rand(k, grid * grid, generator=gen), dim=1)
+        patches = patches[torch.arange(k)[:, None], order]
+        out[shuffled] = patches.reshape(k, grid, grid, c, h // grid, w // grid).permute(
+            0, 3, 1, 4, 2, 5).reshape(k, c, h, w)
+    return out
+
+
+def uniform_target_loss(logits: list[torch.Tensor]) -> torch.Tensor:
+    """Cross-entropy between each head's softmax and the uniform distribution, summed."""
+    return sum(-torch.log_softmax(lg, dim=1).mean(dim=1).mean() for lg in logits)
+
+
+def mean_max_probability(model, images: torch.Tensor) -> list[float]:
+    """Per factor, the mean top-class probability (how confident the heads are)."""
+    with torch.no_grad():
+        return [float(p.max(dim=1).values.mean()) for p in model.predict_proba(images)]
+
+
 def train(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, object]:
     from datasets import load_ground_truth
 
@@ -104,6 +154,8 @@ def train(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, object]:
     decay = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 ** (s / args.lr_halflife))
     rng = np.random.default_rng(args.seed)
     noise_gen = torch.Generator().manual_seed(args.seed)
+    outlier_gen = torch.Generator().manual_seed(args.seed + 7)
+    num_outliers = int(round(args.outlier_fraction * args.batch))
     val_factors, val_images = rendered_batch(
         gt, args.val_n, np.random.default_rng(args.seed + VALIDATION_SEED_OFFSET))
 
@@ -115,8 +167,13 @@ def train(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, object]:
         factors, images = rendered_batch(gt, args.batch, rng)
         images = augment(images, args.noise_std, noise_gen)
         labels = torch.as_tensor(factors)
+        if num_outliers:
+            images = torch.cat([images, outlier_images(images, num_outliers, outlier_gen)])
         logits = model(images)
-        loss = sum(F.cross_entropy(lg, labels[:, k]) for k, lg in enumerate(logits))
+        b = args.batch
+        loss = sum(F.cross_entropy(lg[:b], labels[:, k]) for k, lg in enumerate(logits))
+        if num_outliers:
+            loss = loss + args.outlier_weight * uniform_target_loss([lg[b:] for lg in logits])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -140,6 +197,9 @@ def train(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, object]:
     test_acc = accuracy_per_factor(model, test_images, test_factors)
     noisy = augment(test_images, args.noise_std, torch.Generator().manual_seed(args.seed + 1))
     noisy_acc = accuracy_per_factor(model, noisy, test_factors) if args.noise_std > 0 else None
+    probe = outlier_images(test_images[:999], 999, torch.Generator().manual_seed(args.seed + 3))
+    outlier_max_prob = mean_max_probability(model, probe)
+    rendered_max_prob = mean_max_probability(model, test_images[:999])
     names = list(gt.factor_names)
     meta: dict[str, object] = {
         "kind": "attribute-predictor",
@@ -153,6 +213,10 @@ def train(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, object]:
             "data": "fresh uniformly random factor indices rendered every step",
             "augmentation": (f"per-image Gaussian noise, std ~ U(0, {args.noise_std})"
                              if args.noise_std > 0 else "none"),
+            "outlier_exposure": (
+                f"{num_outliers} outlier images per batch (noise, smooth colour fields, "
+                f"patch-shuffled renders), cross-entropy to uniform, weight "
+                f"{args.outlier_weight}" if num_outliers else "none"),
             "stop": f"every factor's accuracy on {args.val_n} validation images > {args.target}",
             "history": history,
         },
@@ -161,6 +225,8 @@ def train(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, object]:
             "accuracy": dict(zip(names, test_acc, strict=True)),
             "accuracy_with_noise": (dict(zip(names, noisy_acc, strict=True))
                                     if noisy_acc is not None else None),
+            "mean_max_prob_rendered": dict(zip(names, rendered_max_prob, strict=True)),
+            "mean_max_prob_outliers": dict(zip(names, outlier_max_prob, strict=True)),
         },
     }
     save_predictor(model, args.out, meta)

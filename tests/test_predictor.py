@@ -89,6 +89,15 @@ def test_shipped_predictor_asset():
     assert heldout["n"] == 10000
     assert min(heldout["accuracy"].values()) > 0.98, heldout["accuracy"]
     assert "python -m models.train_predictor" in info["training"]["command"]
+    # outlier exposure: images without a scene get near-uniform class probabilities
+    assert max(info["heldout"]["mean_max_prob_outliers"].values()) < 0.4
+
+
+def test_shipped_predictor_is_unsure_on_noise():
+    model = load_shapes3d_predictor()
+    noise = torch.rand(50, 3, 64, 64, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    for probs, size in zip(model.predict_proba(noise), model.factor_sizes, strict=True):
+        assert float(probs.max(dim=1).values.mean()) < 1.5 / size
 
 
 def test_shipped_predictor_classifies_fresh_renders(ground_truth):
@@ -112,3 +121,21 @@ def test_training_command_runs_and_writes_an_asset(tmp_path, ground_truth):
     assert info["training"]["steps"] == 3 and info["heldout"]["n"] == 16
     assert set(info["heldout"]["accuracy"]) == set(ground_truth.factor_names)
     assert load_predictor(out).factor_sizes == ground_truth.factor_sizes
+
+
+def test_outlier_images_and_uniform_target_loss():
+    from models.train_predictor import outlier_images, uniform_target_loss
+
+    rendered = torch.rand(5, 3, 64, 64) * 2 - 1
+    out = outlier_images(rendered, 9, torch.Generator().manual_seed(0))
+    assert out.shape == (9, 3, 64, 64) and out.min() >= -1 and out.max() <= 1
+    again = outlier_images(rendered, 9, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(out, again, rtol=0, atol=0)
+    # patch-shuffled renders keep the pixel multiset of one source image
+    shuffled = out[2].flatten().sort().values
+    assert any(torch.equal(shuffled, r.flatten().sort().values) for r in rendered)
+    uniform = [torch.zeros(4, 10), torch.zeros(4, 3)]
+    expected = float(np.log(10) + np.log(3))
+    assert float(uniform_target_loss(uniform)) == pytest.approx(expected, rel=1e-6)
+    peaked = [torch.tensor([[10.0, 0, 0]])]
+    assert float(uniform_target_loss(peaked)) > np.log(3) + 1
