@@ -96,13 +96,16 @@ def test_renderer_as_generator_scores_near_perfect(predictor, ground_truth):
         assert fig["tv_distance"] < 0.2, name
         assert fig["mean_max_prob"] > 0.9, name
     assert figures["frechet_distance"] >= 0
+    ref = figures["reference"]  # two rendered sets: the same figures up to sampling noise
+    assert ref["tv_distance"] < 0.2 and ref["mean_max_prob"] > 0.9
+    assert figures["frechet_distance"] < 3 * ref["frechet_distance"]
 
 
 def test_noise_images_score_badly(predictor, ground_truth):
     good = generator_quality(RenderedImagesGenerator(ground_truth), predictor, ground_truth,
-                             n=200, seed=1, batch=200, floor=False)
+                             n=200, seed=1, batch=200, floor=False, reference=False)
     figures = generator_quality(NoiseGenerator(), predictor, ground_truth, n=200, seed=1,
-                                batch=200, floor=False)
+                                batch=200, floor=False, reference=False)
     assert figures["tv_distance"] > max(0.3, 2 * good["tv_distance"])
     assert figures["mean_max_prob"] < 0.9 < good["mean_max_prob"]
     assert figures["frechet_distance"] > 10 * good["frechet_distance"]
@@ -127,7 +130,8 @@ def test_floor_uses_an_untrained_copy(predictor, ground_truth):
     assert isinstance(fresh, Tiny) and fresh.config == trained.config
     assert not torch.equal(fresh.net.weight, trained.net.weight)
     torch.testing.assert_close(untrained_like(trained, seed=3).net.weight, fresh.net.weight)
-    figures = generator_quality(trained, predictor, ground_truth, n=50, seed=0, batch=50)
+    figures = generator_quality(trained, predictor, ground_truth, n=50, seed=0, batch=50,
+                                reference=False)
     assert set(figures["floor"]) >= {"factors", "tv_distance", "frechet_distance"}
     with pytest.raises(ValueError, match="untrained copy"):
         generator_quality(NoiseGenerator(), predictor, ground_truth, n=10, seed=0)
