@@ -42,8 +42,11 @@ PROFILES: dict[str, dict[str, Any]] = {
         "betavae_num_train": 10000,
         "betavae_num_eval": 5000,
     },
-    # Sized for 2 CPU cores: about a minute of metric arithmetic for a 10-dim code on 3DShapes-
-    # sized factors (rendering and encoding come on top and depend on the data and the encoder).
+    # Sized for 2 CPU cores (measured serially with benchmarks/bench_metrics.py --only-sampled):
+    # about 16 s CPU of metric arithmetic (DCI fast about 11 s) for a 10-dim code on
+    # shapes3d-synth; rendering plus an untrained conv VAE encoder cost about 0.35 ms CPU per
+    # image, and the profile draws 4500 + 5000 + 51200 (FactorVAE) + 102400 (BetaVAE) images,
+    # i.e. about 75 s CPU in all.
     "quick": {
         "num_train": 3000,
         "num_test": 1500,
