@@ -8,13 +8,14 @@ commit). ``config_hash`` is the same without the seed: it groups seeds of one se
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from bench.errors import BenchError
 from bench.flows import flow_metric_settings, flow_stage_versions
 from bench.grid import DEFAULT_DATASETS, Cell, GridSpec
-from bench.hashing import stable_hash
+from bench.hashing import canonical_json, stable_hash
 from bench.registry import UnknownNameError
 
 PLAN_SCHEMA = 1
@@ -54,6 +55,11 @@ class CellPlan:
     @property
     def config_hash(self) -> str:
         return stable_hash(self.identity(with_seed=False))
+
+
+def plain_config(config: Any) -> dict[str, Any]:
+    """A frozen config as the JSON dict stored in result.json (tuples become lists)."""
+    return json.loads(canonical_json(dataclasses.asdict(config)))
 
 
 def _builtin_registries() -> tuple[Any, Any]:
@@ -144,7 +150,7 @@ def plan_grid(grid: GridSpec, data_dir: str | None = None) -> list[CellPlan]:
                 )
             overrides = _overrides_for(method, spec, grid.overrides)
             used_shared.update(k for k in grid.overrides.get("*", {}) if k in overrides)
-            config = dataclasses.asdict(_method_config(spec, method, grid.profile, overrides))
+            config = plain_config(_method_config(spec, method, grid.profile, overrides))
             stage_versions = flow_stage_versions(spec.kind)
             settings = flow_metric_settings(spec.kind, grid.profile)
             for seed in grid.seeds:

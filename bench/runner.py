@@ -6,7 +6,6 @@ folder and stage caches (both atomically), so a kill at any moment is safe to re
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import importlib
 import os
@@ -26,7 +25,7 @@ from typing import Any
 from bench.context import CellContext, make_progress
 from bench.errors import BenchError
 from bench.flows import FLOWS
-from bench.plan import CellPlan, load_bundle
+from bench.plan import CellPlan, load_bundle, plain_config
 from bench.store import ResultStore, atomic_write_text, check_metrics
 
 RESULT_SCHEMA = 1
@@ -140,7 +139,7 @@ def execute_cell(job: CellJob) -> dict[str, Any]:
     if dict(bundle.identity) != plan.bundle_identity:
         raise BenchError(f"dataset {cell.dataset!r} changed since the grid was planned")
     config = method_spec(cell.method).config(cell.profile, **dict(cell.overrides))
-    if dataclasses.asdict(config) != plan.config:
+    if plain_config(config) != plan.config:
         raise BenchError(f"method {cell.method!r}: config changed since the grid was planned")
     started, start = _now(), time.perf_counter()
     run_dir = store.prepare_run_dir(plan.id)
