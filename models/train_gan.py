@@ -59,8 +59,15 @@ class TrainOptions:
     tick_kimg: float
 
 
+# R1 weight default. NVIDIA's 'auto' heuristic 0.0002 * res^2 / batch (0.05 at 64x64, batch 16)
+# and gamma 1 both let D dominate and G collapse to one colour scheme within 10-20 kimg on
+# shapes3d-synth (tiny64, batch 16); gamma 10 (rosinality's default, ContraFeat's lowest)
+# kept samples diverse.
+DEFAULT_GAMMA = 10.0
+
+
 def default_gamma(resolution: int, batch: int) -> float:
-    """NVIDIA's 'auto' R1 heuristic 0.0002 * res^2 / batch (0.0256 at 64x64, batch 32)."""
+    """NVIDIA's 'auto' R1 heuristic 0.0002 * res^2 / batch (for reference; not the default)."""
     return 0.0002 * resolution**2 / batch
 
 
@@ -270,7 +277,7 @@ def train_generator(
     config_name: str,
     out_dir: str | os.PathLike[str],
     kimg: float,
-    batch: int = 32,
+    batch: int = 16,
     seed: int = 0,
     data_dir: str | None = None,
     resume: bool = True,
@@ -278,7 +285,7 @@ def train_generator(
     progress: bool = True,
     *,
     gamma: float | None = None,
-    lr: float = 0.0025,
+    lr: float = 0.002,
     mixing: float = 0.9,
     ema_kimg: float | None = None,
     tick_kimg: float | None = None,
@@ -309,7 +316,7 @@ def train_generator(
         ground_truth = datasets.load_ground_truth(data_name, data_dir)
     options = TrainOptions(
         data=data_name, config=config_name, kimg=float(kimg), batch=batch, seed=seed,
-        gamma=default_gamma(config.resolution, batch) if gamma is None else float(gamma),
+        gamma=DEFAULT_GAMMA if gamma is None else float(gamma),
         lr=lr, mixing=mixing,
         ema_kimg=batch * 10 / 32 if ema_kimg is None else float(ema_kimg),
         snapshot_kimg=float(snapshot_kimg), tick_kimg=float(tick_kimg),
@@ -407,12 +414,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, help="StyleGAN2 preset: micro32, tiny32, tiny64")
     p.add_argument("--out", required=True, help="output folder (state.pt, generator.*, PNGs)")
     p.add_argument("--kimg", type=float, default=1000.0, help="train until this many kimg")
-    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--batch", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", default=None, help="folder with real data files, if any")
-    p.add_argument("--gamma", type=float, default=None,
-                   help="R1 weight (default 0.0002*res^2/batch)")
-    p.add_argument("--lr", type=float, default=0.0025)
+    p.add_argument("--gamma", type=float, default=DEFAULT_GAMMA, help="R1 weight")
+    p.add_argument("--lr", type=float, default=0.002)
     p.add_argument("--mixing", type=float, default=0.9, help="style-mixing probability")
     p.add_argument("--snapshot-kimg", type=float, default=4.0)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
