@@ -1,4 +1,5 @@
-"""Command line: ``python -m bench run|list|leaderboard|check|prepare|train-generator``.
+"""Command line: ``python -m bench run|list|leaderboard|check|prepare`` plus the asset tools
+``train-generator``, ``train-predictor`` and ``quality``.
 
 Bad input ends with one line on stderr and exit code 2 (``--verbose`` shows the traceback);
 failed cells or a regression end with exit code 1.
@@ -79,15 +80,16 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--data-dir")
     prepare.add_argument("--write-h5", metavar="PATH")
 
-    sub.add_parser("train-generator", help="train a generator (arguments are forwarded to "
-                   "models.train_gan)", add_help=False)
+    for name, (module, what) in TOOL_COMMANDS.items():
+        sub.add_parser(name, help=f"{what} (arguments are forwarded to {module})",
+                       add_help=False)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "train-generator":
-        return _train_generator(argv[1:])
+    if argv and argv[0] in TOOL_COMMANDS:
+        return _forward_tool(argv[0], argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -314,16 +316,27 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_generator(argv: list[str]) -> int:
+# Asset tools whose own argparse takes the rest of the command line: name -> (module, summary).
+TOOL_COMMANDS: dict[str, tuple[str, str]] = {
+    "train-generator": ("models.train_gan", "train (or resume) a StyleGAN2 generator"),
+    "train-predictor": ("models.train_predictor", "train the shapes3d attribute predictor"),
+    "quality": ("models.quality", "generator-quality figures against rendered images"),
+}
+
+
+def _forward_tool(name: str, argv: list[str]) -> int:
+    import importlib
+
+    module_name = TOOL_COMMANDS[name][0]
     try:
-        from models.train_gan import main as train_main
+        module = importlib.import_module(module_name)
     except ModuleNotFoundError as err:
-        if err.name == "models.train_gan":
-            print("bench: error: `train-generator` is not available: module models.train_gan "
-                  "is missing", file=sys.stderr)
+        if err.name == module_name:
+            print(f"bench: error: `{name}` is not available: module {module_name} is missing",
+                  file=sys.stderr)
             return 2
         raise
-    code = train_main(argv)
+    code = module.main(argv)
     return int(code) if isinstance(code, int) else 0
 
 

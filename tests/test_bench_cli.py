@@ -114,3 +114,10 @@ def test_prepare_and_train_generator_forwarding(capsys, monkeypatch):
     assert code == 0 and seen["prepare"] == ("shapes3d", "/d", "x.h5") and '"ok": true' in out
     assert main(["train-generator", "--steps", "3", "--help"]) == 0
     assert seen["train"] == ["--steps", "3", "--help"]
+    for command, module in (("train-predictor", "models.train_predictor"),
+                            ("quality", "models.quality")):
+        def tool_main(argv, command=command):
+            seen[command] = argv
+            return 3
+        monkeypatch.setitem(sys.modules, module, types.SimpleNamespace(main=tool_main))
+        assert main([command, "--n", "7"]) == 3 and seen[command] == ["--n", "7"]
