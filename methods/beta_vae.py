@@ -8,23 +8,20 @@ mean. Training images are drawn uniformly (i.i.d.) from the ground-truth factor 
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 from methods.base import register_method
 from methods.vae_common import (
-    GroundTruthBatches,
     ProgressFn,
-    SeedStreams,
     VAEEncoder,
-    adam,
     check_positive,
+    finish_vae_training,
     load_vae_encoder,
     require_ground_truth,
-    run_steps,
+    start_vae_training,
 )
-from models.vae import VAEArchitecture, bernoulli_reconstruction, build_vae, gaussian_kl
+from models.vae import bernoulli_reconstruction, gaussian_kl
 
 
 @dataclass(frozen=True)
@@ -55,12 +52,9 @@ QUICK_PROFILE: dict[str, Any] = {"steps": 1200, "lr": 5e-4}
 def train_beta_vae(ground_truth: Any, config: BetaVAEConfig, seed: int,
                    progress: ProgressFn | None = None) -> VAEEncoder:
     """Train a β-VAE on uniform samples of ``ground_truth``; deterministic given ``seed``."""
-    streams = SeedStreams(seed)
-    batches = GroundTruthBatches(ground_truth, config.batch_size, streams.numpy("data"))
-    arch = VAEArchitecture(config.num_latents, batches.channels)
-    vae = build_vae(arch, streams.torch_seed("init")).train()
-    noise = streams.torch("noise")
-    optimizer = adam(vae.parameters(), config.lr, config.adam_betas, config.adam_eps)
+    training = start_vae_training(ground_truth, config, seed)
+    batches, vae, noise = training.batches, training.vae, training.noise
+    optimizer = training.optimizer
 
     def step(_: int) -> dict[str, float]:
         images = batches.next()
@@ -73,10 +67,7 @@ def train_beta_vae(ground_truth: Any, config: BetaVAEConfig, seed: int,
         optimizer.step()
         return {"loss": loss.item(), "reconstruction": reconstruction.item(), "kl": kl.item()}
 
-    history = run_steps(config.steps, step, progress, description="beta-vae")
-    meta = {"method": "beta-vae", "config": dataclasses.asdict(config), "seed": int(seed),
-            "ground_truth": getattr(ground_truth, "name", None), "loss_history": history}
-    return VAEEncoder(vae, meta)
+    return finish_vae_training("beta-vae", ground_truth, config, seed, vae, step, progress)
 
 
 @register_method(

@@ -14,7 +14,6 @@ unsupervised-study grid {10, 20, 30, 40, 50, 100}.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,23 +23,16 @@ from torch.nn import functional as F
 
 from methods.base import register_method
 from methods.vae_common import (
-    GroundTruthBatches,
     ProgressFn,
-    SeedStreams,
     VAEEncoder,
     adam,
     check_positive,
+    finish_vae_training,
     load_vae_encoder,
     require_ground_truth,
-    run_steps,
+    start_vae_training,
 )
-from models.vae import (
-    VAEArchitecture,
-    bernoulli_reconstruction,
-    build_vae,
-    gaussian_kl,
-    reparameterise,
-)
+from models.vae import bernoulli_reconstruction, gaussian_kl, reparameterise
 
 
 @dataclass(frozen=True)
@@ -97,15 +89,12 @@ def permute_dims(codes: torch.Tensor, generator: torch.Generator) -> torch.Tenso
 def train_factor_vae(ground_truth: Any, config: FactorVAEConfig, seed: int,
                      progress: ProgressFn | None = None) -> VAEEncoder:
     """Train a FactorVAE on uniform samples of ``ground_truth``; deterministic given ``seed``."""
-    streams = SeedStreams(seed)
-    batches = GroundTruthBatches(ground_truth, config.batch_size, streams.numpy("data"))
-    arch = VAEArchitecture(config.num_latents, batches.channels)
-    vae = build_vae(arch, streams.torch_seed("init")).train()
+    training = start_vae_training(ground_truth, config, seed)
+    streams, batches, vae = training.streams, training.batches, training.vae
+    noise, vae_opt = training.noise, training.optimizer
     disc = build_discriminator(config.num_latents, config.disc_layers, config.disc_width,
                                streams.torch_seed("disc-init")).train()
-    noise = streams.torch("noise")
     permutation = streams.torch("permutation")
-    vae_opt = adam(vae.parameters(), config.lr, config.adam_betas, config.adam_eps)
     disc_opt = adam(disc.parameters(), config.disc_lr, config.disc_adam_betas)
     joint_labels = torch.zeros(config.batch_size, dtype=torch.long)
     permuted_labels = torch.ones(config.batch_size, dtype=torch.long)
@@ -136,10 +125,7 @@ def train_factor_vae(ground_truth: Any, config: FactorVAEConfig, seed: int,
         return {"loss": vae_loss.item(), "reconstruction": reconstruction.item(),
                 "kl": kl.item(), "tc": tc.item(), "disc_loss": disc_loss.item()}
 
-    history = run_steps(config.steps, step, progress, description="factor-vae")
-    meta = {"method": "factor-vae", "config": dataclasses.asdict(config), "seed": int(seed),
-            "ground_truth": getattr(ground_truth, "name", None), "loss_history": history}
-    return VAEEncoder(vae, meta)
+    return finish_vae_training("factor-vae", ground_truth, config, seed, vae, step, progress)
 
 
 @register_method(

@@ -4,12 +4,14 @@ progress, and the trained encoder (``represent`` = posterior mean, safetensors +
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +214,40 @@ class VAEEncoder:
             raise ValueError(f"{weights}: weights do not match architecture {arch}: {err}"
                              ) from None
         return cls(vae, info.get("meta", {}))
+
+
+@dataclass
+class VAETraining:
+    """What every ground-truth VAE trainer starts from: named seed streams, the batch source,
+    the freshly initialised VAE (train mode), its reparameterisation noise and its Adam."""
+
+    streams: SeedStreams
+    batches: GroundTruthBatches
+    vae: VAE
+    noise: torch.Generator
+    optimizer: torch.optim.Adam
+
+
+def start_vae_training(ground_truth: Any, config: Any, seed: int) -> VAETraining:
+    """Build the shared training state from ``config`` (num_latents, batch_size, lr, adam_betas,
+    adam_eps); each random consumer draws from its own named stream of ``seed``."""
+    streams = SeedStreams(seed)
+    batches = GroundTruthBatches(ground_truth, config.batch_size, streams.numpy("data"))
+    arch = VAEArchitecture(config.num_latents, batches.channels)
+    vae = build_vae(arch, streams.torch_seed("init")).train()
+    optimizer = adam(vae.parameters(), config.lr, config.adam_betas, config.adam_eps)
+    return VAETraining(streams, batches, vae, streams.torch("noise"), optimizer)
+
+
+def finish_vae_training(method: str, ground_truth: Any, config: Any, seed: int, vae: VAE,
+                        step: Callable[[int], dict[str, float]],
+                        progress: ProgressFn | None = None) -> VAEEncoder:
+    """Run ``config.steps`` steps of ``step`` and wrap ``vae`` as an encoder whose metadata
+    records the method, config, seed, ground truth and loss history."""
+    history = run_steps(config.steps, step, progress, description=method)
+    meta = {"method": method, "config": dataclasses.asdict(config), "seed": int(seed),
+            "ground_truth": getattr(ground_truth, "name", None), "loss_history": history}
+    return VAEEncoder(vae, meta)
 
 
 def load_vae_encoder(directory: str | Path) -> VAEEncoder:
