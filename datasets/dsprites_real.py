@@ -24,6 +24,7 @@ from datasets.dsprites_synth import (
     RESOLUTION,
     factors_to_values,
 )
+from datasets.files import check_subset_sizes, resolve_data_file
 
 FILE_NAME = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
 REQUIRED_MEMBERS = ("imgs", "latents_classes", "latents_values")
@@ -32,19 +33,8 @@ _STREAM_ROWS = 4096
 
 def resolve_dsprites_path(data_dir: str | os.PathLike[str] | None = None) -> Path:
     """The dSprites npz: ``data_dir`` (or $BENCH_DATA) is the file or its folder."""
-    root = data_dir if data_dir is not None else os.environ.get("BENCH_DATA") or None
-    if root is None:
-        raise FileNotFoundError(
-            f"dsprites: no data folder given; pass --data-dir DIR (or set BENCH_DATA) to a "
-            f"folder holding {FILE_NAME}, or use 'dsprites-synth'")
-    root = Path(root).expanduser()
-    tried = [root] if root.suffix == ".npz" else [root / FILE_NAME, root / "dsprites" / FILE_NAME]
-    for candidate in tried:
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(
-        f"dsprites: {FILE_NAME} not found (tried {', '.join(str(p) for p in tried)}); pass "
-        f"--data-dir DIR (or set BENCH_DATA) to the folder holding it, or use 'dsprites-synth'")
+    return resolve_data_file("dsprites", FILE_NAME, (".npz",), data_dir, subfolder="dsprites",
+                             source="", fallback="dsprites-synth")
 
 
 def _cache_dir() -> Path:
@@ -66,11 +56,7 @@ class DSprites(GroundTruthData):
     def __init__(self, data_dir: str | os.PathLike[str] | None = None, *,
                  factor_sizes: tuple[int, ...] = FACTOR_SIZES,
                  cache_dir: str | os.PathLike[str] | None = None) -> None:
-        if len(factor_sizes) != 5 or any(not 1 <= s <= f for s, f in
-                                         zip(factor_sizes, FACTOR_SIZES, strict=True)):
-            raise ValueError(f"dsprites: factor_sizes must be 5 sizes within {FACTOR_SIZES}, "
-                             f"got {factor_sizes}")
-        self._sizes = tuple(int(s) for s in factor_sizes)
+        self._sizes = check_subset_sizes("dsprites", factor_sizes, FACTOR_SIZES)
         self.path = resolve_dsprites_path(data_dir)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else _cache_dir()
         self._packed: np.ndarray | None = None

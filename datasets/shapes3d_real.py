@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from datasets.base import GroundTruthData
+from datasets.files import check_subset_sizes, resolve_data_file
 from datasets.shapes3d_synth import FACTOR_NAMES, FACTOR_SIZES, FACTOR_VALUES, values_to_factors
 
 if TYPE_CHECKING:
@@ -27,21 +28,9 @@ LABEL_TOLERANCE = 1e-3  # |stored value - grid value| allowed per factor
 
 def resolve_shapes3d_path(data_dir: str | os.PathLike[str] | None = None) -> Path:
     """The ``3dshapes.h5`` file: ``data_dir`` (or $BENCH_DATA) is the file or its folder."""
-    root = data_dir if data_dir is not None else os.environ.get("BENCH_DATA") or None
-    if root is None:
-        raise FileNotFoundError(
-            f"shapes3d: no data folder given; pass --data-dir DIR (or set BENCH_DATA) to a folder "
-            f"holding {FILE_NAME} from DeepMind's 3d-shapes release, or use 'shapes3d-synth'")
-    root = Path(root).expanduser()
-    tried = [root] if root.suffix in (".h5", ".hdf5") else \
-        [root / FILE_NAME, root / "3dshapes" / FILE_NAME]
-    for candidate in tried:
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(
-        f"shapes3d: {FILE_NAME} not found (tried {', '.join(str(p) for p in tried)}); pass "
-        f"--data-dir DIR (or set BENCH_DATA) to the folder holding DeepMind's {FILE_NAME}, "
-        f"or use 'shapes3d-synth'")
+    return resolve_data_file("shapes3d", FILE_NAME, (".h5", ".hdf5"), data_dir,
+                             subfolder="3dshapes", source=" from DeepMind's 3d-shapes release",
+                             fallback="shapes3d-synth")
 
 
 class Shapes3D(GroundTruthData):
@@ -56,11 +45,7 @@ class Shapes3D(GroundTruthData):
 
     def __init__(self, data_dir: str | os.PathLike[str] | None = None, *,
                  factor_sizes: tuple[int, ...] = FACTOR_SIZES) -> None:
-        if len(factor_sizes) != 6 or any(not 1 <= s <= f for s, f in
-                                         zip(factor_sizes, FACTOR_SIZES, strict=True)):
-            raise ValueError(f"shapes3d: factor_sizes must be 6 sizes within {FACTOR_SIZES}, "
-                             f"got {factor_sizes}")
-        self._sizes = tuple(int(s) for s in factor_sizes)
+        self._sizes = check_subset_sizes("shapes3d", factor_sizes, FACTOR_SIZES)
         self.path = resolve_shapes3d_path(data_dir)
         self._handle = None
         self._handle_pid = -1
