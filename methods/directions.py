@@ -10,8 +10,6 @@ SeFa / random: 1); the calibration stage replaces it with one common, recorded p
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +17,9 @@ from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from datasets.atomic import atomic_path
+from models.generator import generator_device
 
 TENSORS_FILE = "directions.safetensors"
 META_FILE = "directions.json"
@@ -125,8 +126,10 @@ class Directions:
         tensors = {"vectors": self.vectors.contiguous(), "scale": self.scale.contiguous()}
         meta = {"format_version": FORMAT_VERSION, "meta": self.meta}
         text = json.dumps(meta, indent=2, sort_keys=True, default=_json_default)
-        _atomic_write(directory / TENSORS_FILE, lambda p: save_file(tensors, str(p)))
-        _atomic_write(directory / META_FILE, lambda p: p.write_text(text + "\n"))
+        with atomic_path(directory / TENSORS_FILE) as tmp:
+            save_file(tensors, str(tmp))
+        with atomic_path(directory / META_FILE) as tmp:
+            tmp.write_text(text + "\n")
 
     @classmethod
     def load(cls, directory: str | Path) -> Directions:
@@ -163,35 +166,12 @@ def orient_signs(vectors: torch.Tensor) -> torch.Tensor:
     return vectors * signs.reshape(-1, *([1] * (vectors.ndim - 1)))
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _json_default(obj: Any) -> Any:
     if hasattr(obj, "tolist"):
         return obj.tolist()
     if isinstance(obj, tuple | set):
         return list(obj)
     raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
-
-
-def generator_device(generator: Any) -> torch.device:
-    """The device a generator's parameters live on (CPU for parameter-free stand-ins)."""
-    device = getattr(generator, "device", None)
-    if isinstance(device, torch.device | str):
-        return torch.device(device)
-    parameters = getattr(generator, "parameters", None)
-    if callable(parameters):
-        for param in parameters():
-            return param.device
-    return torch.device("cpu")
 
 
 @torch.no_grad()

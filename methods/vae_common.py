@@ -7,9 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from datasets.atomic import atomic_path
 from models.vae import VAE, VAEArchitecture, build_vae, images_to_tensor
 
 ENCODER_FORMAT = "disentangle-bench/vae-encoder"
@@ -187,9 +186,11 @@ class VAEEncoder:
             "representation": "posterior mean",
             "meta": self.meta,
         }
-        _atomic_write(directory / WEIGHTS_FILE, lambda p: save_file(tensors, str(p)))
+        with atomic_path(directory / WEIGHTS_FILE) as tmp:
+            save_file(tensors, str(tmp))
         text = json.dumps(info, indent=2, sort_keys=True, default=_json_default) + "\n"
-        _atomic_write(directory / META_FILE, lambda p: Path(p).write_text(text))
+        with atomic_path(directory / META_FILE) as tmp:
+            tmp.write_text(text)
 
     @classmethod
     def load(cls, directory: str | Path) -> VAEEncoder:
@@ -274,17 +275,6 @@ def require_ground_truth(bundle: Any, method: str) -> Any:
         raise ValueError(f"{method} needs a dataset with ground-truth images; "
                          f"{getattr(bundle, 'name', bundle)!r} has none")
     return ground_truth
-
-
-def _atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _json_default(value: Any) -> Any:

@@ -37,6 +37,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from models.generator import generator_device
+
 Predict = Callable[[torch.Tensor], Sequence[np.ndarray]]
 """NCHW float images in [-1, 1] -> one array (n, c_a) per attribute (c_a = 1: scalar)."""
 
@@ -94,25 +96,13 @@ def group_change(mean_diff: np.ndarray, widths: Sequence[int]) -> np.ndarray:
     return np.asarray(out, dtype=np.float64)
 
 
-def _device(generator: Any) -> torch.device:
-    """The device of a generator's parameters (CPU for parameter-free stand-ins)."""
-    device = getattr(generator, "device", None)
-    if isinstance(device, torch.device | str):
-        return torch.device(device)
-    parameters = getattr(generator, "parameters", None)
-    if callable(parameters):
-        for param in parameters():
-            return param.device
-    return torch.device("cpu")
-
-
 @torch.no_grad()
 def _map_z(generator: Any, num: int, seed: int, truncation_psi: float, batch: int) -> torch.Tensor:
     """W ``[num, w_dim]`` (CPU float32) of ``num`` z ~ N(0, I) drawn from a seeded CPU stream."""
     if num <= 0:
         raise ValueError(f"number of latents must be positive, got {num}")
     rng = torch.Generator().manual_seed(int(seed))
-    device = _device(generator)
+    device = generator_device(generator)
     out = []
     for start in range(0, num, batch):
         z = torch.randn(min(batch, num - start), generator.z_dim, generator=rng)
@@ -184,7 +174,7 @@ def w_spread(generator: Any, num: int, seed: int) -> float:
 @torch.no_grad()
 def synthesize(generator: Any, ws: torch.Tensor, batch: int) -> torch.Tensor:
     """Images (CPU float32 NCHW) of W+ codes, in batches, on the generator's device."""
-    device = _device(generator)
+    device = generator_device(generator)
     out = [
         generator.synthesize(ws[i : i + batch].to(device)).detach().float().cpu()
         for i in range(0, ws.shape[0], batch)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
@@ -42,3 +42,15 @@ def broadcast_ws(w: torch.Tensor, num_ws: int) -> torch.Tensor:
     if w.ndim == 3:
         return w
     return w.unsqueeze(1).expand(-1, num_ws, -1)
+
+
+def generator_device(generator: Any) -> torch.device:
+    """The device a generator's parameters live on (CPU for parameter-free stand-ins)."""
+    device = getattr(generator, "device", None)
+    if isinstance(device, torch.device | str):
+        return torch.device(device)
+    parameters = getattr(generator, "parameters", None)
+    if callable(parameters):
+        for param in parameters():
+            return param.device
+    return torch.device("cpu")
