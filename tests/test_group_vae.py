@@ -20,14 +20,7 @@ from distill.group_vae import (
 from methods.vae_common import fresh_encoder
 from models.vae import VAEArchitecture
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Small convs on a shared 2-core machine run far faster single-threaded."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _posteriors() -> tuple[torch.Tensor, ...]:

@@ -11,7 +11,6 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
 
 from datasets import load_ground_truth
 from methods.base import METHODS, method_spec
@@ -19,14 +18,7 @@ from methods.vae_common import fresh_encoder
 from metrics.mig import mig
 from metrics.sampling import factor_vae_score, sample_codes
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Small convs on a shared 2-core machine run far faster single-threaded."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _scores(ground_truth, encoder, prune_threshold: float = 0.05) -> dict[str, float]:
