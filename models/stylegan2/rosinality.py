@@ -160,11 +160,8 @@ def rosinality_to_native(
             tensor = tensor.reshape(shape)
         out[n_key] = tensor
 
-    for i in range(arch.n_mlp):
-        take(f"style.{i + 1}.weight", f"mapping.fc{i}.weight")
-        take(f"style.{i + 1}.bias", f"mapping.fc{i}.bias")
-    take("input.input", "synthesis.b4.const", (arch.channels[4], 4, 4))
-    for r_pre, n_pre, noise_idx in _layer_pairs(res):
+    def take_modulated_conv(r_pre: str, n_pre: str) -> None:
+        """A modulated conv's 5-d weight (leading batch axis dropped) and its style affine."""
         weight = state.get(f"{r_pre}.conv.weight")
         if weight is not None and weight.ndim != 5:
             raise _fail(source, f"'{r_pre}.conv.weight' has {weight.ndim} dims; expected 5")
@@ -172,6 +169,13 @@ def rosinality_to_native(
              tuple(weight.shape[1:]) if weight is not None else None)
         take(f"{r_pre}.conv.modulation.weight", f"{n_pre}.affine.weight")
         take(f"{r_pre}.conv.modulation.bias", f"{n_pre}.affine.bias")
+
+    for i in range(arch.n_mlp):
+        take(f"style.{i + 1}.weight", f"mapping.fc{i}.weight")
+        take(f"style.{i + 1}.bias", f"mapping.fc{i}.bias")
+    take("input.input", "synthesis.b4.const", (arch.channels[4], 4, 4))
+    for r_pre, n_pre, noise_idx in _layer_pairs(res):
+        take_modulated_conv(r_pre, n_pre)
         take(f"{r_pre}.noise.weight", f"{n_pre}.noise_strength", ())
         take(f"{r_pre}.activate.bias", f"{n_pre}.bias")
         noise_key = f"noises.noise_{noise_idx}"
@@ -179,13 +183,7 @@ def rosinality_to_native(
             side = int(state[noise_key].shape[-1])
             take(noise_key, f"{n_pre}.noise_const", (side, side))
     for r_pre, n_pre in _torgb_pairs(res):
-        weight = state.get(f"{r_pre}.conv.weight")
-        if weight is not None and weight.ndim != 5:
-            raise _fail(source, f"'{r_pre}.conv.weight' has {weight.ndim} dims; expected 5")
-        take(f"{r_pre}.conv.weight", f"{n_pre}.weight",
-             tuple(weight.shape[1:]) if weight is not None else None)
-        take(f"{r_pre}.conv.modulation.weight", f"{n_pre}.affine.weight")
-        take(f"{r_pre}.conv.modulation.bias", f"{n_pre}.affine.bias")
+        take_modulated_conv(r_pre, n_pre)
         take(f"{r_pre}.bias", f"{n_pre}.bias", (arch.img_channels,))
 
     optional = {k for k in expected if _R_NOISE_BUFFER.match(k)}
