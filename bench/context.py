@@ -81,7 +81,7 @@ class CellContext:
         self.seed = cell.seed
         self.profile = cell.profile
         self.store = store
-        self.artifacts_dir = Path(artifacts_dir)
+        self.artifacts_dir = Path(artifacts_dir).absolute()
         self.stage_versions = dict(stage_versions)
         self.quiet = quiet
         self.artifacts: dict[str, dict[str, str]] = {}
@@ -166,7 +166,8 @@ class CellContext:
     def add_artifact(self, group: str, name: str, path: Path | str) -> None:
         """Record a file saved under ``artifacts_dir`` (e.g. group "figures", name "traversal").
 
-        Stored relative to the results folder so that LEADERBOARD.md can link to it.
+        ``path`` is absolute or relative to ``artifacts_dir``; it is stored relative to the
+        results folder so that LEADERBOARD.md and reports can link to it.
         """
         path = Path(path)
         if not path.is_absolute():

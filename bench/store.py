@@ -85,10 +85,15 @@ def check_metrics(metrics: Any, where: str) -> dict[str, float]:
 
 
 class ResultStore:
-    """Paths and reads/writes of one results folder (default ``results/``)."""
+    """Paths and reads/writes of one results folder (default ``results/``).
+
+    The root is made absolute once, here, so that every path derived from it (run folders,
+    artifacts, the stage cache) is absolute and a cell never depends on the working directory;
+    result files record artifact paths relative to this root.
+    """
 
     def __init__(self, root: Path | str) -> None:
-        self.root = Path(root)
+        self.root = Path(root).absolute()
 
     @property
     def runs_dir(self) -> Path:
