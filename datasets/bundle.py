@@ -17,6 +17,8 @@ class Bundle:
     """Everything a cell may need from one dataset; heavy parts load lazily on first use.
 
     ``identity`` is what the cell hash sees: it must change whenever any component would.
+    ``capabilities`` names extra things the bundle knows (e.g. ``"true_directions"``: its
+    generator has ``true_directions()``); methods can require them like components.
     """
 
     name: str
@@ -24,9 +26,10 @@ class Bundle:
     load_generator: Callable[[], Any] | None = None
     load_predictor: Callable[[], Any] | None = None
     identity: dict[str, Any] = field(default_factory=dict)
+    capabilities: frozenset[str] = frozenset()
 
     def provides(self) -> set[str]:
-        have = set()
+        have = set(self.capabilities)
         if self.ground_truth is not None:
             have.add("ground_truth")
         if self.load_generator is not None:

@@ -124,7 +124,8 @@ def shapes3d_oracle(data_dir: str | None = None) -> Bundle:
     identity = {"ground_truth": gt.identity(), "generator": {"oracle": OracleConfig().to_dict()},
                 "predictor": predictor_id}
     return Bundle("shapes3d-oracle", ground_truth=gt, load_generator=load_generator,
-                  load_predictor=load_predictor, identity=identity)
+                  load_predictor=load_predictor, identity=identity,
+                  capabilities=frozenset({"true_directions"}))
 
 
 @BUNDLES.register(

@@ -80,3 +80,25 @@ def test_discovery_scores_separate_ganspace_from_random(generator) -> None:
     assert scores["random"]["attribute_count"] < 6.0
     assert (scores["ganspace"]["disentanglement_score"]
             > scores["random"]["disentanglement_score"] + 0.2)
+
+
+def test_oracle_method_returns_the_true_directions(generator) -> None:
+    from methods.oracle_dirs import OracleDirectionsConfig, run_oracle
+
+    dirs = run_oracle(bundle_of(generator), OracleDirectionsConfig(), seed=0)
+    assert dirs.meta["names"] == list(oracle.FACTOR_NAMES)
+    assert torch.allclose(_matched_cos(dirs, generator.true_directions()),
+                          torch.ones(6, dtype=torch.float64), atol=1e-6)
+    with pytest.raises(ValueError, match="no true_directions"):
+        run_oracle(bundle_of(object()), OracleDirectionsConfig(), seed=0)
+
+
+def test_oracle_method_runs_only_where_the_truth_is_known() -> None:
+    from bench.errors import BenchError
+    from bench.grid import GridSpec
+    from bench.plan import plan_grid
+
+    default = plan_grid(GridSpec(methods=None, datasets=["shapes3d-oracle"], seeds=[0]))
+    assert "oracle" in {plan.cell.method for plan in default}
+    with pytest.raises(BenchError, match="needs generator, true_directions"):
+        plan_grid(GridSpec(methods=["oracle"], datasets=["shapes3d-synth"], seeds=[0]))

@@ -1,0 +1,38 @@
+"""The exact factor directions of a generator that knows them: the ceiling on ``shapes3d-oracle``.
+
+Every other direction method on that dataset is compared against this one: its discovery scores
+and its distilled encoder are what perfect directions reach under the same protocol.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from methods.base import register_method
+from methods.directions import Directions
+
+
+@dataclass(frozen=True)
+class OracleDirectionsConfig:
+    """No settings: the generator's ``true_directions()`` (unit rows in W), one per factor."""
+
+
+@register_method(
+    "oracle",
+    description="the generator's own ground-truth factor directions (ceiling; oracle data only)",
+    kind="directions",
+    config_cls=OracleDirectionsConfig,
+    requires=("generator", "true_directions"),
+    load_output=Directions.load,
+)
+def run_oracle(bundle: Any, config: OracleDirectionsConfig, seed: int,
+               progress: Any = None) -> Directions:
+    generator = bundle.generator
+    if not hasattr(generator, "true_directions"):
+        raise ValueError(f"dataset {bundle.name!r}: its generator has no true_directions()")
+    vectors = generator.true_directions().float()
+    names = list(getattr(generator, "factor_names", [f"factor{i}" for i in range(len(vectors))]))
+    meta = {"method": "oracle", "config": asdict(config), "seed": int(seed),
+            "native_unit": "unit vector in W", "names": names}
+    return Directions.from_w(vectors, generator.num_ws, meta=meta)
