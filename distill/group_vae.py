@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,6 +115,36 @@ def fuse_posteriors(
         logvar_avg = 0.5 * (logvar_a + logvar_b)
     return (torch.where(varied_mask, mu_a, mu_avg), torch.where(varied_mask, logvar_a, logvar_avg),
             torch.where(varied_mask, mu_b, mu_avg), torch.where(varied_mask, logvar_b, logvar_avg))
+
+
+def group_vae_loss(
+    encoder: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+    decoder: Callable[[torch.Tensor], torch.Tensor],
+    images_a: torch.Tensor,
+    images_b: torch.Tensor,
+    labels: torch.Tensor,
+    num_latents: int,
+    beta: float,
+    fusion: Fusion = "var",
+    noise: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The group-VAE objective on a batch of pairs: (loss, reconstruction, KL).
+
+    Both images go through ``encoder`` in one batch ([a; b], NCHW in [0, 1]); posteriors are
+    fused by ``fuse_posteriors`` with label k = the varied latent; the loss is
+    ½(rec_a + rec_b) + β·½(KL_a + KL_b), each term averaged over pairs (= the mean over 2n
+    images). ``noise=None`` decodes the fused means (deterministic; for tests).
+    """
+    n = len(labels)
+    mean, logvar = encoder(torch.cat([images_a, images_b]))
+    varied = torch.arange(num_latents)[None, :] == labels.reshape(n, 1)
+    mu_a, lv_a, mu_b, lv_b = fuse_posteriors(mean[:n], logvar[:n], mean[n:], logvar[n:], varied,
+                                              fusion)
+    fused_mean, fused_logvar = torch.cat([mu_a, mu_b]), torch.cat([lv_a, lv_b])
+    logits = decoder(reparameterise(fused_mean, fused_logvar, noise))
+    reconstruction = bernoulli_reconstruction(logits, torch.cat([images_a, images_b])).mean()
+    kl = gaussian_kl(fused_mean, fused_logvar).mean()
+    return reconstruction + beta * kl, reconstruction, kl
 
 
 class PairSource:
@@ -217,22 +247,14 @@ def train_group_vae(pairs: Any, num_latents: int, config: GroupVAEConfig, seed: 
         vae = build_vae(arch, streams.torch_seed("init")).train()
         noise = streams.torch("noise")
         optimizer = adam(vae.parameters(), config.lr, config.adam_betas, config.adam_eps)
-        dims = torch.arange(num_latents)
 
         def step(_: int) -> dict[str, float]:
             a, b, k = source.batch(config.batch_size, data_rng)
-            images = images_to_tensor(np.concatenate([a, b]), source.channels)
-            mean, logvar = vae.encoder(images)
-            n = len(k)
-            varied = dims[None, :] == torch.from_numpy(k)[:, None]
-            mu_a, lv_a, mu_b, lv_b = fuse_posteriors(mean[:n], logvar[:n], mean[n:], logvar[n:],
-                                                      varied, config.fusion)
-            fused_mean, fused_logvar = torch.cat([mu_a, mu_b]), torch.cat([lv_a, lv_b])
-            logits = vae.decoder(reparameterise(fused_mean, fused_logvar, noise))
-            # ½(rec_a + rec_b) and ½(KL_a + KL_b), each averaged over pairs = mean over 2n images.
-            reconstruction = bernoulli_reconstruction(logits, images).mean()
-            kl = gaussian_kl(fused_mean, fused_logvar).mean()
-            loss = reconstruction + config.beta * kl
+            images_a = images_to_tensor(a, source.channels)
+            images_b = images_to_tensor(b, source.channels)
+            loss, reconstruction, kl = group_vae_loss(
+                vae.encoder, vae.decoder, images_a, images_b, torch.from_numpy(k), num_latents,
+                config.beta, config.fusion, noise)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -14,6 +14,7 @@ from distill.group_vae import (
     PairSource,
     fuse_posteriors,
     group_vae_config,
+    group_vae_loss,
     open_pairs,
     train_group_vae,
 )
@@ -56,6 +57,43 @@ def test_fusion_logvar_averaging_differs_as_expected() -> None:
     # Equal variances: the two modes agree.
     same = fuse_posteriors(mu_a, lv_a, mu_b, lv_a, varied, "var")[1]
     assert torch.allclose(same, fuse_posteriors(mu_a, lv_a, mu_b, lv_a, varied, "logvar")[1])
+
+
+def test_loss_equals_the_reference_formulation_on_hand_made_pairs() -> None:
+    """½(rec_a + rec_b) + β·½(KL_a + KL_b) on the fused posteriors, computed by hand."""
+    mu_a, lv_a, mu_b, lv_b, _ = _posteriors()  # one pair, 3 latents, label 1
+    images_a = torch.tensor([0.25, 1.0]).reshape(1, 1, 1, 2)
+    images_b = torch.tensor([0.5, 0.0]).reshape(1, 1, 1, 2)
+
+    def encoder(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        assert torch.equal(images, torch.cat([images_a, images_b]))
+        return torch.cat([mu_a, mu_b]), torch.cat([lv_a, lv_b])
+
+    def decoder(z: torch.Tensor) -> torch.Tensor:  # logits = the first two latents
+        return z[:, :2].reshape(-1, 1, 1, 2)
+
+    loss, rec, kl = group_vae_loss(encoder, decoder, images_a, images_b, torch.tensor([1]), 3,
+                                   beta=2.0, fusion="var", noise=None)
+
+    def bce(logit: float, target: float) -> float:
+        return math.log1p(math.exp(logit)) - logit * target
+
+    def kl_term(mu: float, logvar: float) -> float:
+        return 0.5 * (mu * mu + math.exp(logvar) - logvar - 1.0)
+
+    # fused: a = (2, 2, 4) with logvars (log 2.5, 0, log 2.5); b = (2, 4, 4), (log 2.5, 1, log 2.5)
+    rec_a = bce(2.0, 0.25) + bce(2.0, 1.0)
+    rec_b = bce(2.0, 0.5) + bce(4.0, 0.0)
+    l25 = math.log(2.5)
+    kl_a = kl_term(2.0, l25) + kl_term(2.0, 0.0) + kl_term(4.0, l25)
+    kl_b = kl_term(2.0, l25) + kl_term(4.0, 1.0) + kl_term(4.0, l25)
+    assert float(rec) == pytest.approx((rec_a + rec_b) / 2, rel=1e-6)
+    assert float(kl) == pytest.approx((kl_a + kl_b) / 2, rel=1e-6)
+    assert float(loss) == pytest.approx((rec_a + rec_b) / 2 + 2.0 * (kl_a + kl_b) / 2, rel=1e-6)
+    # the label picks the latent that keeps its own posterior: label 0 gives another loss
+    other, _, _ = group_vae_loss(encoder, decoder, images_a, images_b, torch.tensor([0]), 3,
+                                 beta=2.0, fusion="var", noise=None)
+    assert float(other) != pytest.approx(float(loss))
 
 
 def test_fusion_rejects_bad_input() -> None:
