@@ -36,6 +36,7 @@ from metrics.discovery import (
     discovery_metrics,
     score_matrix,
 )
+from metrics.registry import describe
 
 STAGE_VERSIONS: dict[str, int] = {
     "discover": 1,
@@ -56,12 +57,20 @@ class DirectionsFlowSettings:
     num_pairs: int = 240_000  # the reference pair script's default
     pair_batch: int = 1000
     pair_truncation_psi: float = 1.0  # reference: no truncation
+    # pairs are w -/+ t * multiplier * calibrated scale * d: the discovery metrics' edit size
+    # times a common factor, the same for every method (see docs/distillation.md)
+    pair_edit_multiplier: float = 1.0
+    pair_edit_sampling: str = "fixed"
     dedup_threshold: float = DEFAULT_DEDUP_THRESHOLD
     traversal_rows: int = 10
     traversal_steps: int = 7
     traversal_span: float = 2.0  # largest |amount|, in calibrated-scale units
     traversal_seeds: int = 3
 
+
+describe("pairs_kept_fraction",
+         "Fraction of scored directions kept after removing duplicates (|cos| > 0.95)",
+         tolerance=0.2)
 
 FLOW_SETTINGS: dict[str, DirectionsFlowSettings] = {
     "paper": DirectionsFlowSettings(),
@@ -272,7 +281,8 @@ def _distillation_stages(
                                  num_pairs=settings.num_pairs, seed=pair_seed,
                                  batch=settings.pair_batch,
                                  truncation_psi=settings.pair_truncation_psi, keep=keep,
-                                 progress=bar)
+                                 edit_multiplier=settings.pair_edit_multiplier,
+                                 edit_sampling=settings.pair_edit_sampling, progress=bar)
         finally:
             bar.close()
         summary["path"] = "pairs.h5"
@@ -285,7 +295,9 @@ def _distillation_stages(
         "pairs",
         {"calibrate": ctx.stage_keys["calibrate"], "keep": keep, "seed": pair_seed,
          "num_pairs": settings.num_pairs, "batch": settings.pair_batch,
-         "truncation_psi": settings.pair_truncation_psi},
+         "truncation_psi": settings.pair_truncation_psi,
+         "edit_multiplier": settings.pair_edit_multiplier,
+         "edit_sampling": settings.pair_edit_sampling},
         pairs, load_pairs)
     num_latents = len(summary["kept_indices"])
     vae_config = group_vae_config(ctx.profile)

@@ -30,6 +30,7 @@ import torch
 from methods.directions import generator_device
 
 DEFAULT_DEDUP_THRESHOLD = 0.95
+EDIT_SAMPLING = ("fixed", "uniform")
 
 
 def deduplicate(directions: Any, threshold: float = DEFAULT_DEDUP_THRESHOLD) -> list[int]:
@@ -67,6 +68,8 @@ def make_pairs(
     truncation_psi: float = 1.0,
     keep: Sequence[int] | None = None,
     dedup_threshold: float = DEFAULT_DEDUP_THRESHOLD,
+    edit_multiplier: float = 1.0,
+    edit_sampling: str = "fixed",
     progress: Any = None,
 ) -> dict[str, Any]:
     """Write ``num_pairs`` pairs to ``path``; return a summary (kept/removed, label counts).
@@ -74,10 +77,17 @@ def make_pairs(
     ``keep`` restricts sampling to those original direction indices (the caller's own dedup);
     None runs ``deduplicate(directions, dedup_threshold)``. z ~ N(0, I) and the labels come from
     generators seeded by ``seed``; ψ = 1 (no truncation) is the reference setting.
+    The edit is ``t · edit_multiplier · scale_k · d_k`` on both sides of w (``w ∓ edit``), with
+    ``t = 1`` (``edit_sampling="fixed"``, the reference default) or ``t ~ U(-1, 1)``
+    (``"uniform"``, the reference's dynamic uniform scale).
     ``progress``: optional bar with ``update(n)`` (advanced by pairs written).
     """
     if num_pairs <= 0 or batch <= 0:
         raise ValueError(f"num_pairs and batch must be positive (got {num_pairs}, {batch})")
+    if not edit_multiplier > 0:
+        raise ValueError(f"edit_multiplier must be positive, got {edit_multiplier}")
+    if edit_sampling not in EDIT_SAMPLING:
+        raise ValueError(f"edit_sampling must be one of {EDIT_SAMPLING}, got {edit_sampling!r}")
     k_all = directions.num_directions
     if keep is None:
         kept = deduplicate(directions, dedup_threshold)
@@ -92,7 +102,9 @@ def make_pairs(
     device = generator_device(generator)
     z_rng = torch.Generator().manual_seed(int(seed))
     label_rng = np.random.default_rng(np.random.SeedSequence([int(seed), 1]))
-    deltas = (directions.scale[kept, None, None] * directions.vectors[kept]).float()  # [m, L, D]
+    deltas = (edit_multiplier * directions.scale[kept, None, None]
+              * directions.vectors[kept]).float()  # [m, L, D]
+    amount_rng = np.random.default_rng(np.random.SeedSequence([int(seed), 2]))
     h = w = int(generator.resolution)
     c = int(generator.img_channels)
     chunk = (min(batch, 256, num_pairs), h, w, c)
@@ -113,6 +125,9 @@ def make_pairs(
                 ws = wv[:, None, :].expand(-1, generator.num_ws, -1)
                 label = label_rng.integers(0, len(kept), size=size)
                 d = deltas[torch.from_numpy(label)]
+                if edit_sampling == "uniform":
+                    t = amount_rng.uniform(-1.0, 1.0, size=size).astype(np.float32)
+                    d = d * torch.from_numpy(t)[:, None, None]
                 first = generator.synthesize((ws - d).to(device))
                 second = generator.synthesize((ws + d).to(device))
                 orig[start : start + size] = to_uint8(first)
@@ -127,6 +142,8 @@ def make_pairs(
             f.attrs["num_labels"] = len(kept)
             f.attrs["seed"] = int(seed)
             f.attrs["truncation_psi"] = float(truncation_psi)
+            f.attrs["edit_multiplier"] = float(edit_multiplier)
+            f.attrs["edit_sampling"] = edit_sampling
             f.attrs["dedup_threshold"] = float(dedup_threshold) if keep is None else -1.0
             f.attrs["directions_meta"] = json.dumps(directions.meta, sort_keys=True, default=str)
         os.replace(tmp, path)
@@ -141,6 +158,8 @@ def make_pairs(
         "label_counts": counts.tolist(),
         "seed": int(seed),
         "truncation_psi": float(truncation_psi),
+        "edit_multiplier": float(edit_multiplier),
+        "edit_sampling": edit_sampling,
     }
 
 
