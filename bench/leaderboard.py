@@ -1,8 +1,9 @@
 """Leaderboards from result files: one table per (dataset, profile), one row per method setting.
 
 Every metric column shows mean ± std and a 95% t-interval over seeds; the best mean per column
-(direction from ``metrics.info.METRIC_INFO``; unknown keys are never marked) is bold in Markdown
-and LaTeX and flagged in a ``<metric>_best`` CSV column. Marked only when two or more rows compete.
+(direction from the metric registry's ``score_keys()``; unknown keys are never marked) is bold
+in Markdown and LaTeX and flagged in a ``<metric>_best`` CSV column. Marked only when two or
+more rows compete.
 """
 
 from __future__ import annotations
@@ -75,13 +76,9 @@ class Table:
 
 
 def _metric_info() -> dict[str, Any]:
-    from metrics.info import METRIC_INFO
+    from metrics.registry import score_keys
 
-    try:  # metric modules may describe more keys when imported
-        import metrics.sampling  # noqa: F401
-    except ImportError:
-        pass
-    return METRIC_INFO
+    return score_keys()
 
 
 def _ordered_metrics(keys: Iterable[str], info: dict[str, Any]) -> list[str]:

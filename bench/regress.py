@@ -4,7 +4,7 @@ A baseline cell is keyed by (method, dataset, seed, profile, hash of the resolve
 library versions and metric settings are deliberately not part of the key, so a fresh CI install
 with other library versions still finds its baselines and the tolerance absorbs the noise.
 
-A score that moved in its bad direction by more than its tolerance (``metrics.info.METRIC_INFO``),
+A score that moved in its bad direction by more than its tolerance (the metric registry's keys),
 a lost metric, or a baseline cell without a current result is a failure; keys without metadata
 are shown but never checked.
 """
@@ -81,7 +81,9 @@ def compare(baselines: Iterable[dict[str, Any]], results: Iterable[dict[str, Any
             info: dict[str, Any] | None = None) -> CheckReport:
     """Compare baseline cells with current results (matched by ``baseline_key``)."""
     if info is None:
-        from metrics.info import METRIC_INFO as info  # noqa: N811
+        from metrics.registry import score_keys
+
+        info = score_keys()
     current = {baseline_key(r): r for r in results}
     by_identity: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for result in current.values():
@@ -107,7 +109,7 @@ def compare(baselines: Iterable[dict[str, Any]], results: Iterable[dict[str, Any
             meta = info.get(metric)
             if meta is None:
                 report.notes.append(f"unchecked  {_label(base)}: {metric} {old:.4f} -> {new:.4f} "
-                                    "(no metadata in metrics.info)")
+                                    "(no metadata in the metric registry)")
                 continue
             report.checked_metrics += 1
             delta = new - old

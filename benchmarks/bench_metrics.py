@@ -239,7 +239,7 @@ def sampled_profile(seed: int, encoder: str) -> None:
         f"(estimated CPU: rendering {render_cpu:.1f} s, encoding {encode_cpu:.1f} s, "
         f"metric arithmetic {cpu_total - render_cpu - encode_cpu:.1f} s)"
     )
-    print({k: v for k, v in settings.items() if not isinstance(v, dict)})
+    print(settings)
     print(tabulate(sorted(scores.items()), headers=["key", "score"], floatfmt=".4f"))
 
 

@@ -1,5 +1,2 @@
-"""Disentanglement and discovery metrics: pure functions on arrays plus thin samplers."""
-
-from metrics.info import METRIC_INFO, MetricInfo
-
-__all__ = ["METRIC_INFO", "MetricInfo"]
+"""Disentanglement and discovery metrics: pure functions on arrays, registered with their
+metadata (:mod:`metrics.registry`) and fed by one sample bank (:mod:`metrics.sampling`)."""

@@ -9,13 +9,25 @@ points; the scores are its accuracies on the training and evaluation points.
 from __future__ import annotations
 
 import warnings
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from metrics._common import check_codes, estimator_seeds
+from metrics.bank import (
+    CHUNK_SIZE,
+    Represent,
+    SampleBank,
+    check_data,
+    chunks,
+    encode,
+    varying_factors,
+)
 from metrics.modularity import LOGISTIC_PARAMS
+from metrics.registry import ScoreKey, register_metric
 
 
 def beta_vae_features(z1: np.ndarray, z2: np.ndarray) -> np.ndarray:
@@ -77,3 +89,80 @@ def beta_vae_from_pairs(
         eval_labels,
         random_state=random_state,
     )
+
+
+# -- sampled from ground truth ---------------------------------------------------------------
+
+
+def _beta_vae_points(
+    data: Any,
+    represent: Represent,
+    rng: np.random.Generator,
+    num: int,
+    batch: int,
+    varying: np.ndarray,
+    chunk_size: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``num`` BetaVAE points: features (num, D) and the shared factor (num,)."""
+    k = len(data.factor_sizes)
+    first = np.asarray(data.sample_factors(num * batch, rng), dtype=np.int64).reshape(num, batch, k)
+    second = np.asarray(data.sample_factors(num * batch, rng), dtype=np.int64).reshape(
+        num, batch, k
+    )
+    shared = varying[rng.integers(0, varying.size, size=num)]
+    points = np.arange(num)
+    second[points, :, shared] = first[points, :, shared]
+    groups_per_chunk = max(1, chunk_size // batch)
+    features = []
+    for rows in chunks(num, groups_per_chunk):
+        n = rows.stop - rows.start
+        z1 = encode(data, represent, first[rows].reshape(-1, k), chunk_size=chunk_size)
+        z2 = encode(data, represent, second[rows].reshape(-1, k), chunk_size=chunk_size)
+        features.append(beta_vae_features(z1.reshape(n, batch, -1), z2.reshape(n, batch, -1)))
+    return np.concatenate(features), shared
+
+
+def beta_vae_score(
+    data: Any,
+    represent: Represent,
+    rng: np.random.Generator,
+    *,
+    batch_size: int = 64,
+    num_train: int = 10000,
+    num_eval: int = 5000,
+    chunk_size: int = CHUNK_SIZE,
+) -> dict[str, float]:
+    """BetaVAE score sampled from ground truth: each point is ``batch_size`` image pairs sharing
+    one random factor. Keys ``betavae_train_accuracy``, ``betavae_eval_accuracy``."""
+    sizes = check_data(data)
+    if batch_size < 1 or num_train < 2 or num_eval < 1:
+        raise ValueError("BetaVAE: need batch_size >= 1, num_train >= 2, num_eval >= 1")
+    varying = varying_factors(sizes, "BetaVAE")
+    if varying.size < 2:
+        raise ValueError("BetaVAE: needs at least 2 factors with more than one value")
+    x_tr, y_tr = _beta_vae_points(data, represent, rng, num_train, batch_size, varying, chunk_size)
+    x_ev, y_ev = _beta_vae_points(data, represent, rng, num_eval, batch_size, varying, chunk_size)
+    return beta_vae_from_features(x_tr, y_tr, x_ev, y_ev, random_state=rng)
+
+
+@dataclass(frozen=True)
+class BetaVAESettings:
+    """The reference study's point counts; each point averages ``batch_size`` pairs."""
+
+    batch_size: int = 64
+    num_train: int = 10000
+    num_eval: int = 5000
+
+
+@register_metric(
+    "betavae", description="BetaVAE score (Higgins et al. 2017)", settings=BetaVAESettings,
+    profiles={"quick": {"num_train": 500, "num_eval": 300}},
+    keys=(
+        ScoreKey("betavae_train_accuracy", "BetaVAE score: logistic-regression train accuracy"),
+        ScoreKey("betavae_eval_accuracy", "BetaVAE score: logistic-regression eval accuracy"),
+    ),
+)
+def score_betavae(bank: SampleBank, settings: BetaVAESettings, rng: np.random.Generator
+                  ) -> dict[str, float]:
+    return beta_vae_score(bank.data, bank.represent, rng, **asdict(settings),
+                          chunk_size=bank.chunk_size)

@@ -25,6 +25,8 @@ give identical numbers.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.stats
 from joblib import Parallel, delayed
@@ -37,6 +39,8 @@ from metrics._common import (
     informative_factors,
     warn_constant_dims,
 )
+from metrics.bank import SampleBank
+from metrics.registry import ScoreKey, register_metric
 
 # The reference defaults, pinned. The split criterion is friedman_mse in every supported sklearn
 # version (the ``criterion`` argument is deprecated without effect in sklearn 1.9, so not passed).
@@ -177,3 +181,32 @@ def dci(
     scores["dci_informativeness_train"] = float(np.mean(acc_tr))
     scores["dci_informativeness_test"] = float(np.mean(acc_te))
     return scores
+
+
+@dataclass(frozen=True)
+class DCISettings:
+    """``mode``: ``exact`` (the reference GBT) or ``fast`` (fewer, larger boosting stages,
+    calibrated against exact within ``FAST_TOLERANCE``); a leaderboard never mixes modes."""
+
+    mode: str = "exact"
+
+    def __post_init__(self) -> None:
+        if self.mode not in DCI_MODES:
+            raise ValueError(f"dci mode must be one of {DCI_MODES}, got {self.mode!r}")
+
+
+@register_metric(
+    "dci", description="DCI (Eastwood & Williams 2018) with gradient-boosted trees",
+    settings=DCISettings, profiles={"quick": {"mode": "fast"}},
+    keys=(
+        ScoreKey("dci_disentanglement",
+                 "DCI disentanglement (Eastwood & Williams 2018); mode in settings",
+                 headline=True),
+        ScoreKey("dci_completeness", "DCI completeness"),
+        ScoreKey("dci_informativeness_train", "DCI informativeness: GBT train accuracy"),
+        ScoreKey("dci_informativeness_test", "DCI informativeness: GBT test accuracy"),
+    ),
+)
+def score_dci(bank: SampleBank, settings: DCISettings, rng: np.random.Generator
+              ) -> dict[str, float]:
+    return dci(*bank.split, mode=settings.mode, random_state=rng, n_jobs=bank.n_jobs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
@@ -19,6 +20,8 @@ from metrics._common import (
     warn_constant_dims,
     warn_degenerate,
 )
+from metrics.bank import SampleBank
+from metrics.registry import ScoreKey, register_metric
 
 # Today's sklearn defaults, pinned (lbfgs is multinomial for multi-class targets; the penalty is
 # the default L2, not passed because sklearn 1.8 deprecates the ``penalty`` argument).
@@ -138,3 +141,26 @@ def modularity_explicitness(
         explicitness(codes_tr, factors_tr, codes_te, factors_te, random_state=random_state)
     )
     return scores
+
+
+@dataclass(frozen=True)
+class ModularitySettings:
+    """The reference discretiser of the Modularity mutual information."""
+
+    num_bins: int = 20
+
+
+@register_metric(
+    "modularity", description="Modularity and Explicitness (Ridgeway & Zemel 2018)",
+    settings=ModularitySettings,
+    keys=(
+        ScoreKey("modularity", "Modularity (Ridgeway & Zemel 2018)"),
+        ScoreKey("explicitness_train",
+                 "Explicitness: macro ROC-AUC of logistic regression, train set", low=0.5),
+        ScoreKey("explicitness_test",
+                 "Explicitness: macro ROC-AUC of logistic regression, test set", low=0.5),
+    ),
+)
+def score_modularity(bank: SampleBank, settings: ModularitySettings, rng: np.random.Generator
+                     ) -> dict[str, float]:
+    return modularity_explicitness(*bank.split, random_state=rng, num_bins=settings.num_bins)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.svm import LinearSVC
@@ -12,6 +14,8 @@ from metrics._common import (
     informative_factors,
     warn_constant_dims,
 )
+from metrics.bank import SampleBank
+from metrics.registry import ScoreKey, register_metric
 
 SVC_PARAMS = {
     "C": 0.01,
@@ -111,3 +115,21 @@ def sap(
     )
     top_two = -np.sort(-scores, axis=0)[:2]
     return {"sap": float(np.mean(top_two[0] - top_two[1]))}
+
+
+@dataclass(frozen=True)
+class SAPSettings:
+    """The reference: factors treated as discrete (classification with a LinearSVC)."""
+
+    continuous_factors: bool = False
+
+
+@register_metric(
+    "sap", description="Separated Attribute Predictability (Kumar et al. 2018)",
+    settings=SAPSettings,
+    keys=(ScoreKey("sap", "Separated Attribute Predictability (Kumar et al. 2018), "
+                   "LinearSVC C=0.01"),),
+)
+def score_sap(bank: SampleBank, settings: SAPSettings, rng: np.random.Generator
+              ) -> dict[str, float]:
+    return sap(*bank.split, continuous_factors=settings.continuous_factors, random_state=rng)

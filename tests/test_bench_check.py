@@ -9,7 +9,7 @@ import pytest
 from bench.cli import main
 from bench.regress import compare, load_baselines, update_baselines
 from bench.store import ResultStore
-from metrics.info import METRIC_INFO, MetricInfo
+from metrics.registry import ScoreKey, score_keys
 
 
 def result(seed=0, **metrics):
@@ -23,7 +23,7 @@ def baseline(seed=0, config=None, **metrics):
     return cell
 
 
-INFO = {**METRIC_INFO, "err": MetricInfo("err", "an error rate", higher_is_better=False)}
+INFO = {**score_keys(), "err": ScoreKey("err", "an error rate", higher_is_better=False)}
 
 
 def test_regression_beyond_tolerance_fails():

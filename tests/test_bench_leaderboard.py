@@ -56,7 +56,7 @@ def test_tables_split_by_dataset_and_profile():
     quick = tables[1]
     assert [r.label for r in quick.rows] == ["alpha", "beta"]
     assert [r.seeds for r in quick.rows] == [[0, 1, 2], [0, 1]]
-    assert quick.metrics[:2] == ["mig", "attribute_count"]  # metrics.info order first
+    assert quick.metrics[:2] == ["attribute_count", "mig"]  # headline keys first, in key order
     assert quick.best["mig"] == {0}
     assert quick.best["attribute_count"] == {1}
     assert quick.best["custom_score"] == set()  # no metadata: never marked

@@ -7,15 +7,13 @@ import pytest
 
 from datasets.base import GroundTruthData
 from metrics._common import DegenerateInputWarning
+from metrics.bank import sample_codes
+from metrics.beta_vae import beta_vae_score
 from metrics.dci import FAST_TOLERANCE, dci
+from metrics.factor_vae import factor_vae_score
 from metrics.mig import mig
-from metrics.sampling import (
-    beta_vae_score,
-    factor_vae_score,
-    metric_settings,
-    representation_metrics,
-    sample_codes,
-)
+from metrics.registry import METRICS, ScoreKey, register_metric, score_keys
+from metrics.sampling import metric_settings, representation_metrics
 
 SIZES = (5, 4, 6)
 
@@ -172,21 +170,17 @@ def test_single_valued_factor_is_never_fixed_in_votes():
     assert out["fvm_num_active_dims"] == 2.0 and out["fvm_eval_accuracy"] == 1.0
 
 
+TINY = {
+    "bank": {"num_train": 200, "num_test": 100},
+    "dci": {"mode": "fast"},
+    "fvm": {"batch_size": 16, "num_train": 60, "num_eval": 40, "num_variance_estimate": 200},
+    "betavae": {"batch_size": 8, "num_train": 60, "num_eval": 40},
+}
+
+
 def test_representation_metrics_is_deterministic_and_complete():
-    tiny = {
-        "num_train": 200,
-        "num_test": 100,
-        "dci_mode": "fast",
-        "fvm_batch_size": 16,
-        "fvm_num_train": 60,
-        "fvm_num_eval": 40,
-        "fvm_num_variance_estimate": 200,
-        "betavae_batch_size": 8,
-        "betavae_num_train": 60,
-        "betavae_num_eval": 40,
-    }
-    a = representation_metrics(DATA, rotated, np.random.default_rng(7), overrides=tiny)
-    b = representation_metrics(DATA, rotated, np.random.default_rng(7), overrides=tiny)
+    a = representation_metrics(DATA, rotated, np.random.default_rng(7), overrides=TINY)
+    b = representation_metrics(DATA, rotated, np.random.default_rng(7), overrides=TINY)
     assert a == b
     expected = {
         "mig",
@@ -206,21 +200,76 @@ def test_representation_metrics_is_deterministic_and_complete():
     }
     assert set(a) == expected
     assert all(isinstance(v, float) and np.isfinite(v) for v in a.values())
-    c = representation_metrics(DATA, rotated, np.random.default_rng(8), overrides=tiny)
+    c = representation_metrics(DATA, rotated, np.random.default_rng(8), overrides=TINY)
     assert c != a
+
+
+def test_a_metric_samples_by_its_name_not_its_position():
+    """Resizing one metric leaves every other metric's numbers exactly as they were."""
+    base = representation_metrics(DATA, rotated, np.random.default_rng(3), overrides=TINY)
+    bigger = {**TINY, "betavae": {"batch_size": 8, "num_train": 90, "num_eval": 40}}
+    other = representation_metrics(DATA, rotated, np.random.default_rng(3),
+                                   overrides=bigger)
+    changed = {k for k in base if base[k] != other[k]}
+    assert changed and changed <= {"betavae_train_accuracy", "betavae_eval_accuracy"}
+
+
+def test_a_metric_registered_in_one_place_is_scored_and_described():
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class ToySettings:
+        scale: float = 1.0
+
+    @register_metric("toy-mean-code", description="mean |code| on the shared train set",
+                     settings=ToySettings, profiles={"quick": {"scale": 2.0}},
+                     keys=(ScoreKey("toy_mean_code", "mean |code| (toy)", high=10.0),))
+    def toy(bank, settings, rng):
+        return {"toy_mean_code": settings.scale * float(np.abs(bank.train[0]).mean())}
+
+    try:
+        scores = representation_metrics(DATA, identity, np.random.default_rng(0),
+                                        overrides=TINY)
+        assert scores["toy_mean_code"] > 0
+        assert metric_settings("quick")["toy-mean-code"] == {"scale": 2.0}
+        assert "toy_mean_code" in score_keys()
+    finally:
+        METRICS._entries.pop("toy-mean-code")
+
+
+def test_a_metric_must_return_the_keys_it_declares():
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class NoSettings:
+        pass
+
+    register_metric("toy-liar", description="declares one key, returns another",
+                    settings=NoSettings, keys=(ScoreKey("toy_a", "a"),))(
+        lambda bank, settings, rng: {"toy_b": 1.0})
+    try:
+        with pytest.raises(ValueError, match="'toy-liar' returned keys"):
+            representation_metrics(DATA, identity, np.random.default_rng(0), overrides=TINY)
+    finally:
+        METRICS._entries.pop("toy-liar")
 
 
 def test_metric_settings_profiles():
     paper = metric_settings("paper")
-    assert (paper["num_train"], paper["num_test"], paper["dci_mode"]) == (10000, 5000, "exact")
-    assert (paper["fvm_num_train"], paper["fvm_num_eval"], paper["fvm_num_variance_estimate"]) == (
-        10000,
-        5000,
-        10000,
-    )
-    assert paper["fvm_prune_threshold"] == 0.05 and paper["fvm_index_fix"] is True
-    assert metric_settings("quick", dci_mode="exact")["dci_mode"] == "exact"
+    assert paper["bank"] == {"num_train": 10000, "num_test": 5000}
+    assert paper["dci"] == {"mode": "exact"}
+    assert (paper["fvm"]["num_train"], paper["fvm"]["num_eval"],
+            paper["fvm"]["num_variance_estimate"], paper["fvm"]["prune_threshold"]) == (
+        10000, 5000, 10000, 0.05)
+    quick = metric_settings("quick")
+    assert quick["bank"] == {"num_train": 3000, "num_test": 1500}
+    assert quick["dci"] == {"mode": "fast"} and quick["fvm"]["num_train"] == 500
+    assert metric_settings("quick", {"dci": {"mode": "exact"}})["dci"]["mode"] == "exact"
     with pytest.raises(ValueError, match="unknown metric profile 'fastest'"):
         metric_settings("fastest")
-    with pytest.raises(ValueError, match="dci_mode"):
-        metric_settings("quick", dci_mode="lightgbm")
+    with pytest.raises(ValueError, match="dci mode"):
+        metric_settings("quick", {"dci": {"mode": "lightgbm"}})
+    with pytest.raises(ValueError, match="unknown metric setting"):
+        metric_settings("quick", {"fvm": {"num_votes": 3}})
+    with pytest.raises(ValueError, match="unknown metric"):
+        metric_settings("quick", {"fmv": {"num_train": 3}})

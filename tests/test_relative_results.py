@@ -11,17 +11,17 @@ import pytest
 
 import bench.flow_directions as flow
 import distill.group_vae as group_vae
-import metrics.sampling as sampling
 from bench.cli import main
+from metrics.bank import BANK_PROFILES
 from metrics.discovery import CalibrationConfig, DiscoveryConfig
+from metrics.registry import METRICS, import_builtin_metrics
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 TINY_METRICS = {
-    "num_train": 60, "num_test": 30, "num_bins": 5, "sap_continuous_factors": False,
-    "dci_mode": "fast", "fvm_batch_size": 8, "fvm_num_train": 12, "fvm_num_eval": 8,
-    "fvm_num_variance_estimate": 64, "fvm_prune_threshold": 0.05, "betavae_batch_size": 8,
-    "betavae_num_train": 12, "betavae_num_eval": 8,
+    "bank": {"num_train": 60, "num_test": 30},
+    "fvm": {"batch_size": 8, "num_train": 12, "num_eval": 8, "num_variance_estimate": 64},
+    "betavae": {"batch_size": 8, "num_train": 12, "num_eval": 8},
 }
 
 
@@ -33,7 +33,10 @@ def tiny_quick(monkeypatch, tmp_path):
         calibration=CalibrationConfig(num_samples=4, spread_samples=100),
         num_pairs=24, pair_batch=12, traversal_rows=3, traversal_steps=3, traversal_seeds=1))
     monkeypatch.setitem(group_vae.PROFILES, "quick", {"steps": 3, "batch_size": 8, "lr": 5e-4})
-    monkeypatch.setitem(sampling.PROFILES, "quick", TINY_METRICS)
+    import_builtin_metrics()
+    monkeypatch.setitem(BANK_PROFILES, "quick", TINY_METRICS["bank"])
+    for name in ("fvm", "betavae"):
+        monkeypatch.setitem(METRICS.get(name).profiles, "quick", TINY_METRICS[name])
     workdir = tmp_path / "work"
     workdir.mkdir()
     monkeypatch.chdir(workdir)

@@ -15,8 +15,9 @@ import pytest
 from datasets import load_ground_truth
 from methods.base import METHODS, method_spec
 from methods.vae_common import fresh_encoder
+from metrics.bank import sample_codes
+from metrics.factor_vae import factor_vae_score
 from metrics.mig import mig
-from metrics.sampling import factor_vae_score, sample_codes
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -1,0 +1,94 @@
+"""Registered representation metrics: one file per metric, one decorator, metadata beside it.
+
+A metric is ``compute(bank, settings, rng) -> dict[str, float]``: ``bank`` is a
+:class:`metrics.bank.SampleBank` (the ground truth, the encoder and one encoded train/test set
+shared by every metric), ``settings`` a frozen dataclass whose defaults are the reference
+study's, overridden per profile, and ``rng`` a generator derived from the metric's *name* (adding
+or removing a metric never changes another's samples). Each metric declares the keys it reports
+(:class:`ScoreKey`: direction, range, regression tolerance, headline); the leaderboard, the
+regression check and ``bench list metrics`` read them through :func:`score_keys`. Keys computed
+outside this registry (the discovery scores of the directions flow) are declared with
+:func:`describe`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bench.registry import Registry
+
+
+@dataclass(frozen=True)
+class ScoreKey:
+    """Metadata of one reported number."""
+
+    key: str
+    description: str
+    higher_is_better: bool = True
+    low: float = 0.0
+    high: float = 1.0
+    tolerance: float = 0.05  # absolute; a change worse than this is a regression
+    headline: bool = False  # one of the numbers the papers report
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """Registry metadata of one metric."""
+
+    name: str
+    compute: Callable[..., Mapping[str, float]]
+    settings_cls: type
+    profiles: Mapping[str, Mapping[str, Any]]
+    keys: tuple[ScoreKey, ...]
+
+
+METRICS: Registry[MetricSpec] = Registry("metric")
+_DESCRIBED: dict[str, ScoreKey] = {}
+
+
+def register_metric(
+    name: str,
+    *,
+    description: str,
+    settings: type,
+    keys: tuple[ScoreKey, ...],
+    profiles: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Callable[[Callable[..., Mapping[str, float]]], Callable[..., Mapping[str, float]]]:
+    """Register ``compute(bank, settings, rng)`` under ``name`` (see the module docstring)."""
+
+    def decorator(compute: Callable[..., Mapping[str, float]]) -> Callable[..., Any]:
+        spec = MetricSpec(name, compute, settings, dict(profiles or {}), tuple(keys))
+        METRICS.add(name, spec, description=description)
+        return compute
+
+    return decorator
+
+
+def describe(key: str, description: str, **kwargs: Any) -> ScoreKey:
+    """Declare a score key computed outside the registry (e.g. a discovery score)."""
+    info = ScoreKey(key, description, **kwargs)
+    _DESCRIBED[key] = info
+    return info
+
+
+def import_builtin_metrics() -> None:
+    """Import every module of this package so that its registrations run."""
+    import metrics
+
+    for info in pkgutil.iter_modules(metrics.__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"metrics.{info.name}")
+
+
+def score_keys() -> dict[str, ScoreKey]:
+    """Every known score key, headline keys first: described (discovery) keys, then registered
+    metrics' keys in registry order; the order of the leaderboard's columns."""
+    import_builtin_metrics()
+    known = list(_DESCRIBED.values()) + [key for entry in METRICS.entries()
+                                         for key in entry.obj.keys]
+    ordered = [k for k in known if k.headline] + [k for k in known if not k.headline]
+    return {k.key: k for k in ordered}
