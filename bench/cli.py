@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.errors import BenchError
-from bench.registry import UnknownNameError
+from core.errors import BenchError
+from core.registry import UnknownNameError
 
 DEFAULT_RESULTS = "results"
 PLUGINS_ENV = "BENCH_PLUGINS"

@@ -12,11 +12,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from bench.errors import BenchError
 from bench.flows import flow_metric_settings, flow_stage_versions
 from bench.grid import DEFAULT_DATASETS, Cell, GridSpec
-from bench.hashing import canonical_json, stable_hash
-from bench.registry import UnknownNameError
+from core.errors import BenchError
+from core.hashing import canonical_json, stable_hash
+from core.registry import UnknownNameError
 
 PLAN_SCHEMA = 1
 

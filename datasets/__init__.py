@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bench.registry import Registry
+from core.registry import Registry
 from datasets.base import GroundTruthData
 from datasets.bundle import Bundle
 
