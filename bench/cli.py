@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.errors import BenchError
-from bench.registry import UnknownNameError
+from core.errors import BenchError
+from core.registry import UnknownNameError
 
 DEFAULT_RESULTS = "results"
 PLUGINS_ENV = "BENCH_PLUGINS"
@@ -225,9 +225,10 @@ def cmd_list(args: argparse.Namespace) -> int:
         headers = ["method", "kind", "requires", "description"]
     elif args.what == "datasets":
         import datasets
+        from bench.bundles import BUNDLES
 
         datasets._import_builtin()
-        for entry in datasets.BUNDLES.entries():
+        for entry in BUNDLES.entries():
             rows.append([entry.name, "bundle (grid dataset)", entry.description])
         for entry in datasets.GROUND_TRUTH.entries():
             rows.append([entry.name, "ground truth", entry.description])

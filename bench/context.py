@@ -22,8 +22,9 @@ import numpy as np
 from tqdm import tqdm
 
 from bench.grid import Cell
-from bench.hashing import stable_hash, stable_int
-from bench.store import ResultStore, dumps_json
+from bench.store import ResultStore
+from core.hashing import stable_hash, stable_int
+from core.io import dumps_json
 
 T = TypeVar("T")
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.errors import BenchError
+from core.errors import BenchError
 from distill.pairs import DEFAULT_DEDUP_THRESHOLD, deduplicate, make_pairs
 from methods.directions import Directions
 from metrics.discovery import (

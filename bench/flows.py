@@ -19,8 +19,8 @@ from types import ModuleType
 from typing import Any
 
 from bench.context import CellContext
-from bench.errors import BenchError
 from bench.store import check_metrics
+from core.errors import BenchError
 
 REPRESENTATION_STAGE_VERSIONS: dict[str, int] = {"train": 1, "representation-metrics": 1}
 DIRECTIONS_MODULE = "bench.flow_directions"

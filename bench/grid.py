@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.errors import BenchError
+from core.errors import BenchError
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -22,7 +22,7 @@ import numpy as np
 from scipy import stats
 from tabulate import tabulate
 
-from bench.store import atomic_write_text
+from core.io import atomic_write_text
 
 LEADERBOARD_NAME = "LEADERBOARD"
 

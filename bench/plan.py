@@ -12,11 +12,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from bench.errors import BenchError
 from bench.flows import flow_metric_settings, flow_stage_versions
 from bench.grid import DEFAULT_DATASETS, Cell, GridSpec
-from bench.hashing import canonical_json, stable_hash
-from bench.registry import UnknownNameError
+from core.errors import BenchError
+from core.hashing import canonical_json, stable_hash
+from core.registry import UnknownNameError
 
 PLAN_SCHEMA = 1
 
@@ -64,11 +64,12 @@ def plain_config(config: Any) -> dict[str, Any]:
 
 def _builtin_registries() -> tuple[Any, Any]:
     import datasets
+    from bench.bundles import BUNDLES
     from methods.base import METHODS, import_builtin_methods
 
     import_builtin_methods()
     datasets._import_builtin()
-    return METHODS, datasets.BUNDLES
+    return METHODS, BUNDLES
 
 
 def check_profile(profile: str) -> None:
@@ -80,10 +81,10 @@ def check_profile(profile: str) -> None:
 
 def load_bundle(name: str, data_dir: str | None) -> Any:
     """Load a registered bundle; unknown names and missing data files become BenchErrors."""
-    import datasets
+    from bench import bundles
 
     try:
-        return datasets.load_bundle(name, data_dir)
+        return bundles.load_bundle(name, data_dir)
     except UnknownNameError as err:
         raise BenchError(str(err)) from None
     except FileNotFoundError as err:

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.errors import BenchError
-from bench.hashing import stable_hash
-from bench.store import atomic_write_json, read_json
+from core.errors import BenchError
+from core.hashing import stable_hash
+from core.io import atomic_write_json, read_json
 
 BASELINE_SCHEMA = 1
 BASELINE_FIELDS = ("id", "method", "dataset", "seed", "profile", "config", "metrics")

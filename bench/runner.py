@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.context import CellContext, make_progress
-from bench.errors import BenchError
 from bench.flows import FLOWS
 from bench.plan import CellPlan, load_bundle, plain_config
-from bench.store import ResultStore, atomic_write_text, check_metrics
+from bench.store import ResultStore, check_metrics
+from core.errors import BenchError
+from core.io import atomic_write_text
 
 RESULT_SCHEMA = 1
 EXECUTORS = ("local", "slurm")

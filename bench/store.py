@@ -9,63 +9,20 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import json
 import math
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.errors import BenchError
+from core.errors import BenchError
+from core.io import atomic_write_json, read_json
 
 RESULT_FILE = "result.json"
 LOCK_FILE = ".lock"
 RUNS_DIR = "runs"
 CACHE_DIR = "cache"
-
-
-def _json_default(value: Any) -> Any:
-    from bench.hashing import _to_plain
-
-    return _to_plain(value)
-
-
-def dumps_json(value: Any) -> str:
-    """Pretty JSON with sorted keys (clean diffs); NaN/inf are refused, never written silently."""
-    text = json.dumps(value, sort_keys=True, indent=2, allow_nan=False, default=_json_default)
-    return text + "\n"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_json(path: Path, value: Any) -> None:
-    atomic_write_text(path, dumps_json(value))
-
-
-def read_json(path: Path) -> Any:
-    """Read a JSON file; a malformed one is a BenchError naming the file."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except json.JSONDecodeError as err:
-        raise BenchError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
 
 
 def check_metrics(metrics: Any, where: str) -> dict[str, float]:

@@ -1,20 +1,17 @@
-"""Ground-truth data (real files and procedural look-alikes) and dataset bundles.
+"""Ground-truth data (real files and procedural look-alikes).
 
-Two registries:
-- ``GROUND_TRUTH``: factories ``(data_dir: str | None) -> GroundTruthData``.
-- ``BUNDLES``: the grid's dataset axis, factories ``(data_dir: str | None) -> Bundle``.
+``GROUND_TRUTH``: factories ``(data_dir: str | None) -> GroundTruthData``. The grid's dataset
+bundles (ground truth + generator + predictor) live in ``bench.bundles``, above the models.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from bench.registry import Registry
+from core.registry import Registry
 from datasets.base import GroundTruthData
-from datasets.bundle import Bundle
 
 GROUND_TRUTH: Registry[Callable[..., GroundTruthData]] = Registry("ground-truth data")
-BUNDLES: Registry[Callable[..., Bundle]] = Registry("dataset")
 
 
 def load_ground_truth(name: str, data_dir: str | None = None) -> GroundTruthData:
@@ -23,17 +20,11 @@ def load_ground_truth(name: str, data_dir: str | None = None) -> GroundTruthData
     return GROUND_TRUTH.get(name)(data_dir=data_dir)
 
 
-def load_bundle(name: str, data_dir: str | None = None) -> Bundle:
-    """Build a registered dataset bundle by name."""
-    _import_builtin()
-    return BUNDLES.get(name)(data_dir=data_dir)
-
-
 def _import_builtin() -> None:
     """Import the modules whose import registers the built-in datasets."""
     import importlib
 
-    for module in ("datasets.shapes3d", "datasets.dsprites", "datasets.bundles"):
+    for module in ("datasets.shapes3d", "datasets.dsprites"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as err:  # a module not written yet registers nothing
@@ -41,5 +32,4 @@ def _import_builtin() -> None:
                 raise
 
 
-__all__ = ["BUNDLES", "GROUND_TRUTH", "Bundle", "GroundTruthData", "load_bundle",
-           "load_ground_truth"]
+__all__ = ["GROUND_TRUTH", "GroundTruthData", "load_ground_truth"]

@@ -15,7 +15,7 @@ from typing import IO
 
 import numpy as np
 
-from datasets.atomic import atomic_path
+from core.io import atomic_path
 from datasets.base import GroundTruthData
 from datasets.dsprites_synth import (
     FACTOR_NAMES,

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from datasets.atomic import atomic_path
+from core.io import atomic_path
 from datasets.base import GroundTruthData
 
 FACTOR_NAMES = ("shape", "scale", "orientation", "posX", "posY")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from datasets.atomic import atomic_path
+from core.io import atomic_path
 
 if TYPE_CHECKING:
     from datasets.base import GroundTruthData

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from core.io import atomic_path
 from datasets import render3d
-from datasets.atomic import atomic_path
 from datasets.base import GroundTruthData
 
 FACTOR_NAMES = ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import h5py
 import numpy as np
 import torch
 
+from core.io import atomic_path
 from methods.directions import generator_device
 
 DEFAULT_DEDUP_THRESHOLD = 0.95
@@ -109,11 +109,8 @@ def make_pairs(
     c = int(generator.img_channels)
     chunk = (min(batch, 256, num_pairs), h, w, c)
 
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
     counts = np.zeros(len(kept), dtype=np.int64)
-    try:
+    with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
             orig = f.create_dataset("images_orig", (num_pairs, h, w, c), np.uint8, chunks=chunk)
             edit = f.create_dataset("images_edit", (num_pairs, h, w, c), np.uint8, chunks=chunk)
@@ -146,10 +143,6 @@ def make_pairs(
             f.attrs["edit_sampling"] = edit_sampling
             f.attrs["dedup_threshold"] = float(dedup_threshold) if keep is None else -1.0
             f.attrs["directions_meta"] = json.dumps(directions.meta, sort_keys=True, default=str)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return {
         "path": str(path),
         "num_pairs": int(num_pairs),

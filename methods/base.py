@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from bench.registry import Registry
+from core.registry import Registry
 
 PROFILES = ("quick", "paper")
 MethodKind = Literal["directions", "representation"]

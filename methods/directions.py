@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from datasets.atomic import atomic_path
+from core.io import atomic_path
 from models.generator import generator_device
 
 TENSORS_FILE = "directions.safetensors"

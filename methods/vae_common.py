@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from datasets.atomic import atomic_path
+from core.io import atomic_path
 from models.vae import VAE, VAEArchitecture, build_vae, images_to_tensor
 
 ENCODER_FORMAT = "disentangle-bench/vae-encoder"

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,6 +23,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
+
+from core.io import atomic_path
 
 RESOLUTION = 64
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -173,17 +174,9 @@ def save_predictor(
     path = Path(path)
     if path.suffix != ".safetensors":
         raise ValueError(f"predictor weights path must end in .safetensors, got {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in predictor.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp))
     info = {"architecture": predictor.arch.to_dict(), **meta}
     write_json_atomic(path.with_suffix(".json"), info)
 
@@ -217,17 +210,9 @@ def load_shapes3d_predictor() -> AttributePredictor:
 
 def write_json_atomic(path: str | os.PathLike[str], data: dict[str, Any]) -> None:
     """Write sorted, indented JSON to a temp file in the same folder, then rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp, open(tmp, "w") as handle:
+        json.dump(data, handle, indent=2, sort_keys=True)
+        handle.write("\n")
 
 
 def accuracy_per_factor(

@@ -18,7 +18,6 @@ import math
 import os
 import shlex
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -29,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from core.io import atomic_path
 from datasets.base import GroundTruthData
 from models.generator import broadcast_ws
 from models.stylegan2.config import StyleGAN2Config, get_preset
@@ -91,14 +91,9 @@ def images_to_tensor(images: np.ndarray, resolution: int, channels: int) -> torc
 
 
 def _atomic_save(obj: Any, target: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        write(obj, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """``write(obj, tmp_path)`` to a temp file beside ``target``, then rename it into place."""
+    with atomic_path(target) as tmp:
+        write(obj, str(tmp))
 
 
 def save_image_grid(images: torch.Tensor, path: Path, cols: int = GRID_SIZE) -> None:

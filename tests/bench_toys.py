@@ -22,8 +22,9 @@ import numpy as np
 
 import bench.flows
 import datasets
+from bench.bundle import Bundle
+from bench.bundles import BUNDLES
 from datasets.base import GroundTruthData
-from datasets.bundle import Bundle
 from methods.base import METHODS, register_method
 
 TOY_METHODS = ("toy-identity", "toy-nan", "toy-optout", "toy-needs-generator")
@@ -122,9 +123,9 @@ class NanEncoderMetrics(ToyMetrics):
 def register_toys() -> None:
     """Add the toy datasets, methods and metric provider (idempotent)."""
     datasets._import_builtin()
-    if "toy-data" not in datasets.BUNDLES:
-        datasets.BUNDLES.add("toy-data", _toy_bundle, description="toy: two factors, identity")
-        datasets.BUNDLES.add("toy-missing", _missing_bundle, description="toy: file never there")
+    if "toy-data" not in BUNDLES:
+        BUNDLES.add("toy-data", _toy_bundle, description="toy: two factors, identity")
+        BUNDLES.add("toy-missing", _missing_bundle, description="toy: file never there")
     if "toy-identity" not in METHODS:
         common = dict(kind="representation", config_cls=ToyConfig, requires=("ground_truth",),
                       load_output=load_toy_encoder, profiles={"quick": {"steps": 4}})
@@ -142,7 +143,7 @@ def unregister_toys() -> None:
     for name in TOY_METHODS:
         METHODS._entries.pop(name, None)
     for name in TOY_BUNDLES:
-        datasets.BUNDLES._entries.pop(name, None)
+        BUNDLES._entries.pop(name, None)
     bench.flows.METRICS_PROVIDER = None
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from bench_toys import register_toys, unregister_toys
 
-from bench.errors import BenchError
 from bench.grid import GridSpec, load_grid_file, parse_names, parse_seeds, parse_set_options
-from bench.hashing import canonical_json, stable_hash, stable_int
 from bench.plan import plan_grid
+from core.errors import BenchError
+from core.hashing import canonical_json, stable_hash, stable_int
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -115,7 +115,7 @@ def test_canonical_json_and_hash_are_order_free():
 
 
 def test_hash_and_named_seed_are_the_same_in_another_process():
-    code = ("from bench.hashing import stable_hash, stable_int;"
+    code = ("from core.hashing import stable_hash, stable_int;"
             "print(stable_hash({'k': [1, 2], 'a': 'b'}), stable_int('metrics'))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
                          check=True).stdout.split()

@@ -15,11 +15,11 @@ import pytest
 from bench_toys import ToyConfig, register_toys, unregister_toys
 
 from bench.context import CellContext
-from bench.errors import BenchError
 from bench.grid import Cell, GridSpec
 from bench.plan import plan_grid
 from bench.runner import run_grid
 from bench.store import ResultStore
+from core.errors import BenchError
 
 REPO = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent

@@ -9,15 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.errors import BenchError
-from bench.store import (
-    ResultStore,
-    atomic_write_json,
-    atomic_write_text,
-    check_metrics,
-    read_json,
-    results_lock,
-)
+from bench.store import ResultStore, check_metrics, results_lock
+from core.errors import BenchError
+from core.io import atomic_write_json, atomic_write_text, read_json
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-import datasets.bundles as bundles
-from datasets import load_bundle
+import bench.bundles as bundles
+from bench.bundles import load_bundle
 
 
 def test_ffhq_without_checkpoint_says_how_to_give_one(monkeypatch, tmp_path) -> None:

@@ -14,10 +14,10 @@ import torch
 from toy_generators import LinearToyGenerator
 
 import bench.flow_directions as flow
+from bench.bundle import Bundle
 from bench.context import CellContext
 from bench.grid import Cell
 from bench.store import ResultStore
-from datasets.bundle import Bundle
 from methods.base import method_spec
 
 

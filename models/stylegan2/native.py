@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from core.io import atomic_path
 from models.stylegan2.config import StyleGAN2Config
 from models.stylegan2.generator import StyleGAN2Generator
 
@@ -29,15 +29,8 @@ def checkpoint_paths(path: str | os.PathLike[str]) -> tuple[Path, Path]:
 
 def _atomic_write(target: Path, write: Any) -> None:
     """Call ``write(tmp_path)`` on a temp file beside ``target``, then rename it into place."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(target) as tmp:
+        write(str(tmp))
 
 
 def save_generator(G: StyleGAN2Generator, path: str | os.PathLike[str],

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 import torch
 
+from core.io import atomic_path
 from models.stylegan2.config import StyleGAN2Config
 from models.stylegan2.foreign import (
     CheckpointFormatError,
@@ -461,13 +461,6 @@ def write_rosinality_checkpoint(
     """Write ``{"g_ema": ..., "latent_avg": ...}`` (atomic) for rosinality-based tools."""
     path = Path(path)
     g_ema, latent_avg = native_to_rosinality(native_state, source=str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save({"g_ema": g_ema, "latent_avg": latent_avg}, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path

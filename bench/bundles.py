@@ -1,13 +1,25 @@
-"""The built-in dataset bundles (the grid's dataset axis)."""
+"""The grid's dataset axis: the ``BUNDLES`` registry, ``load_bundle`` and the built-in bundles.
+
+Factories ``(data_dir: str | None) -> Bundle``; importing this module registers the built-ins.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
-from datasets import BUNDLES, load_ground_truth
-from datasets.bundle import Bundle
+from bench.bundle import Bundle
+from core.registry import Registry
+from datasets import load_ground_truth
+
+BUNDLES: Registry[Callable[..., Bundle]] = Registry("dataset")
+
+
+def load_bundle(name: str, data_dir: str | None = None) -> Bundle:
+    """Build a registered dataset bundle by name."""
+    return BUNDLES.get(name)(data_dir=data_dir)
 
 
 @BUNDLES.register(

@@ -1,4 +1,7 @@
-"""A dataset bundle: what one grid dataset provides (ground truth, generator, predictor)."""
+"""A dataset bundle: what one grid dataset provides (ground truth, generator, predictor).
+
+It lives in bench because it joins the layers below (datasets and models).
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,65 @@
+"""Atomic file writes and JSON helpers: the one place that writes a file via temp name + rename.
+
+A file is written to a temp name in its target folder and renamed over the target, so a reader (or
+a run killed at any moment) sees either the old file or the whole new one, never a partial one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from core.errors import BenchError
+from core.hashing import _to_plain
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike[str], suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temp path beside ``path``; on success it gets the usual (umask) permissions and
+    replaces ``path``; on any error it is removed and ``path`` is left untouched."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600 files
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def dumps_json(value: Any) -> str:
+    """Pretty JSON with sorted keys (clean diffs); NaN/inf are refused, never written silently."""
+    text = json.dumps(value, sort_keys=True, indent=2, allow_nan=False, default=_to_plain)
+    return text + "\n"
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` to ``path`` atomically; the data is fsynced before the rename."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def atomic_write_json(path: str | os.PathLike[str], value: Any) -> None:
+    atomic_write_text(path, dumps_json(value))
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Read a JSON file; a malformed one is a BenchError naming the file."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except json.JSONDecodeError as err:
+        raise BenchError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
