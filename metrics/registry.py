@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bench.registry import Registry
+from core.registry import Registry
 
 
 @dataclass(frozen=True)

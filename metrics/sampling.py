@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.hashing import stable_int
+from core.hashing import stable_int
 from metrics.bank import BANK_PROFILES, BankSettings, Represent, SampleBank
 from metrics.registry import METRICS, import_builtin_metrics
 

@@ -94,9 +94,9 @@ def test_oracle_method_returns_the_true_directions(generator) -> None:
 
 
 def test_oracle_method_runs_only_where_the_truth_is_known() -> None:
-    from bench.errors import BenchError
     from bench.grid import GridSpec
     from bench.plan import plan_grid
+    from core.errors import BenchError
 
     default = plan_grid(GridSpec(methods=None, datasets=["shapes3d-oracle"], seeds=[0]))
     assert "oracle" in {plan.cell.method for plan in default}
