@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from core.config import resolve_config
 from core.errors import BenchError
 from distill.pairs import DEFAULT_DEDUP_THRESHOLD, deduplicate, make_pairs
 from methods.directions import Directions
@@ -72,25 +73,22 @@ describe("pairs_kept_fraction",
          "Fraction of scored directions kept after removing duplicates (|cos| > 0.95)",
          tolerance=0.2)
 
-FLOW_SETTINGS: dict[str, DirectionsFlowSettings] = {
-    "paper": DirectionsFlowSettings(),
-    "quick": DirectionsFlowSettings(
-        discovery=DiscoveryConfig(num_samples=64, num_directions=10, batch_size=64),
-        calibration=CalibrationConfig(num_samples=8, spread_samples=1000),
-        num_pairs=2000,
-        pair_batch=250,
-        traversal_rows=10,
-        traversal_steps=5,
-        traversal_seeds=2,
-    ),
+# Overrides of the paper defaults per profile (core.config); quick is sized for 2 CPU cores.
+FLOW_PROFILES: dict[str, dict[str, Any]] = {
+    "quick": {
+        "discovery": DiscoveryConfig(num_samples=64, num_directions=10, batch_size=64),
+        "calibration": CalibrationConfig(num_samples=8, spread_samples=1000),
+        "num_pairs": 2000,
+        "pair_batch": 250,
+        "traversal_rows": 10,
+        "traversal_steps": 5,
+        "traversal_seeds": 2,
+    },
 }
 
 
 def flow_settings(profile: str) -> DirectionsFlowSettings:
-    if profile not in FLOW_SETTINGS:
-        raise BenchError(f"no directions-flow settings for profile {profile!r} "
-                         f"(known: {', '.join(FLOW_SETTINGS)})")
-    return FLOW_SETTINGS[profile]
+    return resolve_config(DirectionsFlowSettings, FLOW_PROFILES, profile)
 
 
 # -- the group-VAE and representation-metric collaborators ------------------------------------

@@ -14,6 +14,7 @@ from typing import Any
 
 from bench.flows import flow_metric_settings, flow_stage_versions
 from bench.grid import DEFAULT_DATASETS, Cell, GridSpec
+from core.config import check_profile as core_check_profile
 from core.errors import BenchError
 from core.hashing import canonical_json, stable_hash
 from core.registry import UnknownNameError
@@ -73,10 +74,10 @@ def _builtin_registries() -> tuple[Any, Any]:
 
 
 def check_profile(profile: str) -> None:
-    from methods.base import PROFILES
-
-    if profile not in PROFILES:
-        raise BenchError(f"unknown profile {profile!r} (expected one of {', '.join(PROFILES)})")
+    try:
+        core_check_profile(profile)
+    except ValueError as err:
+        raise BenchError(str(err)) from None
 
 
 def load_bundle(name: str, data_dir: str | None) -> Any:

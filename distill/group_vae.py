@@ -26,6 +26,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from core.config import resolve_config
 from methods.vae_common import (
     ProgressFn,
     SeedStreams,
@@ -72,7 +73,7 @@ class GroupVAEConfig:
 # Overrides per profile. "quick" is sized for 2 CPU cores: 800 steps of 32 pairs at lr 5e-4
 # (the β-VAE quick profile's rate) take about a minute, so a whole directions cell stays a few
 # minutes; 1500 steps of 64 pairs took over 4x as long.
-PROFILES: dict[str, dict[str, Any]] = {
+GROUP_VAE_PROFILES: dict[str, dict[str, Any]] = {
     "quick": {"steps": 800, "batch_size": 32, "lr": 5e-4},
     "paper": {},
 }
@@ -80,9 +81,7 @@ PROFILES: dict[str, dict[str, Any]] = {
 
 def group_vae_config(profile: str = "paper", **overrides: Any) -> GroupVAEConfig:
     """A profile's config: paper defaults, then the profile's overrides, then ``overrides``."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r} (expected one of {', '.join(PROFILES)})")
-    return GroupVAEConfig(**{**PROFILES[profile], **overrides})
+    return resolve_config(GroupVAEConfig, GROUP_VAE_PROFILES, profile, overrides)
 
 
 def fuse_posteriors(

@@ -1,5 +1,5 @@
 """Direction-discovery methods and VAE baselines, registered by name (see ``methods.base``)."""
 
-from methods.base import METHODS, PROFILES, Encoder, MethodSpec, method_spec, register_method
+from methods.base import METHODS, Encoder, MethodSpec, method_spec, register_method
 
-__all__ = ["METHODS", "PROFILES", "Encoder", "MethodSpec", "method_spec", "register_method"]
+__all__ = ["METHODS", "Encoder", "MethodSpec", "method_spec", "register_method"]

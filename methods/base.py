@@ -7,7 +7,6 @@ Two kinds:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +14,9 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from core.config import resolve_config
 from core.registry import Registry
 
-PROFILES = ("quick", "paper")
 MethodKind = Literal["directions", "representation"]
 
 
@@ -41,17 +40,7 @@ class MethodSpec:
 
     def config(self, profile: str, **overrides: Any) -> Any:
         """The frozen config for a profile: paper defaults, then the profile's, then overrides."""
-        if profile not in PROFILES:
-            raise ValueError(f"unknown profile {profile!r} (expected one of {', '.join(PROFILES)})")
-        fields = {f.name for f in dataclasses.fields(self.config_cls)}
-        values = {**self.profiles.get(profile, {}), **overrides}
-        unknown = sorted(set(values) - fields)
-        if unknown:
-            raise ValueError(
-                f"unknown config field(s) {', '.join(unknown)} for {self.config_cls.__name__}"
-                f" (fields: {', '.join(sorted(fields))})"
-            )
-        return self.config_cls(**values)
+        return resolve_config(self.config_cls, self.profiles, profile, overrides)
 
 
 METHODS: Registry[Callable[..., Any]] = Registry("method")

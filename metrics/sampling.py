@@ -15,42 +15,31 @@ from typing import Any
 
 import numpy as np
 
+from core.config import check_profile, resolve_config
 from core.hashing import stable_int
 from metrics.bank import BANK_PROFILES, BankSettings, Represent, SampleBank
 from metrics.registry import METRICS, import_builtin_metrics
 
-PROFILES = ("quick", "paper")
 BANK = "bank"
-
-
-def _resolve(cls: type, profiles: Mapping[str, Mapping[str, Any]], profile: str,
-             overrides: Mapping[str, Any], where: str) -> Any:
-    fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ValueError(f"unknown metric setting(s) {unknown} for {where}; expected "
-                         f"{sorted(fields)}")
-    return cls(**{**profiles.get(profile, {}), **overrides})
 
 
 def resolved_settings(profile: str = "quick",
                       overrides: Mapping[str, Mapping[str, Any]] | None = None
                       ) -> dict[str, Any]:
     """Settings objects per metric name (plus ``"bank"``) for ``profile`` and ``overrides``."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown metric profile {profile!r}; expected one of {list(PROFILES)}")
+    check_profile(profile)
     import_builtin_metrics()
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - set(METRICS.names()) - {BANK})
     if unknown:
         raise ValueError(f"overrides name unknown metric(s) {unknown}; expected "
                          f"{[BANK, *METRICS.names()]}")
-    out: dict[str, Any] = {BANK: _resolve(BankSettings, BANK_PROFILES, profile,
-                                          overrides.get(BANK, {}), BANK)}
+    out: dict[str, Any] = {BANK: resolve_config(BankSettings, BANK_PROFILES, profile,
+                                                overrides.get(BANK))}
     for entry in METRICS.entries():
         spec = entry.obj
-        out[entry.name] = _resolve(spec.settings_cls, spec.profiles, profile,
-                                   overrides.get(entry.name, {}), entry.name)
+        out[entry.name] = resolve_config(spec.settings_cls, spec.profiles, profile,
+                                         overrides.get(entry.name))
     return out
 
 

@@ -89,12 +89,12 @@ def _context(tmp_path: Path, method: str, bundle: Bundle) -> CellContext:
 def small_settings(monkeypatch):
     from metrics.discovery import CalibrationConfig, DiscoveryConfig
 
-    settings = flow.DirectionsFlowSettings(
-        discovery=DiscoveryConfig(num_samples=8, num_directions=4, batch_size=8),
-        calibration=CalibrationConfig(num_samples=4, spread_samples=200),
-        num_pairs=40, pair_batch=16, traversal_rows=4, traversal_steps=3, traversal_seeds=2)
-    monkeypatch.setitem(flow.FLOW_SETTINGS, "quick", settings)
-    return settings
+    small = {"discovery": DiscoveryConfig(num_samples=8, num_directions=4, batch_size=8),
+             "calibration": CalibrationConfig(num_samples=4, spread_samples=200),
+             "num_pairs": 40, "pair_batch": 16, "traversal_rows": 4, "traversal_steps": 3,
+             "traversal_seeds": 2}
+    monkeypatch.setitem(flow.FLOW_PROFILES, "quick", small)
+    return flow.flow_settings("quick")
 
 
 def _generator() -> LinearToyGenerator:

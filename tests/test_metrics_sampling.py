@@ -265,11 +265,11 @@ def test_metric_settings_profiles():
     assert quick["bank"] == {"num_train": 3000, "num_test": 1500}
     assert quick["dci"] == {"mode": "fast"} and quick["fvm"]["num_train"] == 500
     assert metric_settings("quick", {"dci": {"mode": "exact"}})["dci"]["mode"] == "exact"
-    with pytest.raises(ValueError, match="unknown metric profile 'fastest'"):
+    with pytest.raises(ValueError, match="unknown profile 'fastest'"):
         metric_settings("fastest")
     with pytest.raises(ValueError, match="dci mode"):
         metric_settings("quick", {"dci": {"mode": "lightgbm"}})
-    with pytest.raises(ValueError, match="unknown metric setting"):
+    with pytest.raises(ValueError, match="unknown config field"):
         metric_settings("quick", {"fvm": {"num_votes": 3}})
     with pytest.raises(ValueError, match="unknown metric"):
         metric_settings("quick", {"fmv": {"num_train": 3}})

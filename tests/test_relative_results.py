@@ -28,11 +28,13 @@ TINY_METRICS = {
 @pytest.fixture
 def tiny_quick(monkeypatch, tmp_path):
     """Shrink every quick-profile size and run from an empty working directory."""
-    monkeypatch.setitem(flow.FLOW_SETTINGS, "quick", flow.DirectionsFlowSettings(
-        discovery=DiscoveryConfig(num_samples=8, num_directions=3, batch_size=8),
-        calibration=CalibrationConfig(num_samples=4, spread_samples=100),
-        num_pairs=24, pair_batch=12, traversal_rows=3, traversal_steps=3, traversal_seeds=1))
-    monkeypatch.setitem(group_vae.PROFILES, "quick", {"steps": 3, "batch_size": 8, "lr": 5e-4})
+    monkeypatch.setitem(flow.FLOW_PROFILES, "quick", {
+        "discovery": DiscoveryConfig(num_samples=8, num_directions=3, batch_size=8),
+        "calibration": CalibrationConfig(num_samples=4, spread_samples=100),
+        "num_pairs": 24, "pair_batch": 12, "traversal_rows": 3, "traversal_steps": 3,
+        "traversal_seeds": 1})
+    monkeypatch.setitem(group_vae.GROUP_VAE_PROFILES, "quick",
+                        {"steps": 3, "batch_size": 8, "lr": 5e-4})
     import_builtin_metrics()
     monkeypatch.setitem(BANK_PROFILES, "quick", TINY_METRICS["bank"])
     for name in ("fvm", "betavae"):
