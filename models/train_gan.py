@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import json
 import math
 import os
@@ -34,6 +35,7 @@ from models.generator import broadcast_ws
 from models.stylegan2.config import StyleGAN2Config, get_preset
 from models.stylegan2.discriminator import StyleGAN2Discriminator
 from models.stylegan2.generator import StyleGAN2Generator
+from models.stylegan2.native import load_generator as load_native_generator
 from models.stylegan2.native import save_generator
 
 STATE_FORMAT = "disentangle-bench/stylegan2-train-state"
@@ -256,11 +258,88 @@ class GanTrainer:
 
 
 def load_training_state(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read ``state.pt`` safely (tensors and plain containers only)."""
+    """Read ``state.pt`` (or a compact state) safely: tensors and plain containers only."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"training state {path} not found")
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+# -- the compact state committed beside the shipped generator ---------------------------------
+#
+# Every committed version of a state file stays in the repository's history, so the committed
+# one keeps only what cannot be rebuilt: G and D in float16 and Adam's second moments in
+# bfloat16 (float32's range; values span many decades). Dropped: G_ema (it *is* the shipped
+# generator, which the compact state names and checks by sha256) and Adam's first moments (with
+# β1 = 0 the first moment is the last gradient, overwritten by the next step: dropping it is
+# exact). Resuming from it is therefore exact up to the float16/bfloat16 rounding.
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _compact_optimizer(state: dict[str, Any]) -> dict[str, Any]:
+    for group in state["param_groups"]:
+        if group["betas"][0] != 0.0:
+            raise ValueError("a compact state needs Adam with beta1 = 0 (first moments dropped)")
+    return {"param_groups": state["param_groups"],
+            "state": {k: {"step": v["step"], "exp_avg_sq": v["exp_avg_sq"].to(torch.bfloat16)}
+                      for k, v in state["state"].items()}}
+
+
+def _expand_optimizer(state: dict[str, Any]) -> dict[str, Any]:
+    return {"param_groups": state["param_groups"],
+            "state": {k: {"step": v["step"],
+                          "exp_avg": torch.zeros(v["exp_avg_sq"].shape, dtype=torch.float32),
+                          "exp_avg_sq": v["exp_avg_sq"].float()}
+                      for k, v in state["state"].items()}}
+
+
+def compact_state(state: dict[str, Any], generator_path: Path, state_path: Path
+                  ) -> dict[str, Any]:
+    """The committable form of a full training ``state`` whose G_ema is ``generator_path``."""
+    out = {k: v for k, v in state.items() if k not in ("G", "D", "G_ema", "G_opt", "D_opt")}
+    out["compact"] = {
+        "generator": os.path.relpath(generator_path, state_path.parent),
+        "generator_sha256": _sha256(generator_path),
+    }
+    out["G"] = {k: v.half() for k, v in state["G"].items()}
+    out["D"] = {k: v.half() for k, v in state["D"].items()}
+    out["G_opt"] = _compact_optimizer(state["G_opt"])
+    out["D_opt"] = _compact_optimizer(state["D_opt"])
+    return out
+
+
+def expand_state(state: dict[str, Any], state_path: Path) -> dict[str, Any]:
+    """A full training state from a compact one (G_ema read from the generator it names)."""
+    info = state["compact"]
+    generator = (state_path.parent / info["generator"]).resolve()
+    if not generator.is_file() or _sha256(generator) != info["generator_sha256"]:
+        raise ValueError(f"{state_path}: its EMA generator {generator} is missing or differs "
+                         "from the one it was saved with (sha256 mismatch)")
+    out = {k: v for k, v in state.items() if k != "compact"}
+    out["G"] = {k: v.float() for k, v in state["G"].items()}
+    out["D"] = {k: v.float() for k, v in state["D"].items()}
+    out["G_ema"] = load_native_generator(generator).state_dict()
+    out["G_opt"] = _expand_optimizer(state["G_opt"])
+    out["D_opt"] = _expand_optimizer(state["D_opt"])
+    return out
+
+
+def export_compact_state(run_dir: str | os.PathLike[str], generator_path: str | os.PathLike[str],
+                         target: str | os.PathLike[str]) -> Path:
+    """Write the compact form of ``run_dir/state.pt`` to ``target``; ``generator_path`` must
+    hold the same weights as the state's G_ema (the exported generator of that snapshot)."""
+    run_dir, target, generator_path = Path(run_dir), Path(target), Path(generator_path)
+    state = load_training_state(run_dir / "state.pt")
+    shipped = load_native_generator(generator_path).state_dict()
+    for key, value in state["G_ema"].items():
+        if not torch.equal(shipped[key], value):
+            raise ValueError(f"{generator_path} is not the G_ema of {run_dir / 'state.pt'} "
+                             f"(parameter {key} differs)")
+    _atomic_save(compact_state(state, generator_path, target), target, torch.save)
+    return target
 
 
 def _grid_latents(z_dim: int, seed: int) -> torch.Tensor:
@@ -287,10 +366,12 @@ def train_generator(
     threads: int | None = None,
     command: str | None = None,
     ground_truth: GroundTruthData | None = None,
+    resume_from: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Train (or continue training) until ``kimg`` thousand real images have been shown.
 
     ``ground_truth`` overrides loading ``data_name`` from the registry (tests use stubs).
+    ``resume_from`` starts a new ``out_dir`` from a saved (full or compact) state.
     Returns a summary: kimg reached, iterations, last losses, output paths.
     """
     if batch < 1 or (batch % 4 and batch > 4):
@@ -328,6 +409,12 @@ def train_generator(
     state_path = out / "state.pt"
     if resume and state_path.is_file():
         trainer.load_state_dict(load_training_state(state_path), source=str(state_path))
+    elif resume_from is not None:
+        source = Path(resume_from)
+        saved = load_training_state(source)
+        if "compact" in saved:
+            saved = expand_state(saved, source)
+        trainer.load_state_dict(saved, source=str(source))
     grid_z = _grid_latents(config.z_dim, seed)
     if not (out / "reals.png").exists():
         reals = ground_truth.sample(GRID_SIZE * GRID_SIZE, np.random.default_rng(seed + 1))[1]
@@ -418,17 +505,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--snapshot-kimg", type=float, default=4.0)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--no-resume", action="store_true", help="ignore an existing OUT/state.pt")
+    p.add_argument("--resume-from", default=None, metavar="STATE",
+                   help="start OUT from this (full or compact) state when OUT has none, e.g. "
+                        "models/weights/training/shapes3d_generator_state.pt")
+    p.add_argument("--export-compact", nargs=2, default=None, metavar=("GENERATOR", "TARGET"),
+                   help="write the compact form of OUT/state.pt (whose G_ema is GENERATOR) to "
+                        "TARGET and exit")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    if args.export_compact:
+        target = export_compact_state(args.out, *args.export_compact)
+        print(json.dumps({"compact_state": str(target), "bytes": target.stat().st_size}))
+        return 0
     summary = train_generator(
         args.data, args.config, args.out, kimg=args.kimg, batch=args.batch, seed=args.seed,
         data_dir=args.data_dir, resume=not args.no_resume, snapshot_kimg=args.snapshot_kimg,
         gamma=args.gamma, lr=args.lr, mixing=args.mixing, threads=args.threads,
-        command="python -m models.train_gan " + shlex.join(argv),
+        command="python -m models.train_gan " + shlex.join(argv), resume_from=args.resume_from,
     )
     print(json.dumps({k: v for k, v in summary.items() if k != "losses"} |
                      {"losses": summary["losses"]}))

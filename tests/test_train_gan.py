@@ -127,3 +127,43 @@ def test_images_to_tensor() -> None:
         images_to_tensor(img.astype(np.float32), 32, 3)
     with pytest.raises(ValueError, match="cannot be area-downsampled"):
         images_to_tensor(np.zeros((1, 48, 48, 3), np.uint8), 32, 3)
+
+
+def test_compact_state_resumes_like_the_full_one(tmp_path) -> None:
+    """The committable state (fp16 G/D, bf16 Adam second moments, no G_ema, no first moments)
+    resumes training with the full state's numbers up to that rounding."""
+    from models.train_gan import export_compact_state
+
+    torch.set_num_threads(1)
+    import shutil
+
+    _run(tmp_path / "full", kimg=0.016)
+    (tmp_path / "shipped").mkdir()
+    for suffix in (".safetensors", ".json"):  # the snapshot's G_ema, shipped as an asset
+        shutil.copy(tmp_path / "full" / f"generator{suffix}", tmp_path / "shipped" / f"g{suffix}")
+    compact = export_compact_state(tmp_path / "full", tmp_path / "shipped" / "g.safetensors",
+                                   tmp_path / "shipped" / "state.pt")
+    full_size = (tmp_path / "full" / "state.pt").stat().st_size
+    assert compact.stat().st_size < 0.45 * full_size
+    saved = load_training_state(compact)
+    assert "G_ema" not in saved and saved["G"]["mapping.fc0.weight"].dtype == torch.float16
+    assert all("exp_avg" not in s for s in saved["G_opt"]["state"].values())
+
+    # the full run goes on; a new folder starts from the compact state; same next iteration
+    continued = _run(tmp_path / "full", kimg=0.024)
+    restarted = train_generator("train-gan-stub", "micro32", tmp_path / "restart", kimg=0.024,
+                                ground_truth=StubSquares(), resume_from=compact, **KW)
+    assert restarted["iterations"] == continued["iterations"] == 3
+    a = load_training_state(tmp_path / "full" / "state.pt")
+    b = load_training_state(tmp_path / "restart" / "state.pt")
+    for net in ("G", "D", "G_ema"):
+        for key, value in a[net].items():
+            torch.testing.assert_close(b[net][key], value, atol=2e-3, rtol=2e-2, msg=key)
+    for key, value in continued["losses"].items():
+        assert restarted["losses"][key] == pytest.approx(value, rel=0.05, abs=1e-3), key
+
+    # a compact state whose EMA generator changed is refused
+    shutil.copy(tmp_path / "full" / "generator.safetensors", tmp_path / "shipped" / "g.safetensors")
+    with pytest.raises(ValueError, match="sha256"):
+        train_generator("train-gan-stub", "micro32", tmp_path / "again", kimg=0.024,
+                        ground_truth=StubSquares(), resume_from=compact, **KW)
