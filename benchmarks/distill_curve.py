@@ -71,7 +71,8 @@ def sweep(args: argparse.Namespace) -> None:
                         pair_s = time.perf_counter() - start
                         for steps in args.steps:
                             config = group_vae_config("quick", steps=steps, lr=args.lr,
-                                                      batch_size=args.batch, beta=args.beta)
+                                                      batch_size=args.batch, beta=args.beta,
+                                                      resolution=args.resolution)
                             start = time.perf_counter()
                             encoder = train_group_vae(Path(tmp) / "pairs.h5",
                                                       directions.num_directions, config,
@@ -85,6 +86,7 @@ def sweep(args: argparse.Namespace) -> None:
                                    "sampling": sampling, "multiplier": multiplier,
                                    "steps": steps, "lr": args.lr, "batch": args.batch,
                                    "beta": args.beta, "seed": args.seed,
+                                   "resolution": args.resolution,
                                    "pairs_s": round(pair_s, 1), "group_vae_s": round(vae_s, 1),
                                    **{k: round(float(scores[k]), 4) for k in HEADLINE}}
                             print(json.dumps(row), flush=True)
@@ -142,6 +144,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--beta", type=float, default=1.0)
+    parser.add_argument("--resolution", type=int, default=64, help="group-VAE working size")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="distill_curve.jsonl")

@@ -112,6 +112,28 @@ def test_encoder_save_load_round_trip(tmp_path) -> None:
     assert np.allclose(loaded.represent(images, batch_size=2), codes, atol=1e-6)
 
 
+def test_half_resolution_network_reads_64_pixel_observations(tmp_path) -> None:
+    """resolution 32: same interface (uint8 64x64 in), 2x-downsampled inside, 32x32 logits."""
+    half = fresh_encoder(VAEArchitecture(num_latents=4, channels=3, resolution=32), seed=2)
+    full = fresh_encoder(VAEArchitecture(num_latents=4, channels=3), seed=2)
+    images = np.random.default_rng(1).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
+    assert half.represent(images).shape == (3, 4)
+    assert half.decode(np.zeros((2, 4))).shape == (2, 32, 32, 3)
+    count = [sum(p.numel() for p in e.vae.parameters()) for e in (half, full)]
+    assert count[0] < count[1]
+    # the encoder sees the 2x2 block means: a checkerboard of 0/255 equals flat grey 127.5
+    board = np.zeros((1, 64, 64, 3), np.uint8)
+    board[:, ::2, ::2] = board[:, 1::2, 1::2] = 255
+    grey = torch.full((1, 3, 32, 32), 0.5)
+    expected = half.vae.encoder(grey)[0].detach().numpy()
+    assert np.allclose(half.represent(board), expected, atol=1e-5)
+    half.save(tmp_path / "half")
+    assert np.array_equal(load_vae_encoder(tmp_path / "half").represent(images),
+                          half.represent(images))
+    with pytest.raises(ValueError, match="resolution must be one of"):
+        VAEArchitecture(num_latents=4, resolution=16)
+
+
 def test_load_errors(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="vae.safetensors"):
         VAEEncoder.load(tmp_path)
