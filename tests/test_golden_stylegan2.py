@@ -5,7 +5,9 @@ stylegan2-pytorch themselves, with the reference outputs for fixed inputs (see
 ``tests/golden/make_golden.py``, run by hand; these tests never need the reference code). The
 checkpoints go through the project's loaders, the native modules synthesise the same images from
 the same inputs, and every setting must agree within 1e-4 (max abs, float32) in both the fused and
-the non-fused modulated convolution.
+the non-fused modulated convolution. In training mode the w_avg update and the gradients (every
+generator and discriminator parameter, W+, the discriminator's input) are checked as well, scaled
+by the reference gradient's largest entry where that exceeds 1.
 
 Conventions bridged here (not in the code):
 
@@ -135,8 +137,8 @@ def test_nvidia_training_network() -> None:
     assert max_abs(a["G_img_z_const"], a["img_z_const"]) > 0.1
 
 
-def test_nvidia_discriminator() -> None:
-    a = load_arrays("nvidia_g32.npz")
+def nvidia_discriminator() -> StyleGAN2Discriminator:
+    """The snapshot's ``D`` as a native discriminator (eval mode)."""
     data = read_nvidia_pickle(NVIDIA_PKL)
     d_kwargs = nvidia_init_kwargs(data["D"])
     config = nvidia_config(nvidia_init_kwargs(data["G_ema"]), str(NVIDIA_PKL)).replace(
@@ -148,6 +150,12 @@ def test_nvidia_discriminator() -> None:
              if not k.endswith("resample_filter")}
     D = StyleGAN2Discriminator(config).eval()
     D.load_state_dict(state, strict=True)
+    return D
+
+
+def test_nvidia_discriminator() -> None:
+    a = load_arrays("nvidia_g32.npz")
+    D = nvidia_discriminator()
     with torch.no_grad():
         assert max_abs(D(a["d_img8"]), a["d_logits8"]) <= ATOL  # two stddev groups of 4
         assert max_abs(D(a["d_img8"][:2]), a["d_logits2"]) <= ATOL  # one group of 2
@@ -202,3 +210,50 @@ def test_rosinality_forward_and_noise(rosinality: tuple[StyleGAN2Generator, Arra
         assert max_abs(G(a["z"], noise_mode="const"), a["img_z_const"]) <= ATOL
         assert max_abs(G(a["z"], 0.5, noise_mode="const"), a["img_z_psi05_const"]) <= ATOL
     assert max_abs(a["img_z_const"], a["img_z_none"]) > 0.1
+
+
+# ---------------------------------------------------------------------------------------------
+# training-mode behaviour and gradients (NVIDIA's train-mode G runs the non-fused path)
+
+
+def loss_weights(shape: tuple[int, ...]) -> torch.Tensor:
+    """The fixed weights of make_golden.py's recorded scalars."""
+    n = int(np.prod(shape))
+    return torch.cos(torch.arange(n, dtype=torch.float64) * 0.37 + 0.1).reshape(shape).float()
+
+
+def grad_error(ref: torch.Tensor, got: torch.Tensor) -> float:
+    """Max abs difference, relative to the reference's largest entry when that exceeds 1."""
+    return max_abs(got, ref) / max(1.0, float(ref.abs().max()))
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["nonfused", "fused"])
+def test_nvidia_generator_training_gradients(fused: bool) -> None:
+    a = load_arrays("nvidia_g32.npz")
+    G = load_any_generator(NVIDIA_PKL).train().requires_grad_(True)
+    ws = G.mapping_ws(a["z"])  # train mode: updates w_avg like NVIDIA's mapping
+    assert max_abs(G.w_avg, a["train_w_avg"]) <= ATOL
+    img = G.synthesize(ws, "const", fused=fused)
+    assert max_abs(img.detach(), a["train_img_z_const"]) <= ATOL
+    names, params = zip(*G.named_parameters(), strict=True)
+    assert {f"gradG/{k}" for k in names} == {k for k in a if k.startswith("gradG/")}
+    grads = torch.autograd.grad((img * loss_weights(img.shape)).sum(), params)
+    errors = {k: grad_error(a[f"gradG/{k}"], g) for k, g in zip(names, grads, strict=True)}
+    assert max(errors.values()) <= ATOL, {k: e for k, e in errors.items() if e > ATOL}
+    wplus = a["wplus"].clone().requires_grad_(True)
+    img = G.synthesize(wplus, "const", fused=fused)
+    grad, = torch.autograd.grad((img * loss_weights(img.shape)).sum(), [wplus])
+    assert grad_error(a["gradG_wplus"], grad) <= ATOL
+
+
+def test_nvidia_discriminator_gradients() -> None:
+    a = load_arrays("nvidia_g32.npz")
+    D = nvidia_discriminator().train().requires_grad_(True)
+    imgs = a["d_img8"][:4].clone().requires_grad_(True)
+    logits = D(imgs)
+    names, params = zip(*D.named_parameters(), strict=True)
+    assert {f"gradD/{k}" for k in names} == {k for k in a if k.startswith("gradD/")}
+    grads = torch.autograd.grad((logits * loss_weights(logits.shape)).sum(), [imgs, *params])
+    assert grad_error(a["gradD_img4"], grads[0]) <= ATOL  # what R1 penalises
+    errors = {k: grad_error(a[f"gradD/{k}"], g) for k, g in zip(names, grads[1:], strict=True)}
+    assert max(errors.values()) <= ATOL, {k: e for k, e in errors.items() if e > ATOL}

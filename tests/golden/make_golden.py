@@ -13,7 +13,9 @@ and records the reference outputs for fixed inputs:
   ``train.py``-style kwargs, ``copy.deepcopy(module).eval().requires_grad_(False).cpu()``,
   pickled through ``torch_utils.persistence``), checked to load with NVIDIA's own
   ``legacy.load_network_pkl``. Outputs of ``G_ema`` (z / W / W+ / truncation / noise 'const'
-  and 'none'), of ``G`` for one setting, and of ``D`` on fixed image batches.
+  and 'none'), of ``G`` for one setting, of ``D`` on fixed image batches, and in training
+  mode: the w_avg update and the gradients of fixed scalars of G's image (every parameter, W+)
+  and of D's logits (every parameter, the images).
 * ``rosinality_g32.pt`` + ``rosinality_g32.npz``: rosinality/stylegan2-pytorch at commit
   bef283a1c24087da704d16c30abc8e36e63efa0e. ``torch.save({'g_ema': state_dict, 'latent_avg':
   [style_dim]})``, the layout of rosinality's ``convert_weight.py``. rosinality's Generator
@@ -228,6 +230,7 @@ def make_nvidia(ref: Path, out: Path) -> None:
                 assert ka == kb and torch.equal(va, vb), ka
 
         arrays = nvidia_outputs(G_ema, G, D)
+        arrays.update(nvidia_gradients(G_ema, D, arrays))
     np.savez_compressed(out / "nvidia_g32.npz", **arrays)
     print(f"wrote {pkl_path} ({pkl_path.stat().st_size} bytes) and nvidia_g32.npz")
 
@@ -272,6 +275,45 @@ def nvidia_outputs(G_ema: torch.nn.Module, G: torch.nn.Module, D: torch.nn.Modul
     diff = (arrays["img_z_const"] - arrays["img_z_none"]).abs().max()
     assert diff > 1e-2, "noise has no visible effect"
     return to_numpy(arrays, inputs=("z", "w", "wplus", "d_img8"))
+
+
+def loss_weights(shape: tuple[int, ...]) -> torch.Tensor:
+    """Fixed weights of the scalar whose gradients are recorded (recomputed by the tests)."""
+    n = int(np.prod(shape))
+    return torch.cos(torch.arange(n, dtype=torch.float64) * 0.37 + 0.1).reshape(shape).float()
+
+
+def nvidia_gradients(G_ema: torch.nn.Module, D: torch.nn.Module, arrays: dict[str, np.ndarray]
+                     ) -> dict[str, np.ndarray]:
+    """Training-mode behaviour: the w_avg update and the gradients of fixed scalars.
+
+    G: train mode (NVIDIA then runs the non-fused modulated conv and updates w_avg), ws from the
+    mapping of z, noise 'const'; gradients of ``sum(img * loss_weights)`` w.r.t. every parameter
+    and w.r.t. a W+ leaf. D: gradients of ``sum(logits * loss_weights)`` w.r.t. every parameter
+    and the images (R1's gradient) on the first 4 images (one stddev group)."""
+    G = copy.deepcopy(G_ema).train().requires_grad_(True)
+    z = torch.from_numpy(arrays["z"].astype(np.float32))
+    c = torch.zeros([z.shape[0], 0])
+    ws = G.mapping(z, c)
+    out: dict[str, torch.Tensor] = {"train_w_avg": G.mapping.w_avg.detach().clone()}
+    img = G.synthesis(ws, noise_mode="const", force_fp32=True)
+    out["train_img_z_const"] = img.detach()
+    names, params = zip(*G.named_parameters(), strict=True)
+    grads = torch.autograd.grad((img * loss_weights(img.shape)).sum(), params)
+    out.update({f"gradG/{k}": g for k, g in zip(names, grads, strict=True)})
+    wplus = torch.from_numpy(arrays["wplus"].astype(np.float32)).requires_grad_(True)
+    img = G.synthesis(wplus, noise_mode="const", force_fp32=True)
+    out["gradG_wplus"], = torch.autograd.grad((img * loss_weights(img.shape)).sum(), [wplus])
+
+    D = copy.deepcopy(D).train().requires_grad_(True)
+    imgs = torch.from_numpy(arrays["d_img8"][:4].astype(np.float32)).requires_grad_(True)
+    logits = D(imgs, None, force_fp32=True)
+    names, params = zip(*D.named_parameters(), strict=True)
+    grads = torch.autograd.grad((logits * loss_weights(logits.shape)).sum(), [imgs, *params])
+    out["gradD_img4"] = grads[0]
+    out.update({f"gradD/{k}": g for k, g in zip(names, grads[1:], strict=True)})
+    assert all(bool((g != 0).any()) for g in out.values()), "a gradient is all zero"
+    return to_numpy(out, inputs=())
 
 
 # ---------------------------------------------------------------------------------------------
