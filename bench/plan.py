@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from bench.flows import flow_metric_settings, flow_stage_versions
+from bench.flow import flow_metric_settings, flow_stage_versions
 from bench.grid import DEFAULT_DATASETS, Cell, GridSpec
 from core.config import check_profile as core_check_profile
 from core.errors import BenchError

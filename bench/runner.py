@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.context import CellContext, make_progress
-from bench.flows import FLOWS
+from bench.flow import get_flow
 from bench.plan import CellPlan, load_bundle, plain_config
 from bench.store import ResultStore, check_metrics
 from core.errors import BenchError
@@ -146,7 +146,7 @@ def execute_cell(job: CellJob) -> dict[str, Any]:
     run_dir = store.prepare_run_dir(plan.id)
     ctx = CellContext(cell=cell, bundle=bundle, config=config, store=store, artifacts_dir=run_dir,
                       stage_versions=plan.stage_versions, quiet=job.quiet)
-    metrics = check_metrics(FLOWS[plan.kind](ctx), f"cell {cell.label}")
+    metrics = check_metrics(get_flow(plan.kind).run(ctx), f"cell {cell.label}")
     result = {
         "schema": RESULT_SCHEMA,
         "id": plan.id,
