@@ -27,11 +27,13 @@ import numpy as np
 import torch
 
 from bench.context import CellContext
+from bench.figures import save_r_heatmap, save_traversal_grid
 from bench.flow import StepProgress, metrics_provider, register_flow, score_encoder
 from core.config import resolve_config
 from core.errors import BenchError
 from distill import group_vae
 from distill.pairs import DEFAULT_DEDUP_THRESHOLD, deduplicate, make_pairs
+from methods.base import METHODS, method_spec
 from methods.directions import Directions
 from metrics.discovery import (
     CalibrationConfig,
@@ -146,8 +148,6 @@ def attribute_predict(predictor: Any) -> tuple[Any, list[str]]:
                metric_settings=metric_settings)
 def run_directions_flow(ctx: CellContext) -> dict[str, float]:
     """Run (or load from cache) every stage of one directions cell; return its metrics."""
-    from methods.base import METHODS, method_spec
-
     settings = flow_settings(ctx.profile)
     method = ctx.cell.method
     spec = method_spec(method)
@@ -311,8 +311,6 @@ def _figures(
     r_matrices: dict[str, np.ndarray] | None, attribute_names: list[str],
     settings: DirectionsFlowSettings,
 ) -> None:
-    from bench.figures import save_r_heatmap, save_traversal_grid
-
     title = f"{ctx.cell.method} on {ctx.bundle.name}, seed {ctx.seed} ({ctx.profile})"
     traversal = save_traversal_grid(
         generator, directions, ctx.artifacts_dir / "traversal.png", names=names, title=title,
