@@ -13,6 +13,12 @@ from pathlib import Path
 from bench.bundle import Bundle
 from core.registry import Registry
 from datasets import load_ground_truth
+from datasets.shapes3d_real import resolve_shapes3d_path
+from models.oracle import OracleConfig, load_oracle_generator
+from models.predictor import SHAPES3D_PREDICTOR
+from models.predictor import load_predictor as load_attribute_predictor
+from models.stylegan2 import load_generator as load_native
+from models.stylegan2.loader import load_any_generator
 
 BUNDLES: Registry[Callable[..., Bundle]] = Registry("dataset")
 
@@ -74,8 +80,6 @@ def bench_device() -> str:
 
 def _shapes3d_ground_truth(data_dir: str | None) -> tuple[object, str]:
     """The real 3dshapes.h5 when ``--data-dir``/$BENCH_DATA provides it, else the look-alike."""
-    from datasets.shapes3d_real import resolve_shapes3d_path
-
     folder = real_data_dir(data_dir)
     if folder is not None:
         try:
@@ -88,11 +92,9 @@ def _shapes3d_ground_truth(data_dir: str | None) -> tuple[object, str]:
 
 
 def _shipped_predictor() -> tuple[object | None, dict[str, object] | None]:
-    from models.predictor import SHAPES3D_PREDICTOR, load_predictor
-
     if not SHAPES3D_PREDICTOR.is_file():
         return None, None
-    return (lambda: load_predictor(SHAPES3D_PREDICTOR)), file_identity(SHAPES3D_PREDICTOR)
+    return (lambda: load_attribute_predictor(SHAPES3D_PREDICTOR)), file_identity(SHAPES3D_PREDICTOR)
 
 
 @BUNDLES.register(
@@ -109,8 +111,6 @@ def shapes3d(data_dir: str | None = None) -> Bundle:
     load_predictor, predictor_id = _shipped_predictor()
 
     def load_generator() -> object:
-        from models.stylegan2 import load_generator as load_native
-
         return load_native(SHAPES3D_GENERATOR, device=bench_device()).requires_grad_(False)
 
     identity = {"ground_truth": gt.identity(), "ground_truth_source": source,
@@ -125,8 +125,6 @@ def shapes3d(data_dir: str | None = None) -> Bundle:
     "shipped factor predictor + the 3DShapes look-alike",
 )
 def shapes3d_oracle(data_dir: str | None = None) -> Bundle:
-    from models.oracle import OracleConfig, load_oracle_generator
-
     gt = load_ground_truth("shapes3d-synth")
     load_predictor, predictor_id = _shipped_predictor()
 
@@ -170,13 +168,9 @@ def ffhq(data_dir: str | None = None) -> Bundle:
                                 f"(from ${FFHQ_PREDICTOR_ENV})")
 
     def load_generator() -> object:
-        from models.stylegan2.loader import load_any_generator
-
         return load_any_generator(generator_path, device=bench_device())
 
     def load_predictor() -> object:
-        from models.predictor import load_predictor as load_attribute_predictor
-
         return load_attribute_predictor(predictor_path)
 
     identity = {"generator": file_identity(generator_path, digest=False),

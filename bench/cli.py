@@ -2,12 +2,14 @@
 ``train-generator``, ``train-predictor`` and ``quality``.
 
 Bad input ends with one line on stderr and exit code 2 (``--verbose`` shows the traceback);
-failed cells or a regression end with exit code 1.
+failed cells or a regression end with exit code 1. Subcommands import their implementation
+when they run, so that ``--help`` and ``list`` stay fast (torch takes seconds to import).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -16,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.plugins import import_plugins
 from core.errors import BenchError
 from core.registry import UnknownNameError
 
@@ -116,8 +119,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _load_plugins(args: argparse.Namespace) -> list[str]:
-    from bench.runner import import_plugins
-
     names = [n.strip() for n in (os.environ.get(PLUGINS_ENV, "") + "," + args.plugins).split(",")]
     args.plugin_list = [n for n in dict.fromkeys(names) if n]
     import_plugins(args.plugin_list)
@@ -299,13 +300,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    try:
-        from datasets.prepare import prepare_dataset
-    except ModuleNotFoundError as err:
-        if err.name == "datasets.prepare":
-            raise BenchError("`prepare` is not available: module datasets.prepare is missing") \
-                from None
-        raise
+    from datasets.prepare import prepare_dataset
+
     try:
         summary = prepare_dataset(args.name, data_dir=args.data_dir, write_h5=args.write_h5)
     except UnknownNameError as err:
@@ -326,17 +322,7 @@ TOOL_COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def _forward_tool(name: str, argv: list[str]) -> int:
-    import importlib
-
-    module_name = TOOL_COMMANDS[name][0]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as err:
-        if err.name == module_name:
-            print(f"bench: error: `{name}` is not available: module {module_name} is missing",
-                  file=sys.stderr)
-            return 2
-        raise
+    module = importlib.import_module(TOOL_COMMANDS[name][0])
     code = module.main(argv)
     return int(code) if isinstance(code, int) else 0
 

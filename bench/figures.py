@@ -7,17 +7,25 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+import torch
+import torch.nn.functional as F
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
-from core.io import atomic_path  # noqa: E402
+from core.io import atomic_path
+from metrics.discovery import latent_bank, normalise_rows, synthesize
 
 GAP = 4  # pixels between the column blocks of different seeds
+
+
+def _pyplot() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend, imported on first use: it takes about a second,
+    and importing this module (with the directions flow, for every plan) should not pay it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 @torch.no_grad()
@@ -35,8 +43,6 @@ def traversal_images(
 ) -> np.ndarray:
     """uint8 HWC mosaic: row j = direction j, columns = amounts in [-span, span] x scale[j],
     one block of ``steps`` columns per seed (blocks separated by a white gap)."""
-    from metrics.discovery import latent_bank, synthesize
-
     if steps < 2 or num_seeds < 1 or rows < 1:
         raise ValueError(f"need steps >= 2, num_seeds >= 1, rows >= 1 (got {steps}, "
                          f"{num_seeds}, {rows})")
@@ -82,7 +88,7 @@ def save_traversal_grid(
     names = list(names) if names is not None else [f"d{j}" for j in range(rows)]
     height, width = mosaic.shape[:2]
     dpi = 100
-    fig = plt.figure(figsize=(width / dpi + 1.4, height / dpi + 0.6), dpi=dpi)
+    fig = _pyplot().figure(figsize=(width / dpi + 1.4, height / dpi + 0.6), dpi=dpi)
     ax = fig.add_axes((1.2 / (width / dpi + 1.4), 0.1 / (height / dpi + 0.6),
                        width / dpi / (width / dpi + 1.4), height / dpi / (height / dpi + 0.6)))
     ax.imshow(mosaic, interpolation="nearest")
@@ -102,14 +108,12 @@ def save_r_heatmap(
     title: str = "",
 ) -> Path:
     """Heatmap of the row-normalised R (directions x attributes) with values written in."""
-    from metrics.discovery import normalise_rows
-
     normed = normalise_rows(r)
     k, a = normed.shape
     if len(attribute_names) != a:
         raise ValueError(f"{a} attribute columns but {len(attribute_names)} attribute names")
     direction_names = list(direction_names or [f"d{j}" for j in range(k)])[:k]
-    fig, ax = plt.subplots(figsize=(1.2 + 0.7 * a, 1.0 + 0.35 * k), dpi=100)
+    fig, ax = _pyplot().subplots(figsize=(1.2 + 0.7 * a, 1.0 + 0.35 * k), dpi=100)
     image = ax.imshow(normed, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
     ax.set_xticks(range(a), list(attribute_names), rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(k), direction_names, fontsize=8)
@@ -131,5 +135,5 @@ def _save(fig: Any, path: Path) -> Path:
         with atomic_path(path, suffix=".png") as tmp:
             fig.savefig(tmp, format="png")
     finally:
-        plt.close(fig)
+        _pyplot().close(fig)
     return path

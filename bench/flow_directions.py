@@ -26,9 +26,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from bench.context import CellContext
+from bench.figures import save_r_heatmap, save_traversal_grid
+from bench.flow import StepProgress, metrics_provider, register_flow, score_encoder
 from core.config import resolve_config
 from core.errors import BenchError
+from distill import group_vae
 from distill.pairs import DEFAULT_DEDUP_THRESHOLD, deduplicate, make_pairs
+from methods.base import METHODS, method_spec
 from methods.directions import Directions
 from metrics.discovery import (
     CalibrationConfig,
@@ -38,6 +43,7 @@ from metrics.discovery import (
     score_matrix,
 )
 from metrics.registry import describe
+from models.generator import Generator
 
 STAGE_VERSIONS: dict[str, int] = {
     "discover": 1,
@@ -94,35 +100,11 @@ def flow_settings(profile: str) -> DirectionsFlowSettings:
 # -- the group-VAE and representation-metric collaborators ------------------------------------
 
 
-def _group_vae() -> Any:
-    try:
-        from distill import group_vae
-    except ModuleNotFoundError as err:
-        if err.name == "distill.group_vae":
-            raise BenchError("the group VAE (distill.group_vae) is not available") from None
-        raise
-    return group_vae
-
-
-def group_vae_config(profile: str) -> Any:
-    """The group-VAE config of a profile (``distill.group_vae.group_vae_config``)."""
-    return _group_vae().group_vae_config(profile)
-
-
 def metric_settings(profile: str) -> dict[str, Any]:
     """Settings that enter the cell id: flow sizes, group-VAE config, representation metrics."""
-    from bench.flows import metrics_provider
-
-    out: dict[str, Any] = {"directions_flow": asdict(flow_settings(profile))}
-    try:
-        out["group_vae"] = asdict(group_vae_config(profile))
-    except BenchError:
-        out["group_vae"] = None
-    try:
-        out["representation"] = dict(metrics_provider().metric_settings(profile))
-    except BenchError:
-        out["representation"] = None
-    return out
+    return {"directions_flow": asdict(flow_settings(profile)),
+            "group_vae": asdict(group_vae.group_vae_config(profile)),
+            "representation": dict(metrics_provider().metric_settings(profile))}
 
 
 # -- predictor adapter ------------------------------------------------------------------------
@@ -161,10 +143,11 @@ def attribute_predict(predictor: Any) -> tuple[Any, list[str]]:
 # -- the flow -----------------------------------------------------------------------------------
 
 
-def run_directions_flow(ctx: Any) -> dict[str, float]:
+@register_flow("directions", description="discover directions in a generator, score them, "
+               "distil them into an encoder and score that", stage_versions=STAGE_VERSIONS,
+               metric_settings=metric_settings)
+def run_directions_flow(ctx: CellContext) -> dict[str, float]:
     """Run (or load from cache) every stage of one directions cell; return its metrics."""
-    from methods.base import METHODS, method_spec
-
     settings = flow_settings(ctx.profile)
     method = ctx.cell.method
     spec = method_spec(method)
@@ -223,7 +206,8 @@ def run_directions_flow(ctx: Any) -> dict[str, float]:
 
 
 def _discovery_stage(
-    ctx: Any, generator: Any, directions: Directions, settings: DirectionsFlowSettings
+    ctx: CellContext, generator: Generator, directions: Directions,
+    settings: DirectionsFlowSettings,
 ) -> tuple[dict[str, np.ndarray], list[str], dict[str, float]]:
     predict, attribute_names = attribute_predict(ctx.bundle.predictor)
 
@@ -264,11 +248,9 @@ def _discovery_stage(
 
 
 def _distillation_stages(
-    ctx: Any, generator: Any, directions: Directions, settings: DirectionsFlowSettings
+    ctx: CellContext, generator: Generator, directions: Directions,
+    settings: DirectionsFlowSettings,
 ) -> dict[str, float]:
-    from bench.flows import metrics_provider
-
-    group_vae = _group_vae()
     keep = deduplicate(directions, settings.dedup_threshold)
     pair_seed = ctx.torch_seed("pairs")
 
@@ -298,12 +280,10 @@ def _distillation_stages(
          "edit_sampling": settings.pair_edit_sampling},
         pairs, load_pairs)
     num_latents = len(summary["kept_indices"])
-    vae_config = group_vae_config(ctx.profile)
+    vae_config = group_vae.group_vae_config(ctx.profile)
     vae_seed = ctx.torch_seed("group-vae")
 
     def train(directory: Path) -> None:
-        from bench.flows import StepProgress
-
         progress = StepProgress(ctx, f"{ctx.cell.method}: group VAE")
         try:
             encoder = group_vae.train_group_vae(pair_path, num_latents, vae_config, vae_seed,
@@ -316,27 +296,10 @@ def _distillation_stages(
         "group-vae",
         {"pairs": ctx.stage_keys["pairs"], "num_latents": num_latents,
          "config": _plain(vae_config), "seed": vae_seed},
-        train, _encoder_loader(group_vae))
-    provider = metrics_provider()
-    scores = ctx.json_stage(
-        "representation-metrics",
-        {"group-vae": ctx.stage_keys["group-vae"],
-         "settings": provider.metric_settings(ctx.profile), "profile": ctx.profile,
-         "seed": ctx.seed},
-        lambda: provider.representation_metrics(ctx.bundle.ground_truth, encoder.represent,
-                                                ctx.rng("metrics"), ctx.profile))
-    out = {k: float(v) for k, v in scores.items()}
+        train, group_vae.load_encoder)
+    out = score_encoder(ctx, encoder, "group-vae")
     out["pairs_kept_fraction"] = num_latents / directions.num_directions
     return out
-
-
-def _encoder_loader(group_vae: Any) -> Any:
-    for name in ("load_encoder", "load_group_vae_encoder"):
-        if hasattr(group_vae, name):
-            return getattr(group_vae, name)
-    from methods.vae_common import load_vae_encoder
-
-    return load_vae_encoder
 
 
 def _plain(config: Any) -> Any:
@@ -344,12 +307,10 @@ def _plain(config: Any) -> Any:
 
 
 def _figures(
-    ctx: Any, generator: Any, directions: Directions, names: list[str],
+    ctx: CellContext, generator: Generator, directions: Directions, names: list[str],
     r_matrices: dict[str, np.ndarray] | None, attribute_names: list[str],
     settings: DirectionsFlowSettings,
 ) -> None:
-    from bench.figures import save_r_heatmap, save_traversal_grid
-
     title = f"{ctx.cell.method} on {ctx.bundle.name}, seed {ctx.seed} ({ctx.profile})"
     traversal = save_traversal_grid(
         generator, directions, ctx.artifacts_dir / "traversal.png", names=names, title=title,

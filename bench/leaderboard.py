@@ -23,6 +23,7 @@ from scipy import stats
 from tabulate import tabulate
 
 from core.io import atomic_write_text
+from metrics.registry import score_keys
 
 LEADERBOARD_NAME = "LEADERBOARD"
 
@@ -76,8 +77,6 @@ class Table:
 
 
 def _metric_info() -> dict[str, Any]:
-    from metrics.registry import score_keys
-
     return score_keys()
 
 

@@ -12,12 +12,16 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from bench.flows import flow_metric_settings, flow_stage_versions
+import datasets
+from bench import bundles
+from bench.bundles import BUNDLES
+from bench.flow import flow_metric_settings, flow_stage_versions
 from bench.grid import DEFAULT_DATASETS, Cell, GridSpec
 from core.config import check_profile as core_check_profile
 from core.errors import BenchError
 from core.hashing import canonical_json, stable_hash
 from core.registry import UnknownNameError
+from methods.base import METHODS, import_builtin_methods
 
 PLAN_SCHEMA = 1
 
@@ -64,10 +68,6 @@ def plain_config(config: Any) -> dict[str, Any]:
 
 
 def _builtin_registries() -> tuple[Any, Any]:
-    import datasets
-    from bench.bundles import BUNDLES
-    from methods.base import METHODS, import_builtin_methods
-
     import_builtin_methods()
     datasets._import_builtin()
     return METHODS, BUNDLES
@@ -82,8 +82,6 @@ def check_profile(profile: str) -> None:
 
 def load_bundle(name: str, data_dir: str | None) -> Any:
     """Load a registered bundle; unknown names and missing data files become BenchErrors."""
-    from bench import bundles
-
     try:
         return bundles.load_bundle(name, data_dir)
     except UnknownNameError as err:

@@ -21,6 +21,7 @@ from typing import Any
 from core.errors import BenchError
 from core.hashing import stable_hash
 from core.io import atomic_write_json, read_json
+from metrics.registry import score_keys
 
 BASELINE_SCHEMA = 1
 BASELINE_FIELDS = ("id", "method", "dataset", "seed", "profile", "config", "metrics")
@@ -81,8 +82,6 @@ def compare(baselines: Iterable[dict[str, Any]], results: Iterable[dict[str, Any
             info: dict[str, Any] | None = None) -> CheckReport:
     """Compare baseline cells with current results (matched by ``baseline_key``)."""
     if info is None:
-        from metrics.registry import score_keys
-
         info = score_keys()
     current = {baseline_key(r): r for r in results}
     by_identity: dict[tuple, list[dict[str, Any]]] = defaultdict(list)

@@ -7,7 +7,6 @@ folder and stage caches (both atomically), so a kill at any moment is safe to re
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import os
 import platform
 import resource
@@ -22,12 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import bench
 from bench.context import CellContext, make_progress
-from bench.flows import FLOWS
+from bench.flow import get_flow
 from bench.plan import CellPlan, load_bundle, plain_config
+from bench.plugins import import_plugins
 from bench.store import ResultStore, check_metrics
 from core.errors import BenchError
 from core.io import atomic_write_text
+from methods.base import method_spec
 
 RESULT_SCHEMA = 1
 EXECUTORS = ("local", "slurm")
@@ -56,17 +58,6 @@ class CellOutcome:
     details: str | None = None
 
 
-def import_plugins(modules: Sequence[str]) -> None:
-    """Import user modules that register extra methods, datasets or metric providers."""
-    for module in modules:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as err:
-            if err.name == module:
-                raise BenchError(f"plugin module {module!r} not found") from None
-            raise
-
-
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -77,8 +68,6 @@ def _package_version() -> str:
 
         return version("disentangle-bench")
     except Exception:  # not installed: fall back to the source tree's version
-        import bench
-
         return bench.__version__
 
 
@@ -127,8 +116,6 @@ def peak_rss_mib() -> float:
 
 def execute_cell(job: CellJob) -> dict[str, Any]:
     """Run one cell and write its result.json; returns the result. Errors propagate."""
-    from methods.base import method_spec
-
     import_plugins(job.plugins)
     if job.torch_threads:
         import torch
@@ -146,7 +133,7 @@ def execute_cell(job: CellJob) -> dict[str, Any]:
     run_dir = store.prepare_run_dir(plan.id)
     ctx = CellContext(cell=cell, bundle=bundle, config=config, store=store, artifacts_dir=run_dir,
                       stage_versions=plan.stage_versions, quiet=job.quiet)
-    metrics = check_metrics(FLOWS[plan.kind](ctx), f"cell {cell.label}")
+    metrics = check_metrics(get_flow(plan.kind).run(ctx), f"cell {cell.label}")
     result = {
         "schema": RESULT_SCHEMA,
         "id": plan.id,

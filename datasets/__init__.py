@@ -6,6 +6,7 @@ bundles (ground truth + generator + predictor) live in ``bench.bundles``, above 
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 
 from core.registry import Registry
@@ -22,14 +23,8 @@ def load_ground_truth(name: str, data_dir: str | None = None) -> GroundTruthData
 
 def _import_builtin() -> None:
     """Import the modules whose import registers the built-in datasets."""
-    import importlib
-
     for module in ("datasets.shapes3d", "datasets.dsprites"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as err:  # a module not written yet registers nothing
-            if err.name != module:
-                raise
+        importlib.import_module(module)
 
 
 __all__ = ["GROUND_TRUTH", "GroundTruthData", "load_ground_truth"]

@@ -25,6 +25,7 @@ from datasets.dsprites_synth import (
     factors_to_values,
 )
 from datasets.files import check_subset_sizes, resolve_data_file
+from datasets.shapes3d_synth import default_cache_dir
 
 FILE_NAME = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
 REQUIRED_MEMBERS = ("imgs", "latents_classes", "latents_values")
@@ -38,8 +39,6 @@ def resolve_dsprites_path(data_dir: str | os.PathLike[str] | None = None) -> Pat
 
 
 def _cache_dir() -> Path:
-    from datasets.shapes3d_synth import default_cache_dir
-
     return default_cache_dir()
 
 

@@ -6,16 +6,17 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.io import atomic_path
-
-if TYPE_CHECKING:
-    from datasets.base import GroundTruthData
-    from datasets.dsprites_synth import DSpritesSynth
-    from datasets.shapes3d_synth import Shapes3DSynth
+from datasets import load_ground_truth
+from datasets.base import GroundTruthData
+from datasets.dsprites_real import DSprites
+from datasets.dsprites_synth import DSpritesSynth
+from datasets.dsprites_synth import write_npz as write_npz_layout
+from datasets.shapes3d_real import Shapes3D
+from datasets.shapes3d_synth import FACTOR_SIZES, Shapes3DSynth, factors_to_values
 
 PREPARABLE = ("shapes3d-synth", "shapes3d", "dsprites-synth", "dsprites")
 H5_BLOCK = 4800  # images composed and written per step (about 59 MB)
@@ -43,8 +44,6 @@ def prepare_dataset(name: str, data_dir: str | None = None, write_h5: str | None
         raise ValueError(f"prepare: --write-npz applies to 'dsprites-synth' only, not {name!r}")
     start = time.perf_counter()
     if name == "shapes3d-synth":
-        from datasets.shapes3d_synth import Shapes3DSynth
-
         gt = Shapes3DSynth(progress=progress)
         cached = gt.cache_path.exists()
         gt.coefficient_maps()
@@ -54,13 +53,9 @@ def prepare_dataset(name: str, data_dir: str | None = None, write_h5: str | None
             rows = write_shapes3d_h5(gt, write_h5, factor_sizes=factor_sizes, progress=progress)
             summary += f"; wrote {rows} images to {write_h5}"
     elif name == "shapes3d":
-        from datasets.shapes3d_real import Shapes3D
-
         real = Shapes3D(data_dir)
         summary = f"shapes3d: {real.path} verified ({real.size} images, labels match the grid)"
     elif name == "dsprites-synth":
-        from datasets.dsprites_synth import DSpritesSynth
-
         synth = DSpritesSynth()
         summary = "dsprites-synth: rasterised on the fly (nothing to build)"
         if write_npz is not None:
@@ -68,8 +63,6 @@ def prepare_dataset(name: str, data_dir: str | None = None, write_h5: str | None
                                       progress=progress)
             summary += f"; wrote {rows} images to {write_npz}"
     else:
-        from datasets.dsprites_real import DSprites
-
         real_sprites = DSprites(data_dir)
         summary = (f"dsprites: {real_sprites.path} verified ({real_sprites.size} images, "
                    f"classes match the grid)")
@@ -82,8 +75,6 @@ def write_shapes3d_h5(gt: Shapes3DSynth, path: str | os.PathLike[str], *,
     """Write ``images`` uint8 (N, 64, 64, 3) gzip-chunked and ``labels`` float64 (N, 6) in the
     ``3dshapes.h5`` layout, block by block, to a temp file renamed at the end; returns N."""
     import h5py
-
-    from datasets.shapes3d_synth import FACTOR_SIZES, factors_to_values
 
     sizes = tuple(factor_sizes) if factor_sizes is not None else FACTOR_SIZES
     if len(sizes) != 6 or any(not 1 <= s <= f for s, f in zip(sizes, FACTOR_SIZES, strict=True)):
@@ -117,9 +108,7 @@ def write_dsprites_npz(gt: DSpritesSynth, path: str | os.PathLike[str], *,
                        progress: bool = False) -> int:
     """Write the dSprites npz layout (``imgs`` uint8 0/1 (N, 64, 64), ``latents_classes``,
     ``latents_values``; no pickled ``metadata``) to a temp file renamed at the end."""
-    from datasets.dsprites_synth import write_npz
-
-    return write_npz(gt, path, factor_sizes=factor_sizes, progress=progress)
+    return write_npz_layout(gt, path, factor_sizes=factor_sizes, progress=progress)
 
 
 def sample_grid(gt: GroundTruthData, rows: int = 8, seed: int = 0,
@@ -139,8 +128,6 @@ def write_sample_grid(name: str, path: str | os.PathLike[str], rows: int = 8,
                       seed: int = 0) -> Path:
     """Save ``sample_grid`` of registered ground truth ``name`` as a PNG (atomically)."""
     import matplotlib.image
-
-    from datasets import load_ground_truth
 
     grid = sample_grid(load_ground_truth(name), rows=rows, seed=seed)
     path = Path(path)

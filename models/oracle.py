@@ -37,6 +37,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from datasets import load_ground_truth
+from datasets.render3d import compose, hue_to_rgb
+
 ORACLE_NAME = "shapes3d-oracle"
 FACTOR_NAMES = ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")
 FACTOR_SIZES = (10, 10, 10, 8, 4, 15)
@@ -87,8 +90,6 @@ class OracleGenerator(nn.Module):
         super().__init__()
         self.config = config = config or OracleConfig()
         if ground_truth is None:
-            from datasets import load_ground_truth
-
             ground_truth = load_ground_truth("shapes3d-synth")
         if tuple(ground_truth.factor_names) != FACTOR_NAMES or not hasattr(
                 ground_truth, "render_soft"):
@@ -235,8 +236,6 @@ class OracleGenerator(nn.Module):
         The image is clipped to [-1, 1] like the renderer's uint8 output (specular highlights
         can exceed white by a few percent).
         """
-        from datasets.render3d import compose, hue_to_rgb
-
         maps = self.ground_truth.coefficient_maps_torch(coords.device, coords.dtype)
         n_scale, n_shape, n_orient, height, width, channels = maps.shape
         grid = torch.arange(max(n_scale, n_shape, n_orient), dtype=coords.dtype,

@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from datasets import load_ground_truth
+from models.oracle import load_oracle_generator
 from models.predictor import (
     SHAPES3D_PREDICTOR,
     AttributePredictor,
@@ -42,6 +44,8 @@ from models.predictor import (
     uint8_to_input,
     write_json_atomic,
 )
+from models.stylegan2.loader import load_any_generator
+from models.stylegan2.native import checkpoint_paths
 
 ORACLE_NAME = "shapes3d-oracle"
 
@@ -212,19 +216,13 @@ def load_generator_spec(spec: str) -> Any:
     """``shapes3d-oracle`` (or ``shapes3d-oracle:SEED``) or a StyleGAN2 checkpoint path (any
     format ``models.stylegan2.loader.load_any_generator`` reads)."""
     if spec.split(":")[0] == ORACLE_NAME:
-        from models.oracle import load_oracle_generator
-
         seed = int(spec.split(":")[1]) if ":" in spec else 0
         return load_oracle_generator(seed)
-    from models.stylegan2.loader import load_any_generator
-
     return load_any_generator(spec)
 
 
 def generator_json_path(spec: str) -> Path:
     """The asset JSON beside a native generator checkpoint."""
-    from models.stylegan2.native import checkpoint_paths
-
     return checkpoint_paths(spec)[1]
 
 
@@ -257,8 +255,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(list(sys.argv[1:] if argv is None else argv))
     torch.set_num_threads(args.threads)
-    from datasets import load_ground_truth
-
     is_oracle = args.generator.split(":")[0] == ORACLE_NAME
     target = None
     if args.write_json is not None:

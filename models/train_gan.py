@@ -29,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+import datasets
 from core.io import atomic_path
 from datasets.base import GroundTruthData
 from models.generator import broadcast_ws
@@ -387,8 +388,6 @@ def train_generator(
         tick_kimg = min(1.0, snapshot_kimg / 2)
     config = get_preset(config_name)
     if ground_truth is None:
-        import datasets
-
         ground_truth = datasets.load_ground_truth(data_name, data_dir)
     options = TrainOptions(
         data=data_name, config=config_name, kimg=float(kimg), batch=batch, seed=seed,

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from datasets import load_ground_truth
 from models.predictor import (
     SHAPES3D_PREDICTOR,
     PredictorArchitecture,
@@ -143,8 +144,6 @@ def mean_max_probability(model, images: torch.Tensor) -> list[float]:
 
 
 def train(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, object]:
-    from datasets import load_ground_truth
-
     torch.set_num_threads(args.threads)
     gt = load_ground_truth(args.ground_truth, args.data_dir)
     height, width, channels = gt.observation_shape

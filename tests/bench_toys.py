@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-import bench.flows
+import bench.flow
 import datasets
 from bench.bundle import Bundle
 from bench.bundles import BUNDLES
@@ -136,7 +136,7 @@ def register_toys() -> None:
                         **common)(_train)
         register_method("toy-needs-generator", description="toy: needs a generator",
                         kind="directions", config_cls=ToyConfig, requires=("generator",))(_train)
-    bench.flows.METRICS_PROVIDER = ToyMetrics
+    bench.flow.METRICS_PROVIDER = ToyMetrics
 
 
 def unregister_toys() -> None:
@@ -144,7 +144,7 @@ def unregister_toys() -> None:
         METHODS._entries.pop(name, None)
     for name in TOY_BUNDLES:
         BUNDLES._entries.pop(name, None)
-    bench.flows.METRICS_PROVIDER = None
+    bench.flow.METRICS_PROVIDER = None
 
 
 def _toy_bundle(data_dir: str | None = None) -> Bundle:

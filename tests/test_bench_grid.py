@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from bench_toys import register_toys, unregister_toys
 
+import bench.flow_representation
 from bench.grid import GridSpec, load_grid_file, parse_names, parse_seeds, parse_set_options
 from bench.plan import plan_grid
 from core.errors import BenchError
@@ -136,8 +137,7 @@ def test_same_config_same_id_any_change_new_id(toys, monkeypatch):
         "config": _one(seeds=[0], overrides={"*": {"scale": 2.0}})[0],
         "scoped config": _one(seeds=[0], overrides={"toy-identity": {"mix": 0.5}})[0],
     }
-    monkeypatch.setattr("bench.flows.REPRESENTATION_STAGE_VERSIONS",
-                        {"train": 2, "representation-metrics": 1})
+    monkeypatch.setitem(bench.flow_representation.STAGE_VERSIONS, "train", 2)
     changed["stage salt"] = _one(seeds=[0])[0]
     monkeypatch.undo()
     register_toys()

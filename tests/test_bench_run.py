@@ -175,11 +175,12 @@ def test_artifacts_are_recorded_relative_to_results(tmp_path):
 
 
 def test_missing_directions_flow_is_a_clear_error(monkeypatch):
-    from bench import flows
+    from bench import flow
 
-    monkeypatch.setattr(flows, "DIRECTIONS_MODULE", "bench.no_such_flow")
+    flow.import_builtin_flows()
+    monkeypatch.delitem(flow.FLOWS._entries, "directions")
     with pytest.raises(BenchError, match="directions flow is not available"):
-        flows.flow_stage_versions("directions")
+        flow.flow_stage_versions("directions")
 
 
 def _bench(args, results, **env):

@@ -126,8 +126,8 @@ def test_flow_without_ground_truth_scores_and_draws(tmp_path, small_settings) ->
 
 def test_flow_with_ground_truth_distills(tmp_path, small_settings, monkeypatch) -> None:
     calls: list = []
-    monkeypatch.setattr(flow, "_group_vae", lambda: _fake_group_vae(calls))
-    monkeypatch.setattr("bench.flows.METRICS_PROVIDER", FakeMetrics)
+    monkeypatch.setattr(flow, "group_vae", _fake_group_vae(calls))
+    monkeypatch.setattr("bench.flow.METRICS_PROVIDER", FakeMetrics)
     gen = _generator()
     bundle = Bundle("toy-gan-gt", ground_truth=ToyGroundTruth(), load_generator=lambda: gen,
                     identity={"toy": 2})

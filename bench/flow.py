@@ -1,0 +1,131 @@
+"""Flows: what runs inside a cell, one registered ``Flow`` per method kind.
+
+A flow's ``run(ctx)`` returns the cell's metrics. Its stage version salts and metric settings
+enter the cell id: bump a salt when a stage's semantics change so that old results and caches
+are not reused. The built-in flows live in ``bench.flow_<kind>`` modules; importing one
+registers it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import bench
+import metrics.sampling
+from bench.context import CellContext
+from bench.store import check_metrics
+from core.errors import BenchError
+from core.registry import Registry
+from methods.base import Encoder
+
+# An object with ``representation_metrics(data, represent, rng, profile)`` and
+# ``metric_settings(profile)``; None means ``metrics.sampling``. Plugins may replace it.
+METRICS_PROVIDER: Any = None
+
+RunFlow = Callable[[CellContext], dict[str, float]]
+
+
+@dataclass(frozen=True)
+class Flow:
+    """The flow of one method kind: ``run(ctx) -> metrics``, the version salt of every stage it
+    may run and ``metric_settings(profile)``, the settings that fix its numbers."""
+
+    kind: str
+    run: RunFlow
+    stage_versions: dict[str, int]
+    metric_settings: Callable[[str], dict[str, Any]]
+
+
+FLOWS: Registry[Flow] = Registry("flow")
+
+
+def register_flow(
+    kind: str,
+    *,
+    description: str,
+    stage_versions: dict[str, int],
+    metric_settings: Callable[[str], dict[str, Any]],
+) -> Callable[[RunFlow], RunFlow]:
+    """Register ``run(ctx)`` as the flow of method kind ``kind``."""
+
+    def decorator(run: RunFlow) -> RunFlow:
+        FLOWS.add(kind, Flow(kind, run, stage_versions, metric_settings),
+                  description=description)
+        return run
+
+    return decorator
+
+
+def import_builtin_flows() -> None:
+    """Import the ``bench.flow_*`` modules whose import registers the built-in flows."""
+    for info in pkgutil.iter_modules(bench.__path__):
+        if info.name.startswith("flow_"):
+            importlib.import_module(f"bench.{info.name}")
+
+
+def get_flow(kind: str) -> Flow:
+    """The registered flow of method kind ``kind``."""
+    import_builtin_flows()
+    if kind not in FLOWS:
+        raise BenchError(f"no flow for method kind {kind!r}: the {kind} flow is not available "
+                         f"(known: {', '.join(FLOWS.names())})")
+    return FLOWS.get(kind)
+
+
+def flow_stage_versions(kind: str) -> dict[str, int]:
+    """The version salts of every stage the flow of ``kind`` may run."""
+    return dict(get_flow(kind).stage_versions)
+
+
+def flow_metric_settings(kind: str, profile: str) -> dict[str, Any]:
+    """The metric settings of a flow under a profile (they enter the cell id)."""
+    return dict(get_flow(kind).metric_settings(profile))
+
+
+def metrics_provider() -> Any:
+    """``METRICS_PROVIDER`` if set, else ``metrics.sampling``."""
+    return METRICS_PROVIDER if METRICS_PROVIDER is not None else metrics.sampling
+
+
+class StepProgress:
+    """The ``progress(done, total, losses)`` callback representation methods call per step,
+    drawn as a ``ctx.progress`` bar (silent unless on a terminal and not ``--quiet``)."""
+
+    def __init__(self, ctx: CellContext, desc: str) -> None:
+        self.ctx, self.desc, self.bar = ctx, desc, None
+
+    def __call__(self, done: int, total: int, losses: dict[str, float] | None = None) -> None:
+        if self.bar is None:
+            self.bar = self.ctx.progress(total, self.desc)
+        self.bar.update(done - self.bar.n)
+        if losses and done % 20 == 0:
+            self.bar.set_postfix({k: f"{v:.4g}" for k, v in losses.items()}, refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def score_encoder(ctx: CellContext, encoder: Encoder, upstream_stage: str) -> dict[str, float]:
+    """Stage "representation-metrics": the metrics provider's scores of ``encoder`` on the
+    bundle's ground truth; keyed by the stage ``upstream_stage`` that made the encoder."""
+    provider = metrics_provider()
+    inputs = {
+        upstream_stage: ctx.stage_keys[upstream_stage],
+        "settings": provider.metric_settings(ctx.profile),
+        "profile": ctx.profile,
+        "seed": ctx.seed,
+    }
+
+    def score() -> dict[str, float]:
+        scores = provider.representation_metrics(
+            ctx.bundle.ground_truth, encoder.represent, ctx.rng("metrics"), ctx.profile
+        )
+        return check_metrics(scores, f"representation metrics of {ctx.cell.label}")
+
+    scores = ctx.json_stage("representation-metrics", inputs, score)
+    return {k: float(v) for k, v in scores.items()}

@@ -1,0 +1,50 @@
+"""The representation flow: train the method's encoder on ground truth ("train"), then score it
+("representation-metrics")."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from bench.context import CellContext
+from bench.flow import StepProgress, metrics_provider, register_flow, score_encoder
+from core.errors import BenchError
+from methods.base import METHODS, method_spec
+
+STAGE_VERSIONS: dict[str, int] = {"train": 1, "representation-metrics": 1}
+
+
+def metric_settings(profile: str) -> dict[str, Any]:
+    """The representation metrics' settings under ``profile``."""
+    return dict(metrics_provider().metric_settings(profile))
+
+
+@register_flow("representation", description="train an encoder on ground truth, then score it",
+               stage_versions=STAGE_VERSIONS, metric_settings=metric_settings)
+def run_representation_flow(ctx: CellContext) -> dict[str, float]:
+    """Train the method's encoder on ground truth (stage "train"), then score it."""
+    method = ctx.cell.method
+    spec = method_spec(method)
+    if spec.load_output is None:
+        raise BenchError(
+            f"method {method!r} registered no load_output: its encoder can't be cached"
+        )
+    run = METHODS.get(method)
+    train_inputs = {
+        "method": method,
+        "config": dataclasses.asdict(ctx.config),
+        "seed": ctx.seed,
+        "dataset": ctx.bundle.identity,
+    }
+
+    def train(directory: Path) -> None:
+        progress = StepProgress(ctx, f"{method} train")
+        try:
+            encoder = run(ctx.bundle, ctx.config, ctx.seed, progress=progress)
+        finally:
+            progress.close()
+        encoder.save(directory)
+
+    encoder = ctx.stage("train", train_inputs, train, spec.load_output)
+    return score_encoder(ctx, encoder, "train")
