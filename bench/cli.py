@@ -29,7 +29,8 @@ PLUGINS_ENV = "BENCH_PLUGINS"
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="show tracebacks and per-cell details")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress bars and no per-cell start/done lines")
     parser.add_argument("--plugins", default="",
                         help=f"comma-separated modules to import first (they may register "
                              f"methods or datasets); also ${PLUGINS_ENV}")
@@ -168,11 +169,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         _print_dry_run(plans, store)
         return 0
     failed = []
+    lines = not args.quiet  # one line per cell start and end, on any output (bars need a tty)
+
+    def announce(plan: Any) -> None:
+        if lines:
+            print(f"start   {plan.cell.label}", file=sys.stderr, flush=True)
 
     def report(outcome: Any) -> None:
         if outcome.ok:
-            if args.verbose:
-                print(f"done    {outcome.label} ({outcome.seconds:.1f} s)", file=sys.stderr)
+            if lines or args.verbose:
+                print(f"done    {outcome.label} ({outcome.seconds:.0f} s)"
+                      f"{_headline(outcome.metrics)}", file=sys.stderr, flush=True)
         else:
             failed.append(outcome)
             print(f"FAILED  {outcome.label}: {outcome.error}", file=sys.stderr)
@@ -181,7 +188,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     outcomes = run_grid(plans, store, jobs=args.jobs, executor=args.executor,
                         data_dir=args.data_dir, plugins=args.plugin_list, quiet=_quiet(args),
-                        report=report)
+                        report=report, announce=announce)
     skipped = len(plans) - len(outcomes)
     print(f"{len(plans)} cell(s): {len(outcomes) - len(failed)} run, {skipped} already done, "
           f"{len(failed)} failed (results in {store.root})", file=sys.stderr)
@@ -192,6 +199,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         results = [r for r in store.results() if r["id"] in ids]
         print(render_markdown(build_tables(results), store.root, store.root))
     return 1 if failed else 0
+
+
+def _headline(metrics: dict[str, float] | None) -> str:
+    """``: key value, ...`` for the headline scores present in ``metrics``."""
+    from metrics.registry import score_keys
+
+    shown = [f"{key} {metrics[key]:.3f}" for key, info in score_keys().items()
+             if info.headline and metrics and key in metrics]
+    return ": " + ", ".join(shown) if shown else ""
 
 
 def _print_dry_run(plans: list[Any], store: Any) -> None:

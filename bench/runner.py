@@ -56,6 +56,7 @@ class CellOutcome:
     seconds: float
     error: str | None = None
     details: str | None = None
+    metrics: dict[str, float] | None = None
 
 
 def _now() -> str:
@@ -166,7 +167,7 @@ def run_job(job: CellJob) -> CellOutcome:
     """``execute_cell`` that never raises: failures become an outcome (and ``error.txt``)."""
     label, start = job.plan.cell.label, time.perf_counter()
     try:
-        execute_cell(job)
+        result = execute_cell(job)
     except Exception as err:  # reported per cell; the grid goes on
         details = traceback.format_exc()
         message = str(err) if isinstance(err, BenchError) else f"{type(err).__name__}: {err}"
@@ -175,7 +176,8 @@ def run_job(job: CellJob) -> CellOutcome:
         except OSError:
             pass
         return CellOutcome(job.plan.id, label, False, time.perf_counter() - start, message, details)
-    return CellOutcome(job.plan.id, label, True, time.perf_counter() - start)
+    return CellOutcome(job.plan.id, label, True, time.perf_counter() - start,
+                       metrics=result["metrics"])
 
 
 def run_grid(
@@ -188,9 +190,14 @@ def run_grid(
     plugins: Sequence[str] = (),
     quiet: bool = True,
     report: Callable[[CellOutcome], None] | None = None,
+    announce: Callable[[CellPlan], None] | None = None,
     slurm_options: dict[str, Any] | None = None,
 ) -> list[CellOutcome]:
-    """Run every incomplete cell of ``plans`` (complete ones are skipped) under the lock."""
+    """Run every incomplete cell of ``plans`` (complete ones are skipped) under the lock.
+
+    ``announce(plan)`` is called when a cell starts (serially) or is handed to a worker;
+    ``report(outcome)`` when it ends.
+    """
     if jobs < 1:
         raise BenchError(f"--jobs must be >= 1, got {jobs}")
     if executor not in EXECUTORS:
@@ -221,13 +228,19 @@ def run_grid(
                     done(outcome)
             elif jobs == 1 or len(cell_jobs) <= 1:
                 for job in cell_jobs:
+                    if announce is not None:
+                        announce(job.plan)
                     done(run_job(job))
             else:
                 import multiprocessing
 
                 context = multiprocessing.get_context("spawn")
                 with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-                    futures = [pool.submit(run_job, job) for job in cell_jobs]
+                    futures = []
+                    for job in cell_jobs:
+                        if announce is not None:
+                            announce(job.plan)
+                        futures.append(pool.submit(run_job, job))
                     for future in as_completed(futures):
                         done(future.result())
         finally:

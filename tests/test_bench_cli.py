@@ -121,3 +121,16 @@ def test_prepare_and_train_generator_forwarding(capsys, monkeypatch):
             return 3
         monkeypatch.setitem(sys.modules, module, types.SimpleNamespace(main=tool_main))
         assert main([command, "--n", "7"]) == 3 and seen[command] == ["--n", "7"]
+
+
+def test_run_prints_a_line_per_cell_start_and_end_without_a_terminal(toys, capsys, tmp_path):
+    code, _, err = run_cli(capsys, "run", "--methods", "toy-identity", "--datasets", "toy-data",
+                           "--seeds", "0-1", "--results", str(tmp_path))
+    assert code == 0
+    lines = [line for line in err.splitlines() if line.startswith(("start", "done"))]
+    assert [line.split()[0] for line in lines] == ["start", "done", "start", "done"]
+    assert "toy-identity / toy-data / seed 1" in lines[2]
+    assert lines[1].endswith(tuple("0123456789")) and "mig 1.000" in lines[1]
+    _, _, quiet = run_cli(capsys, "run", "--methods", "toy-identity", "--datasets", "toy-data",
+                          "--seeds", "2", "--results", str(tmp_path), "--quiet")
+    assert not [line for line in quiet.splitlines() if line.startswith(("start", "done"))]
