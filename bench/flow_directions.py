@@ -89,6 +89,9 @@ FLOW_PROFILES: dict[str, dict[str, Any]] = {
         "traversal_rows": 10,
         "traversal_steps": 5,
         "traversal_seeds": 2,
+        # pairs differ by 4 calibrated steps on each side: the discovery protocol's single step
+        # is too subtle for a short-trained group VAE (docs/distillation.md)
+        "pair_edit_multiplier": 4.0,
     },
 }
 
