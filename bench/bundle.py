@@ -1,4 +1,5 @@
-"""A dataset bundle: what one grid dataset provides (ground truth, generator, predictor).
+"""A dataset bundle: what one grid dataset provides (ground truth, generator, predictor, the
+default sensor of the feature-contrast methods).
 
 It lives in bench because it joins the layers below (datasets and models).
 """
@@ -12,7 +13,7 @@ from typing import Any
 
 from datasets.base import GroundTruthData
 
-COMPONENTS = ("ground_truth", "generator", "predictor")
+COMPONENTS = ("ground_truth", "generator", "predictor", "sensor")
 
 
 @dataclass
@@ -22,6 +23,8 @@ class Bundle:
     ``identity`` is what the cell hash sees: it must change whenever any component would.
     ``capabilities`` names extra things the bundle knows (e.g. ``"true_directions"``: its
     generator has ``true_directions()``); methods can require them like components.
+    ``sensor`` names the registered sensor (``models.sensors``) that methods comparing deep
+    features use unless their config names another; its identity belongs in ``identity``.
     """
 
     name: str
@@ -30,6 +33,7 @@ class Bundle:
     load_predictor: Callable[[], Any] | None = None
     identity: dict[str, Any] = field(default_factory=dict)
     capabilities: frozenset[str] = frozenset()
+    sensor: str | None = None
 
     def provides(self) -> set[str]:
         have = set(self.capabilities)
@@ -39,6 +43,8 @@ class Bundle:
             have.add("generator")
         if self.load_predictor is not None:
             have.add("predictor")
+        if self.sensor is not None:
+            have.add("sensor")
         return have
 
     @cached_property

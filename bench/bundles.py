@@ -17,6 +17,7 @@ from datasets.shapes3d_real import resolve_shapes3d_path
 from models.oracle import OracleConfig, load_oracle_generator
 from models.predictor import SHAPES3D_PREDICTOR
 from models.predictor import load_predictor as load_attribute_predictor
+from models.sensors import ALEXNET_ENV, sensor_identity
 from models.stylegan2 import load_generator as load_native
 from models.stylegan2.loader import load_any_generator
 
@@ -57,6 +58,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "models" / "weights"
 SHAPES3D_GENERATOR = WEIGHTS_DIR / "shapes3d_generator.safetensors"
 FFHQ_GENERATOR_ENV = "BENCH_FFHQ_GENERATOR"
 FFHQ_PREDICTOR_ENV = "BENCH_FFHQ_PREDICTOR"
+SHAPES3D_SENSOR = "shapes3d-disc"  # the discriminator trained with the shipped generator
 
 
 def file_identity(path: Path, digest: bool = True) -> dict[str, object]:
@@ -114,9 +116,10 @@ def shapes3d(data_dir: str | None = None) -> Bundle:
         return load_native(SHAPES3D_GENERATOR, device=bench_device()).requires_grad_(False)
 
     identity = {"ground_truth": gt.identity(), "ground_truth_source": source,
-                "generator": file_identity(SHAPES3D_GENERATOR), "predictor": predictor_id}
+                "generator": file_identity(SHAPES3D_GENERATOR), "predictor": predictor_id,
+                "sensor": sensor_identity(SHAPES3D_SENSOR)}
     return Bundle("shapes3d", ground_truth=gt, load_generator=load_generator,
-                  load_predictor=load_predictor, identity=identity)
+                  load_predictor=load_predictor, identity=identity, sensor=SHAPES3D_SENSOR)
 
 
 @BUNDLES.register(
@@ -132,17 +135,17 @@ def shapes3d_oracle(data_dir: str | None = None) -> Bundle:
         return load_oracle_generator(seed=0, ground_truth=gt).requires_grad_(False)
 
     identity = {"ground_truth": gt.identity(), "generator": {"oracle": OracleConfig().to_dict()},
-                "predictor": predictor_id}
+                "predictor": predictor_id, "sensor": sensor_identity(SHAPES3D_SENSOR)}
     return Bundle("shapes3d-oracle", ground_truth=gt, load_generator=load_generator,
                   load_predictor=load_predictor, identity=identity,
-                  capabilities=frozenset({"true_directions"}))
+                  capabilities=frozenset({"true_directions"}), sensor=SHAPES3D_SENSOR)
 
 
 @BUNDLES.register(
     "ffhq",
     description=f"user-given FFHQ StyleGAN2 checkpoint (${FFHQ_GENERATOR_ENV}; NVIDIA .pkl, "
     f"rosinality .pt or native) + optional attribute predictor (${FFHQ_PREDICTOR_ENV}); "
-    "no ground truth",
+    f"sensor alexnet (${ALEXNET_ENV}); no ground truth",
 )
 def ffhq(data_dir: str | None = None) -> Bundle:
     gen_path = os.environ.get(FFHQ_GENERATOR_ENV)
@@ -175,6 +178,8 @@ def ffhq(data_dir: str | None = None) -> Bundle:
 
     identity = {"generator": file_identity(generator_path, digest=False),
                 "predictor": file_identity(predictor_path, digest=False)
-                if predictor_path else None}
+                if predictor_path else None,
+                "sensor": sensor_identity("alexnet")}
     return Bundle("ffhq", load_generator=load_generator,
-                  load_predictor=load_predictor if predictor_path else None, identity=identity)
+                  load_predictor=load_predictor if predictor_path else None, identity=identity,
+                  sensor="alexnet")

@@ -112,6 +112,11 @@ class CellContext:
         return stable_hash({"stage": name, "version": self.stage_versions[name],
                             "inputs": dict(inputs)})
 
+    def work_dir(self, name: str, inputs: Mapping[str, Any]) -> Path:
+        """A folder for a stage's checkpoints that survives a killed run:
+        ``<results>/cache/<name>/.work-<key>``; ``stage`` removes it once the output is stored."""
+        return self.store.cache_dir / name / f".work-{self.stage_key(name, inputs)}"
+
     def stage(
         self,
         name: str,
@@ -145,6 +150,7 @@ class CellContext:
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
+            shutil.rmtree(final.parent / f".work-{key}", ignore_errors=True)
         value = load(final)
         self.stages.append(StageRecord(name, key, time.perf_counter() - start, hit))
         self.stage_keys[name] = key

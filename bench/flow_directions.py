@@ -162,16 +162,20 @@ def run_directions_flow(ctx: CellContext) -> dict[str, float]:
     if hasattr(generator, "requires_grad_"):
         generator.requires_grad_(False)
 
+    discover_inputs = {"method": method, "config": asdict(ctx.config), "seed": ctx.seed,
+                       "dataset": bundle.identity}
+
     def discover(directory: Path) -> None:
-        directions = run(bundle, ctx.config, ctx.seed, progress=ctx.progress)
+        extra = ({"checkpoint_dir": ctx.work_dir("discover", discover_inputs)}
+                 if spec.resumable else {})
+        directions = run(bundle, ctx.config, ctx.seed, progress=ctx.progress, **extra)
         if not isinstance(directions, Directions):
             raise BenchError(f"method {method!r} returned {type(directions).__name__}, "
                              "expected Directions")
         directions.save(directory)
 
     load = spec.load_output or Directions.load
-    found = ctx.stage("discover", {"method": method, "config": asdict(ctx.config),
-                                   "seed": ctx.seed, "dataset": bundle.identity}, discover, load)
+    found = ctx.stage("discover", discover_inputs, discover, load)
 
     scored = min(settings.discovery.num_directions, found.num_directions)
 

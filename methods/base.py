@@ -37,6 +37,7 @@ class MethodSpec:
     profiles: dict[str, dict[str, Any]]
     requires: tuple[str, ...]
     load_output: Callable[[Path], Any] | None = None
+    resumable: bool = False
 
     def config(self, profile: str, **overrides: Any) -> Any:
         """The frozen config for a profile: paper defaults, then the profile's, then overrides."""
@@ -55,16 +56,20 @@ def register_method(
     profiles: dict[str, dict[str, Any]] | None = None,
     requires: tuple[str, ...] = ("generator",),
     load_output: Callable[[Path], Any] | None = None,
+    resumable: bool = False,
     **meta: Any,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register ``run(bundle, config, seed, progress=None)`` under ``name``.
 
     ``profiles`` maps a profile name to overrides of the config defaults (which are the paper's).
     ``load_output`` rebuilds a cached output from the directory its ``save`` wrote.
+    ``resumable`` methods take ``checkpoint_dir=``: a folder that survives a killed run (and is
+    removed once the output is stored), for periodic checkpoints.
     ``meta`` is free-form registry metadata, e.g. ``default=False`` keeps the method out of the
     default grid of ``python -m bench run``.
     """
-    spec = MethodSpec(kind, config_cls, dict(profiles or {}), tuple(requires), load_output)
+    spec = MethodSpec(kind, config_cls, dict(profiles or {}), tuple(requires), load_output,
+                      resumable)
     return METHODS.register(name, description=description, spec=spec, **meta)
 
 

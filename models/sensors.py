@@ -1,0 +1,260 @@
+"""Sensors: frozen feature extractors whose multi-stage feature maps the contrastive methods
+compare (ContraFeat's "S").
+
+A sensor maps NCHW images in [-1, 1] (raw generator output: no ImageNet normalisation, no
+resize, as the paper's code feeds its AlexNet) to a list of feature maps ``[n, c_i, h_i, w_i]``.
+Built-ins, registered in ``SENSORS`` like methods:
+
+- ``alexnet``: torchvision's AlexNet ``features`` cut as in LPIPS after its five ReLUs (the
+  paper's sensor). Weights come from a user-given torchvision-format file (``weights=`` or
+  ``$BENCH_ALEXNET``); nothing is downloaded.
+- ``shapes3d-disc``: the residual blocks (64, 32, 16 and 8 px) of the discriminator trained with
+  the shipped shapes3d generator, shipped as ``models/weights/shapes3d_sensor.safetensors``
+  (derived from the committed training state by ``python -m models.sensors export-disc``).
+
+``sensor_identity(name, weights)`` is what a cell id records about the sensor it used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from core.io import atomic_path, atomic_write_text, dumps_json
+from core.registry import Registry
+from models.stylegan2.config import StyleGAN2Config
+from models.stylegan2.discriminator import DiscriminatorBlock
+
+ALEXNET_ENV = "BENCH_ALEXNET"
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+SHAPES3D_SENSOR = WEIGHTS_DIR / "shapes3d_sensor.safetensors"
+SHAPES3D_TRAINING_STATE = WEIGHTS_DIR / "training" / "shapes3d_generator_state.pt"
+
+SENSORS: Registry[Callable[..., nn.Module]] = Registry("sensor")
+
+
+def register_sensor(name: str, *, description: str, **meta: Any
+                    ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Register a factory ``(weights: str | None) -> nn.Module`` returning a list of maps."""
+    return SENSORS.register(name, description=description, **meta)
+
+
+def load_sensor(name: str, weights: str | os.PathLike[str] | None = None) -> nn.Module:
+    """A frozen sensor in eval mode (``requires_grad`` off on every parameter)."""
+    sensor = SENSORS.get(name)(weights)
+    sensor.eval().requires_grad_(False)
+    return sensor
+
+
+def sensor_identity(name: str, weights: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """What identifies a sensor for caching: its name and its weight file (sha256 when small)."""
+    path = SENSORS.entry(name).meta["weights_path"](weights)
+    if path is None:
+        return {"name": name, "weights": None}
+    path = Path(path).expanduser()
+    if not path.is_file():
+        return {"name": name, "weights": str(path), "missing": True}
+    if path.stat().st_size <= 64 << 20:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        return {"name": name, "weights": path.name, "sha256": digest}
+    stat = path.stat()
+    return {"name": name, "weights": str(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+# -- AlexNet (LPIPS cut) ---------------------------------------------------------------------
+
+# torchvision's AlexNet.features indices; the five slices end after each ReLU (LPIPS).
+ALEXNET_CONVS = {0: (3, 64, 11, 4, 2), 3: (64, 192, 5, 1, 2), 6: (192, 384, 3, 1, 1),
+                 8: (384, 256, 3, 1, 1), 10: (256, 256, 3, 1, 1)}
+ALEXNET_SLICES = ((0, 2), (2, 5), (5, 8), (8, 10), (10, 12))
+ALEXNET_KEYS = tuple(f"features.{i}.{p}" for i in ALEXNET_CONVS for p in ("weight", "bias"))
+
+
+class AlexNetSensor(nn.Module):
+    """AlexNet ``features[:12]`` with torchvision's module indices; returns the 5 ReLU maps."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for index in range(12):
+            if index in ALEXNET_CONVS:
+                c_in, c_out, k, stride, pad = ALEXNET_CONVS[index]
+                layers.append(nn.Conv2d(c_in, c_out, k, stride=stride, padding=pad))
+            elif index in (1, 4, 7, 9, 11):
+                layers.append(nn.ReLU(inplace=False))
+            else:
+                layers.append(nn.MaxPool2d(kernel_size=3, stride=2))
+        self.features = nn.Sequential(*layers)
+
+    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        if images.shape[1] == 1:
+            images = images.repeat(1, 3, 1, 1)
+        maps = []
+        x = images
+        for start, end in ALEXNET_SLICES:
+            for index in range(start, end):
+                x = self.features[index](x)
+            maps.append(x)
+        return maps
+
+
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Tensors of a ``.safetensors`` file or a torch file (``weights_only``: no code runs)."""
+    if path.suffix == ".safetensors":
+        return load_file(str(path))
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same one-line error
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{path}: not a readable torch state dict ({first[:160]})") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: expected a state dict of tensors, got {type(state).__name__}")
+    return {str(k): v for k, v in state.items() if torch.is_tensor(v)}
+
+
+def alexnet_weights_path(weights: str | os.PathLike[str] | None) -> Path | None:
+    given = weights or os.environ.get(ALEXNET_ENV)
+    return Path(given).expanduser() if given else None
+
+
+@register_sensor(
+    "alexnet",
+    description="AlexNet features, LPIPS cut (5 ReLU stages); torchvision weights from a given "
+    f"path or ${ALEXNET_ENV}",
+    weights_path=alexnet_weights_path,
+)
+def alexnet_sensor(weights: str | os.PathLike[str] | None = None) -> nn.Module:
+    path = alexnet_weights_path(weights)
+    expected = "torchvision AlexNet weights (keys features.{0,3,6,8,10}.{weight,bias})"
+    if path is None:
+        raise FileNotFoundError(f"sensor 'alexnet': no weights given; set ${ALEXNET_ENV} (or the "
+                                f"method's sensor_weights) to a file with {expected}")
+    if not path.is_file():
+        raise FileNotFoundError(f"sensor 'alexnet': weights file {path} not found; expected "
+                                f"{expected}")
+    state = read_state_dict(path)
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    missing = [k for k in ALEXNET_KEYS if k not in state]
+    if missing:
+        raise ValueError(f"{path}: not {expected}; missing {', '.join(missing[:4])}"
+                         f"{' ...' if len(missing) > 4 else ''}")
+    sensor = AlexNetSensor()
+    try:
+        sensor.load_state_dict({k: state[k].float() for k in ALEXNET_KEYS})
+    except RuntimeError as err:
+        raise ValueError(f"{path}: tensor shapes do not match {expected} "
+                         f"({str(err).splitlines()[-1].strip()[:160]})") from None
+    return sensor
+
+
+# -- the shapes3d discriminator's blocks -------------------------------------------------------
+
+
+class DiscriminatorSensor(nn.Module):
+    """The residual blocks of a StyleGAN2 discriminator (no minibatch-std head); returns each
+    block's output map, highest resolution first."""
+
+    def __init__(self, config: StyleGAN2Config) -> None:
+        super().__init__()
+        self.config = config
+        self.block_resolutions = [r for r in reversed(config.block_resolutions) if r > 4]
+        for res in self.block_resolutions:
+            setattr(self, f"b{res}", DiscriminatorBlock(
+                config.channels_at(res), config.channels_at(res // 2), config.img_channels,
+                first=res == config.resolution, conv_clamp=config.conv_clamp))
+
+    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        expected = (self.config.img_channels, self.config.resolution, self.config.resolution)
+        if images.ndim != 4 or tuple(images.shape[1:]) != expected:
+            raise ValueError(f"sensor expects images [n, {expected[0]}, {expected[1]}, "
+                             f"{expected[2]}], got {tuple(images.shape)}")
+        maps = []
+        x = images
+        for res in self.block_resolutions:
+            x = getattr(self, f"b{res}")(x)
+            maps.append(x)
+        return maps
+
+
+def disc_weights_path(weights: str | os.PathLike[str] | None) -> Path:
+    return Path(weights).expanduser() if weights else SHAPES3D_SENSOR
+
+
+@register_sensor(
+    "shapes3d-disc",
+    description="blocks of the discriminator trained with the shipped shapes3d generator "
+    "(embedded default sensor for the shapes3d bundles)",
+    weights_path=disc_weights_path,
+)
+def shapes3d_disc_sensor(weights: str | os.PathLike[str] | None = None) -> nn.Module:
+    path = disc_weights_path(weights)
+    meta_path = path.with_suffix(".json")
+    for file in (path, meta_path):
+        if not file.is_file():
+            raise FileNotFoundError(f"sensor 'shapes3d-disc': {file} not found; rebuild it with "
+                                    "`python -m models.sensors export-disc`")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    try:
+        config = StyleGAN2Config.from_dict(meta["config"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{meta_path}: no valid StyleGAN2 config ({err})") from None
+    sensor = DiscriminatorSensor(config)
+    state = load_file(str(path))
+    expected = set(sensor.state_dict())
+    if set(state) != expected:
+        extra = sorted(set(state) - expected)[:3]
+        missing = sorted(expected - set(state))[:3]
+        raise ValueError(f"{path}: discriminator block keys do not match its config "
+                         f"(missing {missing}, unexpected {extra})")
+    sensor.load_state_dict({k: v.float() for k, v in state.items()})
+    return sensor
+
+
+def export_disc_sensor(state_path: Path = SHAPES3D_TRAINING_STATE,
+                       target: Path = SHAPES3D_SENSOR) -> Path:
+    """Write the discriminator blocks of a (full or compact) training state as the sensor asset
+    (float16 safetensors + JSON naming the source by sha256)."""
+    from models.train_gan import load_training_state  # training code only for this export
+
+    state = load_training_state(state_path)
+    config = StyleGAN2Config.from_dict(state["config"])
+    blocks = DiscriminatorSensor(config).state_dict()
+    tensors = {k: state["D"][k].to(torch.float16).contiguous() for k in blocks}
+    with atomic_path(target) as tmp:
+        save_file(tensors, str(tmp))
+    doc = {"format": "disentangle-bench/sensor", "sensor": "shapes3d-disc",
+           "config": config.to_dict(),
+           "source": {"training_state": Path(state_path).name,
+                      "sha256": hashlib.sha256(Path(state_path).read_bytes()).hexdigest(),
+                      "cur_nimg": int(state.get("cur_nimg", 0))},
+           "command": "python -m models.sensors export-disc"}
+    atomic_write_text(target.with_suffix(".json"), dumps_json(doc))
+    return target
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m models.sensors",
+                                     description="Build sensor assets.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    export = sub.add_parser("export-disc", help="the shapes3d-disc asset from a training state")
+    export.add_argument("--state", type=Path, default=SHAPES3D_TRAINING_STATE)
+    export.add_argument("--out", type=Path, default=SHAPES3D_SENSOR)
+    args = parser.parse_args(argv)
+    target = export_disc_sensor(args.state, args.out)
+    print(json.dumps({"sensor": str(target), "bytes": target.stat().st_size}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
