@@ -1,5 +1,5 @@
-"""Command line: ``python -m bench run|list|leaderboard|check|prepare`` plus the asset tools
-``train-generator``, ``train-predictor`` and ``quality``.
+"""Command line: ``python -m bench run|list|leaderboard|check|prepare`` plus the tools
+``train-generator``, ``train-predictor``, ``quality`` and ``ablation``.
 
 Bad input ends with one line on stderr and exit code 2 (``--verbose`` shows the traceback);
 failed cells or a regression end with exit code 1. Subcommands import their implementation
@@ -334,6 +334,7 @@ TOOL_COMMANDS: dict[str, tuple[str, str]] = {
     "train-generator": ("models.train_gan", "train (or resume) a StyleGAN2 generator"),
     "train-predictor": ("models.train_predictor", "train the shapes3d attribute predictor"),
     "quality": ("models.quality", "generator-quality figures against rendered images"),
+    "ablation": ("bench.ablation", "loss ablations: `ablation l2mask` (ContraFeat Table 8)"),
 }
 
 
