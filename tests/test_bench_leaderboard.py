@@ -25,7 +25,8 @@ def result(method, seed, metrics, *, dataset="toy", profile="quick", config_hash
            overrides=None, artifacts=None):
     return {"id": f"{method}-{dataset}-{profile}-{config_hash}-{seed}", "method": method,
             "dataset": dataset, "profile": profile, "seed": seed, "config_hash": config_hash,
-            "overrides": overrides or {}, "metrics": metrics, "artifacts": artifacts or {}}
+            "config": {}, "overrides": overrides or {}, "metrics": metrics,
+            "artifacts": artifacts or {}}
 
 
 RESULTS = [
