@@ -65,12 +65,12 @@ def test_unknown_metric_is_shown_not_checked():
 
 
 def test_update_roundtrip(tmp_path):
-    update_baselines(tmp_path, [result(0), result(1)], replace_all=True)
+    update_baselines(tmp_path, [result(0), result(1)])
     assert [p.name for p in tmp_path.iterdir()] == ["d--quick.json"]
     cells = load_baselines(tmp_path)
     assert compare(cells, [result(0), result(1)], INFO).ok
     newer = {**result(1), "id": "new1", "config": {"steps": 3}, "metrics": {"mig": 0.9}}
-    update_baselines(tmp_path, [newer], replace_all=False)  # replaces the same cell only
+    update_baselines(tmp_path, [newer])  # replaces the same cell only
     cells = load_baselines(tmp_path)
     assert sorted(c["id"] for c in cells) == ["id0", "new1"]
     (tmp_path / "bad.json").write_text(json.dumps({"cells": [{"id": "x"}]}))
