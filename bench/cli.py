@@ -345,6 +345,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.update:
         if not results:
             raise BenchError(f"no results in {store.root} to make baselines from")
+        load_baselines(baselines_dir)  # a damaged baseline file stops the update before the lock
         try:
             with store.lock():
                 written = update_baselines(baselines_dir, results)

@@ -88,10 +88,10 @@ def load_bundle(name: str, data_dir: str | None) -> Any:
         return bundles.load_bundle(name, data_dir)
     except UnknownNameError as err:
         raise BenchError(str(err)) from None
-    except FileNotFoundError as err:
-        raise BenchError(f"dataset {name!r}: {err}") from None
-    except ValueError as err:  # a loader's diagnosis of a damaged data file
-        raise BenchError(f"dataset {name!r}: {err}") from None
+    except (FileNotFoundError, ValueError) as err:  # a loader's diagnosis of the data files
+        text = str(err)
+        raise BenchError(text if text.startswith(f"{name}:") else f"dataset {name!r}: {text}") \
+            from None
 
 
 def _method_config(spec: Any, method: str, profile: str, overrides: dict[str, Any]) -> Any:
