@@ -113,6 +113,14 @@ def check_overrides(grid: GridSpec, methods_registry: Any) -> dict[str, dict[str
     has, a method-scoped unknown field or a value of the wrong type is a BenchError naming the
     ``--set`` option or grid-file table and what was expected.
     """
+    for scope in grid.overrides:
+        if scope != "*" and scope not in methods_registry:
+            origin = next((grid.origin(scope, name) for name in grid.overrides[scope]),
+                          "--set")
+            raise BenchError(f"{origin}: {methods_registry.unknown_message(scope)}")
+    for name in grid.methods or []:
+        if name not in methods_registry:
+            raise BenchError(methods_registry.unknown_message(name))
     if grid.methods is not None:
         candidates = list(grid.methods)
     else:
@@ -167,11 +175,6 @@ def plan_grid(grid: GridSpec, data_dir: str | None = None) -> list[CellPlan]:
     for name in grid.methods or []:
         if name not in methods_registry:
             raise BenchError(methods_registry.unknown_message(name))
-    for scope in grid.overrides:
-        if scope != "*" and scope not in methods_registry:
-            origin = next((grid.origin(scope, name) for name in grid.overrides[scope]),
-                          "--set")
-            raise BenchError(f"{origin}: {methods_registry.unknown_message(scope)}")
     checked = check_overrides(grid, methods_registry)
 
     plans: list[CellPlan] = []
