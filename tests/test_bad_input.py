@@ -244,3 +244,23 @@ def test_read_only_results_folder(tmp_path):
         assert _tree(tmp_path) == before
     finally:
         (tmp_path / RESULTS).chmod(0o755)
+
+
+def test_damaged_result_is_moved_aside_and_recomputed(tmp_path):
+    args = ["run", "--plugins", "bench_toy_plugin", "--methods", "toy-identity", "--datasets",
+            "toy-data", "--results", RESULTS, "--quiet", "--no-leaderboard"]
+    assert run_bench(tmp_path, args).returncode == 0
+    (result,) = (tmp_path / RESULTS / "runs").glob("*/result.json")
+    result.write_text('{"id": "truncated', encoding="utf-8")
+    dry = run_bench(tmp_path, [*args, "--dry-run"])
+    assert dry.returncode == 0 and "damaged" in dry.stdout and "0 done, 1 to run" in dry.stdout
+    board = run_bench(tmp_path, ["leaderboard", "--results", RESULTS])
+    assert board.returncode == 2 and f"damaged result {result}" in board.stderr
+    again = run_bench(tmp_path, args)
+    assert again.returncode == 0, again.stderr
+    notices = [line for line in again.stderr.splitlines() if line.startswith("moved aside")]
+    assert len(notices) == 1 and str(result) in notices[0] and "not valid JSON" in notices[0]
+    assert json.loads(result.read_text(encoding="utf-8"))["id"] == result.parent.name
+    (aside,) = (tmp_path / RESULTS / "invalid").iterdir()
+    assert aside.name.startswith(result.parent.name)
+    assert (aside / "result.json").read_text(encoding="utf-8") == '{"id": "truncated'
