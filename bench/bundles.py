@@ -81,13 +81,19 @@ def bench_device() -> str:
 
 
 def _shapes3d_ground_truth(data_dir: str | None) -> tuple[object, str]:
-    """The real 3dshapes.h5 when ``--data-dir``/$BENCH_DATA provides it, else the look-alike."""
+    """The real 3dshapes.h5 when ``--data-dir``/$BENCH_DATA provides it, else the look-alike.
+
+    An explicit ``--data-dir`` without the file is an error (never a silent look-alike); a
+    $BENCH_DATA folder without it falls back to the look-alike, which the bundle identity's
+    ``ground_truth_source`` records. A damaged file is always an error.
+    """
     folder = real_data_dir(data_dir)
     if folder is not None:
         try:
             resolve_shapes3d_path(folder)
         except FileNotFoundError:
-            pass
+            if data_dir is not None:
+                raise
         else:
             return load_ground_truth("shapes3d", folder), "shapes3d"
     return load_ground_truth("shapes3d-synth"), "shapes3d-synth"
@@ -102,7 +108,8 @@ def _shipped_predictor() -> tuple[object | None, dict[str, object] | None]:
 @BUNDLES.register(
     "shapes3d",
     description="shipped 64x64 StyleGAN2 + shipped factor predictor + 3DShapes ground truth "
-    "(real 3dshapes.h5 from --data-dir/$BENCH_DATA, else the look-alike)",
+    "(real 3dshapes.h5 from --data-dir/$BENCH_DATA, else the look-alike; the leaderboard "
+    "shows which)",
 )
 def shapes3d(data_dir: str | None = None) -> Bundle:
     if not SHAPES3D_GENERATOR.is_file():

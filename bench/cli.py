@@ -1,19 +1,24 @@
 """Command line: ``python -m bench run|list|leaderboard|check|prepare`` plus the tools
 ``train-generator``, ``train-predictor``, ``quality`` and ``ablation``.
 
-Bad input ends with one line on stderr and exit code 2 (``--verbose`` shows the traceback);
-failed cells or a regression end with exit code 1. Subcommands import their implementation
-when they run, so that ``--help`` and ``list`` stay fast (torch takes seconds to import).
+Bad input (a bad argument or value, a damaged file, an unusable folder) ends with one line
+``error: <what> <where>: <expected>`` on stderr and exit code 2 (``--verbose`` shows the
+traceback); a traceback without ``--verbose`` means a bug. Failed cells or a regression end
+with exit code 1. Subcommands import their implementation when they run, so that ``--help``
+and ``list`` stay fast (torch takes seconds to import).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import json
 import os
+import re
 import sys
 import traceback
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +29,24 @@ from core.registry import UnknownNameError
 
 DEFAULT_RESULTS = "results"
 PLUGINS_ENV = "BENCH_PLUGINS"
+
+
+# OSErrors on a named path that come from the user's files or folders, not from a bug.
+USER_OS_ERRORS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT,
+                            errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENOENT,
+                            errno.ENAMETOOLONG, errno.ELOOP})
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with usage errors as one ``error:`` line and exit code 2."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"error: {self.prog}: {one_line(message)} (see `{self.prog} --help`)\n")
+
+
+def one_line(text: object) -> str:
+    """``text`` with its line breaks folded into spaces."""
+    return re.sub(r"\s*\n\s*", " ", str(text)).strip()
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +60,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="bench", description="Benchmark direction-discovery methods and disentanglement "
         "metrics over method x dataset x seed grids.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -104,19 +127,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard,
                    "check": cmd_check, "prepare": cmd_prepare}[args.command]
         return handler(args)
-    except (BenchError, UnknownNameError) as err:
-        if args.verbose:
-            traceback.print_exc()
-        print(f"bench: error: {err}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as err:
-        if args.verbose:
-            traceback.print_exc()
-        print(f"bench: error: {err}", file=sys.stderr)
-        return 2
+    except (BenchError, UnknownNameError, FileNotFoundError) as err:
+        return _user_error(args, str(err))
+    except OSError as err:
+        if err.errno not in USER_OS_ERRORS or err.filename is None:
+            raise
+        return _user_error(args, f"cannot use {err.filename}: {err.strerror}")
     except KeyboardInterrupt:
         print("bench: interrupted (complete cells are kept; rerun to resume)", file=sys.stderr)
         return 130
+
+
+def _user_error(args: argparse.Namespace, message: str) -> int:
+    """Print ``error: <message>`` as one line (and the traceback with --verbose); exit code 2."""
+    if args.verbose:
+        traceback.print_exc()
+    print(f"error: {one_line(message)}", file=sys.stderr)
+    return 2
 
 
 def _load_plugins(args: argparse.Namespace) -> list[str]:
@@ -141,6 +168,7 @@ def grid_from_args(args: argparse.Namespace) -> Any:
         parse_names,
         parse_seeds,
         parse_set_options,
+        set_option_origins,
     )
 
     grid = load_grid_file(args.grid) if getattr(args, "grid", None) else GridSpec()
@@ -154,6 +182,7 @@ def grid_from_args(args: argparse.Namespace) -> Any:
         grid.profile = args.profile
     if getattr(args, "set", None):
         grid.overrides = merge_overrides(grid.overrides, parse_set_options(args.set))
+        grid.origins.update(set_option_origins(args.set))
     return grid
 
 
@@ -162,9 +191,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.runner import run_grid
     from bench.store import ResultStore
 
+    check_data_dir(args.data_dir)
+    store = ResultStore(args.results)
+    store.check_folder()
     grid = grid_from_args(args)
     plans = plan_grid(grid, args.data_dir)
-    store = ResultStore(args.results)
     if args.dry_run:
         _print_dry_run(plans, store)
         return 0
@@ -188,17 +219,24 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     outcomes = run_grid(plans, store, jobs=args.jobs, executor=args.executor,
                         data_dir=args.data_dir, plugins=args.plugin_list, quiet=_quiet(args),
-                        report=report, announce=announce)
+                        report=report, announce=announce,
+                        notice=lambda line: print(line, file=sys.stderr, flush=True))
     skipped = len(plans) - len(outcomes)
     print(f"{len(plans)} cell(s): {len(outcomes) - len(failed)} run, {skipped} already done, "
           f"{len(failed)} failed (results in {store.root})", file=sys.stderr)
     if not args.no_leaderboard:
         from bench.leaderboard import build_tables, render_markdown
 
-        ids = {plan.id for plan in plans}
-        results = [r for r in store.results() if r["id"] in ids]
+        results = store.results({plan.id for plan in plans})
         print(render_markdown(build_tables(results), store.root, store.root))
     return 1 if failed else 0
+
+
+def check_data_dir(data_dir: str | None) -> None:
+    """An explicit ``--data-dir`` must exist (a folder, or a dataset file itself)."""
+    if data_dir is not None and not Path(data_dir).expanduser().exists():
+        raise BenchError(f"--data-dir {data_dir} not found: expected a folder holding the real "
+                         "dataset files (e.g. 3dshapes.h5)")
 
 
 def _headline(metrics: dict[str, float] | None) -> str:
@@ -215,11 +253,11 @@ def _print_dry_run(plans: list[Any], store: Any) -> None:
 
     rows, done = [], 0
     for plan in plans:
-        complete = store.is_complete(plan.id)
-        done += complete
+        status = store.status(plan.id)
+        done += status == "done"
         cell = plan.cell
         extra = ", ".join(f"{k}={v!r}" for k, v in cell.overrides)
-        rows.append(["done" if complete else "todo", plan.id, cell.method, cell.dataset,
+        rows.append([status, plan.id, cell.method, cell.dataset,
                      cell.seed, cell.profile, extra])
     print(tabulate(rows, headers=["status", "id", "method", "dataset", "seed", "profile",
                                   "overrides"], tablefmt="simple", disable_numparse=True))
@@ -269,7 +307,14 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from bench.store import ResultStore
 
     store = ResultStore(args.results)
-    paths = write_leaderboard(store.results(), store.root, Path(args.out) if args.out else None)
+    store.check_folder(must_exist=True)
+    out = Path(args.out) if args.out else store.root
+    results = store.results()
+    try:
+        paths = write_leaderboard(results, store.root, out)
+    except OSError as err:
+        raise BenchError(f"cannot write the leaderboard to {out} ({err.strerror}): expected a "
+                         "writable folder (see --out)") from None
     print(paths["md"].read_text(encoding="utf-8"))
     print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
     return 0
@@ -280,7 +325,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     from bench.store import ResultStore
 
     store = ResultStore(args.results)
+    store.check_folder()
+    check_data_dir(args.data_dir)
     baselines_dir = Path(args.baselines) if args.baselines else store.root / "baselines"
+    if baselines_dir.exists() and not baselines_dir.is_dir():
+        raise BenchError(f"baseline folder {baselines_dir} is a file: expected a folder")
     results = store.results()
     selected_ids: set[str] | None = None
     if args.grid:
@@ -296,8 +345,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.update:
         if not results:
             raise BenchError(f"no results in {store.root} to make baselines from")
-        with store.lock():
-            written = update_baselines(baselines_dir, results, replace_all=selected_ids is None)
+        load_baselines(baselines_dir)  # a damaged baseline file stops the update before the lock
+        try:
+            with store.lock():
+                written = update_baselines(baselines_dir, results)
+        except OSError as err:
+            raise BenchError(f"cannot write baselines to {baselines_dir} ({err.strerror}): "
+                             "expected a writable folder (see --baselines)") from None
         print(f"updated {len(results)} baseline cell(s) in " +
               ", ".join(str(p) for p in written))
         return 0
@@ -320,8 +374,13 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
     try:
         summary = prepare_dataset(args.name, data_dir=args.data_dir, write_h5=args.write_h5)
-    except UnknownNameError as err:
+    except (UnknownNameError, ValueError) as err:  # a loader's diagnosis of the user's file
         raise BenchError(str(err)) from None
+    except OSError as err:
+        if err.errno not in USER_OS_ERRORS:
+            raise
+        raise BenchError(f"prepare {args.name}: cannot use {err.filename or 'a file'} "
+                         f"({err.strerror})") from None
     if isinstance(summary, (dict, list)):
         print(json.dumps(summary, indent=2, sort_keys=True, default=str))
     elif summary is not None:

@@ -51,7 +51,8 @@ class GridSpec:
     """A grid before expansion. ``methods``/``datasets`` None mean "the defaults".
 
     ``overrides`` maps a method name, or "*" for every method having that field, to
-    config-field overrides.
+    config-field overrides; ``origins`` maps (scope, field) to where the value was given (the
+    ``--set`` option or the grid file and table), for error messages.
     """
 
     methods: list[str] | None = None
@@ -59,6 +60,12 @@ class GridSpec:
     seeds: list[int] = field(default_factory=lambda: list(DEFAULT_SEEDS))
     profile: str = DEFAULT_PROFILE
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    origins: dict[tuple[str, str], str] = field(default_factory=dict, compare=False)
+
+    def origin(self, scope: str, name: str) -> str:
+        """Where the override ``scope``/``name`` was given."""
+        default = f"--set {name}" if scope == "*" else f"--set {scope}.{name}"
+        return self.origins.get((scope, name), default)
 
 
 def parse_seeds(text: str | int | list[Any]) -> list[int]:
@@ -122,27 +129,41 @@ def parse_names(text: str | list[Any], what: str) -> list[str]:
 
 
 def _parse_value(text: str) -> Any:
-    """A TOML literal (number, bool, string, list) or else the raw text as a string."""
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
+    """A single-line TOML literal (number, bool, string, list) or else the raw text."""
+    if "\n" in text or "\r" in text:
         return text
+    try:
+        data = tomllib.loads(f"v = {text}")
+    except (tomllib.TOMLDecodeError, RecursionError):
+        return text
+    return data["v"] if set(data) == {"v"} else text
+
+
+def _split_set_option(option: str) -> tuple[str, str, Any]:
+    """(scope, field, value) of one ``--set`` option."""
+    key, sep, value = option.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise BenchError(f"bad --set {option!r}: expected field=value or method.field=value")
+    method, dot, name = key.rpartition(".")
+    scope = method if dot else "*"
+    if not name or (dot and not method):
+        raise BenchError(f"bad --set {option!r}: expected field=value or method.field=value")
+    return scope, name, _parse_value(value.strip())
 
 
 def parse_set_options(options: list[str]) -> dict[str, dict[str, Any]]:
     """``--set field=value`` (every method with that field) or ``--set method.field=value``."""
     overrides: dict[str, dict[str, Any]] = {}
     for option in options:
-        key, sep, value = option.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise BenchError(f"bad --set {option!r}: expected field=value or method.field=value")
-        method, dot, name = key.rpartition(".")
-        scope = method if dot else "*"
-        if not name or (dot and not method):
-            raise BenchError(f"bad --set {option!r}: expected field=value or method.field=value")
-        overrides.setdefault(scope, {})[name] = _parse_value(value.strip())
+        scope, name, value = _split_set_option(option)
+        overrides.setdefault(scope, {})[name] = value
     return overrides
+
+
+def set_option_origins(options: list[str]) -> dict[tuple[str, str], str]:
+    """(scope, field) -> the ``--set`` option that gave it (the last one wins, as in parsing)."""
+    return {_split_set_option(option)[:2]: f"--set {option}" for option in options}
 
 
 def merge_overrides(
@@ -167,6 +188,8 @@ def load_grid_file(path: Path | str) -> GridSpec:
         beta = 4.0                        # only this method
     """
     path = Path(path)
+    if path.is_dir():
+        raise BenchError(f"grid file {path} is a folder: expected a TOML file")
     if not path.is_file():
         raise BenchError(f"grid file {path} not found")
     try:
@@ -175,6 +198,10 @@ def load_grid_file(path: Path | str) -> GridSpec:
         raise BenchError(f"grid file {path} is not valid TOML: {err}") from None
     except UnicodeDecodeError:
         raise BenchError(f"grid file {path} is not UTF-8 text") from None
+    except RecursionError:
+        raise BenchError(f"grid file {path} is not valid TOML: nested too deeply") from None
+    except OSError as err:
+        raise BenchError(f"grid file {path} cannot be read: {err.strerror or err}") from None
     unknown = sorted(set(data) - set(GRID_KEYS))
     if unknown:
         raise BenchError(
@@ -197,6 +224,10 @@ def load_grid_file(path: Path | str) -> GridSpec:
             spec.overrides = _parse_set_table(data["set"])
     except BenchError as err:
         raise BenchError(f"grid file {path}: {err}") from None
+    for scope, values in spec.overrides.items():
+        table = "[set]" if scope == "*" else f"[set.{scope}]"
+        for name in values:
+            spec.origins[(scope, name)] = f"grid file {path} {table} {name}"
     return spec
 
 

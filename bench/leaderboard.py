@@ -1,4 +1,6 @@
-"""Leaderboards from result files: one table per (dataset, profile), one row per method setting.
+"""Leaderboards from result files: one table per (dataset, ground-truth source, profile), one row
+per method setting. A bundle whose ground truth can come from a real file or a look-alike (e.g.
+``shapes3d``) records the source in its identity; its tables name it and never pool the two.
 
 Every metric column shows mean ± std and a 95% t-interval over seeds; the best mean per column
 (direction from the metric registry's ``score_keys()``; unknown keys are never marked) is bold
@@ -74,6 +76,21 @@ class Table:
     rows: list[Row]
     metrics: list[str]
     best: dict[str, set[int]]  # metric -> indices of best rows
+    source: str | None = None  # the ground-truth source, where the bundle records one
+
+    @property
+    def title(self) -> str:
+        """``dataset (profile)``, with the ground-truth source where the bundle records one."""
+        if self.source is None:
+            return f"{self.dataset} ({self.profile})"
+        return f"{self.dataset} ({self.profile}; ground truth: {self.source})"
+
+
+def ground_truth_source(result: dict[str, Any]) -> str | None:
+    """The ground-truth source recorded in a result's bundle identity (None if not recorded)."""
+    identity = result.get("bundle_identity")
+    source = identity.get("ground_truth_source") if isinstance(identity, dict) else None
+    return None if source is None else str(source)
 
 
 def _metric_info() -> dict[str, Any]:
@@ -87,13 +104,15 @@ def _ordered_metrics(keys: Iterable[str], info: dict[str, Any]) -> list[str]:
 
 
 def build_tables(results: Iterable[dict[str, Any]]) -> list[Table]:
-    """Group results by (dataset, profile) and (method, config hash); seeds become samples."""
+    """Group results by (dataset, ground-truth source, profile) and (method, config hash);
+    seeds become samples."""
     info = _metric_info()
-    groups: dict[tuple[str, str], dict[tuple[str, str], Row]] = defaultdict(dict)
+    groups: dict[tuple[str, str, str], dict[tuple[str, str], Row]] = defaultdict(dict)
     for result in sorted(results, key=lambda r: (r["dataset"], r["profile"], r["method"],
                                                  r.get("config_hash", ""), r["seed"])):
         key = (result["method"], result.get("config_hash", ""))
-        rows = groups[(result["dataset"], result["profile"])]
+        source = ground_truth_source(result)
+        rows = groups[(result["dataset"], source or "", result["profile"])]
         row = rows.setdefault(key, Row(result["method"], key[1], dict(result.get("overrides", {}))))
         row.seeds.append(int(result["seed"]))
         for metric, value in result.get("metrics", {}).items():
@@ -103,12 +122,13 @@ def build_tables(results: Iterable[dict[str, Any]]) -> list[Table]:
                 for name, path in sorted(files.items()):
                     row.figures.append((f"{name} s{result['seed']}", path))
     tables = []
-    for (dataset, profile), rows_by_key in sorted(groups.items()):
+    for (dataset, source, profile), rows_by_key in sorted(
+            groups.items(), key=lambda item: (item[0][0], item[0][2], item[0][1])):
         rows = list(rows_by_key.values())
         _label_rows(rows)
         metrics = _ordered_metrics({m for row in rows for m in row.values}, info)
         best = {m: _best_rows(rows, m, info) for m in metrics}
-        tables.append(Table(dataset, profile, rows, metrics, best))
+        tables.append(Table(dataset, profile, rows, metrics, best, source or None))
     return tables
 
 
@@ -178,14 +198,14 @@ def render_markdown(tables: list[Table], results_root: Path = Path("results"),
                 line.append(" ".join(f"[{text}]({_link(path, results_root, out_dir)})"
                                      for text, path in row.figures))
             body.append(line)
-        parts += [f"## {table.dataset} ({table.profile})", "",
+        parts += [f"## {table.title}", "",
                   tabulate(body, headers=headers, tablefmt="github", disable_numparse=True), ""]
     return "\n".join(parts).rstrip() + "\n"
 
 
 def render_csv(tables: list[Table]) -> str:
     metrics = _ordered_metrics({m for t in tables for m in t.metrics}, _metric_info())
-    header = ["dataset", "profile", "method", "label", "config_hash", "seeds"]
+    header = ["dataset", "profile", "ground_truth", "method", "label", "config_hash", "seeds"]
     for metric in metrics:
         header += [f"{metric}_{part}" for part in ("mean", "std", "ci95_low", "ci95_high", "n",
                                                    "best")]
@@ -194,8 +214,8 @@ def render_csv(tables: list[Table]) -> str:
     writer.writerow(header)
     for table in tables:
         for i, row in enumerate(table.rows):
-            line: list[Any] = [table.dataset, table.profile, row.method, row.label,
-                               row.config_hash, len(row.seeds)]
+            line: list[Any] = [table.dataset, table.profile, table.source or "", row.method,
+                               row.label, row.config_hash, len(row.seeds)]
             for metric in metrics:
                 summary = row.summary(metric)
                 if summary is None:
@@ -229,7 +249,7 @@ def render_latex(tables: list[Table]) -> str:
                 text = _cell_text(row.summary(metric), len(row.seeds), latex=True)
                 line.append(f"\\textbf{{{text}}}" if i in table.best[metric] else text)
             lines.append(" & ".join(line) + r" \\")
-        caption = latex_escape(f"{table.dataset} ({table.profile})")
+        caption = latex_escape(table.title)
         parts += ["\\begin{table}[t]", "\\centering", "\\small",
                   "\\begin{tabular}{l" + "r" * (len(headers) - 1) + "}", "\\toprule",
                   " & ".join(headers) + r" \\", "\\midrule", *lines, "\\bottomrule",

@@ -8,6 +8,7 @@ commit). ``config_hash`` is the same without the seed: it groups seeds of one se
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from bench import bundles
 from bench.bundles import BUNDLES
 from bench.flow import flow_metric_settings, flow_stage_versions
 from bench.grid import DEFAULT_DATASETS, Cell, GridSpec
+from core.config import check_field_value, field_names, unknown_field_message
 from core.config import check_profile as core_check_profile
 from core.errors import BenchError
 from core.hashing import canonical_json, stable_hash
@@ -86,8 +88,10 @@ def load_bundle(name: str, data_dir: str | None) -> Any:
         return bundles.load_bundle(name, data_dir)
     except UnknownNameError as err:
         raise BenchError(str(err)) from None
-    except FileNotFoundError as err:
-        raise BenchError(f"dataset {name!r}: {err}") from None
+    except (FileNotFoundError, ValueError) as err:  # a loader's diagnosis of the data files
+        text = str(err)
+        raise BenchError(text if text.startswith(f"{name}:") else f"dataset {name!r}: {text}") \
+            from None
 
 
 def _method_config(spec: Any, method: str, profile: str, overrides: dict[str, Any]) -> Any:
@@ -97,12 +101,62 @@ def _method_config(spec: Any, method: str, profile: str, overrides: dict[str, An
         raise BenchError(f"method {method!r}: {err}") from None
 
 
-def _overrides_for(
-    method: str, spec: Any, grid_overrides: dict[str, dict[str, Any]]
-) -> dict[str, Any]:
-    fields = {f.name for f in dataclasses.fields(spec.config_cls)}
-    shared = {k: v for k, v in grid_overrides.get("*", {}).items() if k in fields}
-    return {**shared, **grid_overrides.get(method, {})}
+def _bad_value(grid: GridSpec, scope: str, name: str, what: str, err: ValueError) -> BenchError:
+    return BenchError(f"bad value for {what} in {grid.origin(scope, name)}: {err}")
+
+
+def check_overrides(grid: GridSpec, methods_registry: Any) -> dict[str, dict[str, Any]]:
+    """Every override checked against its config field's type before any work, per method.
+
+    Returns ``{method: {field: converted value}}`` for every method an override may reach (the
+    grid's methods, else every default method); a shared field (scope "*") that none of them
+    has, a method-scoped unknown field or a value of the wrong type is a BenchError naming the
+    ``--set`` option or grid-file table and what was expected.
+    """
+    for scope in grid.overrides:
+        if scope != "*" and scope not in methods_registry:
+            origin = next((grid.origin(scope, name) for name in grid.overrides[scope]),
+                          "--set")
+            raise BenchError(f"{origin}: {methods_registry.unknown_message(scope)}")
+    for name in grid.methods or []:
+        if name not in methods_registry:
+            raise BenchError(methods_registry.unknown_message(name))
+    if grid.methods is not None:
+        candidates = list(grid.methods)
+    else:
+        candidates = [e.name for e in methods_registry.entries() if e.meta.get("default", True)]
+    candidates += [scope for scope in grid.overrides if scope != "*" and scope not in candidates]
+    checked: dict[str, dict[str, Any]] = {}
+    shared = grid.overrides.get("*", {})
+    all_fields: set[str] = set()
+    for method in candidates:
+        config_cls = methods_registry.entry(method).meta["spec"].config_cls
+        fields = field_names(config_cls)
+        all_fields.update(fields)
+        values: dict[str, Any] = {}
+        for name, value in shared.items():
+            if name in fields:
+                try:
+                    values[name] = check_field_value(config_cls, name, value)
+                except ValueError as err:
+                    raise _bad_value(grid, "*", name, f"{name} ({method})", err) from None
+        for name, value in grid.overrides.get(method, {}).items():
+            if name not in fields:
+                raise BenchError(f"{grid.origin(method, name)}: method {method!r}: "
+                                 f"{unknown_field_message(config_cls, name, fields)}")
+            try:
+                values[name] = check_field_value(config_cls, name, value)
+            except ValueError as err:
+                raise _bad_value(grid, method, name, f"{method}.{name}", err) from None
+        checked[method] = values
+    for name in shared:
+        if name not in all_fields:
+            known = sorted(all_fields)
+            close = difflib.get_close_matches(name, known, n=2, cutoff=0.6)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise BenchError(f"{grid.origin('*', name)}: no method in the grid has a config "
+                             f"field {name}{hint} (fields: {', '.join(known)})")
+    return checked
 
 
 def plan_grid(grid: GridSpec, data_dir: str | None = None) -> list[CellPlan]:
@@ -121,9 +175,7 @@ def plan_grid(grid: GridSpec, data_dir: str | None = None) -> list[CellPlan]:
     for name in grid.methods or []:
         if name not in methods_registry:
             raise BenchError(methods_registry.unknown_message(name))
-    for scope in grid.overrides:
-        if scope != "*" and scope not in methods_registry:
-            raise BenchError(f"--set: {methods_registry.unknown_message(scope)}")
+    checked = check_overrides(grid, methods_registry)
 
     plans: list[CellPlan] = []
     seen: set[str] = set()
@@ -148,7 +200,7 @@ def plan_grid(grid: GridSpec, data_dir: str | None = None) -> list[CellPlan]:
                     f"method {method!r} needs {', '.join(missing)}, which dataset {dataset!r} "
                     f"does not provide (it provides: {', '.join(sorted(provides)) or 'nothing'})"
                 )
-            overrides = _overrides_for(method, spec, grid.overrides)
+            overrides = checked[method]
             used_shared.update(k for k in grid.overrides.get("*", {}) if k in overrides)
             config = plain_config(_method_config(spec, method, grid.profile, overrides))
             stage_versions = flow_stage_versions(spec.kind)

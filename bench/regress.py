@@ -51,12 +51,32 @@ def load_baselines(directory: Path) -> list[dict[str, Any]]:
         data = read_json(path)
         if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
             raise BenchError(f"{path}: not a baseline file (expected an object with 'cells')")
-        for cell in data["cells"]:
-            missing = [k for k in BASELINE_FIELDS if k not in cell]
-            if missing:
-                raise BenchError(f"{path}: a cell lacks {', '.join(missing)}")
-            cells.append(cell)
+        for index, cell in enumerate(data["cells"]):
+            cells.append(_check_baseline_cell(cell, f"{path}: cell {index}"))
     return cells
+
+
+_FIELD_TYPES: dict[str, type] = {"id": str, "method": str, "dataset": str, "seed": int,
+                                 "profile": str, "config": dict, "metrics": dict}
+
+
+def _check_baseline_cell(cell: Any, where: str) -> dict[str, Any]:
+    """A baseline cell with every field of the right JSON type and finite metrics."""
+    expected = f"expected an object with {', '.join(BASELINE_FIELDS)}"
+    if not isinstance(cell, dict):
+        raise BenchError(f"{where} is not an object: {expected}")
+    missing = [k for k in BASELINE_FIELDS if k not in cell]
+    if missing:
+        raise BenchError(f"{where} lacks {', '.join(missing)}: {expected}")
+    for key, kind in _FIELD_TYPES.items():
+        value = cell[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise BenchError(f"{where}: {key!r} is {value!r}: expected {kind.__name__}")
+    for metric, value in cell["metrics"].items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value):
+            raise BenchError(f"{where}: metric {metric!r} is {value!r}: expected a finite number")
+    return cell
 
 
 @dataclass
@@ -130,30 +150,26 @@ def baseline_cell(result: dict[str, Any]) -> dict[str, Any]:
     return {key: result[key] for key in BASELINE_FIELDS}
 
 
-def update_baselines(directory: Path, results: Iterable[dict[str, Any]], *,
-                     replace_all: bool) -> list[Path]:
+def update_baselines(directory: Path, results: Iterable[dict[str, Any]]) -> list[Path]:
     """Write baseline files (one per dataset and profile) from ``results``.
 
-    ``replace_all``: the baselines become exactly ``results`` (other baseline files removed);
-    otherwise the given cells replace cells of the same (method, dataset, seed, profile).
+    The given cells replace baseline cells of the same (method, dataset, seed, profile); every
+    other baseline cell and file is kept (the current results may cover only part of them).
     """
     directory = Path(directory)
-    cells: dict[tuple, dict[str, Any]] = {}
-    if not replace_all:
-        cells = {_identity(c): c for c in load_baselines(directory)}
+    cells = {_identity(c): c for c in load_baselines(directory)}
+    touched = set()
     for result in results:
-        cells[_identity(result)] = baseline_cell(result)
+        cell = baseline_cell(result)
+        cells[_identity(cell)] = cell
+        touched.add(baseline_file_name(cell["dataset"], cell["profile"]))
     files: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for identity in sorted(cells):
         cell = cells[identity]
         files[baseline_file_name(cell["dataset"], cell["profile"])].append(cell)
     written = []
-    for name, file_cells in sorted(files.items()):
+    for name in sorted(touched):
         path = directory / name
-        atomic_write_json(path, {"schema": BASELINE_SCHEMA, "cells": file_cells})
+        atomic_write_json(path, {"schema": BASELINE_SCHEMA, "cells": files[name]})
         written.append(path)
-    if replace_all:
-        for stale in directory.glob("*.json"):
-            if stale.name not in files:
-                stale.unlink()
     return written

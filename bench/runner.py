@@ -192,19 +192,34 @@ def run_grid(
     report: Callable[[CellOutcome], None] | None = None,
     announce: Callable[[CellPlan], None] | None = None,
     slurm_options: dict[str, Any] | None = None,
+    notice: Callable[[str], None] | None = None,
 ) -> list[CellOutcome]:
     """Run every incomplete cell of ``plans`` (complete ones are skipped) under the lock.
 
     ``announce(plan)`` is called when a cell starts (serially) or is handed to a worker;
-    ``report(outcome)`` when it ends.
+    ``report(outcome)`` when it ends; ``notice(line)`` when a damaged result is moved aside to
+    be recomputed. A grid whose cells are all complete writes nothing (no lock either), so it
+    also works on a read-only results folder.
     """
     if jobs < 1:
         raise BenchError(f"--jobs must be >= 1, got {jobs}")
     if executor not in EXECUTORS:
         raise BenchError(f"unknown executor {executor!r} (expected one of {', '.join(EXECUTORS)})")
+    store.check_folder()
+    if all(store.is_complete(plan.id) for plan in plans):
+        return []
     with store.lock():
         store.clean_stale_temporaries()
-        todo = [plan for plan in plans if not store.is_complete(plan.id)]
+        todo = []
+        for plan in plans:
+            status = store.status(plan.id)
+            if status == "damaged":
+                problem = _damage(store, plan.id)
+                moved = store.move_aside(plan.id)
+                if notice is not None:
+                    notice(f"moved aside {problem} to {moved}; the cell is recomputed")
+            if status != "done":
+                todo.append(plan)
         versions = collect_versions() if todo else {}
         threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
         cell_jobs = [
@@ -246,6 +261,15 @@ def run_grid(
         finally:
             bar.close()
     return outcomes
+
+
+def _damage(store: ResultStore, cell_id: str) -> str:
+    """What is wrong with a damaged result, in a few words (for the notice)."""
+    try:
+        store.load(cell_id)
+    except BenchError as err:
+        return str(err).split(": expected a result.json")[0]
+    return f"result {store.result_path(cell_id)}"
 
 
 def _run_slurm(

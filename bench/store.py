@@ -1,12 +1,15 @@
 """The result store: ``<results>/runs/<id>/result.json`` written atomically, plus the folder lock.
 
-A cell is complete exactly when its ``result.json`` exists: it is written to a temporary name in
-the same folder and renamed, so a run killed at any moment leaves either no result or a whole one.
+A cell is complete exactly when its ``result.json`` exists and passes ``check_result``: it is
+written to a temporary name in the same folder and renamed, so a run killed at any moment leaves
+either no result or a whole one. A damaged or hand-edited one is never counted as done: reading
+commands name it, and ``bench run`` moves it aside (``<results>/invalid/``) and recomputes it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import errno
 import fcntl
 import math
@@ -23,6 +26,58 @@ RESULT_FILE = "result.json"
 LOCK_FILE = ".lock"
 RUNS_DIR = "runs"
 CACHE_DIR = "cache"
+INVALID_DIR = "invalid"
+
+# Fields every result.json has, with their JSON types; optional ones are checked when present.
+RESULT_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "id": str, "method": str, "dataset": str, "profile": str, "seed": int, "config": dict,
+    "metrics": dict}
+RESULT_OPTIONAL: dict[str, type | tuple[type, ...]] = {
+    "config_hash": str, "overrides": dict, "artifacts": dict, "bundle_identity": dict}
+
+
+class InvalidResult(BenchError):
+    """A result.json that exists but fails ``check_result``."""
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
+            int: "an integer", float: "a number", type(None): "null"}.get(type(value),
+                                                                          type(value).__name__)
+
+
+def check_result(data: Any, path: Path, cell_id: str | None = None) -> dict[str, Any]:
+    """``data`` if it is a whole result (required fields with their types, finite metrics, the
+    id of its folder); else an InvalidResult naming ``path`` and what is wrong."""
+
+    def bad(problem: str) -> InvalidResult:
+        return InvalidResult(f"damaged result {path} ({problem}): expected a result.json "
+                             "written by `bench run`; rerunning its grid recomputes it")
+
+    if not isinstance(data, dict):
+        raise bad(f"{_json_type(data)} instead of an object")
+    missing = [key for key in RESULT_FIELDS if key not in data]
+    if missing:
+        raise bad(f"missing {', '.join(missing)}")
+    for fields in (RESULT_FIELDS, RESULT_OPTIONAL):
+        for key, kind in fields.items():
+            if key not in data:
+                continue
+            value = data[key]
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                raise bad(f"{key!r} is {_json_type(value)}")
+    if data["seed"] < 0:
+        raise bad(f"'seed' is {data['seed']}")
+    try:
+        check_metrics(data["metrics"], "'metrics'")
+    except ValueError as err:
+        raise bad(str(err)) from None
+    for group, files in data.get("artifacts", {}).items():
+        if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+            raise bad(f"artifacts {group!r} is not an object of paths")
+    if cell_id is not None and data["id"] != cell_id:
+        raise bad(f"its id {data['id']!r} is not its folder's name")
+    return data
 
 
 def check_metrics(metrics: Any, where: str) -> dict[str, float]:
@@ -52,6 +107,19 @@ class ResultStore:
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root).absolute()
 
+    def check_folder(self, *, must_exist: bool = False) -> None:
+        """A BenchError unless the root is a folder (or, unless ``must_exist``, a path where one
+        can be made)."""
+        for path in (self.root, *self.root.parents):
+            if path.exists() and not path.is_dir():
+                what = "is a file" if path == self.root else f"is inside the file {path}"
+                raise BenchError(f"results folder {self.root} {what}: expected a folder")
+            if path.exists():
+                break
+        if must_exist and not self.root.is_dir():
+            raise BenchError(f"results folder {self.root} not found: expected the folder of a "
+                             "`bench run` (see --results)")
+
     @property
     def runs_dir(self) -> Path:
         return self.root / RUNS_DIR
@@ -67,10 +135,37 @@ class ResultStore:
         return self.run_dir(cell_id) / RESULT_FILE
 
     def is_complete(self, cell_id: str) -> bool:
-        return self.result_path(cell_id).is_file()
+        """The cell has a whole, valid result.json."""
+        return self.status(cell_id) == "done"
+
+    def status(self, cell_id: str) -> str:
+        """``done``, ``todo`` (no result) or ``damaged`` (a result.json failing validation)."""
+        if not self.result_path(cell_id).is_file():
+            return "todo"
+        try:
+            self.load(cell_id)
+        except BenchError:
+            return "damaged"
+        return "done"
 
     def load(self, cell_id: str) -> dict[str, Any]:
-        return read_json(self.result_path(cell_id))
+        path = self.result_path(cell_id)
+        try:
+            return check_result(read_json(path), path, cell_id)
+        except InvalidResult:
+            raise
+        except BenchError as err:
+            raise InvalidResult(f"damaged result {err}: expected a result.json written by "
+                                "`bench run`; rerunning its grid recomputes it") from None
+
+    def move_aside(self, cell_id: str) -> Path:
+        """Move a cell's folder (with its damaged result) to ``<results>/invalid/``; returns
+        the new place (only call with the lock held)."""
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        target = self.root / INVALID_DIR / f"{cell_id}-{stamp}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(self.run_dir(cell_id)), str(target))
+        return target
 
     def prepare_run_dir(self, cell_id: str) -> Path:
         """An empty folder for a cell about to run (leftovers of a killed attempt are removed)."""
@@ -85,13 +180,15 @@ class ResultStore:
         atomic_write_json(path, result)
         return path
 
-    def results(self) -> list[dict[str, Any]]:
-        """Every complete result, in id order."""
+    def results(self, ids: set[str] | None = None) -> list[dict[str, Any]]:
+        """Every complete result (or those of ``ids``), in id order; a damaged one is an
+        InvalidResult naming it."""
         if not self.runs_dir.is_dir():
             return []
         found = []
         for path in sorted(self.runs_dir.glob(f"*/{RESULT_FILE}")):
-            found.append(read_json(path))
+            if ids is None or path.parent.name in ids:
+                found.append(self.load(path.parent.name))
         return found
 
     def clean_stale_temporaries(self) -> None:
@@ -114,9 +211,13 @@ class ResultStore:
 def results_lock(root: Path) -> Iterator[None]:
     """Exclusive, non-blocking lock on ``root/.lock``; a busy folder names the holder's PID."""
     root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
     path = root / LOCK_FILE
-    handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole block
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole block
+    except OSError as err:
+        raise BenchError(f"results folder {root} is not writable ({err.strerror}): expected a "
+                         "folder this user can write (see --results)") from None
     try:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

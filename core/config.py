@@ -3,19 +3,26 @@ profiles that override some fields, and per-run overrides on top, resolved by on
 
 Methods, the group VAE, the directions-flow sizes and the metrics all resolve their settings
 here, so a profile name is checked in one place and an unknown field fails the same way
-everywhere.
+everywhere. ``check_field_value`` checks a user's value against a field's type before any work.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
+import types
+import typing
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Union
 
 T = TypeVar("T")
 
 PROFILES: tuple[str, ...] = ("quick", "paper")
 """``quick``: sized for 2 CPU cores, minutes per cell; ``paper``: the papers' settings."""
+
+NONE_WORDS = ("none", "null")
+"""Strings that mean "no value" for an optional field (TOML has no null)."""
 
 
 def check_profile(profile: str) -> str:
@@ -23,6 +30,23 @@ def check_profile(profile: str) -> str:
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r} (expected one of {', '.join(PROFILES)})")
     return profile
+
+
+def field_names(config_cls: type) -> list[str]:
+    """The sorted field names of a config dataclass."""
+    return sorted(f.name for f in dataclasses.fields(config_cls))
+
+
+def unknown_field_message(config_cls: type, names: list[str] | str,
+                          known: list[str] | None = None) -> str:
+    """One line naming unknown field(s), the closest known names and every known field."""
+    names = [names] if isinstance(names, str) else list(names)
+    known = field_names(config_cls) if known is None else known
+    close = sorted({c for n in names for c in difflib.get_close_matches(n, known, n=2,
+                                                                        cutoff=0.6)})
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    return (f"unknown config field(s) {', '.join(names)} for {config_cls.__name__}{hint}"
+            f" (fields: {', '.join(known)})")
 
 
 def resolve_config(
@@ -34,11 +58,132 @@ def resolve_config(
     """``config_cls`` with its defaults, then the profile's values, then ``overrides``."""
     check_profile(profile)
     overrides = dict(overrides or {})
-    fields = {f.name for f in dataclasses.fields(config_cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(overrides) - fields)
+    fields = field_names(config_cls)
+    unknown = sorted(set(overrides) - set(fields))
     if unknown:
-        raise ValueError(
-            f"unknown config field(s) {', '.join(unknown)} for {config_cls.__name__}"
-            f" (fields: {', '.join(sorted(fields))})"
-        )
+        raise ValueError(unknown_field_message(config_cls, unknown, fields))
     return config_cls(**{**profiles.get(profile, {}), **overrides})
+
+
+def field_types(config_cls: type) -> dict[str, Any]:
+    """Field name -> resolved type annotation of a config dataclass."""
+    hints = typing.get_type_hints(config_cls)
+    return {f.name: hints.get(f.name, Any) for f in dataclasses.fields(config_cls)}
+
+
+def check_field_value(config_cls: type, name: str, value: Any) -> Any:
+    """``value`` converted to the type of field ``name`` (an int for a float field becomes a
+    float, a list for a tuple field a tuple, "none" for an optional field None); a one-line
+    ValueError ``expected <what>, got <value>`` otherwise.
+
+    Integer fields refuse booleans, strings and non-integral numbers; number fields refuse
+    booleans, NaN and infinities.
+    """
+    types_ = field_types(config_cls)
+    if name not in types_:
+        raise ValueError(unknown_field_message(config_cls, name))
+    return _convert(types_[name], value)
+
+
+def describe_type(tp: Any) -> str:
+    """A short description of what a field of type ``tp`` accepts."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (Union, types.UnionType):
+        parts = [describe_type(a) for a in args if a is not type(None)]
+        if type(None) in args:
+            parts.append("none")
+        return " or ".join(parts)
+    if tp is bool:
+        return "true or false"
+    if tp is int:
+        return "an integer"
+    if tp is float:
+        return "a finite number"
+    if tp is str:
+        return "a string"
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list of {_plural(args[0])}"
+        return f"a list of {len(args)} {_plural(args[0]) if len(set(args)) == 1 else 'values'}"
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    return getattr(tp, "__name__", str(tp))
+
+
+def _plural(tp: Any) -> str:
+    return {int: "integers", float: "finite numbers", bool: "booleans", str: "strings"}.get(
+        tp, describe_type(tp))
+
+
+class _Mismatch(ValueError):
+    pass
+
+
+def _convert(tp: Any, value: Any) -> Any:
+    try:
+        return _convert_inner(tp, value)
+    except _Mismatch:
+        raise ValueError(f"expected {describe_type(tp)}, got {_show(value)}") from None
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _convert_inner(tp: Any, value: Any) -> Any:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        if type(None) in args and (value is None or (
+                isinstance(value, str) and value.strip().lower() in NONE_WORDS)):
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert_inner(arg, value)
+            except _Mismatch:
+                continue
+        raise _Mismatch
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise _Mismatch
+    if tp is int:
+        if isinstance(value, bool):
+            raise _Mismatch
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            return int(value)
+        raise _Mismatch
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _Mismatch
+        number = float(value)
+        if not math.isfinite(number):
+            raise _Mismatch
+        return number
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise _Mismatch
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise _Mismatch
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert_inner(args[0], item) for item in value)
+        if len(value) != len(args):
+            raise _Mismatch
+        return tuple(_convert_inner(a, item) for a, item in zip(args, value, strict=True))
+    if origin is typing.Literal:
+        if value in args and not isinstance(value, bool):
+            return value
+        raise _Mismatch
+    if isinstance(tp, type):
+        if isinstance(value, tp) and not (isinstance(value, bool) and tp is not bool):
+            return value
+        raise _Mismatch
+    return value

@@ -6,5 +6,5 @@ from __future__ import annotations
 class BenchError(Exception):
     """A user-facing error: bad input, a missing file, a busy results folder.
 
-    ``main`` prints ``bench: error: <message>`` without a traceback (unless ``--verbose``).
+    ``main`` prints ``error: <message>`` as one line without a traceback (unless ``--verbose``).
     """

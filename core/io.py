@@ -57,9 +57,16 @@ def atomic_write_json(path: str | os.PathLike[str], value: Any) -> None:
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
-    """Read a JSON file; a malformed one is a BenchError naming the file."""
+    """Read a JSON file; a malformed, non-UTF-8 or unreadable one is a BenchError naming the
+    file (a missing one stays a FileNotFoundError)."""
     try:
         with open(path, encoding="utf-8") as handle:
             return json.load(handle)
     except json.JSONDecodeError as err:
         raise BenchError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
+    except UnicodeDecodeError:
+        raise BenchError(f"{path}: not UTF-8 text (expected a JSON file)") from None
+    except RecursionError:
+        raise BenchError(f"{path}: not valid JSON (nested too deeply)") from None
+    except (IsADirectoryError, PermissionError) as err:
+        raise BenchError(f"{path}: cannot be read ({err.strerror}; expected a JSON file)") from None

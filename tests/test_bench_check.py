@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from bench.cli import main
 from bench.regress import compare, load_baselines, update_baselines
 from bench.store import ResultStore
+from core.errors import BenchError
 from metrics.registry import ScoreKey, score_keys
 
 
@@ -65,12 +67,12 @@ def test_unknown_metric_is_shown_not_checked():
 
 
 def test_update_roundtrip(tmp_path):
-    update_baselines(tmp_path, [result(0), result(1)], replace_all=True)
+    update_baselines(tmp_path, [result(0), result(1)])
     assert [p.name for p in tmp_path.iterdir()] == ["d--quick.json"]
     cells = load_baselines(tmp_path)
     assert compare(cells, [result(0), result(1)], INFO).ok
     newer = {**result(1), "id": "new1", "config": {"steps": 3}, "metrics": {"mig": 0.9}}
-    update_baselines(tmp_path, [newer], replace_all=False)  # replaces the same cell only
+    update_baselines(tmp_path, [newer])  # replaces the same cell only
     cells = load_baselines(tmp_path)
     assert sorted(c["id"] for c in cells) == ["id0", "new1"]
     (tmp_path / "bad.json").write_text(json.dumps({"cells": [{"id": "x"}]}))
@@ -101,3 +103,22 @@ def test_check_cli(tmp_path, capsys):
     baseline_file.write_text(json.dumps(data))
     assert main(args) == 1
     assert "MISSING" in capsys.readouterr().out
+
+
+def test_update_never_deletes_uncovered_baselines(tmp_path):
+    other = {**result(0), "dataset": "e"}
+    update_baselines(tmp_path, [result(0), result(1), other])
+    update_baselines(tmp_path, [{**result(1), "metrics": {"mig": 0.7}}])
+    cells = {(c["dataset"], c["seed"]): c["metrics"]["mig"] for c in load_baselines(tmp_path)}
+    assert cells == {("d", 0): 0.5, ("d", 1): 0.7, ("e", 0): 0.5}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d--quick.json", "e--quick.json"]
+
+
+@pytest.mark.parametrize(("cells", "fragment"), [
+    ([5], "cell 0 is not an object"), ([{**result(0), "seed": "0"}], "'seed' is '0'"),
+    ([{**result(0), "metrics": {"mig": "x"}}], "expected a finite number"),
+    ([{**result(0), "config": []}], "'config' is []")])
+def test_baseline_cells_are_type_checked(tmp_path, cells, fragment):
+    (tmp_path / "d--quick.json").write_text(json.dumps({"cells": cells}))
+    with pytest.raises(BenchError, match=re.escape(fragment)):
+        load_baselines(tmp_path)

@@ -40,7 +40,7 @@ def test_bad_input_is_one_line_exit_2(toys, capsys, tmp_path, args, fragment):
     code, out, err = run_cli(capsys, "run", "--datasets", "toy-data", *args,
                              "--results", str(tmp_path))
     assert code == 2
-    assert err.startswith("bench: error: ") and fragment in err
+    assert err.startswith("error: ") and fragment in err
     assert err.count("\n") == 1 and "Traceback" not in err
 
 

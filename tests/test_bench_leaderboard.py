@@ -25,7 +25,8 @@ def result(method, seed, metrics, *, dataset="toy", profile="quick", config_hash
            overrides=None, artifacts=None):
     return {"id": f"{method}-{dataset}-{profile}-{config_hash}-{seed}", "method": method,
             "dataset": dataset, "profile": profile, "seed": seed, "config_hash": config_hash,
-            "overrides": overrides or {}, "metrics": metrics, "artifacts": artifacts or {}}
+            "config": {}, "overrides": overrides or {}, "metrics": metrics,
+            "artifacts": artifacts or {}}
 
 
 RESULTS = [
@@ -116,3 +117,22 @@ def test_write_leaderboard_files(tmp_path):
     out.mkdir()
     paths = write_leaderboard(store.results(), tmp_path, out)
     assert "(../runs/b0/traversal.png)" in paths["md"].read_text()
+
+
+def test_real_and_look_alike_ground_truth_are_never_pooled():
+    def sourced(seed, source, mig):
+        item = result("alpha", seed, {"mig": mig}, dataset="shapes3d")
+        item["bundle_identity"] = {"ground_truth_source": source}
+        return item
+
+    results = [sourced(0, "shapes3d", 0.5), sourced(1, "shapes3d", 0.6),
+               sourced(0, "shapes3d-synth", 0.9)]
+    tables = build_tables(results)
+    assert [(t.dataset, t.source, [r.seeds for r in t.rows]) for t in tables] == [
+        ("shapes3d", "shapes3d", [[0, 1]]), ("shapes3d", "shapes3d-synth", [[0]])]
+    text = render_markdown(tables)
+    assert "## shapes3d (quick; ground truth: shapes3d)" in text
+    assert "## shapes3d (quick; ground truth: shapes3d-synth)" in text
+    rows = list(csv.DictReader(io.StringIO(render_csv(tables))))
+    assert [r["ground_truth"] for r in rows] == ["shapes3d", "shapes3d-synth"]
+    assert "ground truth: shapes3d-synth" in render_latex(tables)

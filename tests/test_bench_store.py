@@ -86,8 +86,10 @@ def test_store_completeness_and_stale_temporaries(tmp_path):
     (run_dir / "partial.png").write_text("x")
     assert not store.is_complete("abc")
     assert not (store.prepare_run_dir("abc") / "partial.png").exists()
-    store.write("abc", {"id": "abc"})
-    assert store.is_complete("abc") and store.results() == [{"id": "abc"}]
+    whole = {"id": "abc", "method": "m", "dataset": "d", "profile": "quick", "seed": 0,
+             "config": {}, "metrics": {"mig": 0.5}}
+    store.write("abc", whole)
+    assert store.is_complete("abc") and store.results() == [whole]
     stale = store.cache_dir / "train" / ".tmp-deadbeef-1-x"
     stale.mkdir(parents=True)
     kept = store.cache_dir / "train" / "deadbeef"

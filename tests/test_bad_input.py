@@ -1,0 +1,266 @@
+"""A catalogue of user mistakes walked through the real CLI: each ends in exit code 2 with one
+``error:`` line on stderr, no traceback, and nothing changed on disk (none of them trains)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = "results"
+
+
+def _result(cell_id: str = "abc", **changes: object) -> dict[str, object]:
+    data: dict[str, object] = {"id": cell_id, "method": "beta-vae", "dataset": "shapes3d-synth",
+                               "profile": "quick", "seed": 0, "config": {"steps": 3},
+                               "metrics": {"mig": 0.5}}
+    data.update(changes)
+    return data
+
+
+def _write(path: Path, content: str | bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+
+
+def _stored_result(content: str | bytes) -> Callable[[Path], None]:
+    def setup(root: Path) -> None:
+        _write(root / RESULTS / "runs" / "abc" / "result.json", content)
+    return setup
+
+
+def _baseline(content: str | bytes) -> Callable[[Path], None]:
+    def setup(root: Path) -> None:
+        (root / RESULTS / "runs").mkdir(parents=True)
+        _write(root / RESULTS / "baselines" / "shapes3d-synth--quick.json", content)
+    return setup
+
+
+def _h5(kind: str) -> Callable[[Path], None]:
+    def setup(root: Path) -> None:
+        path = root / "data" / "3dshapes.h5"
+        if kind == "garbage":
+            _write(path, b"\x00not an hdf5 file" * 64)
+            return
+        import h5py
+        import numpy as np
+
+        path.parent.mkdir(parents=True)
+        with h5py.File(path, "w") as handle:
+            handle["images"] = np.zeros((2, 64, 64, 3), np.uint8)
+            if kind == "short":
+                handle["labels"] = np.zeros((2, 6))
+    return setup
+
+
+def _grid(text: str) -> Callable[[Path], None]:
+    def setup(root: Path) -> None:
+        _write(root / "grid.toml", text)
+    return setup
+
+
+def _nothing(root: Path) -> None:
+    (root / RESULTS).mkdir()
+    _write(root / RESULTS / "README", "kept as it is")
+
+
+SYNTH = ["run", "--methods", "beta-vae", "--datasets", "shapes3d-synth", "--results", RESULTS]
+BOARD = ["leaderboard", "--results", RESULTS]
+CHECK = ["check", "--results", RESULTS]
+BASELINE_OK = {"id": "abc", "method": "beta-vae", "dataset": "shapes3d-synth", "seed": 0,
+               "profile": "quick", "config": {}, "metrics": {"mig": 0.5}}
+
+# (case id, setup of the temporary folder, CLI arguments, a fragment of the error line)
+CATALOGUE: list[tuple[str, Callable[[Path], None], list[str], str]] = [
+    # data files
+    ("h5-garbage-prepare", _h5("garbage"), ["prepare", "shapes3d", "--data-dir", "data"],
+     "not an HDF5 file"),
+    ("h5-garbage-run", _h5("garbage"),
+     ["run", "--datasets", "shapes3d", "--methods", "sefa", "--data-dir", "data",
+      "--results", RESULTS], "not an HDF5 file"),
+    ("h5-no-labels-prepare", _h5("no-labels"), ["prepare", "shapes3d", "--data-dir", "data"],
+     "missing dataset 'labels'"),
+    ("h5-truncated-run", _h5("short"),
+     ["run", "--datasets", "shapes3d", "--data-dir", "data", "--dry-run", "--results",
+      RESULTS], "'images' has shape (2, 64, 64, 3)"),
+    ("npz-garbage-prepare",
+     lambda root: _write(root / "data" / "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz",
+                         b"garbage"), ["prepare", "dsprites", "--data-dir", "data"],
+     "not an npz"),
+    # silent wrong data: an explicit --data-dir that cannot be used
+    ("data-dir-without-file", lambda root: (root / "data").mkdir(),
+     ["run", "--datasets", "shapes3d", "--dry-run", "--data-dir", "data", "--results",
+      RESULTS], "3dshapes.h5 not found"),
+    ("data-dir-missing", _nothing,
+     ["run", "--datasets", "shapes3d", "--dry-run", "--data-dir", "nowhere", "--results",
+      RESULTS], "--data-dir nowhere not found"),
+    ("prepare-data-dir-without-file", lambda root: (root / "data").mkdir(),
+     ["prepare", "shapes3d", "--data-dir", "data"], "3dshapes.h5 not found"),
+    # results folders
+    ("results-is-file", lambda root: _write(root / RESULTS, "x"), SYNTH,
+     "is a file: expected a folder"),
+    ("results-is-file-dry-run", lambda root: _write(root / RESULTS, "x"), [*SYNTH, "--dry-run"],
+     "is a file: expected a folder"),
+    ("results-inside-file", lambda root: _write(root / "plain", "x"),
+     [*SYNTH[:-1], "plain/results"], "is inside the file"),
+    ("leaderboard-results-missing", lambda root: None, BOARD, "not found"),
+    ("leaderboard-results-file", lambda root: _write(root / RESULTS, "x"), BOARD, "is a file"),
+    ("leaderboard-out-is-file",
+     lambda root: (_stored_result(json.dumps(_result()))(root), _write(root / "out", "x")),
+     [*BOARD, "--out", "out/site"], "cannot write the leaderboard"),
+    ("check-baselines-is-file",
+     lambda root: (_nothing(root), _write(root / RESULTS / "baselines", "x")), CHECK,
+     "baseline folder"),
+    # stored files: result.json
+    ("result-empty-object", _stored_result("{}"), BOARD, "missing id"),
+    ("result-list", _stored_result("[]"), BOARD, "a list instead of an object"),
+    ("result-not-json", _stored_result('{"id": "abc", '), BOARD, "not valid JSON"),
+    ("result-not-utf8", _stored_result(b'{"id": "\xff\xfe"}'), BOARD, "not UTF-8"),
+    ("result-seed-text", _stored_result(json.dumps(_result(seed="zero"))), BOARD,
+     "'seed' is a string"),
+    ("result-metric-text", _stored_result(json.dumps(_result(metrics={"mig": "high"}))), CHECK,
+     "metric 'mig' is not a number"),
+    ("result-wrong-id", _stored_result(json.dumps(_result("xyz"))), BOARD,
+     "not its folder's name"),
+    ("result-folder", lambda root: (root / RESULTS / "runs" / "abc" / "result.json").mkdir(
+        parents=True), BOARD, "cannot be read"),
+    # stored files: baselines
+    ("baseline-empty-object", _baseline("{}"), CHECK, "not a baseline file"),
+    ("baseline-cell-number", _baseline('{"cells": [5]}'), CHECK, "cell 0 is not an object"),
+    ("baseline-seed-text", _baseline(json.dumps({"cells": [{**BASELINE_OK, "seed": "x"}]})),
+     CHECK, "'seed' is 'x': expected int"),
+    ("baseline-metric-null", _baseline(json.dumps({"cells": [{**BASELINE_OK,
+                                                               "metrics": {"mig": None}}]})),
+     CHECK, "expected a finite number"),
+    ("baseline-not-utf8", _baseline(b"\xff{}"), CHECK, "not UTF-8"),
+    ("baseline-update-keeps-damaged",
+     lambda root: (_baseline("{}")(root),
+                   _stored_result(json.dumps(_result()))(root)), [*CHECK, "--update"],
+     "not a baseline file"),
+    # config values
+    ("set-int-float", _nothing, [*SYNTH, "--set", "beta-vae.steps=1.5"],
+     "bad value for beta-vae.steps in --set beta-vae.steps=1.5: expected an integer, got 1.5"),
+    ("set-int-bool", _nothing, [*SYNTH, "--set", "steps=true"], "expected an integer, got True"),
+    ("set-float-nan", _nothing, [*SYNTH, "--set", "beta=nan"], "expected a finite number"),
+    ("set-float-inf", _nothing, [*SYNTH, "--set", "beta-vae.beta=-inf"],
+     "expected a finite number"),
+    ("set-int-text", _nothing, [*SYNTH, "--set", "steps=abc"],
+     "steps (beta-vae) in --set steps=abc: expected an integer, got 'abc'"),
+    ("set-unknown-field", _nothing, [*SYNTH, "--set", "stpes=3"], "did you mean steps?"),
+    ("set-unknown-method-field", _nothing, [*SYNTH, "--set", "beta-vae.bta=3"],
+     "did you mean beta?"),
+    ("set-tuple-length", _nothing, [*SYNTH, "--set", "beta-vae.adam_betas=[0.9]"],
+     "expected a list of 2 finite numbers"),
+    ("set-optional-tuple", _nothing, [*SYNTH, "--set", "sefa.layers=[1.5]"],
+     "expected a list of integers or none"),
+    ("set-unknown-method", _nothing, [*SYNTH, "--set", "beta-vea.beta=3"],
+     "did you mean beta-vae"),
+    ("set-no-equals", _nothing, [*SYNTH, "--set", "steps"], "bad --set 'steps'"),
+    ("grid-int-float", _grid("[set.beta-vae]\nsteps = 1.5\n"),
+     [*SYNTH, "--grid", "grid.toml"], "grid file grid.toml [set.beta-vae] steps"),
+    ("grid-float-inf", _grid("[set]\nbeta = inf\n"), [*SYNTH, "--grid", "grid.toml"],
+     "grid file grid.toml [set] beta: expected a finite number"),
+    ("grid-int-text", _grid('[set.beta-vae]\nsteps = "abc"\n'),
+     [*SYNTH, "--grid", "grid.toml"], "expected an integer, got 'abc'"),
+    ("grid-table-value", _grid("[set.beta-vae.steps]\nx = 1\n"),
+     [*SYNTH, "--grid", "grid.toml"], "expected an integer"),
+    ("grid-not-utf8", lambda root: _write(root / "grid.toml", b"\xff\xfe"),
+     [*SYNTH, "--grid", "grid.toml"], "not UTF-8"),
+    ("grid-is-folder", lambda root: (root / "grid.toml").mkdir(),
+     [*SYNTH, "--grid", "grid.toml"], "is a folder"),
+    # arguments
+    ("jobs-not-int", _nothing, [*SYNTH, "--jobs", "abc"], "invalid int value"),
+    ("jobs-zero", _nothing, [*SYNTH, "--jobs", "0"], "--jobs must be >= 1"),
+    ("seeds-reversed", _nothing, [*SYNTH, "--seeds", "3-1"], "below the start"),
+    ("profile-unknown", _nothing, [*SYNTH, "--profile", "fast"], "unknown profile 'fast'"),
+    ("unknown-command-choice", _nothing, ["list", "method"], "invalid choice"),
+]
+
+
+def _tree(root: Path) -> dict[str, tuple[int, int]]:
+    """Every path under ``root`` with its modification time and size."""
+    found = {}
+    for path in sorted(root.rglob("*")):
+        stat = path.lstat()
+        found[str(path.relative_to(root))] = (stat.st_mtime_ns, stat.st_size)
+    return found
+
+
+def run_bench(root: Path, args: list[str]) -> subprocess.CompletedProcess[str]:
+    """``python -m bench ARGS`` in ``root`` with this checkout (and the test toys) importable."""
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}",
+           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    env.pop("BENCH_DATA", None)
+    env.pop("BENCH_PLUGINS", None)
+    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+
+
+@pytest.mark.parametrize(("setup", "args", "fragment"),
+                         [pytest.param(s, a, f, id=i) for i, s, a, f in CATALOGUE])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, setup, args, fragment):
+    setup(tmp_path)
+    before = _tree(tmp_path)
+    done = run_bench(tmp_path, args)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and lines[0].strip(), done.stderr
+    assert fragment in lines[0]
+    assert _tree(tmp_path) == before
+
+
+def test_complete_grid_writes_nothing(tmp_path):
+    """A grid whose cells are all complete takes no lock and writes nothing (so a read-only
+    results folder works for it)."""
+    args = ["run", "--plugins", "bench_toy_plugin", "--methods", "toy-identity", "--datasets",
+            "toy-data", "--results", RESULTS, "--quiet"]
+    first = run_bench(tmp_path, args)
+    assert first.returncode == 0, first.stderr
+    before = _tree(tmp_path)
+    again = run_bench(tmp_path, args)
+    assert again.returncode == 0 and "1 already done" in again.stderr, again.stderr
+    assert _tree(tmp_path) == before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="permissions do not stop root")
+def test_read_only_results_folder(tmp_path):
+    _nothing(tmp_path)
+    (tmp_path / RESULTS).chmod(0o555)
+    try:
+        before = _tree(tmp_path)
+        done = run_bench(tmp_path, [*SYNTH, "--set", "beta-vae.steps=1"])
+        assert done.returncode == 2 and done.stderr.startswith("error: results folder")
+        assert len(done.stderr.splitlines()) == 1 and "not writable" in done.stderr
+        assert _tree(tmp_path) == before
+    finally:
+        (tmp_path / RESULTS).chmod(0o755)
+
+
+def test_damaged_result_is_moved_aside_and_recomputed(tmp_path):
+    args = ["run", "--plugins", "bench_toy_plugin", "--methods", "toy-identity", "--datasets",
+            "toy-data", "--results", RESULTS, "--quiet", "--no-leaderboard"]
+    assert run_bench(tmp_path, args).returncode == 0
+    (result,) = (tmp_path / RESULTS / "runs").glob("*/result.json")
+    result.write_text('{"id": "truncated', encoding="utf-8")
+    dry = run_bench(tmp_path, [*args, "--dry-run"])
+    assert dry.returncode == 0 and "damaged" in dry.stdout and "0 done, 1 to run" in dry.stdout
+    board = run_bench(tmp_path, ["leaderboard", "--results", RESULTS])
+    assert board.returncode == 2 and f"damaged result {result}" in board.stderr
+    again = run_bench(tmp_path, args)
+    assert again.returncode == 0, again.stderr
+    notices = [line for line in again.stderr.splitlines() if line.startswith("moved aside")]
+    assert len(notices) == 1 and str(result) in notices[0] and "not valid JSON" in notices[0]
+    assert json.loads(result.read_text(encoding="utf-8"))["id"] == result.parent.name
+    (aside,) = (tmp_path / RESULTS / "invalid").iterdir()
+    assert aside.name.startswith(result.parent.name)
+    assert (aside / "result.json").read_text(encoding="utf-8") == '{"id": "truncated'
