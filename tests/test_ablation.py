@@ -6,7 +6,7 @@ import json
 
 import torch
 
-from bench.ablation import main, pair_losses
+from bench.ablation import draw_originals, main, pair_losses
 from models.oracle import load_oracle_generator
 from models.sensors import load_sensor
 
@@ -16,7 +16,8 @@ def test_pure_pairs_favour_the_mask_over_pooling() -> None:
     sensor = load_sensor("shapes3d-disc")
     rng = torch.Generator().manual_seed(0)
     # object hue (a) against scale (b): the changed regions differ, so focusing on them matters
-    losses = pair_losses(generator, sensor, 2, 3, "pure", 64, 1.0, rng)
+    originals = draw_originals(generator, sensor, 64, rng)
+    losses = pair_losses(generator, sensor, 2, 3, "pure", originals, 1.0, rng)
     assert set(losses) == {"pooled", "nofoc", "l2mask"}
     assert all(-5.0 <= v <= 5.0 for v in losses.values())
     assert losses["l2mask"] < 0  # the positive (same factor) is closer than the negative
@@ -30,7 +31,7 @@ def test_cli_writes_tables_and_plot(tmp_path, capsys) -> None:
     for ext in ("md", "csv", "tex", "json", "png"):
         assert (out / f"l2mask.{ext}").is_file()
     result = json.loads((out / "l2mask.json").read_text())
-    assert result["seeds"] == [0, 1] and len(result["pairs"]) == 30
+    assert result["seeds"] == [0, 1] and len(result["pairs"]) == 15
     assert len(result["per_seed"]["pure"]["l2mask"]) == 2
     assert "Finding:" in (out / "l2mask.md").read_text()
     assert main(["l2mask", "--samples", "0", "--results", str(tmp_path)]) == 2
