@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     lister = sub.add_parser("list", help="list registered methods, datasets or metrics")
     _common(lister)
-    lister.add_argument("what", choices=["methods", "datasets", "metrics"])
+    lister.add_argument("what", choices=["methods", "datasets", "metrics", "sensors"])
 
     board = sub.add_parser("leaderboard", help="write LEADERBOARD.md/.csv/.tex from results")
     _common(board)
@@ -288,6 +288,12 @@ def cmd_list(args: argparse.Namespace) -> int:
         for entry in datasets.GROUND_TRUTH.entries():
             rows.append([entry.name, "ground truth", entry.description])
         headers = ["dataset", "kind", "description"]
+    elif args.what == "sensors":
+        from models.sensors import SENSORS
+
+        for entry in SENSORS.entries():
+            rows.append([entry.name, entry.description])
+        headers = ["sensor", "description"]
     else:
         from bench.leaderboard import _metric_info
 

@@ -59,6 +59,8 @@ class OracleConfig:
     nuisance_std: float = 0.3
     w_avg_std: float = 0.5
     shape_temperature: float = 0.02
+    num_ws: int = 1
+    alias_strength: float = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "factor_stds", tuple(float(s) for s in self.factor_stds))
@@ -70,10 +72,14 @@ class OracleConfig:
                              f"w_dim {self.w_dim}")
         if self.nuisance_std <= 0 or self.shape_temperature <= 0 or self.w_avg_std < 0:
             raise ValueError("nuisance_std and shape_temperature must be > 0, w_avg_std >= 0")
+        if self.num_ws != 1 and self.num_ws < NUM_FACTORS:
+            raise ValueError(f"num_ws must be 1 or at least {NUM_FACTORS}, got {self.num_ws}")
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["factor_stds"] = list(self.factor_stds)
+        if self.num_ws == 1:  # the single-row oracle keeps its original identity
+            del out["num_ws"], out["alias_strength"]
         return out
 
 
@@ -98,7 +104,7 @@ class OracleGenerator(nn.Module):
         self.ground_truth = ground_truth
         self.z_dim = config.z_dim
         self.w_dim = config.w_dim
-        self.num_ws = 1
+        self.num_ws = config.num_ws
         self.resolution = ground_truth.observation_shape[0]
         self.img_channels = 3
         self.factor_names = FACTOR_NAMES
@@ -120,6 +126,13 @@ class OracleGenerator(nn.Module):
         self.register_buffer("_affine", directions[channel_factor].float())  # [21, w_dim]
         self.register_buffer("_channel_factor", channel_factor)
         self.register_buffer("_sizes", torch.tensor(FACTOR_SIZES, dtype=torch.float32))
+        rows = torch.arange(self.num_ws)
+        homes = torch.tensor(layer_homes(self.num_ws))
+        alias = (torch.arange(NUM_FACTORS)[None, :] + 1 + rows[:, None] % (NUM_FACTORS - 1)
+                 ) % NUM_FACTORS  # [num_ws, 6]: the factor row l reads in place of factor k
+        self.register_buffer("_homes", homes)
+        self.register_buffer("_alias", alias)
+        self.register_buffer("_alias_mask", (rows[:, None] != homes[None, :]).float())
 
     # ------------------------------------------------------------------ protocol
     @property
@@ -145,19 +158,29 @@ class OracleGenerator(nn.Module):
         return self._render(self.factor_values(ws))[-1]
 
     def style_affines(self) -> list[torch.Tensor]:
-        """The one affine [21, w_dim]: factor j's direction repeated ``6 − j`` times."""
-        return [self._affine.clone()]
+        """The one affine [21, w_dim]: factor j's direction repeated ``6 − j`` times (per row of
+        a layered oracle: every row reads the same directions, at different factors)."""
+        return [self._affine.clone() for _ in range(self.num_ws)]
+
+    @property
+    def factor_layers(self) -> list[int]:
+        """The W+ row each factor is read from (its home row); all 0 for the one-row oracle."""
+        return [int(h) for h in self._homes]
 
     def features(self, ws: torch.Tensor, upto_block: int) -> list[torch.Tensor]:
         """The first ``upto_block`` of: styles [n, 21, 1, 1], continuous factor indices
         [n, 6, 1, 1], composed coefficient maps [n, 6, H, W], image [n, 3, H, W]."""
         if not 1 <= upto_block <= NUM_BLOCKS:
             raise ValueError(f"upto_block must be in [1, {NUM_BLOCKS}], got {upto_block}")
-        w = self._single_w(ws)
-        styles = w @ self._affine.T
-        feats = [styles[:, :, None, None]]
-        if upto_block >= 2:
+        if self.num_ws > 1:
+            proj = self._row_projections(ws)
+            feats = [proj.flatten(1)[:, :, None, None]]
+            coords = self._layered_coords(proj)
+        else:
+            styles = self._single_w(ws) @ self._affine.T
+            feats = [styles[:, :, None, None]]
             coords = self._coords_from_styles(styles)
+        if upto_block >= 2:
             feats.append(coords[:, :, None, None])
             if upto_block >= 3:
                 feats += self._render(coords)[: upto_block - 2]
@@ -175,6 +198,8 @@ class OracleGenerator(nn.Module):
 
     def factor_values(self, ws: torch.Tensor) -> torch.Tensor:
         """Continuous factor indices [n, 6] in (−0.5, size − 0.5); ``round`` gives the class."""
+        if self.num_ws > 1:
+            return self._layered_coords(self._row_projections(ws))
         styles = self._single_w(ws) @ self._affine.T
         return self._coords_from_styles(styles)
 
@@ -217,6 +242,26 @@ class OracleGenerator(nn.Module):
                              f"{tuple(ws.shape)}")
         return ws.to(self._w_avg.dtype)
 
+    def _row_projections(self, ws: torch.Tensor) -> torch.Tensor:
+        """Layered oracle: ``(ws[:, l] − w_avg)·q_j / σ_j`` for every row and factor, [n, L, 6]."""
+        if ws.ndim == 2:
+            ws = ws[:, None, :].expand(-1, self.num_ws, -1)
+        if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
+            raise ValueError(f"ws must have shape (n, {self.num_ws}, {self.w_dim}), got "
+                             f"{tuple(ws.shape)}")
+        centred = ws.to(self._w_avg.dtype) - self._w_avg
+        return centred @ self._directions.T / self._factor_stds
+
+    def _layered_coords(self, proj: torch.Tensor) -> torch.Tensor:
+        """Factor k reads its own direction on its home row, and through every other row the
+        direction of another factor (``alias_strength`` × their mean): a W direction broadcast
+        to all rows is entangled, the same direction on its home row alone is pure."""
+        n = proj.shape[0]
+        home = proj[:, self._homes, torch.arange(NUM_FACTORS, device=proj.device)]
+        aliased = proj.gather(2, self._alias[None].expand(n, -1, -1)) * self._alias_mask
+        t = home + self.config.alias_strength * aliased.sum(dim=1) / (self.num_ws - 1)
+        return self._sizes * torch.special.ndtr(t) - 0.5
+
     def _coords_from_styles(self, styles: torch.Tensor) -> torch.Tensor:
         """Styles [n, 21] -> continuous factor indices [n, 6]."""
         centred = styles - self._w_avg @ self._affine.T
@@ -255,6 +300,13 @@ class OracleGenerator(nn.Module):
                         hue_to_rgb(hues[:, 2]))
         image = (image.permute(0, 3, 1, 2) * 2.0 - 1.0).clamp(-1.0, 1.0)
         return [composed.permute(0, 3, 1, 2), image.contiguous()]
+
+
+def layer_homes(num_ws: int) -> list[int]:
+    """Home rows of the 6 factors, spread evenly over ``num_ws`` rows (all 0 for one row)."""
+    if num_ws == 1:
+        return [0] * NUM_FACTORS
+    return [(2 * k + 1) * num_ws // (2 * NUM_FACTORS) for k in range(NUM_FACTORS)]
 
 
 def load_oracle_generator(seed: int = 0, ground_truth: Any = None,

@@ -158,6 +158,29 @@ def alexnet_sensor(weights: str | os.PathLike[str] | None = None) -> nn.Module:
     return sensor
 
 
+# -- pixels: a parameter-free multi-scale sensor ------------------------------------------------
+
+
+class PixelSensor(nn.Module):
+    """The image itself at full, 1/2 and 1/4 resolution (average pooling): a sensor without
+    learned features, for generators whose factors change colours and layout directly."""
+
+    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        half = torch.nn.functional.avg_pool2d(images, 2)
+        return [images, half, torch.nn.functional.avg_pool2d(half, 2)]
+
+
+@register_sensor(
+    "pixels",
+    description="the image at full, 1/2 and 1/4 resolution (no learned features, no weights)",
+    weights_path=lambda weights: None,
+)
+def pixel_sensor(weights: str | os.PathLike[str] | None = None) -> nn.Module:
+    if weights:
+        raise ValueError(f"sensor 'pixels' takes no weights (got {weights})")
+    return PixelSensor()
+
+
 # -- the shapes3d discriminator's blocks -------------------------------------------------------
 
 
