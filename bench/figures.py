@@ -78,9 +78,12 @@ def save_traversal_grid(
     *,
     names: Sequence[str] | None = None,
     title: str = "",
+    attention: np.ndarray | None = None,
     **kwargs: Any,
 ) -> Path:
-    """Render ``traversal_images`` with direction names on the left; returns the PNG path."""
+    """Render ``traversal_images`` with direction names on the left and, when ``attention``
+    ``[directions, num_ws]`` is given, each row's attention over W+ rows drawn beside it;
+    returns the PNG path."""
     mosaic = traversal_images(generator, directions, **kwargs)
     rows = kwargs.get("rows", 10)
     rows = min(rows, directions.num_directions)
@@ -88,14 +91,27 @@ def save_traversal_grid(
     names = list(names) if names is not None else [f"d{j}" for j in range(rows)]
     height, width = mosaic.shape[:2]
     dpi = 100
-    fig = _pyplot().figure(figsize=(width / dpi + 1.4, height / dpi + 0.6), dpi=dpi)
-    ax = fig.add_axes((1.2 / (width / dpi + 1.4), 0.1 / (height / dpi + 0.6),
-                       width / dpi / (width / dpi + 1.4), height / dpi / (height / dpi + 0.6)))
+    side = 1.6 if attention is not None else 0.0  # inches for the attention panel
+    bottom = 0.45 if attention is not None else 0.1  # room for the panel's axis labels
+    total_w, total_h = width / dpi + 1.4 + side, height / dpi + 0.5 + bottom
+    fig = _pyplot().figure(figsize=(total_w, total_h), dpi=dpi)
+    ax = fig.add_axes((1.2 / total_w, bottom / total_h, width / dpi / total_w,
+                       height / dpi / total_h))
     ax.imshow(mosaic, interpolation="nearest")
     ax.set_yticks([cell * (j + 0.5) for j in range(rows)], names[:rows], fontsize=8)
     ax.set_xticks([])
+    if attention is not None:
+        weights = np.asarray(attention, dtype=float)[:rows]
+        panel = fig.add_axes(((1.3 + width / dpi) / total_w, bottom / total_h,
+                              (side - 0.3) / total_w, height / dpi / total_h))
+        panel.imshow(weights, aspect="auto", cmap="viridis", vmin=0.0,
+                     vmax=max(float(weights.max()), 1e-6), interpolation="nearest")
+        panel.set_yticks([])
+        panel.set_xticks(range(weights.shape[1]), [str(i) for i in range(weights.shape[1])],
+                         fontsize=6)
+        panel.set_xlabel("attention per W+ row", fontsize=7)
     if title:
-        fig.suptitle(title, fontsize=9, y=1.0 - 0.05 / (height / dpi + 0.6))
+        fig.suptitle(title, fontsize=9, y=1.0 - 0.05 / total_h)
     return _save(fig, Path(path))
 
 

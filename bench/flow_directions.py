@@ -323,7 +323,9 @@ def _figures(
         generator, directions, ctx.artifacts_dir / "traversal.png", names=names, title=title,
         rows=settings.traversal_rows, steps=settings.traversal_steps,
         span=settings.traversal_span, num_seeds=settings.traversal_seeds,
-        truncation_psi=settings.discovery.truncation_psi, seed=ctx.torch_seed("figures"))
+        truncation_psi=settings.discovery.truncation_psi, seed=ctx.torch_seed("figures"),
+        attention=(np.asarray(directions.meta["attention"])
+                   if directions.meta.get("attention") is not None else None))
     ctx.add_artifact("figures", "traversal", traversal)
     if r_matrices is not None:
         heatmap = save_r_heatmap(r_matrices["absdiff"], ctx.artifacts_dir / "r_heatmap.png",

@@ -193,3 +193,21 @@ def test_alexnet_errors_name_the_path_and_keys(tmp_path, monkeypatch) -> None:
     with pytest.raises(ValueError, match=r"wrong\.pth.*features\.0\.weight"):
         load_sensor("alexnet", wrong)
     assert len(ALEXNET_KEYS) == 10
+
+
+def test_traversal_grid_draws_attention_beside_the_rows(tmp_path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from bench.figures import save_traversal_grid
+    from methods.directions import Directions
+    from models.oracle import load_oracle_generator
+
+    generator = load_oracle_generator(num_ws=12)
+    directions = Directions(torch.randn(3, 12, 32, generator=torch.Generator().manual_seed(0)),
+                            torch.ones(3))
+    kwargs = {"rows": 3, "steps": 3, "num_seeds": 1}
+    plain = save_traversal_grid(generator, directions, tmp_path / "plain.png", **kwargs)
+    with_att = save_traversal_grid(generator, directions, tmp_path / "att.png",
+                                   attention=np.full((3, 12), 1 / 12), **kwargs)
+    assert Image.open(with_att).size[0] > Image.open(plain).size[0]
