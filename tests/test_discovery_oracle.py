@@ -49,8 +49,11 @@ def test_calibration_reaches_target_on_the_oracle(generator) -> None:
     config = CalibrationConfig(target_pixel_change=0.08, num_samples=6, spread_samples=500)
     out = calibrate_scales(generator, dirs, config)
     cal = out.meta["calibration"]
-    for achieved, capped in zip(cal["achieved_pixel_change"], cal["capped"], strict=True):
-        assert capped or abs(achieved / 0.08 - 1) <= 0.05
+    # the true factor directions change the image readily: none may hit the cap, and each
+    # reaches the target within 5 %
+    assert not any(cal["capped"]), cal["capped"]
+    for achieved in cal["achieved_pixel_change"]:
+        assert abs(achieved / 0.08 - 1) <= 0.05, achieved
     assert max(cal["evaluations"]) <= config.max_evaluations
 
 
