@@ -74,6 +74,8 @@ def _nothing(root: Path) -> None:
 
 
 SYNTH = ["run", "--methods", "beta-vae", "--datasets", "shapes3d-synth", "--results", RESULTS]
+PEERS = ["run", "--methods", "recog,latentclr", "--datasets", "shapes3d-oracle", "--results",
+         RESULTS]
 BOARD = ["leaderboard", "--results", RESULTS]
 CHECK = ["check", "--results", RESULTS]
 BASELINE_OK = {"id": "abc", "method": "beta-vae", "dataset": "shapes3d-synth", "seed": 0,
@@ -162,6 +164,10 @@ CATALOGUE: list[tuple[str, Callable[[Path], None], list[str], str]] = [
      "expected a list of 2 finite numbers"),
     ("set-optional-tuple", _nothing, [*SYNTH, "--set", "sefa.layers=[1.5]"],
      "expected a list of integers or none"),
+    ("set-recog-deformator", _nothing, [*PEERS, "--set", "recog.deformator=foo"],
+     "method 'recog': deformator must be one of ortho, linear, got 'foo'"),
+    ("set-latentclr-milestones", _nothing, [*PEERS, "--set", "latentclr.milestones=[5,2]"],
+     "milestones must be increasing positive steps"),
     ("set-unknown-method", _nothing, [*SYNTH, "--set", "beta-vea.beta=3"],
      "did you mean beta-vae"),
     ("set-no-equals", _nothing, [*SYNTH, "--set", "steps"], "bad --set 'steps'"),
