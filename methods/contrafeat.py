@@ -27,7 +27,6 @@ from typing import Any
 
 import torch
 
-from core.io import atomic_path
 from methods.base import METHODS, method_spec, register_method
 from methods.contrast import (
     binary_contrast_loss,
@@ -38,6 +37,7 @@ from methods.contrast import (
 from methods.directions import Directions, open_bar, sample_w
 from methods.ganspace import StreamingCovariance, principal_components
 from methods.navigator import Navigator
+from methods.resumable import ResumableTrainer
 from models.sensors import load_sensor
 
 CHECKPOINT_FILE = "navigator-checkpoint.pt"
@@ -140,30 +140,40 @@ def _differences(sensor: Any, edited: torch.Tensor, originals: list[torch.Tensor
     return [f - o for f, o in zip(sensor(edited), originals, strict=True)]
 
 
-class NavigatorTrainer:
-    """One navigator's training: the step for the chosen loss, checkpoints, resume."""
+class NavigatorTrainer(ResumableTrainer):
+    """One navigator's training: the step for the chosen loss; checkpoints and exact resume come
+    from ``ResumableTrainer``."""
+
+    checkpoint_file = CHECKPOINT_FILE
 
     def __init__(self, generator: Any, sensor: Any, navigator: Navigator,
                  config: NavigatorTrainingConfig, seed: int) -> None:
+        super().__init__(seed, salt=17, checkpoint_every=config.checkpoint_every)
         self.generator, self.sensor, self.navigator, self.config = (
             generator, sensor, navigator, config)
-        self.rng = torch.Generator().manual_seed(int(seed) * 1_000_003 + 17)
-        self.patterns: torch.nn.Parameter | None = None
+        self.learned = torch.nn.ParameterDict()  # Pt prototype patterns
         if config.loss == "pt":
             size = config.pattern_size or generator.resolution
             init = torch.Generator().manual_seed(int(seed) * 1_000_003 + 29)
-            self.patterns = torch.nn.Parameter(
+            self.learned["patterns"] = torch.nn.Parameter(
                 0.01 * torch.randn(navigator.num_directions, generator.img_channels, size, size,
                                    generator=init))
         params = [p for p in navigator.parameters() if p.requires_grad]
-        if self.patterns is not None:
-            params.append(self.patterns)
+        params += list(self.learned.parameters())
         if not params:
             raise ValueError("the navigator has nothing to train (frozen directions and "
                              "attention 'none')")
         self.optimizer = torch.optim.Adam(params, lr=config.lr, betas=(0.0, 0.99), eps=1e-8)
-        self.step_done = 0
-        self.history: list[dict[str, float]] = []
+
+    @property
+    def patterns(self) -> torch.nn.Parameter | None:
+        return self.learned["patterns"] if "patterns" in self.learned else None
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        return {"navigator": self.navigator, "learned": self.learned}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"adam": self.optimizer}
 
     # -- one step -------------------------------------------------------------------------
     def _uniform(self, n: int) -> torch.Tensor:
@@ -213,48 +223,8 @@ class NavigatorTrainer:
                 if p.grad is not None:
                     torch.nan_to_num_(p.grad, nan=0.0, posinf=0.0, neginf=0.0)
         self.optimizer.step()
-        self.step_done += 1
         return {"loss": float(loss.detach()), "contrast": float(contrast.detach()),
                 "diversity": float(diversity.detach())}
-
-    # -- checkpoints ----------------------------------------------------------------------
-    def state(self) -> dict[str, Any]:
-        return {"step": self.step_done, "navigator": self.navigator.state_dict(),
-                "patterns": None if self.patterns is None else self.patterns.detach().clone(),
-                "optimizer": self.optimizer.state_dict(), "rng": self.rng.get_state(),
-                "history": self.history}
-
-    def save(self, path: Path) -> None:
-        with atomic_path(path) as tmp:
-            torch.save(self.state(), tmp)
-
-    def load(self, path: Path) -> None:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        self.navigator.load_state_dict(state["navigator"])
-        if self.patterns is not None and state["patterns"] is not None:
-            with torch.no_grad():
-                self.patterns.copy_(state["patterns"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.rng.set_state(state["rng"])
-        self.step_done = int(state["step"])
-        self.history = list(state["history"])
-
-    def train(self, steps: int, checkpoint_dir: Path | None, progress: Any = None,
-              desc: str = "navigator") -> None:
-        path = None if checkpoint_dir is None else Path(checkpoint_dir) / CHECKPOINT_FILE
-        if path is not None and path.is_file():
-            self.load(path)
-        bar = open_bar(progress, steps, desc)
-        bar.update(self.step_done)
-        while self.step_done < steps:
-            losses = self.step()
-            if self.step_done % 10 == 0:  # a fixed schedule, so a resumed run logs the same
-                self.history.append({"step": self.step_done, **losses})
-            if path is not None and self.step_done % self.config.checkpoint_every == 0:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                self.save(path)
-            bar.update(1)
-        bar.close()
 
 
 # -- building blocks shared by the registered methods -------------------------------------------
