@@ -358,7 +358,7 @@ def grow_set(latent: LatentSpace, codes: torch.Tensor, concept: Concept, order: 
     "sensitivity of a classifier's concept, controlling set grown until the concept flips",
     kind="directions",
     config_cls=InterventionConfig,
-    profiles={"quick": {"concepts": ("shape",), "pool_size": 512, "num_codes": 16,
+    profiles={"quick": {"concepts": ("shape",), "pool_size": 512, "num_codes": 8,
                         "deltas": (3.0,), "max_set_size": 16, "direction_samples": 256,
                         "batch_size": 128}},
     requires=("generator", "predictor"),

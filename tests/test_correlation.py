@@ -83,7 +83,7 @@ def test_intervention_ranks_the_shape_dimension_first(bundle, space: str) -> Non
     records = found.meta["correlation"]["concepts"]
     assert found.meta["names"] == SHAPES and found.num_directions == 4
     # measured (seed 0, quick, both spaces): the shape dimension first for all 4 concepts with
-    # sensitivity 0.998-1.0, the runner-up <= 0.062; set = that dimension alone (flips 100% of
+    # sensitivity 1.0, the runner-up <= 0.001 (0.062 with 16 codes per concept); set = that dimension alone (flips 100% of
     # the codes at size 1); Gini 0.96-0.97, top-10% mass 1.00; translation rate 1.0;
     # |cos(direction, true shape direction)| = 1.000. About 12 s per space.
     for record in records:
@@ -109,7 +109,8 @@ def test_optimize_puts_the_largest_weight_on_the_shape_dimension(bundle, space: 
     # 0.22, set = [shape dim] for all, translation 1.0, |cos| to the true direction 1.000.
     # W: |g_shape| 0.53, 0.26, 0.33, 0.30, runner-ups up to 0.40 (hue dimensions: an object the
     # colour of the wall loses its shape for the classifier), sets of 1-3 dimensions led by
-    # the shape dimension, translation 1.0, |cos| 0.34-1.0.
+    # the shape dimension, translation 1.0, |cos| 0.34-1.0. With 40 steps instead of the quick
+    # profile's 60, W puts the top weight on a hue dimension for two of the four concepts.
     for record in records:
         weights = np.abs(record["weights"])
         assert int(weights.argmax()) == shape_dim, record["name"]
