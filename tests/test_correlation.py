@@ -83,9 +83,9 @@ def test_intervention_ranks_the_shape_dimension_first(bundle, space: str) -> Non
     records = found.meta["correlation"]["concepts"]
     assert found.meta["names"] == SHAPES and found.num_directions == 4
     # measured (seed 0, quick, both spaces): the shape dimension first for all 4 concepts with
-    # sensitivity 1.0, the runner-up <= 0.001 (0.062 with 16 codes per concept); set = that dimension alone (flips 100% of
-    # the codes at size 1); Gini 0.96-0.97, top-10% mass 1.00; translation rate 1.0;
-    # |cos(direction, true shape direction)| = 1.000. About 12 s per space.
+    # sensitivity 1.0, the runner-up <= 0.001 (0.062 with 16 codes per concept); set = that
+    # dimension alone (flips 100% of the codes at size 1); Gini 0.96-0.97, top-10% mass 1.00;
+    # translation rate 1.0; |cos(direction, true shape direction)| = 1.000. About 12 s per space.
     for record in records:
         assert record["ranking"][0] == shape_dim, record["name"]
         assert record["set"] == [shape_dim]
