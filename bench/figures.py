@@ -1,4 +1,5 @@
-"""Figures of a directions cell: a traversal grid and the R-matrix heatmap (PNG, Agg backend)."""
+"""Figures of a directions cell: a traversal grid and the R-matrix heatmap, and for correlation
+analysis a sensitivity bar plot and a class-to-class translation grid (PNG, Agg backend)."""
 
 from __future__ import annotations
 
@@ -143,6 +144,79 @@ def save_r_heatmap(
     if title:
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
+    return _save(fig, Path(path))
+
+
+def save_sensitivity_bars(
+    meta: dict[str, Any], path: str | os.PathLike[str], *, title: str = "", top: int = 40,
+) -> Path:
+    """One bar plot per concept of a correlation-analysis result (``Directions.meta``): the
+    sensitivity of its ``top`` most sensitive dimensions, the controlling set highlighted."""
+    concepts = meta["correlation"]["concepts"]
+    if not concepts:
+        raise ValueError("no concepts to plot")
+    fig, axes = _pyplot().subplots(len(concepts), 1, figsize=(8, 1.6 * len(concepts) + 0.4),
+                                   dpi=100, squeeze=False)
+    for ax, record in zip(axes[:, 0], concepts, strict=True):
+        order = record["ranking"][:top]
+        values = [record["sensitivity"][i] for i in order]
+        chosen = set(record["set"])
+        ax.bar(range(len(order)), values,
+               color=["tab:red" if i in chosen else "tab:gray" for i in order])
+        ax.set_xticks(range(len(order)), [str(i) for i in order], fontsize=6, rotation=90)
+        ax.set_ylabel("sensitivity", fontsize=7)
+        ax.set_title(f"{record['name']}: set {record['set']}, Gini {record['gini']:.2f}, "
+                     f"top-10% mass {record['top10_mass']:.2f}", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return _save(fig, Path(path))
+
+
+@torch.no_grad()
+def translation_images(
+    generator: Any, meta: dict[str, Any], *, num_originals: int = 6, seed: int = 0,
+) -> np.ndarray:
+    """uint8 HWC mosaic: the first row holds ``num_originals`` random codes' images, row k + 1
+    the same codes with concept k's controlling set set to its class mean (its translation)."""
+    from methods.correlation import intervene
+    from models.generator import broadcast_ws, generator_device
+
+    info = meta["correlation"]
+    device = generator_device(generator)
+    z = torch.randn(num_originals, generator.z_dim, generator=torch.Generator().manual_seed(seed))
+    codes = z if info["space"] == "z" else generator.mapping(z.to(device)).float().cpu()
+    rows = [codes] + [intervene(codes, c["set"], c["target_values"]) for c in info["concepts"]]
+
+    def pixels(batch: torch.Tensor) -> np.ndarray:
+        w = generator.mapping(batch.to(device)) if info["space"] == "z" else batch.to(device)
+        images = generator.synthesize(broadcast_ws(w, generator.num_ws)).float().cpu()
+        out = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1)
+        out = out.numpy()
+        return np.repeat(out, 3, axis=3) if out.shape[3] == 1 else out[..., :3]
+
+    return np.concatenate([np.concatenate(list(pixels(r)), axis=1) for r in rows], axis=0)
+
+
+def save_translation_grid(
+    generator: Any, meta: dict[str, Any], path: str | os.PathLike[str], *, title: str = "",
+    **kwargs: Any,
+) -> Path:
+    """Render ``translation_images`` with row labels (original, then each concept)."""
+    mosaic = translation_images(generator, meta, **kwargs)
+    concepts = meta["correlation"]["concepts"]
+    labels = ["original"] + [f"-> {c['name']}" for c in concepts]
+    cell = mosaic.shape[0] // len(labels)
+    height, width = mosaic.shape[:2]
+    dpi = 100
+    fig = _pyplot().figure(figsize=(width / dpi + 1.4, height / dpi + 0.6), dpi=dpi)
+    ax = fig.add_axes((1.2 / (width / dpi + 1.4), 0.1 / (height / dpi + 0.6),
+                       width / dpi / (width / dpi + 1.4), height / dpi / (height / dpi + 0.6)))
+    ax.imshow(mosaic, interpolation="nearest")
+    ax.set_yticks([cell * (j + 0.5) for j in range(len(labels))], labels, fontsize=8)
+    ax.set_xticks([])
+    if title:
+        fig.suptitle(title, fontsize=9, y=1.0 - 0.05 / (height / dpi + 0.6))
     return _save(fig, Path(path))
 
 

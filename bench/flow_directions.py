@@ -11,7 +11,9 @@ representation metrics -> figures, each stage cached by ``CellContext.stage``.
 - "group-vae": ``distill.group_vae.train_group_vae`` with one latent per kept direction.
 - "representation-metrics": on ``bundle.ground_truth`` with the distilled encoder; stages
   "pairs" to "representation-metrics" are skipped when the bundle has no ground truth (FFHQ).
-- figures (not cached, cheap): traversal grid and R heatmap PNGs in the cell's artifacts.
+- figures (not cached, cheap): traversal grid and R heatmap PNGs in the cell's artifacts; for
+  correlation analysis (``meta["correlation"]``) also the sensitivity bars and the
+  class-to-class translation grid.
 """
 
 from __future__ import annotations
@@ -27,7 +29,12 @@ import numpy as np
 import torch
 
 from bench.context import CellContext
-from bench.figures import save_r_heatmap, save_traversal_grid
+from bench.figures import (
+    save_r_heatmap,
+    save_sensitivity_bars,
+    save_translation_grid,
+    save_traversal_grid,
+)
 from bench.flow import StepProgress, metrics_provider, register_flow, score_encoder
 from core.config import resolve_config
 from core.errors import BenchError
@@ -332,3 +339,11 @@ def _figures(
                                  attribute_names=attribute_names, direction_names=names,
                                  title=f"R (row-normalised): {title}")
         ctx.add_artifact("figures", "r_heatmap", heatmap)
+    if "correlation" in directions.meta:  # correlation analysis: its own two figures
+        bars = save_sensitivity_bars(directions.meta, ctx.artifacts_dir / "sensitivity.png",
+                                     title=title)
+        ctx.add_artifact("figures", "sensitivity", bars)
+        grid = save_translation_grid(generator, directions.meta,
+                                     ctx.artifacts_dir / "translation.png", title=title,
+                                     seed=ctx.torch_seed("figures"))
+        ctx.add_artifact("figures", "translation", grid)

@@ -14,6 +14,10 @@ Latent spaces (all fixed by ``seed``):
   standard deviations ``factor_stds`` (default 3, 2.5, 2, 1.5, 1, 0.8, decreasing in factor
   order) and the nuisance directions ``nuisance_std`` (default 0.3). PCA of W (GANSpace) therefore
   returns ``q_0 … q_5`` as its first six components, in this order.
+* ``axis_aligned=True`` replaces ``Q`` and ``P`` by seeded permutation matrices: factor j is then
+  read from one W coordinate (``argmax |q_j|``) and driven by one z coordinate, so a method that
+  looks for the latent dimensions controlling a factor (correlation analysis) has a known answer.
+  ``w_avg`` is the same as without the option.
 * The synthesis reads W through one affine ``[21, w_dim]`` (``style_affines()``): factor j owns
   ``6 − j`` identical unit-norm style channels ``q_j`` (6 for floor_hue … 1 for orientation), so
   the SeFa eigenvalues of the affine are 6, 5, …, 1, distinct and in the same order as the PCA
@@ -61,6 +65,7 @@ class OracleConfig:
     shape_temperature: float = 0.02
     num_ws: int = 1
     alias_strength: float = 1.0
+    axis_aligned: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "factor_stds", tuple(float(s) for s in self.factor_stds))
@@ -80,6 +85,8 @@ class OracleConfig:
         out["factor_stds"] = list(self.factor_stds)
         if self.num_ws == 1:  # the single-row oracle keeps its original identity
             del out["num_ws"], out["alias_strength"]
+        if not self.axis_aligned:  # so does the rotated (default) one
+            del out["axis_aligned"]
         return out
 
 
@@ -114,6 +121,11 @@ class OracleGenerator(nn.Module):
         basis = _orthogonal(config.w_dim, gen)  # columns: factor directions, then nuisance
         z_rotation = _orthogonal(config.z_dim, gen)
         w_avg = torch.randn(config.w_dim, generator=gen, dtype=torch.float64) * config.w_avg_std
+        if config.axis_aligned:  # drawn after w_avg, so the default oracle's stream is unchanged
+            basis = torch.eye(config.w_dim, dtype=torch.float64)[
+                :, torch.randperm(config.w_dim, generator=gen)]
+            z_rotation = torch.eye(config.z_dim, dtype=torch.float64)[
+                :, torch.randperm(config.z_dim, generator=gen)]
         stds = torch.full((config.w_dim,), config.nuisance_std, dtype=torch.float64)
         stds[:NUM_FACTORS] = torch.tensor(config.factor_stds, dtype=torch.float64)
         directions = basis[:, :NUM_FACTORS].T.contiguous()  # [6, w_dim]
@@ -190,6 +202,17 @@ class OracleGenerator(nn.Module):
     def true_directions(self) -> torch.Tensor:
         """Unit ground-truth factor directions in W, [6, w_dim], rows in ``factor_names`` order."""
         return self._directions.clone()
+
+    def factor_dims(self, space: str = "w") -> list[int]:
+        """Per factor, the W (``"w"``) or z (``"z"``) coordinate its direction loads on most:
+        the one coordinate that controls it when ``axis_aligned``."""
+        if space == "w":
+            loading = self._directions
+        elif space == "z":
+            loading = self._directions @ self._mapping_matrix  # [6, z_dim]
+        else:
+            raise ValueError(f"space must be 'w' or 'z', got {space!r}")
+        return [int(i) for i in loading.abs().argmax(dim=1)]
 
     @property
     def factor_stds(self) -> torch.Tensor:
