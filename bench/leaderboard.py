@@ -66,6 +66,7 @@ class Row:
     overrides: dict[str, Any]
     label: str = ""
     seeds: list[int] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)  # cell ids, one per seed
     values: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     figures: list[tuple[str, str]] = field(default_factory=list)  # (text, path under results)
 
@@ -126,6 +127,7 @@ def build_tables(results: Iterable[dict[str, Any]]) -> list[Table]:
         rows = groups[(result["dataset"], source or "", result["profile"])]
         row = rows.setdefault(key, Row(result["method"], key[1], dict(result.get("overrides", {}))))
         row.seeds.append(int(result["seed"]))
+        row.ids.append(str(result["id"]))
         for metric, value in result.get("metrics", {}).items():
             row.values[metric].append(float(value))
         for group, files in sorted(result.get("artifacts", {}).items()):
