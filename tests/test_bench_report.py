@@ -227,17 +227,21 @@ def test_report_of_a_tiny_grid(grid_results, tmp_path):
     assert "no loss_history recorded" in untrained.all_text
 
 
-def test_failed_and_unfinished_cells_are_reported(grid_results, tmp_path):
+def test_failed_damaged_and_unfinished_cells_are_reported(grid_results, tmp_path):
     root = _copy(grid_results, tmp_path)
     failed = root / "runs" / "deadbeef00000000"
     failed.mkdir()
     (failed / "error.txt").write_text("Traceback ...\nRuntimeError: toy training failed\n")
     (root / "runs" / "0123456789abcdef").mkdir()  # killed before it wrote anything
+    damaged = root / "runs" / "baadf00d00000000"
+    damaged.mkdir()
+    (damaged / "result.json").write_text('{"id": "trunc', encoding="utf-8")
     index = build_report(root)
     page = Page(index)
     page.check_references()
     text = page.all_text
-    assert "1 failed" in text and "1 unfinished" in text
+    assert "1 failed" in text and "1 unfinished" in text and "1 damaged" in text
+    assert "6 done" in text and "damaged result" in text
     assert "RuntimeError: toy training failed" in text
     assert "cells/deadbeef00000000/error.txt" in page.links
     Page(root / "report" / "cells" / "deadbeef00000000" / "index.html").check_references()
