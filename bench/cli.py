@@ -1,4 +1,4 @@
-"""Command line: ``python -m bench run|list|leaderboard|check|prepare`` plus the tools
+"""Command line: ``python -m bench run|list|leaderboard|report|check|prepare`` plus the tools
 ``train-generator``, ``train-predictor``, ``quality`` and ``ablation``.
 
 Bad input (a bad argument or value, a damaged file, an unusable folder) ends with one line
@@ -92,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--results", default=DEFAULT_RESULTS)
     board.add_argument("--out", help="output folder (default: the results folder)")
 
+    report = sub.add_parser("report", help="write a static HTML report (tables, figures, "
+                            "one page per cell) to <results>/report/index.html")
+    _common(report)
+    report.add_argument("--results", default=DEFAULT_RESULTS)
+    report.add_argument("--out", help="report folder (default: <results>/report)")
+
     check = sub.add_parser("check", help="compare results with committed baselines")
     _common(check)
     check.add_argument("--results", default=DEFAULT_RESULTS)
@@ -125,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         _load_plugins(args)
         handler = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard,
-                   "check": cmd_check, "prepare": cmd_prepare}[args.command]
+                   "report": cmd_report, "check": cmd_check, "prepare": cmd_prepare}[args.command]
         return handler(args)
     except (BenchError, UnknownNameError, FileNotFoundError) as err:
         return _user_error(args, str(err))
@@ -323,6 +329,20 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
                          "writable folder (see --out)") from None
     print(paths["md"].read_text(encoding="utf-8"))
     print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from bench.report import build_report
+
+    try:
+        index = build_report(args.results, args.out)
+    except OSError as err:
+        if err.errno not in USER_OS_ERRORS:
+            raise
+        raise BenchError(f"cannot write the report to {args.out or args.results} "
+                         f"({err.strerror}): expected a writable folder (see --out)") from None
+    print(index)
     return 0
 
 

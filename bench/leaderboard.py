@@ -2,6 +2,11 @@
 per method setting. A bundle whose ground truth can come from a real file or a look-alike (e.g.
 ``shapes3d``) records the source in its identity; its tables name it and never pool the two.
 
+Each table is shown twice in Markdown: the headline view (the score keys the metric registry
+flags ``headline``: the numbers the papers report, e.g. disentanglement score and attribute count
+for discovery, FVM, MIG and DCI disentanglement for representations), then every sub-score. The
+CSV and LaTeX hold every score.
+
 Every metric column shows mean ± std and a 95% t-interval over seeds; the best mean per column
 (direction from the metric registry's ``score_keys()``; unknown keys are never marked) is bold
 in Markdown and LaTeX and flagged in a ``<metric>_best`` CSV column. Marked only when two or
@@ -61,6 +66,7 @@ class Row:
     overrides: dict[str, Any]
     label: str = ""
     seeds: list[int] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)  # cell ids, one per seed
     values: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     figures: list[tuple[str, str]] = field(default_factory=list)  # (text, path under results)
 
@@ -84,6 +90,12 @@ class Table:
         if self.source is None:
             return f"{self.dataset} ({self.profile})"
         return f"{self.dataset} ({self.profile}; ground truth: {self.source})"
+
+    @property
+    def headline(self) -> list[str]:
+        """The table's metrics flagged ``headline`` in the metric registry, in column order."""
+        info = _metric_info()
+        return [m for m in self.metrics if m in info and info[m].headline]
 
 
 def ground_truth_source(result: dict[str, Any]) -> str | None:
@@ -115,6 +127,7 @@ def build_tables(results: Iterable[dict[str, Any]]) -> list[Table]:
         rows = groups[(result["dataset"], source or "", result["profile"])]
         row = rows.setdefault(key, Row(result["method"], key[1], dict(result.get("overrides", {}))))
         row.seeds.append(int(result["seed"]))
+        row.ids.append(str(result["id"]))
         for metric, value in result.get("metrics", {}).items():
             row.values[metric].append(float(value))
         for group, files in sorted(result.get("artifacts", {}).items()):
@@ -176,30 +189,49 @@ def _link(path: str, results_root: Path, out_dir: Path) -> str:
     return Path(os.path.relpath(results_root / path, out_dir)).as_posix()
 
 
+def cell_text(table: Table, index: int, metric: str) -> str:
+    """The text of one table cell (mean ± std [CI], ``(n=k)`` when seeds are missing), as in
+    Markdown without the bold mark."""
+    row = table.rows[index]
+    return _cell_text(row.summary(metric), len(row.seeds))
+
+
+def _markdown_table(table: Table, metrics: list[str], results_root: Path, out_dir: Path, *,
+                    with_figures: bool) -> str:
+    headers = ["method", "seeds", *metrics]
+    with_figures = with_figures and any(row.figures for row in table.rows)
+    if with_figures:
+        headers.append("figures")
+    body = []
+    for i, row in enumerate(table.rows):
+        line = [row.label, str(len(row.seeds))]
+        for metric in metrics:
+            text = cell_text(table, i, metric)
+            line.append(f"**{text}**" if i in table.best[metric] else text)
+        if with_figures:
+            line.append(" ".join(f"[{text}]({_link(path, results_root, out_dir)})"
+                                 for text, path in row.figures))
+        body.append(line)
+    return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
+
+
 def render_markdown(tables: list[Table], results_root: Path = Path("results"),
                     out_dir: Path | None = None) -> str:
+    """Per table: the headline view (if any headline metric is present), then every score."""
     out_dir = results_root if out_dir is None else out_dir
     parts = ["# Leaderboard", "",
              "Mean ± std [95% t-interval] over seeds; best mean per column in bold.", ""]
     if not tables:
         parts.append("No results yet: run `python -m bench run`.")
     for table in tables:
-        headers = ["method", "seeds", *table.metrics]
-        with_figures = any(row.figures for row in table.rows)
-        if with_figures:
-            headers.append("figures")
-        body = []
-        for i, row in enumerate(table.rows):
-            line = [row.label, str(len(row.seeds))]
-            for metric in table.metrics:
-                text = _cell_text(row.summary(metric), len(row.seeds))
-                line.append(f"**{text}**" if i in table.best[metric] else text)
-            if with_figures:
-                line.append(" ".join(f"[{text}]({_link(path, results_root, out_dir)})"
-                                     for text, path in row.figures))
-            body.append(line)
-        parts += [f"## {table.title}", "",
-                  tabulate(body, headers=headers, tablefmt="github", disable_numparse=True), ""]
+        parts += [f"## {table.title}", ""]
+        full = _markdown_table(table, table.metrics, results_root, out_dir, with_figures=True)
+        if table.headline:
+            parts += ["### Headline", "",
+                      _markdown_table(table, table.headline, results_root, out_dir,
+                                      with_figures=False), "",
+                      "### All scores", ""]
+        parts += [full, ""]
     return "\n".join(parts).rstrip() + "\n"
 
 

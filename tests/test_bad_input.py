@@ -78,6 +78,7 @@ PEERS = ["run", "--methods", "recog,latentclr", "--datasets", "shapes3d-oracle",
          RESULTS]
 BOARD = ["leaderboard", "--results", RESULTS]
 CHECK = ["check", "--results", RESULTS]
+REPORT = ["report", "--results", RESULTS]
 BASELINE_OK = {"id": "abc", "method": "beta-vae", "dataset": "shapes3d-synth", "seed": 0,
                "profile": "quick", "config": {}, "metrics": {"mig": 0.5}}
 
@@ -114,6 +115,11 @@ CATALOGUE: list[tuple[str, Callable[[Path], None], list[str], str]] = [
      "is a file: expected a folder"),
     ("results-inside-file", lambda root: _write(root / "plain", "x"),
      [*SYNTH[:-1], "plain/results"], "is inside the file"),
+    ("report-results-missing", lambda root: None, REPORT, "not found"),
+    ("report-out-not-a-report", _nothing, [*REPORT, "--out", RESULTS],
+     "is not a report"),
+    ("report-out-is-file", lambda root: (_nothing(root), _write(root / "out", "x")),
+     [*REPORT, "--out", "out/site"], "cannot write the report"),
     ("leaderboard-results-missing", lambda root: None, BOARD, "not found"),
     ("leaderboard-results-file", lambda root: _write(root / RESULTS, "x"), BOARD, "is a file"),
     ("leaderboard-out-is-file",

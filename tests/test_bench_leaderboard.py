@@ -68,11 +68,18 @@ def test_markdown():
     assert "## toy (quick)" in text and "## toy (paper)" in text
     half = stats.t.ppf(0.975, 2) * 0.1 / math.sqrt(3)
     assert f"**0.600 ± 0.100 [{0.6 - half:.3f}, {0.6 + half:.3f}]**" in text
-    line_beta = next(line for line in text.splitlines() if line.startswith("| beta"))
+    quick = text.split("## toy (quick)")[1].split("## toy")[0]
+    headline, full = quick.split("### All scores")
+    assert "### Headline" in headline
+    header = next(line for line in headline.splitlines() if line.startswith("| method"))
+    assert [c.strip() for c in header.strip("|").split("|")] == \
+        ["method", "seeds", "attribute_count", "mig"]  # headline keys only, no figures
+    assert "custom_score" not in headline and "custom_score" in full
+    line_beta = next(line for line in full.splitlines() if line.startswith("| beta"))
     assert "| 2 " in line_beta and "[traversal s0](runs/b0/traversal.png)" in line_beta
     assert "**6.000 ± 0.000" in line_beta
     assert "3.667 ± 4.619" in text and "**3.667" not in text  # custom_score unmarked
-    paper = text.split("## toy (paper)")[1].split("##")[0]
+    paper = text.split("## toy (paper)")[1].split("## toy")[0]
     assert "0.900" in paper and "±" not in paper.split("|---")[1]  # one seed: no spread
     assert "**" not in paper  # a lone row is not "best"
 

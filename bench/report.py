@@ -1,0 +1,478 @@
+"""A static HTML report of a results folder: ``<results>/report/index.html`` and one page per cell.
+
+The folder is self-contained (no server, no network): figures, result files and error logs are
+copied into it, and the plots drawn here (metric-vs-seed strips, training losses, the generator
+asset's curves) are PNG files beside the pages. It holds the leaderboard's headline and full
+tables (the same numbers, from :func:`bench.leaderboard.build_tables`), per table the methods'
+traversal grids and R heatmaps side by side by seed, the generator assets the cells used, and
+every cell: complete, failed (``error.txt`` without a result), damaged or unfinished.
+
+The report is built in a temporary sibling folder and swapped in whole, so an interrupted build
+never leaves a half-written report.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.leaderboard import Table, build_tables, cell_text
+from bench.store import RESULT_FILE, InvalidResult, ResultStore
+from core.errors import BenchError
+from core.io import atomic_path, atomic_write_text, dumps_json, read_json
+from metrics.registry import ScoreKey, score_keys
+
+REPORT_DIR = "report"
+ERROR_FILE = "error.txt"
+FIGURE_ORDER = ("traversal", "r_heatmap")
+SOURCE_ROOT = Path(__file__).resolve().parent.parent  # the source tree, when run from one
+# Quality-over-kimg figures of the shipped generator assets, found in a source tree's docs/.
+GENERATOR_CURVES = {"shapes3d_generator": ("docs/shapes3d-generator-curve.png",
+                                           "docs/data/generator_curve_gamma1.jsonl")}
+
+
+@dataclass
+class Figure:
+    """One recorded figure: ``src`` (path under the report) or None when its file is missing."""
+
+    name: str
+    recorded: str  # the path in result.json, relative to the results root
+    src: str | None
+
+
+@dataclass
+class LossLog:
+    stage: str
+    source: str  # where the log was read, relative to the results root
+    history: list[dict[str, Any]]
+
+
+@dataclass
+class Cell:
+    """One folder under ``<results>/runs``, whatever its state."""
+
+    id: str
+    status: str  # done | failed | damaged | unfinished
+    result: dict[str, Any] | None = None
+    message: str = ""
+    figures: list[Figure] = field(default_factory=list)
+    artifacts: list[tuple[str, str]] = field(default_factory=list)  # (text, src under report)
+    missing_artifacts: list[str] = field(default_factory=list)
+    losses: list[LossLog] = field(default_factory=list)
+    loss_notes: list[str] = field(default_factory=list)
+    loss_plot: str | None = None
+
+    @property
+    def page(self) -> str:
+        return f"cells/{self.id}/index.html"
+
+    @property
+    def label(self) -> str:
+        if self.result is None:
+            return self.id
+        r = self.result
+        extra = ", ".join(f"{k}={v}" for k, v in sorted(r.get("overrides", {}).items()))
+        method = f"{r['method']} ({extra})" if extra else r["method"]
+        return f"{method} on {r['dataset']}, seed {r['seed']} ({r['profile']})"
+
+    def figure(self, name: str) -> Figure | None:
+        return next((f for f in self.figures if f.name == name), None)
+
+
+def scan_cells(store: ResultStore) -> list[Cell]:
+    """Every run folder: a valid result (done), a damaged one, an error log without a result
+    (failed) or neither (unfinished: running or killed)."""
+    cells = []
+    if not store.runs_dir.is_dir():
+        return cells
+    for folder in sorted(p for p in store.runs_dir.iterdir() if p.is_dir()):
+        cell = Cell(folder.name, "unfinished", message="no result.json and no error.txt (still "
+                    "running, or killed before it ended)")
+        if (folder / RESULT_FILE).is_file():
+            try:
+                cell.result = store.load(folder.name)
+                cell.status, cell.message = "done", ""
+            except InvalidResult as err:
+                cell.status, cell.message = "damaged", str(err)
+        elif (folder / ERROR_FILE).is_file():
+            lines = [x for x in (folder / ERROR_FILE).read_text(errors="replace").splitlines()
+                     if x.strip()]
+            cell.status, cell.message = "failed", lines[-1] if lines else "empty error.txt"
+        cells.append(cell)
+    return cells
+
+
+def find_loss_logs(root: Path, result: dict[str, Any]) -> tuple[list[LossLog], list[str]]:
+    """``loss_history`` lists recorded in the stage cache of a cell's stages (a trained encoder's
+    or a navigator's meta), and one note per stage that trains but whose log is not there."""
+    logs, notes = [], []
+    for stage in result.get("stages", []):
+        name, key = str(stage.get("name", "")), str(stage.get("key", ""))
+        folder = root / "cache" / name / key
+        if not name or not key or not folder.is_dir():
+            if name in ("train", "group-vae", "discover"):
+                notes.append(f"stage {name}: its cache folder cache/{name}/{key} is not in this "
+                             "results folder, so its loss log (if any) is not reachable")
+            continue
+        found = False
+        for path in sorted(folder.glob("*.json")):
+            if path.name.startswith("."):
+                continue
+            try:
+                data = read_json(path)
+            except BenchError:
+                continue
+            meta = data.get("meta") if isinstance(data, dict) else None
+            history = meta.get("loss_history") if isinstance(meta, dict) else None
+            if isinstance(history, list) and history and all(isinstance(h, dict)
+                                                             for h in history):
+                logs.append(LossLog(name, path.relative_to(root).as_posix(), history))
+                found = True
+        if not found and name in ("train", "group-vae"):
+            notes.append(f"stage {name}: no loss_history in cache/{name}/{key}")
+        if not found and name == "discover":
+            notes.append("stage discover: no loss_history recorded (the method does not train "
+                         "a navigator)")
+    return logs, notes
+
+
+# -- plots --------------------------------------------------------------------------------------
+
+
+def _pyplot() -> Any:
+    from bench.figures import _pyplot as pyplot
+
+    return pyplot()
+
+
+def _save(fig: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, format="png", dpi=100)
+    finally:
+        _pyplot().close(fig)
+
+
+def plot_losses(logs: list[LossLog], path: Path) -> None:
+    """One panel per logged stage: every numeric series against ``step`` (log scale when all
+    values are positive)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(logs), figsize=(5 * len(logs), 3.4), squeeze=False)
+    for ax, log in zip(axes[0], logs, strict=True):
+        steps = [h.get("step", i) for i, h in enumerate(log.history)]
+        keys = sorted({k for h in log.history for k, v in h.items()
+                       if k not in ("step", "kimg") and isinstance(v, (int, float))})
+        positive = True
+        for key in keys:
+            pairs = [(s, float(h[key])) for s, h in zip(steps, log.history, strict=True)
+                     if isinstance(h.get(key), (int, float)) and math.isfinite(float(h[key]))]
+            if pairs:
+                ax.plot(*zip(*pairs, strict=True), label=key, linewidth=1.2)
+                positive = positive and all(v > 0 for _, v in pairs)
+        if positive:
+            ax.set_yscale("log")
+        ax.set_xlabel("step")
+        ax.set_title(f"{log.stage} ({log.source.split('/')[-1]})", fontsize=9)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_strips(table: Table, metrics: list[str], by_id: dict[str, dict[str, Any]],
+                path: Path) -> None:
+    """Metric-vs-seed strip plot: one panel per metric, one column per row, a dot per seed
+    (labelled with the seed) and a bar at the mean."""
+    plt = _pyplot()
+    width = max(3.2, 0.9 * len(table.rows) + 1.2)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(width * len(metrics), 3.6),
+                             squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        for x, row in enumerate(table.rows):
+            points = [(by_id[i]["seed"], by_id[i]["metrics"][metric]) for i in row.ids
+                      if metric in by_id[i]["metrics"]]
+            if not points:
+                continue
+            ys = [v for _, v in points]
+            ax.scatter([x] * len(ys), ys, s=18, zorder=3)
+            for seed, value in points:
+                ax.annotate(str(seed), (x, value), xytext=(4, 0), textcoords="offset points",
+                            fontsize=6, va="center")
+            mean = sum(ys) / len(ys)
+            ax.plot([x - 0.25, x + 0.25], [mean, mean], color="black", linewidth=1.5)
+        ax.set_xticks(range(len(table.rows)), [r.label for r in table.rows], rotation=30,
+                      ha="right", fontsize=8)
+        ax.set_xlim(-0.6, len(table.rows) - 0.4)
+        ax.set_title(metric, fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(f"{table.title}: value per seed (bar: mean)", fontsize=9)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_gan_curve(curve: list[dict[str, Any]], path: Path, title: str) -> None:
+    """A generator asset's logged GAN losses over kimg."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    keys = sorted({k for point in curve for k in point if k != "kimg"})
+    for key in keys:
+        pairs = [(p["kimg"], p[key]) for p in curve if isinstance(p.get(key), (int, float))]
+        if pairs:
+            ax.plot(*zip(*pairs, strict=True), marker="o", markersize=3, label=key)
+    ax.set_xlabel("kimg")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+# -- assembling -------------------------------------------------------------------------------
+
+
+def _copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dst)
+
+
+def _collect_files(root: Path, work: Path, cell: Cell) -> None:
+    """Copy a cell's figures, artifacts, result and error log into ``work/cells/<id>/``."""
+    folder = work / "cells" / cell.id
+    folder.mkdir(parents=True, exist_ok=True)
+    run_dir = root / "runs" / cell.id
+    for name in (RESULT_FILE, ERROR_FILE):
+        if (run_dir / name).is_file():
+            _copy(run_dir / name, folder / name)
+    if cell.result is None:
+        return
+    used: set[str] = set()
+    for group, files in sorted(cell.result.get("artifacts", {}).items()):
+        ordered = sorted(files.items(), key=lambda kv: (
+            FIGURE_ORDER.index(kv[0]) if kv[0] in FIGURE_ORDER else len(FIGURE_ORDER), kv[0]))
+        for name, recorded in ordered:
+            source = root / recorded
+            target = Path(recorded).name
+            if target in used or target in (RESULT_FILE, ERROR_FILE):
+                target = f"{group}-{target}"
+            used.add(target)
+            present = source.is_file()
+            if present:
+                _copy(source, folder / target)
+            if group == "figures":
+                cell.figures.append(Figure(name, recorded, target if present else None))
+            elif present:
+                cell.artifacts.append((f"{group}: {name}", target))
+            else:
+                cell.missing_artifacts.append(f"{group}: {name} ({recorded})")
+    cell.losses, cell.loss_notes = find_loss_logs(root, cell.result)
+    if cell.losses:
+        plot_losses(cell.losses, folder / "losses.png")
+        cell.loss_plot = "losses.png"
+
+
+def _protocol(result: dict[str, Any]) -> str | None:
+    """How a directions cell's traversals were drawn (edit size and latent seeds)."""
+    flow = result.get("metric_settings", {}).get("directions_flow")
+    if not isinstance(flow, dict):
+        return None
+    target = flow.get("calibration", {}).get("target_pixel_change")
+    size = (f"each direction scaled so that one step changes {target:g} of the pixel range; "
+            if isinstance(target, (int, float)) else "")
+    return (f"{size}amounts from -{flow.get('traversal_span')} to +{flow.get('traversal_span')} "
+            f"steps in {flow.get('traversal_steps')} columns, {flow.get('traversal_seeds')} "
+            "latent samples drawn from the cell seed (the same for every method)")
+
+
+@dataclass
+class TableView:
+    """What the index shows of one leaderboard table."""
+
+    table: Table
+    slug: str
+    headline: list[str]
+    rows: list[dict[str, Any]]
+    seeds: list[int]
+    common_seeds: list[int]
+    protocols: list[str]
+    side_by_side: list[dict[str, Any]]  # per seed: {"seed", "entries": [...]}
+    has_figures: bool
+    strip_plot: str | None = None
+
+
+def _table_views(tables: list[Table], cells: dict[str, Cell], work: Path) -> list[TableView]:
+    views = []
+    for n, table in enumerate(tables):
+        slug = f"t{n}-{table.dataset}-{table.profile}"
+        rows = []
+        for i, row in enumerate(table.rows):
+            rows.append({
+                "label": row.label, "seeds": len(row.seeds),
+                "cells": [(seed, cells[cid].page)
+                          for seed, cid in zip(row.seeds, row.ids, strict=True)],
+                "values": {m: (cell_text(table, i, m), i in table.best[m]) for m in table.metrics},
+            })
+        seeds = sorted({s for row in table.rows for s in row.seeds})
+        common = [s for s in seeds if all(s in row.seeds for row in table.rows)]
+        protocols = sorted({p for row in table.rows for cid in row.ids
+                            if (p := _protocol(cells[cid].result or {})) is not None})
+        has_figures = any(cells[cid].figures for row in table.rows for cid in row.ids)
+        side = []
+        for seed in seeds:
+            entries = []
+            for row in table.rows:
+                cid = dict(zip(row.seeds, row.ids, strict=True)).get(seed)
+                cell = cells[cid] if cid else None
+                entries.append({"label": row.label, "cell": cell,
+                                "figures": [cell.figure(name) for name in FIGURE_ORDER]
+                                if cell else []})
+            side.append({"seed": seed, "entries": entries})
+        view = TableView(table, slug, table.headline, rows, seeds, common, protocols, side,
+                         has_figures)
+        metrics = table.headline or table.metrics[:4]
+        if metrics:
+            by_id = {cid: cells[cid].result for row in table.rows for cid in row.ids}
+            plot_strips(table, metrics, by_id, work / "plots" / f"{slug}-seeds.png")
+            view.strip_plot = f"plots/{slug}-seeds.png"
+        views.append(view)
+    return views
+
+
+def _generators(results: Iterable[dict[str, Any]], work: Path) -> list[dict[str, Any]]:
+    """The generator assets named in the cells' bundle identities, with their recorded quality
+    and curves."""
+    from bench.bundles import WEIGHTS_DIR
+
+    files = sorted({str(g["file"]) for r in results
+                    if isinstance(g := r.get("bundle_identity", {}).get("generator"), dict)
+                    and "file" in g})
+    found = []
+    for name in files:
+        stem = Path(name).stem
+        entry: dict[str, Any] = {"file": name, "notes": [], "figures": []}
+        meta_path = WEIGHTS_DIR / f"{stem}.json"
+        if not meta_path.is_file():
+            entry["notes"].append(f"no metadata file {stem}.json among the shipped weights")
+            found.append(entry)
+            continue
+        data = read_json(meta_path)
+        meta, quality = data.get("meta", {}), data.get("quality", {})
+        entry["facts"] = [(k, meta[k]) for k in ("data", "config_name", "kimg", "gamma", "batch",
+                                                 "train_seconds") if k in meta]
+        if quality:
+            entry["quality"] = {
+                "n": quality.get("n"), "frechet_distance": quality.get("frechet_distance"),
+                "mean_max_prob": quality.get("mean_max_prob"),
+                "factors": sorted((f, v.get("tv_distance"), v.get("mean_max_prob"))
+                                  for f, v in quality.get("factors", {}).items())}
+        entry["training_notes"] = meta.get("training_notes", "")
+        curve = meta.get("training_curve")
+        if isinstance(curve, list) and curve:
+            plot_gan_curve(curve, work / "plots" / f"{stem}-losses.png",
+                           f"{stem}: GAN losses over kimg (from {stem}.json)")
+            entry["figures"].append((f"plots/{stem}-losses.png",
+                                     f"GAN losses over kimg, logged while training ({stem}.json)"))
+        png, data_file = GENERATOR_CURVES.get(stem, (None, None))
+        if png and (SOURCE_ROOT / png).is_file():
+            _copy(SOURCE_ROOT / png, work / "plots" / Path(png).name)
+            entry["figures"].append((f"plots/{Path(png).name}",
+                                     f"quality over kimg ({png}, drawn from {data_file})"))
+        elif png:
+            entry["notes"].append(f"the quality-over-kimg figure ({png}) is part of the source "
+                                  "tree, which this installation does not include")
+        found.append(entry)
+    return found
+
+
+def _environment() -> Any:
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.PackageLoader("bench", "templates"),
+                             autoescape=jinja2.select_autoescape(["html", "j2"]),
+                             trim_blocks=True, lstrip_blocks=True,
+                             undefined=jinja2.StrictUndefined)
+    env.filters["json"] = lambda value: dumps_json(value).strip()
+    env.filters["num"] = _number
+    return env
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _metric_rows(result: dict[str, Any], info: dict[str, ScoreKey]) -> list[dict[str, Any]]:
+    rows = []
+    known = [k for k in info if k in result["metrics"]]
+    for key in known + sorted(set(result["metrics"]) - set(known)):
+        meta = info.get(key)
+        rows.append({"key": key, "value": result["metrics"][key],
+                     "better": "" if meta is None else
+                     ("higher" if meta.higher_is_better else "lower"),
+                     "headline": bool(meta and meta.headline),
+                     "description": meta.description if meta else "(not in the metric registry)"})
+    return rows
+
+
+def build_report(results_root: Path | str, out_dir: Path | str | None = None) -> Path:
+    """Write the report of ``results_root`` into ``out_dir`` (default ``<results>/report``);
+    returns the path of its index.html."""
+    store = ResultStore(results_root)
+    store.check_folder(must_exist=True)
+    root = store.root
+    out = Path(out_dir).absolute() if out_dir is not None else root / REPORT_DIR
+    if out.exists() and (not out.is_dir() or (any(out.iterdir())
+                                              and not (out / "index.html").is_file())):
+        raise BenchError(f"report folder {out} exists and is not a report: expected a new or "
+                         "empty folder, or one written by `bench report` (see --out)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".tmp-{out.name}-", dir=out.parent))
+    try:
+        _write_report(root, store, work)
+        if out.exists():
+            old = out.with_name(f".old-{out.name}-{os.getpid()}")
+            os.replace(out, old)
+            os.replace(work, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(work, out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out / "index.html"
+
+
+def _write_report(root: Path, store: ResultStore, work: Path) -> None:
+    cells = scan_cells(store)
+    for cell in cells:
+        _collect_files(root, work, cell)
+    by_id = {cell.id: cell for cell in cells}
+    results = [cell.result for cell in cells if cell.result is not None]
+    tables = build_tables(results)
+    views = _table_views(tables, by_id, work)
+    info = score_keys()
+    counts: dict[str, int] = defaultdict(int)
+    for cell in cells:
+        counts[cell.status] += 1
+    missing = [cell for cell in cells if any(f.src is None for f in cell.figures)
+               or cell.missing_artifacts]
+    env = _environment()
+    index = env.get_template("index.html.j2").render(
+        root=str(root), cells=cells, counts=dict(counts), views=views,
+        generators=_generators(results, work), missing=missing,
+        info={k: {"description": v.description, "higher": v.higher_is_better}
+              for k, v in info.items()})
+    atomic_write_text(work / "index.html", index)
+    cell_template = env.get_template("cell.html.j2")
+    for cell in cells:
+        page = cell_template.render(
+            cell=cell, metrics=_metric_rows(cell.result, info) if cell.result else [],
+            result=cell.result)
+        atomic_write_text(work / cell.page, page)
