@@ -50,3 +50,25 @@ def test_frechet_distance_stays_near_the_committed_one(committed_and_measured) -
     assert measured["frechet_distance"] <= bound, (measured["frechet_distance"], bound)
     # the guard can fail: the untrained floor committed beside the figures is far above it
     assert committed["floor"]["frechet_distance"] > bound
+
+
+def test_shipped_assets_give_their_committed_outputs() -> None:
+    """Generator, predictor and sensor outputs on a fixed batch equal the committed ones
+    (tests/golden/make_shipped.py), so an asset replaced by accident is caught at once."""
+    import sys
+    from pathlib import Path
+
+    import numpy as np
+
+    golden = Path(__file__).resolve().parent / "golden"
+    sys.path.insert(0, str(golden))
+    try:
+        from make_shipped import OUT, shipped_outputs
+    finally:
+        sys.path.remove(str(golden))
+    expected = json.loads(OUT.read_text(encoding="utf-8"))
+    got = shipped_outputs()
+    assert np.allclose(got["images_8x8"], expected["images_8x8"], atol=1e-4)
+    for g, e in zip(got["predictor"], expected["predictor"], strict=True):
+        assert np.allclose(g, e, atol=1e-4)
+    assert np.allclose(got["sensor_mean_abs"], expected["sensor_mean_abs"], rtol=1e-4)
