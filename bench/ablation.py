@@ -173,7 +173,7 @@ def render_tables(result: dict[str, Any]) -> dict[str, str]:
     headers = ["setting", *(MODE_LABELS[m] for m in SPATIAL_MODES)]
     rows = [[s, *(_cell(table[s][m]) for m in SPATIAL_MODES)] for s in SETTINGS]
     md = ["# L2-mask ablation (shapes3d-oracle)", "",
-          f"Loss (lower is better), mean over {len(result['pairs'])} ordered factor pairs and "
+          f"Loss (lower is better), mean over {len(result['pairs'])} factor pairs (a < b) and "
           f"{result['samples_per_pair']} samples each; ± half-width of the 95 % t-interval over "
           f"seeds {result['seeds']}. Sensor: {result['sensor']['name']}; offsets "
           f"U(-{result['var_scale']}, {result['var_scale']}) factor stds; similarity |cos|.", "",
