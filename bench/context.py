@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from bench.grid import Cell
 from bench.store import ResultStore
+from bench.threads import DEFAULT_THREADS, threads_identity
 from core.hashing import stable_hash, stable_int
 from core.io import dumps_json
 
@@ -60,7 +61,9 @@ class CellContext:
     """Everything one cell's flow needs.
 
     Attributes: ``cell`` (the Cell), ``bundle``, ``config`` (the frozen method config),
-    ``seed``, ``profile``, ``artifacts_dir`` (``<results>/runs/<id>/``, saved with the cell),
+    ``seed``, ``profile``, ``threads`` (torch threads; a count other than the default is part of
+    every stage key, so stages run on different counts are never mixed), ``artifacts_dir``
+    (``<results>/runs/<id>/``, saved with the cell),
     ``artifacts`` (dict recorded in result.json, e.g. ``{"figures": {"traversal": path}}``; use
     ``add_artifact``), ``stages`` (list of StageRecord), ``stage_keys`` (stage name -> cache key).
     """
@@ -75,6 +78,7 @@ class CellContext:
         artifacts_dir: Path,
         stage_versions: Mapping[str, int],
         quiet: bool = True,
+        threads: int = DEFAULT_THREADS,
     ) -> None:
         self.cell = cell
         self.bundle = bundle
@@ -85,6 +89,7 @@ class CellContext:
         self.artifacts_dir = Path(artifacts_dir).absolute()
         self.stage_versions = dict(stage_versions)
         self.quiet = quiet
+        self.threads = threads
         self.artifacts: dict[str, dict[str, str]] = {}
         self.stages: list[StageRecord] = []
         self.stage_keys: dict[str, str] = {}
@@ -110,7 +115,7 @@ class CellContext:
                 f"(known: {', '.join(sorted(self.stage_versions)) or 'none'})"
             )
         return stable_hash({"stage": name, "version": self.stage_versions[name],
-                            "inputs": dict(inputs)})
+                            "inputs": dict(inputs), **threads_identity(self.threads)})
 
     def work_dir(self, name: str, inputs: Mapping[str, Any]) -> Path:
         """A folder for a stage's checkpoints that survives a killed run:
@@ -139,7 +144,8 @@ class CellContext:
             tmp.mkdir(parents=True)
             try:
                 compute(tmp)
-                info = {"stage": name, "version": self.stage_versions[name], "inputs": inputs}
+                info = {"stage": name, "version": self.stage_versions[name], "inputs": inputs,
+                        **threads_identity(self.threads)}
                 (tmp / STAGE_INFO_FILE).write_text(dumps_json(info), encoding="utf-8")
                 try:
                     os.rename(tmp, final)

@@ -27,6 +27,7 @@ from bench.flow import get_flow
 from bench.plan import CellPlan, load_bundle, plain_config
 from bench.plugins import import_plugins
 from bench.store import ResultStore, check_metrics
+from bench.threads import torch_threads
 from core.errors import BenchError
 from core.io import atomic_write_text
 from methods.base import method_spec
@@ -45,7 +46,6 @@ class CellJob:
     plugins: tuple[str, ...] = ()
     quiet: bool = True
     versions: dict[str, Any] = field(default_factory=dict)
-    torch_threads: int | None = None
 
 
 @dataclass(frozen=True)
@@ -116,12 +116,14 @@ def peak_rss_mib() -> float:
 
 
 def execute_cell(job: CellJob) -> dict[str, Any]:
-    """Run one cell and write its result.json; returns the result. Errors propagate."""
+    """Run one cell on its plan's torch thread count and write its result.json; returns the
+    result. Errors propagate."""
     import_plugins(job.plugins)
-    if job.torch_threads:
-        import torch
+    with torch_threads(job.plan.threads):
+        return _execute_cell(job)
 
-        torch.set_num_threads(job.torch_threads)
+
+def _execute_cell(job: CellJob) -> dict[str, Any]:
     plan, cell = job.plan, job.plan.cell
     store = ResultStore(job.results)
     bundle = load_bundle(cell.dataset, job.data_dir)
@@ -133,7 +135,8 @@ def execute_cell(job: CellJob) -> dict[str, Any]:
     started, start = _now(), time.perf_counter()
     run_dir = store.prepare_run_dir(plan.id)
     ctx = CellContext(cell=cell, bundle=bundle, config=config, store=store, artifacts_dir=run_dir,
-                      stage_versions=plan.stage_versions, quiet=job.quiet)
+                      stage_versions=plan.stage_versions, quiet=job.quiet,
+                      threads=plan.threads)
     metrics = check_metrics(get_flow(plan.kind).run(ctx), f"cell {cell.label}")
     result = {
         "schema": RESULT_SCHEMA,
@@ -149,6 +152,7 @@ def execute_cell(job: CellJob) -> dict[str, Any]:
         "config": plan.config,
         "metric_settings": plan.metric_settings,
         "stage_versions": plan.stage_versions,
+        "torch_threads": plan.threads,
         "metrics": metrics,
         "stages": [record.as_dict() for record in ctx.stages],
         "artifacts": ctx.artifacts,
@@ -196,6 +200,8 @@ def run_grid(
 ) -> list[CellOutcome]:
     """Run every incomplete cell of ``plans`` (complete ones are skipped) under the lock.
 
+    Each cell runs on its plan's torch thread count (``CellPlan.threads``) whatever ``jobs`` and
+    ``executor`` are, so a cell's numbers do not depend on how it was scheduled.
     ``announce(plan)`` is called when a cell starts (serially) or is handed to a worker;
     ``report(outcome)`` when it ends; ``notice(line)`` when a damaged result is moved aside to
     be recomputed. A grid whose cells are all complete writes nothing (no lock either), so it
@@ -221,10 +227,8 @@ def run_grid(
             if status != "done":
                 todo.append(plan)
         versions = collect_versions() if todo else {}
-        threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
         cell_jobs = [
-            CellJob(plan, str(store.root), data_dir, tuple(plugins), quiet or jobs > 1, versions,
-                    threads)
+            CellJob(plan, str(store.root), data_dir, tuple(plugins), quiet or jobs > 1, versions)
             for plan in todo
         ]
         bar = make_progress(len(plans), "cells", quiet)

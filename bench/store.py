@@ -33,7 +33,8 @@ RESULT_FIELDS: dict[str, type | tuple[type, ...]] = {
     "id": str, "method": str, "dataset": str, "profile": str, "seed": int, "config": dict,
     "metrics": dict}
 RESULT_OPTIONAL: dict[str, type | tuple[type, ...]] = {
-    "config_hash": str, "overrides": dict, "artifacts": dict, "bundle_identity": dict}
+    "config_hash": str, "overrides": dict, "artifacts": dict, "bundle_identity": dict,
+    "torch_threads": int}
 
 
 class InvalidResult(BenchError):

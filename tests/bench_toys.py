@@ -7,6 +7,7 @@ Environment knobs read by the toy method (for resume tests):
 - ``TOY_COUNTER``: a file that gets one line per training call ("seed").
 - ``TOY_BLOCK_SEED`` + ``TOY_READY``: training of that seed writes TOY_READY then sleeps.
 - ``TOY_FAIL_SEED``: training of that seed raises RuntimeError.
+- ``TOY_THREADS``: a file that gets one line per training call ("seed torch-threads").
 """
 
 from __future__ import annotations
@@ -86,6 +87,12 @@ def _train(bundle: Any, config: ToyConfig, seed: int, progress: Any = None) -> T
     if counter:
         with open(counter, "a") as handle:
             handle.write(f"{seed}\n")
+    threads_log = os.environ.get("TOY_THREADS")
+    if threads_log:
+        import torch
+
+        with open(threads_log, "a") as handle:
+            handle.write(f"{seed} {torch.get_num_threads()}\n")
     if os.environ.get("TOY_FAIL_SEED") == str(seed):
         raise RuntimeError(f"toy training failed for seed {seed}")
     if os.environ.get("TOY_BLOCK_SEED") == str(seed):
