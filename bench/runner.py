@@ -57,6 +57,7 @@ class CellOutcome:
     error: str | None = None
     details: str | None = None
     metrics: dict[str, float] | None = None
+    notices: tuple[str, ...] = ()
 
 
 def _now() -> str:
@@ -115,15 +116,15 @@ def peak_rss_mib() -> float:
     return round(peak * scale, 1)
 
 
-def execute_cell(job: CellJob) -> dict[str, Any]:
+def execute_cell(job: CellJob, notices: list[str] | None = None) -> dict[str, Any]:
     """Run one cell on its plan's torch thread count and write its result.json; returns the
-    result. Errors propagate."""
+    result. Errors propagate. Lines about damaged stage caches moved aside go to ``notices``."""
     import_plugins(job.plugins)
     with torch_threads(job.plan.threads):
-        return _execute_cell(job)
+        return _execute_cell(job, [] if notices is None else notices)
 
 
-def _execute_cell(job: CellJob) -> dict[str, Any]:
+def _execute_cell(job: CellJob, notices: list[str]) -> dict[str, Any]:
     plan, cell = job.plan, job.plan.cell
     store = ResultStore(job.results)
     bundle = load_bundle(cell.dataset, job.data_dir)
@@ -136,7 +137,7 @@ def _execute_cell(job: CellJob) -> dict[str, Any]:
     run_dir = store.prepare_run_dir(plan.id)
     ctx = CellContext(cell=cell, bundle=bundle, config=config, store=store, artifacts_dir=run_dir,
                       stage_versions=plan.stage_versions, quiet=job.quiet,
-                      threads=plan.threads)
+                      threads=plan.threads, notices=notices)
     metrics = check_metrics(get_flow(plan.kind).run(ctx), f"cell {cell.label}")
     result = {
         "schema": RESULT_SCHEMA,
@@ -170,8 +171,9 @@ def _execute_cell(job: CellJob) -> dict[str, Any]:
 def run_job(job: CellJob) -> CellOutcome:
     """``execute_cell`` that never raises: failures become an outcome (and ``error.txt``)."""
     label, start = job.plan.cell.label, time.perf_counter()
+    notices: list[str] = []
     try:
-        result = execute_cell(job)
+        result = execute_cell(job, notices)
     except Exception as err:  # reported per cell; the grid goes on
         details = traceback.format_exc()
         message = str(err) if isinstance(err, BenchError) else f"{type(err).__name__}: {err}"
@@ -179,9 +181,10 @@ def run_job(job: CellJob) -> CellOutcome:
             atomic_write_text(ResultStore(job.results).run_dir(job.plan.id) / "error.txt", details)
         except OSError:
             pass
-        return CellOutcome(job.plan.id, label, False, time.perf_counter() - start, message, details)
+        return CellOutcome(job.plan.id, label, False, time.perf_counter() - start, message, details,
+                           notices=tuple(notices))
     return CellOutcome(job.plan.id, label, True, time.perf_counter() - start,
-                       metrics=result["metrics"])
+                       metrics=result["metrics"], notices=tuple(notices))
 
 
 def run_grid(
@@ -204,8 +207,9 @@ def run_grid(
     ``executor`` are, so a cell's numbers do not depend on how it was scheduled.
     ``announce(plan)`` is called when a cell starts (serially) or is handed to a worker;
     ``report(outcome)`` when it ends; ``notice(line)`` when a damaged result is moved aside to
-    be recomputed. A grid whose cells are all complete writes nothing (no lock either), so it
-    also works on a read-only results folder.
+    be recomputed, or a damaged stage cache was (reported when its cell ends). A grid whose
+    cells are all complete writes nothing (no lock either), so it also works on a read-only
+    results folder.
     """
     if jobs < 1:
         raise BenchError(f"--jobs must be >= 1, got {jobs}")
@@ -237,6 +241,9 @@ def run_grid(
 
         def done(outcome: CellOutcome) -> None:
             outcomes.append(outcome)
+            if notice is not None:
+                for line in outcome.notices:
+                    notice(line)
             bar.update(1)
             if report is not None:
                 report(outcome)
