@@ -236,7 +236,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     outcomes = run_grid(plans, store, jobs=args.jobs, executor=args.executor,
                         data_dir=args.data_dir, plugins=args.plugin_list, quiet=_quiet(args),
-                        report=report, announce=announce,
+                        report=report, announce=announce, slurm_options=grid.slurm,
                         notice=lambda line: print(line, file=sys.stderr, flush=True))
     skipped = len(plans) - len(outcomes)
     print(f"{len(plans)} cell(s): {len(outcomes) - len(failed)} run, {skipped} already done, "

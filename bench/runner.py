@@ -288,15 +288,11 @@ def _run_slurm(
 ) -> list[CellOutcome]:
     """Submit every cell as one SLURM array via submitit and wait for them (optional extra)."""
     try:
-        import submitit
-    except ModuleNotFoundError:
+        from bench.slurm import run_slurm
+    except ModuleNotFoundError as err:
+        if err.name != "submitit":
+            raise
         raise BenchError(
             "--executor slurm needs submitit: pip install -e '.[slurm]'"
         ) from None
-    if not cell_jobs:
-        return []
-    executor = submitit.AutoExecutor(folder=str(store.root / "slurm" / "%j"))
-    params = {"timeout_min": 240, "cpus_per_task": 4, **options}
-    executor.update_parameters(**params)
-    submitted = executor.map_array(run_job, cell_jobs)
-    return [job.result() for job in submitted]
+    return run_slurm(cell_jobs, store.root, options)

@@ -189,6 +189,8 @@ CATALOGUE: list[tuple[str, Callable[[Path], None], list[str], str]] = [
      [*SYNTH, "--grid", "grid.toml"], "not UTF-8"),
     ("grid-is-folder", lambda root: (root / "grid.toml").mkdir(),
      [*SYNTH, "--grid", "grid.toml"], "is a folder"),
+    ("grid-slurm-unknown-key", _grid('[slurm]\npartitio = "gpu"\n'),
+     [*SYNTH, "--grid", "grid.toml"], "grid file grid.toml: [slurm] unknown key 'partitio'"),
     # arguments
     ("jobs-not-int", _nothing, [*SYNTH, "--jobs", "abc"], "invalid int value"),
     ("jobs-zero", _nothing, [*SYNTH, "--jobs", "0"], "--jobs must be >= 1"),
