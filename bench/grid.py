@@ -39,7 +39,7 @@ SLURM_KEYS: dict[str, tuple[type, str]] = {
     "cpus_per_task": (int, "CPUs per cell (default: the torch threads per cell)"),
     "mem_gb": (int, "memory per cell in GB"),
     "array_parallelism": (int, "cells running at once"),
-    "max_requeues": (int, "requeues after a timeout before a cell fails (default 3)"),
+    "max_requeues": (int, "time-limit requeues before a cell fails (default 3)"),
     "setup": (list, "shell lines run before each cell (e.g. module load cuda)"),
 }
 SLURM_CLUSTERS = ("slurm", "local", "debug")
