@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.plugins import import_plugins
+from bench.threads import DEFAULT_THREADS, THREADS_ENV, resolve_threads
 from core.errors import BenchError
 from core.registry import UnknownNameError
 
@@ -59,6 +60,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
                              f"methods or datasets); also ${PLUGINS_ENV}")
 
 
+def _threads_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", metavar="N",
+                        help=f"torch threads per cell, whatever --jobs is (default "
+                             f"${THREADS_ENV}, else {DEFAULT_THREADS}); a count other than "
+                             f"{DEFAULT_THREADS} is part of the cell ids")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
         prog="bench", description="Benchmark direction-discovery methods and disentanglement "
@@ -77,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="config override: field=value or method.field=value (repeatable)")
     run.add_argument("--dry-run", action="store_true", help="list the cells and their status")
     run.add_argument("--jobs", type=int, default=1, help="cells run in parallel (processes)")
+    _threads_option(run)
     run.add_argument("--executor", default="local", choices=["local", "slurm"])
     run.add_argument("--results", default=DEFAULT_RESULTS, help="results folder")
     run.add_argument("--data-dir", help="folder with real dataset files (else $BENCH_DATA)")
@@ -104,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--baselines", help="baseline folder (default: <results>/baselines)")
     check.add_argument("--grid", help="only the cells of this grid TOML file")
     check.add_argument("--data-dir")
+    _threads_option(check)
     check.add_argument("--update", action="store_true",
                        help="rewrite the baselines from the current results, on purpose")
 
@@ -201,7 +211,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     store = ResultStore(args.results)
     store.check_folder()
     grid = grid_from_args(args)
-    plans = plan_grid(grid, args.data_dir)
+    threads = resolve_threads(args.threads)
+    plans = plan_grid(grid, args.data_dir, threads)
     if args.dry_run:
         _print_dry_run(plans, store)
         return 0
@@ -225,7 +236,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     outcomes = run_grid(plans, store, jobs=args.jobs, executor=args.executor,
                         data_dir=args.data_dir, plugins=args.plugin_list, quiet=_quiet(args),
-                        report=report, announce=announce,
+                        report=report, announce=announce, slurm_options=grid.slurm,
                         notice=lambda line: print(line, file=sys.stderr, flush=True))
     skipped = len(plans) - len(outcomes)
     print(f"{len(plans)} cell(s): {len(outcomes) - len(failed)} run, {skipped} already done, "
@@ -361,7 +372,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.grid:
         from bench.plan import plan_grid
 
-        plans = plan_grid(grid_from_args(args), args.data_dir)
+        plans = plan_grid(grid_from_args(args), args.data_dir, resolve_threads(args.threads))
         selected_ids = {plan.id for plan in plans}
         results = [r for r in results if r["id"] in selected_ids]
         missing = sorted(selected_ids - {r["id"] for r in results})

@@ -7,6 +7,7 @@ asking for the same stage with the same inputs reuses it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -23,8 +24,10 @@ from tqdm import tqdm
 
 from bench.grid import Cell
 from bench.store import ResultStore
+from bench.threads import DEFAULT_THREADS, threads_identity
+from core.errors import BenchError
 from core.hashing import stable_hash, stable_int
-from core.io import dumps_json
+from core.io import atomic_write_text, dumps_json, read_json
 
 T = TypeVar("T")
 
@@ -45,6 +48,51 @@ class StageRecord:
                 "cache_hit": self.cache_hit}
 
 
+def _file_digests(folder: Path) -> dict[str, dict[str, Any]]:
+    """Size and sha256 of every file under ``folder`` (relative POSIX paths)."""
+    return {path.relative_to(folder).as_posix(): {"size": path.stat().st_size,
+                                                  "sha256": _sha256(path)}
+            for path in sorted(p for p in folder.rglob("*") if p.is_file())}
+
+
+def stage_problem(folder: Path, name: str, version: int) -> str | None:
+    """What is wrong with the cached stage folder ``folder`` of stage ``name`` at ``version``,
+    in a few words, or None if it is whole: its ``.stage.json`` must be readable and name the
+    stage and version, and every file it records must be there with its size and sha256
+    (entries written before files were recorded are checked by ``load`` only)."""
+    info_path = folder / STAGE_INFO_FILE
+    try:
+        info = read_json(info_path)
+    except FileNotFoundError:
+        return f"no {STAGE_INFO_FILE}"
+    except (OSError, BenchError):
+        return f"unreadable {STAGE_INFO_FILE}"
+    if not isinstance(info, dict) or info.get("stage") != name or info.get("version") != version:
+        return f"{STAGE_INFO_FILE} is not of stage {name!r} version {version}"
+    files = info.get("files")
+    if files is None:
+        return None
+    if not isinstance(files, dict):
+        return f"{STAGE_INFO_FILE} 'files' is not an object"
+    for rel, want in files.items():
+        path = folder / rel
+        if not path.is_file():
+            return f"{rel} is missing"
+        if not isinstance(want, dict) or path.stat().st_size != want.get("size"):
+            return f"{rel} is {path.stat().st_size} bytes, expected {want.get('size')}"
+        if _sha256(path) != want.get("sha256"):
+            return f"{rel} changed (sha256 differs)"
+    return None
+
+
+def _sha256(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
 def quiet_by_default() -> bool:
     """Progress bars only on an interactive terminal."""
     return not sys.stderr.isatty()
@@ -60,9 +108,12 @@ class CellContext:
     """Everything one cell's flow needs.
 
     Attributes: ``cell`` (the Cell), ``bundle``, ``config`` (the frozen method config),
-    ``seed``, ``profile``, ``artifacts_dir`` (``<results>/runs/<id>/``, saved with the cell),
+    ``seed``, ``profile``, ``threads`` (torch threads; a count other than the default is part of
+    every stage key, so stages run on different counts are never mixed), ``artifacts_dir``
+    (``<results>/runs/<id>/``, saved with the cell),
     ``artifacts`` (dict recorded in result.json, e.g. ``{"figures": {"traversal": path}}``; use
-    ``add_artifact``), ``stages`` (list of StageRecord), ``stage_keys`` (stage name -> cache key).
+    ``add_artifact``), ``stages`` (list of StageRecord), ``stage_keys`` (stage name -> cache key),
+    ``notices`` (one line per damaged stage cache moved aside and recomputed).
     """
 
     def __init__(
@@ -75,6 +126,8 @@ class CellContext:
         artifacts_dir: Path,
         stage_versions: Mapping[str, int],
         quiet: bool = True,
+        threads: int = DEFAULT_THREADS,
+        notices: list[str] | None = None,
     ) -> None:
         self.cell = cell
         self.bundle = bundle
@@ -85,9 +138,11 @@ class CellContext:
         self.artifacts_dir = Path(artifacts_dir).absolute()
         self.stage_versions = dict(stage_versions)
         self.quiet = quiet
+        self.threads = threads
         self.artifacts: dict[str, dict[str, str]] = {}
         self.stages: list[StageRecord] = []
         self.stage_keys: dict[str, str] = {}
+        self.notices: list[str] = notices if notices is not None else []
 
     # -- randomness -------------------------------------------------------------------------
     def seed_sequence(self, name: str) -> np.random.SeedSequence:
@@ -110,7 +165,7 @@ class CellContext:
                 f"(known: {', '.join(sorted(self.stage_versions)) or 'none'})"
             )
         return stable_hash({"stage": name, "version": self.stage_versions[name],
-                            "inputs": dict(inputs)})
+                            "inputs": dict(inputs), **threads_identity(self.threads)})
 
     def work_dir(self, name: str, inputs: Mapping[str, Any]) -> Path:
         """A folder for a stage's checkpoints that survives a killed run:
@@ -128,33 +183,60 @@ class CellContext:
 
         ``compute(dir)`` writes the output into an empty temporary folder which is then renamed
         atomically to ``<results>/cache/<name>/<key>``; ``load(dir)`` reads it back (also right
-        after computing, so a fresh and a cached run see the same object).
+        after computing, so a fresh and a cached run see the same object). A cached folder that
+        fails validation (``.stage.json`` missing, unreadable or of another stage, a recorded
+        file missing or changed, or ``load`` raising) is never used: it is moved to
+        ``<results>/invalid/`` (a line in ``notices`` names it) and recomputed.
         """
         key = self.stage_key(name, inputs)
         final = self.store.cache_dir / name / key
         start = time.perf_counter()
         hit = final.is_dir()
-        if not hit:
-            tmp = final.parent / f".tmp-{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-            tmp.mkdir(parents=True)
-            try:
-                compute(tmp)
-                info = {"stage": name, "version": self.stage_versions[name], "inputs": inputs}
-                (tmp / STAGE_INFO_FILE).write_text(dumps_json(info), encoding="utf-8")
+        if hit:
+            problem = stage_problem(final, name, self.stage_versions[name])
+            if problem is None:
                 try:
-                    os.rename(tmp, final)
-                except OSError:
-                    if not final.is_dir():  # not a concurrent twin that finished first
-                        raise
-                    shutil.rmtree(tmp, ignore_errors=True)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
-            shutil.rmtree(final.parent / f".work-{key}", ignore_errors=True)
-        value = load(final)
+                    value = load(final)
+                except Exception as err:  # a damaged entry: recomputed below
+                    problem = f"loading it failed: {type(err).__name__}: {err}"
+            if problem is not None:
+                self._move_aside(final, problem)
+                hit = False
+        if not hit:
+            self._compute(name, inputs, key, final, compute)
+            value = load(final)
         self.stages.append(StageRecord(name, key, time.perf_counter() - start, hit))
         self.stage_keys[name] = key
         return value
+
+    def _compute(self, name: str, inputs: Mapping[str, Any], key: str, final: Path,
+                 compute: Callable[[Path], None]) -> None:
+        tmp = final.parent / f".tmp-{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir(parents=True)
+        try:
+            compute(tmp)
+            info = {"stage": name, "version": self.stage_versions[name], "inputs": inputs,
+                    **threads_identity(self.threads), "files": _file_digests(tmp)}
+            atomic_write_text(tmp / STAGE_INFO_FILE, dumps_json(info))
+            try:
+                os.rename(tmp, final)
+            except OSError:
+                if not final.is_dir():  # not a concurrent twin that finished first
+                    raise
+                shutil.rmtree(tmp, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        shutil.rmtree(final.parent / f".work-{key}", ignore_errors=True)
+
+    def _move_aside(self, folder: Path, problem: str) -> None:
+        try:
+            moved = self.store.move_to_invalid(folder, f"cache-{folder.parent.name}-{folder.name}")
+        except FileNotFoundError:  # a concurrent cell moved it first
+            return
+        self.notices.append(" ".join(
+            f"moved aside damaged stage cache {folder} ({problem}) to {moved}; "
+            "it is recomputed".split()))
 
     def json_stage(
         self, name: str, inputs: Mapping[str, Any], compute: Callable[[], Any]

@@ -26,7 +26,23 @@ DEFAULT_DATASETS: tuple[str, ...] = ("shapes3d",)
 DEFAULT_PROFILE = "quick"
 DEFAULT_SEEDS: tuple[int, ...] = (0,)
 
-GRID_KEYS = ("methods", "datasets", "seeds", "profile", "set")
+GRID_KEYS = ("methods", "datasets", "seeds", "profile", "set", "slurm")
+# The [slurm] table (options of --executor slurm, see bench.slurm): key -> (type, meaning).
+SLURM_KEYS: dict[str, tuple[type, str]] = {
+    "cluster": (str, '"slurm" (default), or "local" / "debug" to run the array on this machine'),
+    "partition": (str, "SLURM partition"),
+    "account": (str, "SLURM account"),
+    "qos": (str, "SLURM quality of service"),
+    "constraint": (str, "SLURM node constraint"),
+    "timeout_min": (int, "time limit per cell in minutes (default 240)"),
+    "gpus_per_node": (int, "GPUs per cell"),
+    "cpus_per_task": (int, "CPUs per cell (default: the torch threads per cell)"),
+    "mem_gb": (int, "memory per cell in GB"),
+    "array_parallelism": (int, "cells running at once"),
+    "max_requeues": (int, "time-limit requeues before a cell fails (default 3)"),
+    "setup": (list, "shell lines run before each cell (e.g. module load cuda)"),
+}
+SLURM_CLUSTERS = ("slurm", "local", "debug")
 _RANGE = re.compile(r"^(\d+)\s*-\s*(\d+)$")
 
 
@@ -50,6 +66,7 @@ class Cell:
 class GridSpec:
     """A grid before expansion. ``methods``/``datasets`` None mean "the defaults".
 
+    ``slurm`` holds the grid file's ``[slurm]`` options (not part of any cell's identity).
     ``overrides`` maps a method name, or "*" for every method having that field, to
     config-field overrides; ``origins`` maps (scope, field) to where the value was given (the
     ``--set`` option or the grid file and table), for error messages.
@@ -61,6 +78,7 @@ class GridSpec:
     profile: str = DEFAULT_PROFILE
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     origins: dict[tuple[str, str], str] = field(default_factory=dict, compare=False)
+    slurm: dict[str, Any] = field(default_factory=dict)
 
     def origin(self, scope: str, name: str) -> str:
         """Where the override ``scope``/``name`` was given."""
@@ -186,6 +204,10 @@ def load_grid_file(path: Path | str) -> GridSpec:
         steps = 100                       # every method that has the field
         [set.beta-vae]
         beta = 4.0                        # only this method
+        [slurm]                           # optional, for --executor slurm (SLURM_KEYS)
+        partition = "gpu"
+        timeout_min = 720
+        gpus_per_node = 1
     """
     path = Path(path)
     if path.is_dir():
@@ -222,6 +244,8 @@ def load_grid_file(path: Path | str) -> GridSpec:
             spec.profile = data["profile"]
         if "set" in data:
             spec.overrides = _parse_set_table(data["set"])
+        if "slurm" in data:
+            spec.slurm = parse_slurm_table(data["slurm"])
     except BenchError as err:
         raise BenchError(f"grid file {path}: {err}") from None
     for scope, values in spec.overrides.items():
@@ -229,6 +253,30 @@ def load_grid_file(path: Path | str) -> GridSpec:
         for name in values:
             spec.origins[(scope, name)] = f"grid file {path} {table} {name}"
     return spec
+
+
+def parse_slurm_table(table: Any) -> dict[str, Any]:
+    """The ``[slurm]`` table, every key known and of its type."""
+    if not isinstance(table, dict):
+        raise BenchError("[slurm] must be a table of option = value")
+    for key, value in table.items():
+        if key not in SLURM_KEYS:
+            raise BenchError(f"[slurm] unknown key {key!r} (expected: {', '.join(SLURM_KEYS)})")
+        kind, meaning = SLURM_KEYS[key]
+        if kind is int:
+            good = isinstance(value, int) and not isinstance(value, bool) and value > 0
+        elif kind is list:
+            good = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        else:
+            good = isinstance(value, str) and bool(value)
+        if not good:
+            what = {int: "a positive integer", list: "a list of strings"}.get(kind, "a string")
+            raise BenchError(f"[slurm] {key} = {value!r}: expected {what} ({meaning})")
+    cluster = table.get("cluster", "slurm")
+    if cluster not in SLURM_CLUSTERS:
+        raise BenchError(f"[slurm] cluster = {cluster!r}: expected one of "
+                         f"{', '.join(SLURM_CLUSTERS)}")
+    return dict(table)
 
 
 def _parse_set_table(table: Any) -> dict[str, dict[str, Any]]:

@@ -2,7 +2,8 @@
 
 A cell's id hashes everything that determines its result: method, kind, dataset bundle identity,
 seed, profile, resolved config, metric settings and the flow's stage version salts (not the git
-commit). ``config_hash`` is the same without the seed: it groups seeds of one setting.
+commit), plus the per-cell torch thread count when it is not the default (``bench.threads``).
+``config_hash`` is the same without the seed: it groups seeds of one setting.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from bench import bundles
 from bench.bundles import BUNDLES
 from bench.flow import flow_metric_settings, flow_stage_versions
 from bench.grid import DEFAULT_DATASETS, Cell, GridSpec
+from bench.threads import DEFAULT_THREADS, threads_identity
 from core.config import check_field_value, field_names, unknown_field_message
 from core.config import check_profile as core_check_profile
 from core.errors import BenchError
@@ -38,6 +40,7 @@ class CellPlan:
     bundle_identity: dict[str, Any]
     metric_settings: dict[str, Any]
     stage_versions: dict[str, int]
+    threads: int = DEFAULT_THREADS
 
     def identity(self, *, with_seed: bool = True) -> dict[str, Any]:
         ident = {
@@ -50,6 +53,7 @@ class CellPlan:
             "config": self.config,
             "metric_settings": self.metric_settings,
             "stage_versions": self.stage_versions,
+            **threads_identity(self.threads),
         }
         if with_seed:
             ident["seed"] = self.cell.seed
@@ -159,8 +163,11 @@ def check_overrides(grid: GridSpec, methods_registry: Any) -> dict[str, dict[str
     return checked
 
 
-def plan_grid(grid: GridSpec, data_dir: str | None = None) -> list[CellPlan]:
-    """Expand a grid into planned cells (order: dataset, method, seed; duplicates dropped).
+def plan_grid(
+    grid: GridSpec, data_dir: str | None = None, threads: int = DEFAULT_THREADS
+) -> list[CellPlan]:
+    """Expand a grid into planned cells (order: dataset, method, seed; duplicates dropped),
+    each to run on ``threads`` torch threads.
 
     Without explicit methods, every registered method that fits the dataset (its ``requires``
     are provided by the bundle) and did not opt out (registry meta ``default=False``) runs; an
@@ -208,7 +215,7 @@ def plan_grid(grid: GridSpec, data_dir: str | None = None) -> list[CellPlan]:
             for seed in grid.seeds:
                 cell = Cell(method, dataset, seed, grid.profile, tuple(sorted(overrides.items())))
                 plan = CellPlan(cell, spec.kind, config, dict(bundle.identity), settings,
-                                stage_versions)
+                                stage_versions, threads)
                 if plan.id not in seen:
                     seen.add(plan.id)
                     plans.append(plan)

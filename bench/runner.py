@@ -27,6 +27,7 @@ from bench.flow import get_flow
 from bench.plan import CellPlan, load_bundle, plain_config
 from bench.plugins import import_plugins
 from bench.store import ResultStore, check_metrics
+from bench.threads import torch_threads
 from core.errors import BenchError
 from core.io import atomic_write_text
 from methods.base import method_spec
@@ -45,7 +46,6 @@ class CellJob:
     plugins: tuple[str, ...] = ()
     quiet: bool = True
     versions: dict[str, Any] = field(default_factory=dict)
-    torch_threads: int | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,7 @@ class CellOutcome:
     error: str | None = None
     details: str | None = None
     metrics: dict[str, float] | None = None
+    notices: tuple[str, ...] = ()
 
 
 def _now() -> str:
@@ -115,13 +116,15 @@ def peak_rss_mib() -> float:
     return round(peak * scale, 1)
 
 
-def execute_cell(job: CellJob) -> dict[str, Any]:
-    """Run one cell and write its result.json; returns the result. Errors propagate."""
+def execute_cell(job: CellJob, notices: list[str] | None = None) -> dict[str, Any]:
+    """Run one cell on its plan's torch thread count and write its result.json; returns the
+    result. Errors propagate. Lines about damaged stage caches moved aside go to ``notices``."""
     import_plugins(job.plugins)
-    if job.torch_threads:
-        import torch
+    with torch_threads(job.plan.threads):
+        return _execute_cell(job, [] if notices is None else notices)
 
-        torch.set_num_threads(job.torch_threads)
+
+def _execute_cell(job: CellJob, notices: list[str]) -> dict[str, Any]:
     plan, cell = job.plan, job.plan.cell
     store = ResultStore(job.results)
     bundle = load_bundle(cell.dataset, job.data_dir)
@@ -133,7 +136,8 @@ def execute_cell(job: CellJob) -> dict[str, Any]:
     started, start = _now(), time.perf_counter()
     run_dir = store.prepare_run_dir(plan.id)
     ctx = CellContext(cell=cell, bundle=bundle, config=config, store=store, artifacts_dir=run_dir,
-                      stage_versions=plan.stage_versions, quiet=job.quiet)
+                      stage_versions=plan.stage_versions, quiet=job.quiet,
+                      threads=plan.threads, notices=notices)
     metrics = check_metrics(get_flow(plan.kind).run(ctx), f"cell {cell.label}")
     result = {
         "schema": RESULT_SCHEMA,
@@ -149,6 +153,7 @@ def execute_cell(job: CellJob) -> dict[str, Any]:
         "config": plan.config,
         "metric_settings": plan.metric_settings,
         "stage_versions": plan.stage_versions,
+        "torch_threads": plan.threads,
         "metrics": metrics,
         "stages": [record.as_dict() for record in ctx.stages],
         "artifacts": ctx.artifacts,
@@ -166,8 +171,9 @@ def execute_cell(job: CellJob) -> dict[str, Any]:
 def run_job(job: CellJob) -> CellOutcome:
     """``execute_cell`` that never raises: failures become an outcome (and ``error.txt``)."""
     label, start = job.plan.cell.label, time.perf_counter()
+    notices: list[str] = []
     try:
-        result = execute_cell(job)
+        result = execute_cell(job, notices)
     except Exception as err:  # reported per cell; the grid goes on
         details = traceback.format_exc()
         message = str(err) if isinstance(err, BenchError) else f"{type(err).__name__}: {err}"
@@ -175,9 +181,10 @@ def run_job(job: CellJob) -> CellOutcome:
             atomic_write_text(ResultStore(job.results).run_dir(job.plan.id) / "error.txt", details)
         except OSError:
             pass
-        return CellOutcome(job.plan.id, label, False, time.perf_counter() - start, message, details)
+        return CellOutcome(job.plan.id, label, False, time.perf_counter() - start, message, details,
+                           notices=tuple(notices))
     return CellOutcome(job.plan.id, label, True, time.perf_counter() - start,
-                       metrics=result["metrics"])
+                       metrics=result["metrics"], notices=tuple(notices))
 
 
 def run_grid(
@@ -196,10 +203,13 @@ def run_grid(
 ) -> list[CellOutcome]:
     """Run every incomplete cell of ``plans`` (complete ones are skipped) under the lock.
 
+    Each cell runs on its plan's torch thread count (``CellPlan.threads``) whatever ``jobs`` and
+    ``executor`` are, so a cell's numbers do not depend on how it was scheduled.
     ``announce(plan)`` is called when a cell starts (serially) or is handed to a worker;
     ``report(outcome)`` when it ends; ``notice(line)`` when a damaged result is moved aside to
-    be recomputed. A grid whose cells are all complete writes nothing (no lock either), so it
-    also works on a read-only results folder.
+    be recomputed, or a damaged stage cache was (reported when its cell ends). A grid whose
+    cells are all complete writes nothing (no lock either), so it also works on a read-only
+    results folder.
     """
     if jobs < 1:
         raise BenchError(f"--jobs must be >= 1, got {jobs}")
@@ -221,10 +231,8 @@ def run_grid(
             if status != "done":
                 todo.append(plan)
         versions = collect_versions() if todo else {}
-        threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
         cell_jobs = [
-            CellJob(plan, str(store.root), data_dir, tuple(plugins), quiet or jobs > 1, versions,
-                    threads)
+            CellJob(plan, str(store.root), data_dir, tuple(plugins), quiet or jobs > 1, versions)
             for plan in todo
         ]
         bar = make_progress(len(plans), "cells", quiet)
@@ -233,6 +241,9 @@ def run_grid(
 
         def done(outcome: CellOutcome) -> None:
             outcomes.append(outcome)
+            if notice is not None:
+                for line in outcome.notices:
+                    notice(line)
             bar.update(1)
             if report is not None:
                 report(outcome)
@@ -277,15 +288,11 @@ def _run_slurm(
 ) -> list[CellOutcome]:
     """Submit every cell as one SLURM array via submitit and wait for them (optional extra)."""
     try:
-        import submitit
-    except ModuleNotFoundError:
+        from bench.slurm import run_slurm
+    except ModuleNotFoundError as err:
+        if err.name != "submitit":
+            raise
         raise BenchError(
             "--executor slurm needs submitit: pip install -e '.[slurm]'"
         ) from None
-    if not cell_jobs:
-        return []
-    executor = submitit.AutoExecutor(folder=str(store.root / "slurm" / "%j"))
-    params = {"timeout_min": 240, "cpus_per_task": 4, **options}
-    executor.update_parameters(**params)
-    submitted = executor.map_array(run_job, cell_jobs)
-    return [job.result() for job in submitted]
+    return run_slurm(cell_jobs, store.root, options)

@@ -33,7 +33,8 @@ RESULT_FIELDS: dict[str, type | tuple[type, ...]] = {
     "id": str, "method": str, "dataset": str, "profile": str, "seed": int, "config": dict,
     "metrics": dict}
 RESULT_OPTIONAL: dict[str, type | tuple[type, ...]] = {
-    "config_hash": str, "overrides": dict, "artifacts": dict, "bundle_identity": dict}
+    "config_hash": str, "overrides": dict, "artifacts": dict, "bundle_identity": dict,
+    "torch_threads": int}
 
 
 class InvalidResult(BenchError):
@@ -161,10 +162,15 @@ class ResultStore:
     def move_aside(self, cell_id: str) -> Path:
         """Move a cell's folder (with its damaged result) to ``<results>/invalid/``; returns
         the new place (only call with the lock held)."""
+        return self.move_to_invalid(self.run_dir(cell_id), cell_id)
+
+    def move_to_invalid(self, path: Path, name: str) -> Path:
+        """Move a damaged file or folder to ``<results>/invalid/<name>-<time stamp>``; returns
+        the new place (a FileNotFoundError if ``path`` is gone)."""
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-        target = self.root / INVALID_DIR / f"{cell_id}-{stamp}"
+        target = self.root / INVALID_DIR / f"{name}-{stamp}"
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(self.run_dir(cell_id)), str(target))
+        os.rename(path, target)
         return target
 
     def prepare_run_dir(self, cell_id: str) -> Path:

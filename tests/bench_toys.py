@@ -7,6 +7,9 @@ Environment knobs read by the toy method (for resume tests):
 - ``TOY_COUNTER``: a file that gets one line per training call ("seed").
 - ``TOY_BLOCK_SEED`` + ``TOY_READY``: training of that seed writes TOY_READY then sleeps.
 - ``TOY_FAIL_SEED``: training of that seed raises RuntimeError.
+- ``TOY_BLOCK_METRICS``: a file; scoring writes its PID there and sleeps unless it exists (so a
+  requeued or resumed attempt goes on).
+- ``TOY_THREADS``: a file that gets one line per training call ("seed torch-threads").
 """
 
 from __future__ import annotations
@@ -86,6 +89,12 @@ def _train(bundle: Any, config: ToyConfig, seed: int, progress: Any = None) -> T
     if counter:
         with open(counter, "a") as handle:
             handle.write(f"{seed}\n")
+    threads_log = os.environ.get("TOY_THREADS")
+    if threads_log:
+        import torch
+
+        with open(threads_log, "a") as handle:
+            handle.write(f"{seed} {torch.get_num_threads()}\n")
     if os.environ.get("TOY_FAIL_SEED") == str(seed):
         raise RuntimeError(f"toy training failed for seed {seed}")
     if os.environ.get("TOY_BLOCK_SEED") == str(seed):
@@ -108,6 +117,10 @@ class ToyMetrics:
     @staticmethod
     def representation_metrics(data: GroundTruthData, represent: Any, rng: np.random.Generator,
                                profile: str) -> dict[str, float]:
+        block = os.environ.get("TOY_BLOCK_METRICS")
+        if block and not Path(block).exists():
+            Path(block).write_text(str(os.getpid()))
+            time.sleep(120)
         n = ToyMetrics.metric_settings(profile)["num_samples"]
         factors, observations = data.sample(n, rng)
         codes = represent(observations)

@@ -189,9 +189,13 @@ CATALOGUE: list[tuple[str, Callable[[Path], None], list[str], str]] = [
      [*SYNTH, "--grid", "grid.toml"], "not UTF-8"),
     ("grid-is-folder", lambda root: (root / "grid.toml").mkdir(),
      [*SYNTH, "--grid", "grid.toml"], "is a folder"),
+    ("grid-slurm-unknown-key", _grid('[slurm]\npartitio = "gpu"\n'),
+     [*SYNTH, "--grid", "grid.toml"], "grid file grid.toml: [slurm] unknown key 'partitio'"),
     # arguments
     ("jobs-not-int", _nothing, [*SYNTH, "--jobs", "abc"], "invalid int value"),
     ("jobs-zero", _nothing, [*SYNTH, "--jobs", "0"], "--jobs must be >= 1"),
+    ("threads-zero", _nothing, [*SYNTH, "--threads", "0"],
+     "bad --threads '0': expected a positive integer"),
     ("seeds-reversed", _nothing, [*SYNTH, "--seeds", "3-1"], "below the start"),
     ("profile-unknown", _nothing, [*SYNTH, "--profile", "fast"], "unknown profile 'fast'"),
     ("unknown-command-choice", _nothing, ["list", "method"], "invalid choice"),

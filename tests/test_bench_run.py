@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -230,37 +229,3 @@ def test_sigkill_mid_grid_leaves_no_partial_result_and_resumes(tmp_path):
     finally:
         unregister_toys()
     assert _metrics(ResultStore(results)) == _metrics(serial)
-
-
-def test_slurm_executor_submits_one_array(toys, tmp_path, monkeypatch):
-    """With a stand-in submitit: every incomplete cell becomes one array task, run here."""
-    import types
-
-    submitted = {}
-
-    class FakeJob:
-        def __init__(self, fn, arg):
-            self.value = fn(arg)
-
-        def result(self):
-            return self.value
-
-    class FakeExecutor:
-        def __init__(self, folder):
-            submitted["folder"] = folder
-
-        def update_parameters(self, **params):
-            submitted["params"] = params
-
-        def map_array(self, fn, args):
-            submitted["count"] = len(args)
-            return [FakeJob(fn, arg) for arg in args]
-
-    monkeypatch.setitem(sys.modules, "submitit", types.SimpleNamespace(AutoExecutor=FakeExecutor))
-    store = ResultStore(tmp_path / "results")
-    outcomes = run_grid(_plans(seeds=[0, 1]), store, executor="slurm",
-                        slurm_options={"slurm_partition": "gpu"})
-    assert [o.ok for o in outcomes] == [True, True] and submitted["count"] == 2
-    assert submitted["params"]["slurm_partition"] == "gpu"
-    assert submitted["folder"].startswith(str(store.root / "slurm"))
-    assert len(store.results()) == 2

@@ -1,0 +1,55 @@
+"""The torch thread count of a cell: fixed per cell, whatever runs it.
+
+The number of intra-op threads changes the order of floating-point reductions, hence trained
+weights, so it is part of what determines a cell's numbers. Every cell runs on the same count
+(``DEFAULT_THREADS`` unless ``--threads`` / ``$BENCH_THREADS`` says otherwise), serially, in a
+process pool or on SLURM. A count other than the default enters the cell id and the stage cache
+keys; the default does not, so ids and caches made before the count was fixed stay valid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from core.errors import BenchError
+
+# The count the committed baselines (results/baselines/) were produced with.
+DEFAULT_THREADS = 2
+THREADS_ENV = "BENCH_THREADS"
+
+
+def resolve_threads(value: int | str | None = None) -> int:
+    """The per-cell thread count: ``value`` (``--threads``), else ``$BENCH_THREADS``, else
+    ``DEFAULT_THREADS``; anything but a positive integer is a BenchError naming its origin."""
+    origin = "--threads"
+    if value is None:
+        value = os.environ.get(THREADS_ENV) or None
+        origin = f"${THREADS_ENV}"
+    if value is None:
+        return DEFAULT_THREADS
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit() or int(text) < 1:
+        raise BenchError(f"bad {origin} {value!r}: expected a positive integer (torch threads "
+                         f"per cell, default {DEFAULT_THREADS})")
+    return int(text)
+
+
+def threads_identity(threads: int) -> dict[str, Any]:
+    """What the thread count adds to a cell id or stage key: nothing for the default."""
+    return {} if threads == DEFAULT_THREADS else {"torch_threads": threads}
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run the block on ``threads`` torch intra-op threads, then restore the previous count."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

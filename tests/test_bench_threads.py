@@ -1,0 +1,125 @@
+"""Same cell, same numbers: every cell runs on the same torch thread count whatever ``--jobs`` is;
+a count other than the default is part of the cell id and the stage keys."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+from bench_toys import register_toys, unregister_toys
+
+from bench.context import CellContext
+from bench.grid import Cell, GridSpec
+from bench.plan import plan_grid
+from bench.runner import run_grid
+from bench.store import ResultStore
+from bench.threads import DEFAULT_THREADS, resolve_threads
+from core.errors import BenchError
+from core.hashing import stable_hash
+
+REPO = Path(__file__).resolve().parent.parent
+TESTS = Path(__file__).resolve().parent
+
+
+@pytest.fixture
+def toys(tmp_path, monkeypatch):
+    register_toys()
+    log = tmp_path / "threads.txt"
+    monkeypatch.setenv("TOY_THREADS", str(log))
+    yield log
+    unregister_toys()
+
+
+def _plans(threads=DEFAULT_THREADS, seeds=(0, 1)):
+    grid = GridSpec(methods=["toy-identity"], datasets=["toy-data"], seeds=list(seeds))
+    return plan_grid(grid, threads=threads)
+
+
+def test_every_cell_runs_on_the_fixed_count_whatever_jobs(toys, tmp_path):
+    before = torch.get_num_threads()
+    serial, pooled = ResultStore(tmp_path / "serial"), ResultStore(tmp_path / "pooled")
+    run_grid(_plans(), serial, jobs=1)
+    assert torch.get_num_threads() == before  # the serial run restores the caller's count
+    run_grid(_plans(), pooled, jobs=2, plugins=["bench_toy_plugin"])
+    assert sorted(toys.read_text().splitlines()) == ["0 2", "0 2", "1 2", "1 2"]
+    for store in (serial, pooled):
+        assert [r["torch_threads"] for r in store.results()] == [DEFAULT_THREADS] * 2
+    assert [r["metrics"] for r in serial.results()] == [r["metrics"] for r in pooled.results()]
+    three = ResultStore(tmp_path / "three")
+    run_grid(_plans(threads=3, seeds=[0]), three)
+    assert toys.read_text().splitlines()[-1] == "0 3"
+    assert three.results()[0]["torch_threads"] == 3
+
+
+def test_default_count_keeps_ids_and_stage_keys_other_counts_change_them(toys, tmp_path):
+    (default,), (one,) = _plans(seeds=[0]), _plans(threads=1, seeds=[0])
+    identity = default.identity()
+    assert "torch_threads" not in identity  # ids made before the count was fixed stay valid
+    assert default.id == stable_hash(identity)
+    assert one.id != default.id and one.config_hash != default.config_hash
+    assert one.identity()["torch_threads"] == 1
+    store = ResultStore(tmp_path)
+
+    def context(threads):
+        return CellContext(cell=Cell("m", "d", 0, "quick"), bundle=None, config=None,
+                           store=store, artifacts_dir=tmp_path, stage_versions={"s": 1},
+                           threads=threads)
+
+    key = context(DEFAULT_THREADS).stage_key("s", {"a": 1})
+    assert key == stable_hash({"stage": "s", "version": 1, "inputs": {"a": 1}})
+    assert context(1).stage_key("s", {"a": 1}) != key
+
+
+def test_thread_count_from_option_environment_or_default(monkeypatch):
+    monkeypatch.delenv("BENCH_THREADS", raising=False)
+    assert resolve_threads() == DEFAULT_THREADS == 2
+    monkeypatch.setenv("BENCH_THREADS", "4")
+    assert resolve_threads() == 4 and resolve_threads("3") == 3
+    for bad, origin in (("0", "--threads"), ("two", "--threads"), ("-1", "--threads")):
+        with pytest.raises(BenchError, match=f"bad {origin} '{bad}': expected a positive"):
+            resolve_threads(bad)
+    monkeypatch.setenv("BENCH_THREADS", "1.5")
+    with pytest.raises(BenchError, match=r"bad \$BENCH_THREADS '1.5'"):
+        resolve_threads()
+
+
+def _run_cli(results: Path, jobs: int) -> None:
+    env = {**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{REPO}"}
+    env.pop("BENCH_THREADS", None)
+    done = subprocess.run(
+        ["python", "-m", "bench", "run", "--methods", "beta-vae", "--datasets", "shapes3d-synth",
+         "--seeds", "0,1", "--set", "beta-vae.steps=6", "--set", "beta-vae.batch_size=16",
+         "--plugins", "bench_tiny_plugin", "--jobs", str(jobs), "--results", str(results),
+         "--quiet", "--no-leaderboard"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "2 cell(s): 2 run" in done.stderr
+
+
+def test_real_training_gives_identical_result_files_with_jobs_1_and_2(tmp_path):
+    """A β-VAE trained (a few Adam steps of convolutions) serially and in a pool of two: the
+    same cell ids, the same trained weights, byte-identical metric values."""
+    serial, pooled = tmp_path / "jobs1", tmp_path / "jobs2"
+    _run_cli(serial, 1)
+    _run_cli(pooled, 2)
+
+    def cells(results: Path) -> dict[str, dict]:
+        return {p.parent.name: json.loads(p.read_text())
+                for p in results.glob("runs/*/result.json")}
+
+    one, two = cells(serial), cells(pooled)
+    assert sorted(one) == sorted(two) and len(one) == 2
+    for cell_id in one:
+        assert one[cell_id]["torch_threads"] == two[cell_id]["torch_threads"] == DEFAULT_THREADS
+        assert json.dumps(one[cell_id]["metrics"]) == json.dumps(two[cell_id]["metrics"])
+        keys = [(s["name"], s["key"]) for s in one[cell_id]["stages"]]
+        assert keys == [(s["name"], s["key"]) for s in two[cell_id]["stages"]]
+        (train,) = [key for name, key in keys if name == "train"]
+        weights = [sorted((results / "cache" / "train" / train).glob("*.safetensors"))
+                   for results in (serial, pooled)]
+        assert weights[0], "the trained encoder is stored as safetensors"
+        assert [p.read_bytes() for p in weights[0]] == [p.read_bytes() for p in weights[1]]
