@@ -330,6 +330,8 @@ def _table_views(tables: list[Table], cells: dict[str, Cell], work: Path) -> lis
             for row in table.rows:
                 cid = dict(zip(row.seeds, row.ids, strict=True)).get(seed)
                 cell = cells[cid] if cid else None
+                if cell is not None and (cell.result or {}).get("kind") == "representation":
+                    continue  # trained on ground truth: no directions to traverse
                 entries.append({"label": row.label, "cell": cell,
                                 "figures": [cell.figure(name) for name in FIGURE_ORDER]
                                 if cell else []})
