@@ -25,7 +25,8 @@ def test_ffhq_with_checkpoint_has_generator_and_no_ground_truth(monkeypatch, tmp
     monkeypatch.delenv(bundles.FFHQ_GENERATOR_ENV, raising=False)
     monkeypatch.delenv(bundles.FFHQ_PREDICTOR_ENV, raising=False)
     bundle = load_bundle("ffhq", data_dir=str(tmp_path))
-    assert bundle.provides() == {"generator"}
+    assert bundle.provides() == {"generator", "sensor"}  # the paper's AlexNet sensor
+    assert bundle.sensor == "alexnet" and bundle.identity["sensor"]["name"] == "alexnet"
     assert bundle.identity["generator"]["file"] == str(ckpt)
     monkeypatch.setenv(bundles.FFHQ_PREDICTOR_ENV, str(tmp_path / "missing.safetensors"))
     with pytest.raises(FileNotFoundError, match="missing.safetensors"):
