@@ -30,9 +30,11 @@ import numpy as np
 import torch
 from tabulate import tabulate
 
+from bench.figures import _pyplot, _save
+from bench.grid import parse_seeds
 from bench.leaderboard import Summary, summarize
 from core.errors import BenchError
-from core.io import atomic_path, atomic_write_json, atomic_write_text
+from core.io import atomic_write_json, atomic_write_text
 from methods.contrast import SPATIAL_MODES, pair_similarity
 from models.oracle import FACTOR_NAMES, load_oracle_generator
 from models.sensors import SENSORS, load_sensor, sensor_identity
@@ -196,13 +198,8 @@ def render_tables(result: dict[str, Any]) -> dict[str, str]:
 
 
 def save_bar_plot(result: dict[str, Any], path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     table = summaries(result)
-    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=120)
+    fig, ax = _pyplot().subplots(figsize=(5, 3.2), dpi=120)
     width = 0.25
     for i, m in enumerate(SPATIAL_MODES):
         means = [table[s][m].mean for s in SETTINGS]
@@ -216,12 +213,7 @@ def save_bar_plot(result: dict[str, Any], path: Path) -> Path:
     ax.set_title("L2-mask ablation on shapes3d-oracle")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    try:
-        with atomic_path(path, suffix=".png") as tmp:
-            fig.savefig(tmp, format="png")
-    finally:
-        plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def write_outputs(result: dict[str, Any], out_dir: Path) -> dict[str, Path]:
@@ -232,12 +224,6 @@ def write_outputs(result: dict[str, Any], out_dir: Path) -> dict[str, Path]:
     atomic_write_json(paths["json"], result)
     save_bar_plot(result, paths["png"])
     return paths
-
-
-def _seeds(text: str) -> list[int]:
-    from bench.grid import parse_seeds
-
-    return parse_seeds(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -256,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     l2.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     try:
-        seeds = _seeds(args.seeds)
+        seeds = parse_seeds(args.seeds)
         if args.samples < 1:
             raise BenchError(f"--samples must be a positive integer, got {args.samples}")
         if not (math.isfinite(args.var_scale) and args.var_scale > 0):

@@ -38,6 +38,7 @@ from methods.directions import Directions, open_bar, sample_w
 from methods.ganspace import StreamingCovariance, principal_components
 from methods.navigator import Navigator
 from methods.resumable import ResumableTrainer
+from models.generator import generator_device
 from models.sensors import load_sensor
 
 CHECKPOINT_FILE = "navigator-checkpoint.pt"
@@ -118,7 +119,7 @@ def mixed_ws(generator: Any, num: int, num_colors: int, rng: torch.Generator) ->
     integer points of ``linspace(0, num_ws, num_colors + 1)``, each chunk from its own z."""
     num_ws = generator.num_ws
     cuts = torch.linspace(0, num_ws, num_colors + 1).long().tolist()
-    device = _device(generator)
+    device = generator_device(generator)
     ws = torch.empty(num, num_ws, generator.w_dim, device=device)
     with torch.no_grad():
         for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
@@ -127,12 +128,6 @@ def mixed_ws(generator: Any, num: int, num_colors: int, rng: torch.Generator) ->
             if hi > lo:
                 ws[:, lo:hi] = w[:, None, :]
     return ws
-
-
-def _device(module: Any) -> torch.device:
-    from models.generator import generator_device
-
-    return generator_device(module)
 
 
 def _differences(sensor: Any, edited: torch.Tensor, originals: list[torch.Tensor]
@@ -180,7 +175,7 @@ class NavigatorTrainer(ResumableTrainer):
         return (torch.rand(n, generator=self.rng) * 2 - 1) * self.config.var_scale
 
     def step(self) -> dict[str, float]:
-        cfg, nav, device = self.config, self.navigator, _device(self.generator)
+        cfg, nav, device = self.config, self.navigator, generator_device(self.generator)
         b, nv = cfg.batch_size, nav.num_directions
         ws = mixed_ws(self.generator, b, cfg.num_colors, self.rng)
         edits = nav.edits().to(device)
@@ -262,7 +257,7 @@ def train_navigator(bundle: Any, navigator: Navigator, config: NavigatorTraining
     if hasattr(generator, "requires_grad_"):
         generator.requires_grad_(False)
     sensor, sensor_name = bundle_sensor(bundle, config)
-    sensor.to(_device(generator))
+    sensor.to(generator_device(generator))
     trainer = NavigatorTrainer(generator, sensor, navigator, config, seed)
     trainer.train(config.steps, checkpoint_dir, progress, f"{method}: train navigator")
     with torch.no_grad():
