@@ -5,12 +5,12 @@ Factories ``(data_dir: str | None) -> Bundle``; importing this module registers 
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
 
 from bench.bundle import Bundle
+from core.hashing import file_sha256
 from core.registry import Registry
 from datasets import load_ground_truth
 from datasets.shapes3d_real import resolve_shapes3d_path
@@ -66,11 +66,7 @@ def file_identity(path: Path, digest: bool = True) -> dict[str, object]:
     if not path.is_file():
         raise FileNotFoundError(f"asset file not found: {path}")
     if digest:
-        sha = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                sha.update(block)
-        return {"file": path.name, "sha256": sha.hexdigest()}
+        return {"file": path.name, "sha256": file_sha256(path)}
     stat = path.stat()
     return {"file": str(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 

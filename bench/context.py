@@ -7,7 +7,6 @@ asking for the same stage with the same inputs reuses it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -26,7 +25,7 @@ from bench.grid import Cell
 from bench.store import ResultStore
 from bench.threads import DEFAULT_THREADS, threads_identity
 from core.errors import BenchError
-from core.hashing import stable_hash, stable_int
+from core.hashing import file_sha256, stable_hash, stable_int
 from core.io import atomic_write_text, dumps_json, read_json
 
 T = TypeVar("T")
@@ -51,7 +50,7 @@ class StageRecord:
 def _file_digests(folder: Path) -> dict[str, dict[str, Any]]:
     """Size and sha256 of every file under ``folder`` (relative POSIX paths)."""
     return {path.relative_to(folder).as_posix(): {"size": path.stat().st_size,
-                                                  "sha256": _sha256(path)}
+                                                  "sha256": file_sha256(path)}
             for path in sorted(p for p in folder.rglob("*") if p.is_file())}
 
 
@@ -80,17 +79,9 @@ def stage_problem(folder: Path, name: str, version: int) -> str | None:
             return f"{rel} is missing"
         if not isinstance(want, dict) or path.stat().st_size != want.get("size"):
             return f"{rel} is {path.stat().st_size} bytes, expected {want.get('size')}"
-        if _sha256(path) != want.get("sha256"):
+        if file_sha256(path) != want.get("sha256"):
             return f"{rel} changed (sha256 differs)"
     return None
-
-
-def _sha256(path: Path) -> str:
-    sha = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            sha.update(block)
-    return sha.hexdigest()
 
 
 def quiet_by_default() -> bool:

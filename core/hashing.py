@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from pathlib import PurePath
 from typing import Any
 
@@ -48,3 +49,12 @@ def stable_hash(value: Any, length: int = SHORT_HASH_CHARS) -> str:
 def stable_int(name: str) -> int:
     """A 64-bit integer derived from a string, the same in every process (unlike ``hash``)."""
     return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "little")
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB blocks (asset and cache identities)."""
+    sha = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()

@@ -18,7 +18,6 @@ Built-ins, registered in ``SENSORS`` like methods:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -29,6 +28,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from core.hashing import file_sha256
 from core.io import atomic_path, atomic_write_text, dumps_json
 from core.registry import Registry
 from models.stylegan2.config import StyleGAN2Config
@@ -64,7 +64,7 @@ def sensor_identity(name: str, weights: str | os.PathLike[str] | None = None) ->
     if not path.is_file():
         return {"name": name, "weights": str(path), "missing": True}
     if path.stat().st_size <= 64 << 20:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest = file_sha256(path)
         return {"name": name, "weights": path.name, "sha256": digest}
     stat = path.stat()
     return {"name": name, "weights": str(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
@@ -259,7 +259,7 @@ def export_disc_sensor(state_path: Path = SHAPES3D_TRAINING_STATE,
     doc = {"format": "disentangle-bench/sensor", "sensor": "shapes3d-disc",
            "config": config.to_dict(),
            "source": {"training_state": Path(state_path).name,
-                      "sha256": hashlib.sha256(Path(state_path).read_bytes()).hexdigest(),
+                      "sha256": file_sha256(state_path),
                       "cur_nimg": int(state.get("cur_nimg", 0))},
            "command": "python -m models.sensors export-disc"}
     atomic_write_text(target.with_suffix(".json"), dumps_json(doc))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import hashlib
 import json
 import math
 import os
@@ -30,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 import datasets
+from core.hashing import file_sha256
 from core.io import atomic_path
 from datasets.base import GroundTruthData
 from models.generator import broadcast_ws
@@ -276,10 +276,6 @@ def load_training_state(path: str | os.PathLike[str]) -> dict[str, Any]:
 # exact). Resuming from it is therefore exact up to the float16/bfloat16 rounding.
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _compact_optimizer(state: dict[str, Any]) -> dict[str, Any]:
     for group in state["param_groups"]:
         if group["betas"][0] != 0.0:
@@ -303,7 +299,7 @@ def compact_state(state: dict[str, Any], generator_path: Path, state_path: Path
     out = {k: v for k, v in state.items() if k not in ("G", "D", "G_ema", "G_opt", "D_opt")}
     out["compact"] = {
         "generator": os.path.relpath(generator_path, state_path.parent),
-        "generator_sha256": _sha256(generator_path),
+        "generator_sha256": file_sha256(generator_path),
     }
     out["G"] = {k: v.half() for k, v in state["G"].items()}
     out["D"] = {k: v.half() for k, v in state["D"].items()}
@@ -316,7 +312,7 @@ def expand_state(state: dict[str, Any], state_path: Path) -> dict[str, Any]:
     """A full training state from a compact one (G_ema read from the generator it names)."""
     info = state["compact"]
     generator = (state_path.parent / info["generator"]).resolve()
-    if not generator.is_file() or _sha256(generator) != info["generator_sha256"]:
+    if not generator.is_file() or file_sha256(generator) != info["generator_sha256"]:
         raise ValueError(f"{state_path}: its EMA generator {generator} is missing or differs "
                          "from the one it was saved with (sha256 mismatch)")
     out = {k: v for k, v in state.items() if k != "compact"}
