@@ -1,0 +1,139 @@
+"""Cost of one StyleGAN2 training iteration on CPU, and what each speed-up option buys.
+
+Builds the trainer exactly as ``bench train-generator`` does (shapes3d-synth, non-saturating
+loss, lazy R1, style mixing, EMA) and times ``GanTrainer.step`` for variants measured in the same
+run: the default (float32, NCHW, non-fused modulated conv), channels-last memory format, the fused
+(grouped-conv) modulated conv, ``torch.compile`` of the synthesis network and the discriminator,
+bf16 autocast, and a smaller batch. FLOPs per iteration are counted with
+``torch.utils.flop_counter`` (forward and backward convolutions and matmuls), so each row also
+gives GFLOP/s and the fraction of the machine's plain conv throughput (a 3x3 conv forward and
+backward at the generator's busiest shape, timed here). R1 runs every 16th iteration, so the
+timed window is a multiple of 16 iterations.
+
+    PYTHONPATH=. python benchmarks/gan_step.py [--config tiny64] [--batch 16] [--threads 1]
+        [--iters 16] [--variants default channels-last fused compile bf16 batch/2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from tabulate import tabulate
+from torch.utils.flop_counter import FlopCounterMode
+
+import datasets
+from models.stylegan2.config import get_preset
+from models.train_gan import DEFAULT_GAMMA, R1_INTERVAL, GanTrainer, TrainOptions
+
+VARIANTS = ("default", "channels-last", "fused", "compile", "bf16", "batch/2")
+
+
+def make_trainer(config: str, batch: int, data: Any) -> GanTrainer:
+    options = TrainOptions(data="shapes3d-synth", config=config, kimg=1.0, batch=batch, seed=0,
+                           gamma=DEFAULT_GAMMA, lr=0.002, mixing=0.9, ema_kimg=batch * 10 / 32,
+                           snapshot_kimg=4.0, tick_kimg=1.0)
+    return GanTrainer(get_preset(config), options, data)
+
+
+def apply_variant(trainer: GanTrainer, variant: str) -> Callable[[], Any]:
+    """Change the trainer in place for ``variant``; returns the step function to time."""
+    G, D = trainer.G, trainer.D
+    if variant == "channels-last":
+        G.to(memory_format=torch.channels_last)
+        D.to(memory_format=torch.channels_last)
+        real_batch = trainer.real_batch
+        trainer.real_batch = lambda: real_batch().contiguous(memory_format=torch.channels_last)
+    elif variant == "fused":
+        synthesize = G.synthesize
+        G.synthesize = lambda ws, *a, **k: synthesize(ws, *a, fused=True, **k)
+    elif variant == "compile":
+        G.synthesis = torch.compile(G.synthesis)
+        trainer.D = torch.compile(D)
+    elif variant == "bf16":
+        def step() -> Any:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return GanTrainer.step(trainer)
+        return step
+    return trainer.step
+
+
+def conv_throughput(batch: int, channels: int, size: int, repeats: int = 5) -> float:
+    """GFLOP/s of a plain 3x3 conv forward + backward (input and weight gradients)."""
+    x = torch.randn(batch, channels, size, size, requires_grad=True)
+    w = torch.randn(channels, channels, 3, 3, requires_grad=True)
+
+    def once() -> None:
+        y = torch.nn.functional.conv2d(x, w, padding=1)
+        y.backward(torch.ones_like(y))
+
+    once()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        once()
+        best = min(best, time.perf_counter() - start)
+    flops = 3 * 2 * batch * channels * channels * 9 * size * size  # fwd + 2 bwd convs
+    return flops / best / 1e9
+
+
+def measure(config: str, batch: int, variant: str, iters: int, data: Any) -> dict[str, Any]:
+    run_batch = max(4, batch // 2) if variant == "batch/2" else batch
+    trainer = make_trainer(config, run_batch, data)
+    step = apply_variant(trainer, "default" if variant == "batch/2" else variant)
+    for _ in range(2 if variant != "compile" else 3):  # warm-up (compilation excluded)
+        step()
+    with FlopCounterMode(display=False) as counter:
+        trainer.iteration = 1  # a step without R1
+        step()
+    flops_plain = counter.get_total_flops()
+    trainer.iteration = 0
+    start = time.perf_counter()
+    for _ in range(iters):
+        step()
+    seconds = (time.perf_counter() - start) / iters
+    return {"variant": variant, "batch": run_batch, "s_per_iter": seconds,
+            "img_per_s": run_batch / seconds, "gflop_per_iter": flops_plain / 1e9}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--config", default="tiny64")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--iters", type=int, default=R1_INTERVAL,
+                   help=f"timed iterations (a multiple of {R1_INTERVAL} includes R1 fairly)")
+    p.add_argument("--variants", nargs="+", default=[v for v in VARIANTS if v != "bf16"],
+                   choices=VARIANTS, help="bf16 is opt-in: without native bf16 it is 10x slower")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    data = datasets.load_ground_truth("shapes3d-synth")
+    config = get_preset(args.config)
+    busiest = max(config.block_resolutions, key=lambda r: config.channels_at(r) ** 2 * r * r)
+    plain = conv_throughput(args.batch, config.channels_at(busiest), busiest)
+    rows, base = [], None
+    for variant in args.variants:
+        try:
+            out = measure(args.config, args.batch, variant, args.iters, data)
+        except Exception as exc:  # a variant the platform lacks (e.g. no compiler) is reported
+            rows.append([variant, "-", "-", "-", "-", "-", f"failed: {type(exc).__name__}"])
+            continue
+        base = base or out
+        gflops = out["gflop_per_iter"] / out["s_per_iter"]
+        rows.append([variant, out["batch"], f"{out['s_per_iter']:.3f}",
+                     f"{out['img_per_s']:.1f}",
+                     f"{out['img_per_s'] / base['img_per_s']:.2f}x", f"{gflops:.1f}",
+                     f"{gflops / plain:.0%}"])
+    print(f"{args.config}, batch {args.batch}, {args.threads} thread(s), {args.iters} timed "
+          f"iterations per row; plain 3x3 conv fwd+bwd at {busiest}px x "
+          f"{config.channels_at(busiest)} ch: {plain:.1f} GFLOP/s")
+    print(tabulate(rows, headers=["variant", "batch", "s/iter", "img/s", "vs default",
+                                  "GFLOP/s", "of plain conv"]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
