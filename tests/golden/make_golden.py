@@ -50,6 +50,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import importlib
 import pickle
 import sys
 import types
@@ -156,12 +157,19 @@ def nvidia_clamp_fraction(G: torch.nn.Module, ws: torch.Tensor) -> float:
     return hits[0] / total[0]
 
 
+def stub_if_missing(name: str) -> None:
+    """An empty module ``name`` in ``sys.modules`` when it is not installed: for imports that a
+    reference module makes at its top but the code run here never uses."""
+    if name in sys.modules:
+        return
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        sys.modules[name] = types.ModuleType(name)
+
+
 def make_nvidia(ref: Path, out: Path) -> None:
-    if "requests" not in sys.modules:
-        try:
-            import requests  # noqa: F401
-        except ImportError:
-            sys.modules["requests"] = types.ModuleType("requests")
+    stub_if_missing("requests")  # imported by dnnlib.util, unused here
     with on_path(ref):
         import dnnlib
         import legacy
