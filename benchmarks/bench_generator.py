@@ -18,10 +18,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.bundles import SHAPES3D_GENERATOR  # noqa: E402
 from models.stylegan2 import StyleGAN2Generator, get_preset, load_generator, save_generator  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_ASSET = REPO / "models" / "weights" / "shapes3d_stylegan2.safetensors"
+DEFAULT_ASSET = SHAPES3D_GENERATOR
 
 
 def _time(fn, repeats: int) -> float:
