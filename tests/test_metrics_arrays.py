@@ -19,6 +19,7 @@ from sklearn.svm import LinearSVC
 
 from metrics._common import (
     DegenerateInputWarning,
+    discrete_entropy,
     from_dlib_layout,
     histogram_discretize,
     mutual_info_matrix,
@@ -165,6 +166,45 @@ def test_discretizer_and_mi_match_reference():
     np.testing.assert_allclose(
         mutual_info_matrix(binned, factors), ref_mi(binned.T, factors.T), atol=1e-12
     )
+
+
+def test_discretizer_and_mi_match_reference_on_awkward_inputs():
+    """Values on the bin edges, a constant dim, integer-valued and float32 codes, factors with
+    negative values, gaps, a huge range, bool dtype and a single value."""
+    rng = np.random.default_rng(7)
+    n = 420
+    codes = np.stack(
+        [
+            np.tile(np.linspace(-1.0, 1.0, 21), 20),  # every edge hit exactly
+            np.round(rng.normal(size=n) * 3) / 3,
+            np.full(n, -4.0),
+            rng.integers(-5, 5, size=n).astype(np.float64),
+            1e-4 * rng.normal(size=n) + 1e2,  # narrow range far from 0
+        ],
+        axis=1,
+    )
+    factors = np.stack(
+        [
+            rng.integers(-3, 3, size=n) * 5,
+            rng.choice([0, 10**12], size=n),
+            rng.integers(0, 2, size=n),
+            np.full(n, 7),
+        ],
+        axis=1,
+    )
+    for data in (codes, codes.astype(np.float32), np.round(codes).astype(np.int64)):
+        binned = histogram_discretize(data, 20)
+        assert np.array_equal(binned.T, ref_discretize(data.T))
+    binned = histogram_discretize(codes, 20)
+    for fac in (factors, factors[:, 2:3].astype(bool)):
+        np.testing.assert_allclose(
+            mutual_info_matrix(binned, fac), ref_mi(binned.T, fac.T), atol=1e-12
+        )
+        np.testing.assert_allclose(
+            discrete_entropy(fac), [mutual_info_score(y, y) for y in fac.T], atol=1e-12
+        )
+    with pytest.raises(ValueError, match="Too many bins"):
+        histogram_discretize(np.array([[0.0], [5e-323], [1e-323]]), 20)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
