@@ -99,7 +99,7 @@ def informative_factors(factors: np.ndarray, metric: str) -> np.ndarray:
     A single-valued factor has zero entropy (and a single class for a classifier), so every metric
     excludes it from its average. Raises if no factor remains.
     """
-    varying = (factors != factors[:1]).any(axis=0)
+    varying = (np.ascontiguousarray(factors.T) != factors[0][:, None]).any(axis=1)
     keep = np.flatnonzero(varying)
     if keep.size < factors.shape[1]:
         skipped = np.flatnonzero(~varying).tolist()
@@ -190,9 +190,9 @@ def _offset_labels(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Labels 0.. of each row's values (one variable per row), in the order of the values, and
     each row's label count.
 
-    An integer row whose range is shorter than the row is shifted by its minimum (labels of
-    absent values are harmless: they add no count); any other row gets the rank of each value
-    among its distinct values (``np.unique``)."""
+    Integer rows with values in [0, N) are kept; an integer row whose range is shorter than
+    the row is shifted by its minimum (labels of absent values are harmless: they add no count);
+    any other row gets the rank of each value among its distinct values (``np.unique``)."""
     fits_int64 = np.issubdtype(rows.dtype, np.integer) and rows.dtype != np.uint64
     if rows.dtype == np.bool_ or fits_int64:
         rows = rows.astype(np.int64, copy=False)
@@ -201,6 +201,8 @@ def _offset_labels(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     shift = np.zeros(rows.shape[0], dtype=bool)
     if rows.dtype == np.int64 and rows.shape[1]:
         low, high = rows.min(axis=1), rows.max(axis=1)
+        if low.min() >= 0 and high.max() < rows.shape[1]:  # already small labels: keep them
+            return rows, high + 1
         shift = high.astype(np.float64) - low.astype(np.float64) < rows.shape[1]
         if shift.all():
             return rows - low[:, None], high - low + 1
@@ -268,12 +270,14 @@ def mutual_info_matrix(binned: np.ndarray, factors: np.ndarray) -> np.ndarray:
         terms = (counts / n) * (np.log(counts) + log_n - np.log(rows_at) - np.log(col_of[cell]))
         table = dim_of * k + table_of[cell]
         bounds = np.flatnonzero(np.diff(table)) + 1
-        used_rows = (row_counts > 0).sum(axis=1)
-        for seg, t in zip(np.split(terms, bounds), table[np.r_[0, bounds]], strict=True):
-            i, j = divmod(int(t), k)
+        used_rows = (row_counts > 0).sum(axis=1).tolist()
+        firsts = np.r_[0, bounds].tolist()
+        lasts = np.r_[bounds, terms.size].tolist()
+        for t, first, last in zip(table[firsts].tolist(), firsts, lasts, strict=True):
+            i, j = divmod(t, k)
             if used_rows[i] <= 1 or used_cols[j] <= 1:  # a constant variable: MI 0
                 continue
-            mi[start + i, j] = float(max(seg.sum(), 0.0))
+            mi[start + i, j] = max(float(terms[first:last].sum()), 0.0)
     return mi
 
 
