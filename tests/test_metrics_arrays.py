@@ -19,6 +19,8 @@ from sklearn.svm import LinearSVC
 
 from metrics._common import (
     DegenerateInputWarning,
+    discrete_entropy,
+    estimator_seeds,
     from_dlib_layout,
     histogram_discretize,
     mutual_info_matrix,
@@ -26,7 +28,7 @@ from metrics._common import (
 from metrics.dci import dci, dci_from_importance
 from metrics.mig import mig
 from metrics.modularity import modularity_explicitness
-from metrics.sap import sap
+from metrics.sap import SVC_PARAMS, SAPSettings, _newton_ovr, _SortedCodes, sap, sap_score_matrix
 
 SIZES = (4, 5, 3)
 
@@ -167,6 +169,45 @@ def test_discretizer_and_mi_match_reference():
     )
 
 
+def test_discretizer_and_mi_match_reference_on_awkward_inputs():
+    """Values on the bin edges, a constant dim, integer-valued and float32 codes, factors with
+    negative values, gaps, a huge range, bool dtype and a single value."""
+    rng = np.random.default_rng(7)
+    n = 420
+    codes = np.stack(
+        [
+            np.tile(np.linspace(-1.0, 1.0, 21), 20),  # every edge hit exactly
+            np.round(rng.normal(size=n) * 3) / 3,
+            np.full(n, -4.0),
+            rng.integers(-5, 5, size=n).astype(np.float64),
+            1e-4 * rng.normal(size=n) + 1e2,  # narrow range far from 0
+        ],
+        axis=1,
+    )
+    factors = np.stack(
+        [
+            rng.integers(-3, 3, size=n) * 5,
+            rng.choice([0, 10**12], size=n),
+            rng.integers(0, 2, size=n),
+            np.full(n, 7),
+        ],
+        axis=1,
+    )
+    for data in (codes, codes.astype(np.float32), np.round(codes).astype(np.int64)):
+        binned = histogram_discretize(data, 20)
+        assert np.array_equal(binned.T, ref_discretize(data.T))
+    binned = histogram_discretize(codes, 20)
+    for fac in (factors, factors[:, 2:3].astype(bool)):
+        np.testing.assert_allclose(
+            mutual_info_matrix(binned, fac), ref_mi(binned.T, fac.T), atol=1e-12
+        )
+        np.testing.assert_allclose(
+            discrete_entropy(fac), [mutual_info_score(y, y) for y in fac.T], atol=1e-12
+        )
+    with pytest.raises(ValueError, match="Too many bins"):
+        histogram_discretize(np.array([[0.0], [5e-323], [1e-323]]), 20)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_mig_matches_reference(seed):
     codes, factors = _dataset(seed, 800, mixing=0.2 * seed)
@@ -183,20 +224,100 @@ def test_modularity_explicitness_match_reference():
     assert ours["explicitness_test"] == pytest.approx(te, abs=1e-6)
 
 
-def test_sap_matches_reference_and_continuous_variant():
+@pytest.mark.parametrize("solver", ["liblinear", "newton"])
+def test_sap_matches_reference_and_continuous_variant(solver):
+    """The LinearSVC path equals the reference loop; the Newton solver (the exact optimum of
+    the same problems, which liblinear reaches up to its tolerance) agrees within 1e-3."""
     codes, factors = _dataset(5, 500)
     codes_te, factors_te = _dataset(6, 300)
     seeds = np.random.default_rng(11).integers(0, 2**31 - 1, size=15).reshape(5, 3)
-    ours = sap(codes, factors, codes_te, factors_te, random_state=np.random.default_rng(11))
-    assert ours["sap"] == pytest.approx(
-        ref_sap(codes.T, factors.T, codes_te.T, factors_te.T, seeds), abs=1e-6
+    rng = np.random.default_rng(11)
+    ours = sap(codes, factors, codes_te, factors_te, random_state=rng, solver=solver)
+    reference = ref_sap(codes.T, factors.T, codes_te.T, factors_te.T, seeds)
+    assert ours["sap"] == pytest.approx(reference, abs=1e-6 if solver == "liblinear" else 1e-3)
+    # the D*K seeds are drawn whatever the solver
+    drawn = np.random.default_rng(11)
+    estimator_seeds(drawn, 15)
+    assert rng.bit_generator.state == drawn.bit_generator.state
+    cont = sap(
+        codes, factors, codes_te, factors_te, continuous_factors=True, random_state=0, solver=solver
     )
-    cont = sap(codes, factors, codes_te, factors_te, continuous_factors=True, random_state=0)
     r2 = np.array(
         [[np.corrcoef(codes[:, i], factors[:, j])[0, 1] ** 2 for j in range(3)] for i in range(5)]
     )
     top = np.sort(r2, axis=0)
     assert cont["sap"] == pytest.approx(np.mean(top[-1] - top[-2]), abs=1e-9)
+
+
+def test_sap_solvers_agree_on_a_small_fixed_case():
+    """Binary, three-class and unbalanced factors, codes with an offset: the LinearSVC fits
+    and the Newton solver give the same accuracies up to one test code at a decision threshold
+    (liblinear stops at its dual tolerance), and SAP scores within 1e-3."""
+    rng = np.random.default_rng(3)
+
+    def draw(n: int) -> tuple[np.ndarray, np.ndarray]:
+        factors = np.stack(
+            [
+                rng.integers(0, 2, n),
+                rng.integers(0, 3, n),
+                rng.choice(4, size=n, p=[0.55, 0.25, 0.15, 0.05]),
+            ],
+            axis=1,
+        )
+        codes = np.stack(
+            [
+                factors[:, 0] + 0.4 * rng.normal(size=n),
+                factors[:, 1] - 0.5 * factors[:, 2] + 0.3 * rng.normal(size=n) + 2.0,
+                rng.normal(size=n),
+                0.5 * factors[:, 2] + 0.2 * rng.normal(size=n),
+            ],
+            axis=1,
+        )
+        return codes, factors
+
+    split = (*draw(400), *draw(300))
+    newton, keep = sap_score_matrix(*split, random_state=5, solver="newton")
+    fitted, keep_fitted = sap_score_matrix(*split, random_state=5, solver="liblinear")
+    assert np.array_equal(keep, keep_fitted)
+    assert np.abs(newton - fitted).max() <= 1 / 300 + 1e-12
+    assert (newton != fitted).sum() <= 1
+    scores = [
+        sap(*split, random_state=5, solver=solver)["sap"] for solver in ("newton", "liblinear")
+    ]
+    assert scores[0] == pytest.approx(scores[1], abs=1e-3)
+
+
+@pytest.mark.parametrize("num_classes", [2, 5])
+def test_newton_solution_is_liblinears_optimum(num_classes):
+    """Weights and intercepts equal a LinearSVC run to a tight tolerance (its solution then
+    matches the primal optimum the Newton solver computes)."""
+    rng = np.random.default_rng(num_classes)
+    n = 300
+    y = rng.integers(0, num_classes, n)
+    x = 0.7 * y + rng.normal(size=n) + 1.0
+    codes = np.stack([x, rng.normal(size=n)], axis=1)
+    tight = {**SVC_PARAMS, "tol": 1e-10, "max_iter": 1_000_000}
+    clf = LinearSVC(random_state=0, **tight).fit(x[:, None], y)
+    counts = np.bincount(y)
+    weight = n / (num_classes * counts)
+    c = SVC_PARAMS["C"]
+    data = _SortedCodes(codes, y[None, :], np.array([0]), num_classes)
+    if num_classes == 2:
+        classes, c_pos, c_neg = np.array([1]), c * weight[1:], c * weight[:1]
+    else:
+        classes, c_pos, c_neg = np.arange(num_classes), c * weight, np.full(num_classes, c)
+    zeros = np.zeros(len(classes), dtype=np.int64)
+    w, b = _newton_ovr(data, zeros, zeros, classes, c_pos, c_neg, 1.0)
+    np.testing.assert_allclose(w, clf.coef_[:, 0], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(b, clf.intercept_, rtol=1e-6, atol=1e-9)
+
+
+def test_sap_rejects_an_unknown_solver():
+    codes, factors = _dataset(0, 100)
+    with pytest.raises(ValueError, match="solver must be one of"):
+        sap(codes, factors, codes, factors, random_state=0, solver="lbfgs")
+    with pytest.raises(ValueError, match="solver must be one of"):
+        SAPSettings(solver="lbfgs")
 
 
 def test_dci_exact_matches_reference_and_parallel_is_identical():
