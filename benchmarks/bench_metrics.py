@@ -10,10 +10,13 @@ DCI ``exact`` against ``fast`` (time and score differences). Ratio rows show the
 also the largest difference of one score-matrix accuracy). ``--sampled`` also times
 ``representation_metrics`` end to end (quick profile, serial) on ``shapes3d-synth`` with a fixed
 random linear encoder or an untrained VAE encoder, splitting the CPU time into rendering,
-encoding and metric arithmetic. Under a loaded machine compare the CPU column.
+encoding and metric arithmetic per metric and in total (``--compare``: also the previous way,
+without code reuse, with the ratio and a check that the scores are identical). Under a loaded
+machine compare the CPU column.
 
     PYTHONPATH=. python benchmarks/bench_metrics.py [--n 10000] [--jobs 2] [--skip-exact]
-        [--repeat 3] [--sampled | --only-sampled] [--encoder linear|vae]
+        [--repeat 3] [--sampled | --only-sampled] [--encoder linear|vae] [--threads 1]
+        [--compare]
 """
 
 from __future__ import annotations
@@ -190,11 +193,16 @@ def main() -> None:
         help="encoder of the --sampled run",
     )
     parser.add_argument("--only-sampled", action="store_true", help="skip the array rows")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads of the --sampled VAE encoder (a cell runs on 2)")
+    parser.add_argument("--compare", action="store_true",
+                        help="--sampled: also run the previous way (no code reuse, 256 images per "
+                        "VAE forward) and compare times and scores")
     parser.add_argument("--repeat", type=int, default=3, help="runs per side of a ratio row")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if args.only_sampled:
-        sampled_profile(args.seed, args.encoder)
+        sampled_profile(args.seed, args.encoder, args.threads, args.compare)
         return
 
     rng = np.random.default_rng(args.seed)
@@ -320,10 +328,10 @@ def main() -> None:
     print(tabulate(rows, headers=["metric", "wall s", "cpu s", "vs reference", "values"]))
 
     if args.sampled:
-        sampled_profile(args.seed, args.encoder)
+        sampled_profile(args.seed, args.encoder, args.threads, args.compare)
 
 
-def _encoder(kind: str, seed: int) -> Callable[[np.ndarray], np.ndarray]:
+def _encoder(kind: str, seed: int, threads: int = 1) -> Callable[[np.ndarray], np.ndarray]:
     """A fixed random linear map of the pixels, or an untrained VAE encoder (conv net, torch)."""
     if kind == "vae":
         import torch
@@ -331,7 +339,7 @@ def _encoder(kind: str, seed: int) -> Callable[[np.ndarray], np.ndarray]:
         from methods.vae_common import fresh_encoder
         from models.vae import VAEArchitecture
 
-        torch.set_num_threads(1)
+        torch.set_num_threads(threads)
         return fresh_encoder(VAEArchitecture(10, 3), seed).represent
     weights = (np.random.default_rng(seed).normal(size=(64 * 64 * 3, 10)) / 64.0).astype(np.float32)
 
@@ -341,42 +349,99 @@ def _encoder(kind: str, seed: int) -> Callable[[np.ndarray], np.ndarray]:
     return linear
 
 
-def sampled_profile(seed: int, encoder: str) -> None:
-    """End-to-end quick profile on shapes3d-synth (serial, so CPU time is measurable)."""
+class StageClock:
+    """CPU seconds of rendering (``data.observations``) and encoding (``represent``, rendering
+    excluded), in total and per metric (``mark`` closes one metric's share)."""
+
+    def __init__(self, data: Any, represent: Callable[[np.ndarray], Any]) -> None:
+        self.render = self.encode = 0.0
+        self.images = self.rendered = 0
+        self.rows: list[list[Any]] = []
+        self._mark = (0.0, 0.0, time.process_time())
+        self._data, self._represent = data, represent
+
+    def observations(self, factors: np.ndarray) -> np.ndarray:
+        start = time.process_time()
+        out = self._data.observations(factors)
+        self.render += time.process_time() - start
+        self.rendered += len(out)
+        return out
+
+    def represent(self, images: np.ndarray) -> np.ndarray:
+        start = time.process_time()
+        out = self._represent(images)
+        self.encode += time.process_time() - start
+        self.images += len(images)
+        return out
+
+    def __getattr__(self, name: str) -> Any:  # the rest of the ground-truth interface
+        return getattr(self._data, name)
+
+    def mark(self, name: str) -> None:
+        render, encode, start = self._mark
+        now = time.process_time()
+        total = now - start
+        r, e = self.render - render, self.encode - encode
+        self.rows.append([name, f"{r:.1f}", f"{e:.1f}", f"{total - r - e:.1f}", f"{total:.1f}"])
+        self._mark = (self.render, self.encode, now)
+
+
+def _sampled_run(data: Any, represent: Callable[[np.ndarray], Any], seed: int, reuse: bool
+                 ) -> tuple[dict[str, float], StageClock, float, float]:
+    from metrics.sampling import representation_metrics
+
+    clock = StageClock(data, represent)
+    scores, wall = timed(lambda: representation_metrics(
+        clock, clock.represent, np.random.default_rng(seed), "quick", reuse=reuse,
+        on_metric=clock.mark))
+    return scores, clock, wall, CPU["last"]
+
+
+def sampled_profile(seed: int, encoder: str, threads: int = 1, compare: bool = False) -> None:
+    """End-to-end quick profile on shapes3d-synth (serial, so CPU time is measurable): CPU
+    seconds of rendering, encoding and metric arithmetic, per metric (the bank's shared sets are
+    encoded inside the first metric that uses them) and in total. ``compare`` first runs the
+    previous way (no code reuse; VAE: one forward per 256 images) and checks the scores match."""
     import datasets.shapes3d  # noqa: F401  (registers shapes3d-synth)
     from datasets import load_ground_truth
-    from metrics.sampling import metric_settings, representation_metrics
+    from metrics.bank import is_batch_invariant
+    from metrics.sampling import metric_settings
 
     data = load_ground_truth("shapes3d-synth")
-    represent = _encoder(encoder, seed)
-    count = {"images": 0}
-
-    def counted(images: np.ndarray) -> np.ndarray:
-        count["images"] += len(images)
-        return represent(images)
-
-    scores, total = timed(
-        lambda: representation_metrics(data, counted, np.random.default_rng(seed), "quick")
-    )
-    cpu_total = CPU["last"]
-    probe = data.sample_factors(2560, np.random.default_rng(seed))
-    _, t_render = timed(
-        lambda: [data.observations(probe[i : i + 256]) for i in range(0, 2560, 256)]
-    )
-    render_cpu = CPU["last"] / 2560 * count["images"]
-    _, t_encode = timed(
-        lambda: [represent(data.observations(probe[i : i + 256])) for i in range(0, 2560, 256)]
-    )
-    encode_cpu = CPU["last"] / 2560 * count["images"] - render_cpu
-    settings = metric_settings("quick")
-    print(
-        f"\nquick profile, shapes3d-synth, {encoder} encoder, serial: wall {total:.1f} s, "
-        f"CPU {cpu_total:.1f} s; {count['images']} images rendered and encoded "
-        f"(estimated CPU: rendering {render_cpu:.1f} s, encoding {encode_cpu:.1f} s, "
-        f"metric arithmetic {cpu_total - render_cpu - encode_cpu:.1f} s)"
-    )
-    print(settings)
-    print(tabulate(sorted(scores.items()), headers=["key", "score"], floatfmt=".4f"))
+    represent = _encoder(encoder, seed, threads)
+    data.observations(data.sample_factors(8, np.random.default_rng(seed)))  # load the maps
+    runs: list[tuple[str, dict[str, float], StageClock, float, float]] = []
+    if compare:
+        if encoder == "vae":
+            def previous(images: np.ndarray) -> np.ndarray:
+                return represent(images, batch_size=256)  # type: ignore[call-arg]
+        else:
+            previous = represent
+        scores, clock, wall, cpu_s = _sampled_run(data, previous, seed, reuse=False)
+        runs.append(("before (no reuse, 256 per forward)", scores, clock, wall, cpu_s))
+    reuse = is_batch_invariant(represent)
+    scores, clock, wall, cpu_s = _sampled_run(data, represent, seed, reuse=reuse)
+    runs.append((f"now (reuse {'on' if reuse else 'off: encoder not batch invariant'})",
+                 scores, clock, wall, cpu_s))
+    print(f"\nquick profile, shapes3d-synth, {encoder} encoder, torch threads {threads}, "
+          f"serial metrics")
+    for label, _, clock_, wall_, cpu_ in runs:
+        print(f"\n{label}: wall {wall_:.1f} s, CPU {cpu_:.1f} s; {clock_.rendered} images "
+              f"rendered, {clock_.images} encoded (probes and padding included); CPU: "
+              f"rendering {clock_.render:.1f} s, encoding {clock_.encode:.1f} s, metric "
+              f"arithmetic {cpu_ - clock_.render - clock_.encode:.1f} s")
+        print(tabulate(clock_.rows, headers=["metric", "render s", "encode s", "arithmetic s",
+                                             "CPU s"]))
+    if compare:
+        before, now = runs[0], runs[1]
+        same = before[1] == now[1]
+        print(f"\nCPU ratio before/now: {before[4] / now[4]:.2f}x, wall ratio "
+              f"{before[3] / now[3]:.2f}x; scores {'IDENTICAL' if same else 'DIFFER'}")
+        if not same:
+            diffs = {k: now[1][k] - before[1][k] for k in now[1] if now[1][k] != before[1][k]}
+            print(f"differences: {diffs}")
+    print(metric_settings("quick"))
+    print(tabulate(sorted(runs[-1][1].items()), headers=["key", "score"], floatfmt=".4f"))
 
 
 if __name__ == "__main__":

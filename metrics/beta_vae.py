@@ -19,6 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from metrics._common import check_codes, estimator_seeds
 from metrics.bank import (
     CHUNK_SIZE,
+    CodeMemo,
     Represent,
     SampleBank,
     check_data,
@@ -102,6 +103,7 @@ def _beta_vae_points(
     batch: int,
     varying: np.ndarray,
     chunk_size: int,
+    memo: CodeMemo | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``num`` BetaVAE points: features (num, D) and the shared factor (num,)."""
     k = len(data.factor_sizes)
@@ -116,8 +118,9 @@ def _beta_vae_points(
     features = []
     for rows in chunks(num, groups_per_chunk):
         n = rows.stop - rows.start
-        z1 = encode(data, represent, first[rows].reshape(-1, k), chunk_size=chunk_size)
-        z2 = encode(data, represent, second[rows].reshape(-1, k), chunk_size=chunk_size)
+        z1 = encode(data, represent, first[rows].reshape(-1, k), chunk_size=chunk_size, memo=memo)
+        z2 = encode(data, represent, second[rows].reshape(-1, k), chunk_size=chunk_size,
+                    memo=memo)
         features.append(beta_vae_features(z1.reshape(n, batch, -1), z2.reshape(n, batch, -1)))
     return np.concatenate(features), shared
 
@@ -131,17 +134,21 @@ def beta_vae_score(
     num_train: int = 10000,
     num_eval: int = 5000,
     chunk_size: int = CHUNK_SIZE,
+    memo: CodeMemo | None = None,
 ) -> dict[str, float]:
     """BetaVAE score sampled from ground truth: each point is ``batch_size`` image pairs sharing
-    one random factor. Keys ``betavae_train_accuracy``, ``betavae_eval_accuracy``."""
+    one random factor. Keys ``betavae_train_accuracy``, ``betavae_eval_accuracy``. ``memo`` (a
+    bank's :class:`metrics.bank.CodeMemo`) reuses codes of rows already encoded."""
     sizes = check_data(data)
     if batch_size < 1 or num_train < 2 or num_eval < 1:
         raise ValueError("BetaVAE: need batch_size >= 1, num_train >= 2, num_eval >= 1")
     varying = varying_factors(sizes, "BetaVAE")
     if varying.size < 2:
         raise ValueError("BetaVAE: needs at least 2 factors with more than one value")
-    x_tr, y_tr = _beta_vae_points(data, represent, rng, num_train, batch_size, varying, chunk_size)
-    x_ev, y_ev = _beta_vae_points(data, represent, rng, num_eval, batch_size, varying, chunk_size)
+    x_tr, y_tr = _beta_vae_points(data, represent, rng, num_train, batch_size, varying, chunk_size,
+                                  memo)
+    x_ev, y_ev = _beta_vae_points(data, represent, rng, num_eval, batch_size, varying, chunk_size,
+                                  memo)
     return beta_vae_from_features(x_tr, y_tr, x_ev, y_ev, random_state=rng)
 
 
@@ -165,4 +172,4 @@ class BetaVAESettings:
 def score_betavae(bank: SampleBank, settings: BetaVAESettings, rng: np.random.Generator
                   ) -> dict[str, float]:
     return beta_vae_score(bank.data, bank.represent, rng, **asdict(settings),
-                          chunk_size=bank.chunk_size)
+                          chunk_size=bank.chunk_size, memo=bank.memo)

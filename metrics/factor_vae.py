@@ -24,6 +24,7 @@ import numpy as np
 from metrics._common import check_codes, warn_degenerate
 from metrics.bank import (
     CHUNK_SIZE,
+    CodeMemo,
     Represent,
     SampleBank,
     check_data,
@@ -232,6 +233,7 @@ def factor_vae_score(
     num_variance_estimate: int = 10000,
     prune_threshold: float = 0.05,
     chunk_size: int = CHUNK_SIZE,
+    memo: CodeMemo | None = None,
 ) -> dict[str, float]:
     """FactorVAE score sampled from ground truth. Keys ``fvm_train_accuracy``,
     ``fvm_eval_accuracy``, ``fvm_num_active_dims``.
@@ -241,6 +243,7 @@ def factor_vae_score(
     :mod:`metrics.factor_vae`); the accuracies equal the reference's on the same votes.
     Zero-variance dims are always inactive. Votes are processed chunk by chunk (only the voted
     dim of each group is kept), so memory does not grow with ``num_train * batch_size * D``.
+    ``memo`` (a bank's :class:`metrics.bank.CodeMemo`) reuses codes of rows already encoded.
     """
     sizes = check_data(data)
     if batch_size < 2 or num_train < 1 or num_eval < 1 or num_variance_estimate < 2:
@@ -249,7 +252,7 @@ def factor_vae_score(
         )
     varying = varying_factors(sizes, "FactorVAE")
     variance_codes, _ = sample_codes(
-        data, represent, num_variance_estimate, rng, chunk_size=chunk_size
+        data, represent, num_variance_estimate, rng, chunk_size=chunk_size, memo=memo
     )
     variance, active = active_dims(variance_codes, prune_threshold)
     train = _fixed_factor_groups(data, rng, num_train, batch_size, varying)
@@ -264,7 +267,8 @@ def factor_vae_score(
         voted = []
         for rows in chunks(factors.shape[0], groups_per_chunk):
             block = factors[rows]
-            codes = encode(data, represent, block.reshape(-1, len(sizes)), chunk_size=chunk_size)
+            codes = encode(data, represent, block.reshape(-1, len(sizes)), chunk_size=chunk_size,
+                           memo=memo)
             voted.append(vote_dims(codes.reshape(block.shape[0], batch_size, -1), variance, active))
         dims.append(np.concatenate(voted))
     return _fvm_keys(
@@ -306,4 +310,4 @@ class FVMSettings:
 def score_fvm(bank: SampleBank, settings: FVMSettings, rng: np.random.Generator
               ) -> dict[str, float]:
     return factor_vae_score(bank.data, bank.represent, rng, **asdict(settings),
-                            chunk_size=bank.chunk_size)
+                            chunk_size=bank.chunk_size, memo=bank.memo)

@@ -10,7 +10,7 @@ metric never changes another's samples. :func:`metric_settings` gives the resolv
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -65,17 +65,22 @@ def representation_metrics(
     *,
     n_jobs: int | None = None,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    reuse: bool | None = None,
+    on_metric: Callable[[str], None] | None = None,
 ) -> dict[str, float]:
     """Every registered metric's scores of one encoder (see the module docstring).
 
     ``overrides`` maps a metric name (or ``"bank"``) to settings that replace the profile's;
-    ``n_jobs`` parallelises the per-factor DCI fits (same numbers as serial).
+    ``n_jobs`` parallelises the per-factor DCI fits (same numbers as serial); ``reuse`` controls
+    the bank's code reuse (default: when ``represent`` declares ``batch_invariant``; the same
+    numbers either way); ``on_metric(name)`` is called after each metric (timing hooks).
     """
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a np.random.Generator, got {type(rng).__name__}")
     settings = resolved_settings(profile, overrides)
     base = int(rng.integers(0, 2**63 - 1))
-    bank = SampleBank(data, represent, settings[BANK], metric_rng(base, BANK), n_jobs=n_jobs)
+    bank = SampleBank(data, represent, settings[BANK], metric_rng(base, BANK), n_jobs=n_jobs,
+                      reuse=reuse)
     scores: dict[str, float] = {}
     for entry in METRICS.entries():
         found = entry.obj.compute(bank, settings[entry.name], metric_rng(base, entry.name))
@@ -84,4 +89,6 @@ def representation_metrics(
             raise ValueError(f"metric {entry.name!r} returned keys {sorted(found)}, declared "
                              f"{sorted(declared)}")
         scores.update({key: float(value) for key, value in found.items()})
+        if on_metric is not None:
+            on_metric(entry.name)
     return scores

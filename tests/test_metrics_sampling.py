@@ -7,7 +7,7 @@ import pytest
 
 from datasets.base import GroundTruthData
 from metrics._common import DegenerateInputWarning
-from metrics.bank import sample_codes
+from metrics.bank import MIN_BATCH, CodeMemo, encode, sample_codes
 from metrics.beta_vae import beta_vae_score
 from metrics.dci import FAST_TOLERANCE, dci
 from metrics.factor_vae import factor_vae_score
@@ -273,3 +273,62 @@ def test_metric_settings_profiles():
         metric_settings("quick", {"fvm": {"num_votes": 3}})
     with pytest.raises(ValueError, match="unknown metric"):
         metric_settings("quick", {"fmv": {"num_train": 3}})
+
+
+def _invariant(represent):
+    def wrapped(images: np.ndarray) -> np.ndarray:
+        return represent(images)
+
+    wrapped.batch_invariant = True
+    return wrapped
+
+
+def test_code_reuse_gives_the_same_scores_and_encodes_each_row_once():
+    calls = []
+
+    def counted(images: np.ndarray) -> np.ndarray:
+        calls.append(len(images))
+        return rotated(images)
+
+    represent = _invariant(counted)
+    plain = representation_metrics(DATA, rotated, np.random.default_rng(3), overrides=TINY)
+    auto = representation_metrics(DATA, represent, np.random.default_rng(3), overrides=TINY)
+    assert auto == plain
+    # 120 distinct rows, each encoded once (plus the probe and batches padded to MIN_BATCH)
+    reused = list(calls)
+    assert min(reused) >= MIN_BATCH
+    calls.clear()
+    off = representation_metrics(DATA, represent, np.random.default_rng(3), overrides=TINY,
+                                 reuse=False)
+    assert off == plain
+    assert sum(reused) < sum(calls) / 2
+
+
+def test_code_memo_reuses_rows_exactly_and_pads_small_batches():
+    memo = CodeMemo()
+    batches = []
+
+    def represent(images: np.ndarray) -> np.ndarray:
+        batches.append(len(images))
+        return identity(images) * 0.5
+
+    factors = np.array([[1, 2, 3], [1, 2, 3], [0, 0, 0]])
+    codes = encode(DATA, represent, factors, memo=memo)
+    assert np.array_equal(codes, identity(DATA.observations(factors)) * 0.5)
+    assert memo.encoded == 2 and len(memo) == 2 and min(batches) >= MIN_BATCH
+    more = np.array([[0, 0, 0], [4, 3, 5], [1, 2, 3]])
+    assert np.array_equal(encode(DATA, represent, more, memo=memo),
+                          identity(DATA.observations(more)) * 0.5)
+    assert memo.encoded == 3 and memo.requested == 6
+
+
+def test_code_memo_turns_itself_off_for_a_batch_dependent_encoder():
+    def batch_dependent(images: np.ndarray) -> np.ndarray:
+        return identity(images) + len(images)
+
+    memo = CodeMemo()
+    factors = np.asarray(DATA.sample_factors(300, np.random.default_rng(0)))
+    with pytest.warns(RuntimeWarning, match="batch_invariant"):
+        codes = encode(DATA, batch_dependent, factors, memo=memo)
+    assert not memo.enabled
+    assert np.array_equal(codes, encode(DATA, batch_dependent, factors))

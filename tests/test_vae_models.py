@@ -112,6 +112,21 @@ def test_encoder_save_load_round_trip(tmp_path) -> None:
     assert np.allclose(loaded.represent(images, batch_size=2), codes, atol=1e-6)
 
 
+def test_represent_codes_do_not_depend_on_the_batch() -> None:
+    """What ``represent.batch_invariant`` declares (the metrics' code reuse relies on it): a row's
+    code is bit-identical whatever batch size (>= 12), position and neighbours it is encoded in."""
+    encoder = fresh_encoder(VAEArchitecture(num_latents=10, channels=3), seed=2)
+    assert encoder.represent.batch_invariant
+    images = np.random.default_rng(1).integers(0, 256, (256, 64, 64, 3), dtype=np.uint8)
+    codes = encoder.represent(images, batch_size=256)
+    assert np.array_equal(encoder.represent(images), codes)
+    order = np.random.default_rng(2).permutation(256)
+    assert np.array_equal(encoder.represent(images[order], batch_size=64), codes[order])
+    for size in (12, 33, 100):
+        assert np.array_equal(encoder.represent(images[order[:size]], batch_size=size),
+                              codes[order[:size]])
+
+
 def test_half_resolution_network_reads_64_pixel_observations(tmp_path) -> None:
     """resolution 32: same interface (uint8 64x64 in), 2x-downsampled inside, 32x32 logits."""
     half = fresh_encoder(VAEArchitecture(num_latents=4, channels=3, resolution=32), seed=2)
