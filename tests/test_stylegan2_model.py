@@ -73,6 +73,8 @@ def _upfirdn2d_direct(x: np.ndarray, f: np.ndarray, up: int, down: int,
     (1, 2, (2, 2, 1, 0)),
     (2, 2, (0, 3, 1, 2)),
     (1, 1, (-1, 2, 0, -1)),  # negative padding crops
+    (1, 1, (0, 0, 0, 0)),
+    (2, 1, (1, -2, -1, 0)),  # crop on the right and at the top
 ])
 def test_upfirdn2d_matches_direct_definition(up: int, down: int, pad: tuple) -> None:
     rng = np.random.default_rng(0)
