@@ -119,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             out = measure(args.config, args.batch, variant, args.iters, data)
         except Exception as exc:  # a variant the platform lacks (e.g. no compiler) is reported
-            rows.append([variant, "-", "-", "-", "-", "-", f"failed: {type(exc).__name__}"])
+            reason = (str(exc).strip().splitlines() or [""])[0][:90]
+            rows.append([variant, "-", "-", "-", "-", "-",
+                         f"failed: {type(exc).__name__}: {reason}"])
             continue
         base = base or out
         gflops = out["gflop_per_iter"] / out["s_per_iter"]
