@@ -19,19 +19,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bundles import SHAPES3D_GENERATOR  # noqa: E402
+from benchmarks.timing import best_of  # noqa: E402
 from models.stylegan2 import StyleGAN2Generator, get_preset, load_generator, save_generator  # noqa: E402
 
 DEFAULT_ASSET = SHAPES3D_GENERATOR
-
-
-def _time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,9 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     with torch.inference_mode():
         ws = G.mapping_ws(z)
         same = (G.synthesize(ws) - G.synthesize(ws, fused=True)).abs().max().item()
-        t_plain = _time(lambda: G.synthesize(ws), args.repeats)
-        t_fused = _time(lambda: G.synthesize(ws, fused=True), args.repeats)
-        t_map = _time(lambda: G.mapping(z), args.repeats)
+        t_plain = best_of(lambda: G.synthesize(ws), args.repeats)
+        t_fused = best_of(lambda: G.synthesize(ws, fused=True), args.repeats)
+        t_map = best_of(lambda: G.mapping(z), args.repeats)
 
     n_params = sum(p.numel() for p in G.parameters())
     print(f"generator      : {source}")

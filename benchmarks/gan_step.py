@@ -26,6 +26,7 @@ from tabulate import tabulate
 from torch.utils.flop_counter import FlopCounterMode
 
 import datasets
+from benchmarks.timing import best_of
 from models.stylegan2.config import get_preset
 from models.train_gan import DEFAULT_GAMMA, R1_INTERVAL, GanTrainer, TrainOptions
 
@@ -70,14 +71,9 @@ def conv_throughput(batch: int, channels: int, size: int, repeats: int = 5) -> f
         y = torch.nn.functional.conv2d(x, w, padding=1)
         y.backward(torch.ones_like(y))
 
-    once()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        once()
-        best = min(best, time.perf_counter() - start)
+    seconds = best_of(once, repeats)
     flops = 3 * 2 * batch * channels * channels * 9 * size * size  # fwd + 2 bwd convs
-    return flops / best / 1e9
+    return flops / seconds / 1e9
 
 
 def measure(config: str, batch: int, variant: str, iters: int, data: Any) -> dict[str, Any]:

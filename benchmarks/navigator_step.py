@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -21,6 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bundles import load_bundle  # noqa: E402
+from benchmarks.timing import best_of  # noqa: E402
 from methods.base import method_spec  # noqa: E402
 from methods.contrafeat import (  # noqa: E402
     NavigatorTrainer,
@@ -29,16 +29,6 @@ from methods.contrafeat import (  # noqa: E402
     pca_basis,
 )
 from methods.navigator import Navigator  # noqa: E402
-
-
-def _best(fn, repeats: int) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
                           generator=torch.Generator().manual_seed(0))
     trainer = NavigatorTrainer(generator, sensor, navigator, config, seed=0)
 
-    step = _best(trainer.step, args.steps)
+    step = best_of(trainer.step, args.steps)
     b = config.batch_size
     edited = b + b // 2 if config.loss == "bi" else 2 * b  # images with a graph per step
     ws = mixed_ws(generator, edited, config.num_colors, torch.Generator().manual_seed(1))
@@ -87,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
             loss = loss + sum(f.square().mean() for f in sensor(torch.tanh(pat)))
         loss.backward()
 
-    gen = _best(generator_work, args.steps)
-    sen = _best(sensor_work, args.steps)
+    gen = best_of(generator_work, args.steps)
+    sen = best_of(sensor_work, args.steps)
     other = max(step - gen - sen, 0.0)
     print(f"{args.method} on {args.dataset} (sensor {sensor_name}), quick profile: batch {b}, "
           f"{config.num_directions} directions, {args.threads} threads")
