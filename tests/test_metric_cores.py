@@ -70,6 +70,12 @@ def test_mig_uses_the_number_of_bins():
     np.testing.assert_allclose(
         mig_details(codes, factors, num_bins=2)["mi"], [[0.0], [0.0]], atol=1e-12
     )
+    # the default is 20 bins: codes 0..39 then fall in pairs (2i, 2i + 1), blind to the parity
+    ramp = np.stack([np.arange(40.0), np.arange(40.0)[::-1]], axis=1)
+    parity = (np.arange(40) % 2)[:, None]
+    np.testing.assert_allclose(mig_details(ramp, parity)["mi"], [[0.0], [0.0]], atol=1e-12)
+    assert mig(ramp, parity)["mig"] == pytest.approx(0.0, abs=1e-12)
+    assert (mig_details(ramp, parity, num_bins=21)["mi"] > 0.01).all()
 
 
 # --- _common: input checks ---------------------------------------------------------------------
@@ -141,7 +147,11 @@ def test_histogram_discretize_known_bins():
     assert histogram_discretize(values, 1)[:, 0].tolist() == [1] * 11
     # a constant dim spans value +- 0.5: the value is the middle edge
     assert histogram_discretize(np.full((3, 1), 7.0), 4)[:, 0].tolist() == [3, 3, 3]
-    assert histogram_discretize(np.full((3, 1), 7.0), 20).dtype == np.int64
+    for data in (values, values.astype(np.float32), values.astype(np.int64)):
+        assert histogram_discretize(data, 20).dtype == np.int64
+    # float32 codes take np.histogram's path, which refuses a range too narrow for the bins
+    with pytest.raises(ValueError, match="Too many bins"):
+        histogram_discretize(np.array([[1e4], [1e4 + 1e-3]], dtype=np.float32), 20)
     with pytest.raises(ValueError, match=r"^num_bins must be >= 1, got 0$"):
         histogram_discretize(values, 0)
 
@@ -165,10 +175,15 @@ def test_mutual_info_known_tables():
 
 
 def test_discrete_entropy_of_uniform_and_skewed_factors():
-    f = np.stack([np.tile(np.arange(5), 4), np.array([0] * 15 + [1] * 5), np.full(20, -3)], axis=1)
+    once = np.array([0] * 18 + [1, 2])  # two values seen once each
+    f = np.stack(
+        [np.tile(np.arange(5), 4), np.array([0] * 15 + [1] * 5), np.full(20, -3), once], axis=1
+    )
     skew = -(0.75 * math.log(0.75) + 0.25 * math.log(0.25))
-    np.testing.assert_allclose(discrete_entropy(f), [math.log(5), skew, 0.0], atol=1e-12)
-    np.testing.assert_allclose(discrete_entropy(f * 1000 - 7), [math.log(5), skew, 0.0])
+    rare = -(0.9 * math.log(0.9) + 2 * 0.05 * math.log(0.05))
+    expected = [math.log(5), skew, 0.0, rare]
+    np.testing.assert_allclose(discrete_entropy(f), expected, atol=1e-12)
+    np.testing.assert_allclose(discrete_entropy(f * 1000 - 7), expected)
 
 
 def test_generators_and_seeds():
