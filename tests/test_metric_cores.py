@@ -154,6 +154,17 @@ def test_histogram_discretize_known_bins():
         histogram_discretize(np.array([[1e4], [1e4 + 1e-3]], dtype=np.float32), 20)
     with pytest.raises(ValueError, match=r"^num_bins must be >= 1, got 0$"):
         histogram_discretize(values, 0)
+    # 20 bins by default: 0..39 fall in pairs
+    assert histogram_discretize(np.arange(40.0)[:, None])[:, 0].tolist() == np.repeat(
+        np.arange(1, 21), 2
+    ).tolist()
+    # float64 too: a range of two ulps cannot hold 20 distinct edges
+    with pytest.raises(ValueError, match="Too many bins"):
+        histogram_discretize(np.array([[1.0], [1.0 + 4e-16]]), 20)
+    # a range that is not finite is refused, as by np.histogram
+    for column in ([0.0, np.inf], [-np.inf, 0.0], [np.nan, 1.0]):
+        with pytest.raises(ValueError, match="finite"):
+            histogram_discretize(np.array(column)[:, None])
 
 
 def test_mutual_info_known_tables():
