@@ -334,6 +334,16 @@ def test_dci_exact_matches_reference_and_parallel_is_identical():
     assert par == ours
 
 
+@pytest.mark.parametrize("mode", ["fast", "hist"])
+def test_dci_parallel_equals_serial(mode):
+    """Worker processes (largest factor first) give the serial numbers in factor order."""
+    codes, factors = _dataset(7, 200)
+    codes_te, factors_te = _dataset(8, 100)
+    serial = dci(codes, factors, codes_te, factors_te, mode=mode, random_state=3)
+    par = dci(codes, factors, codes_te, factors_te, mode=mode, random_state=3, n_jobs=2)
+    assert par == serial
+
+
 def test_dci_from_importance_matches_reference_and_known_values():
     rng = np.random.default_rng(9)
     r = rng.random((6, 4))

@@ -9,7 +9,7 @@ from datasets.base import GroundTruthData
 from metrics._common import DegenerateInputWarning
 from metrics.bank import MIN_BATCH, CodeMemo, encode, sample_codes
 from metrics.beta_vae import beta_vae_score
-from metrics.dci import FAST_TOLERANCE, dci
+from metrics.dci import FAST_TOLERANCE, HIST_TOLERANCE, dci
 from metrics.factor_vae import factor_vae_score
 from metrics.mig import mig
 from metrics.registry import METRICS, ScoreKey, register_metric, score_keys
@@ -113,27 +113,30 @@ def test_mig_known_answers():
     assert mig(*_split(duplicated, 0)[:2])["mig"] < 0.7  # factor 0's gap collapses to 0
 
 
-def test_dci_exact_known_answers():
-    ident = dci(*_split(identity, 1), mode="exact", random_state=0)
+@pytest.mark.parametrize("mode", ["exact", "fast", "hist"])
+def test_dci_known_answers(mode):
+    ident = dci(*_split(identity, 1), mode=mode, random_state=0)
     assert ident["dci_disentanglement"] > 0.9
     assert ident["dci_completeness"] > 0.9
     assert ident["dci_informativeness_test"] > 0.99
-    noise = dci(*_split(make_noise(2), 1), mode="fast", random_state=0)
+    noise = dci(*_split(make_noise(2), 1), mode=mode, random_state=0)
     assert noise["dci_disentanglement"] < 0.1
-    rot = dci(*_split(rotated, 1), mode="fast", random_state=0)
+    rot = dci(*_split(rotated, 1), mode=mode, random_state=0)
     assert rot["dci_disentanglement"] < ident["dci_disentanglement"] - 0.3
-    dup = dci(*_split(duplicated, 1), mode="fast", random_state=0)
+    dup = dci(*_split(duplicated, 1), mode=mode, random_state=0)
     assert dup["dci_completeness"] < ident["dci_completeness"] - 0.1
 
 
+@pytest.mark.parametrize("mode,tolerance", [("fast", FAST_TOLERANCE), ("hist", HIST_TOLERANCE)])
 @pytest.mark.parametrize("represent", [identity, rotated, make_noisy(5)])
-def test_dci_fast_is_calibrated_against_exact(represent):
-    """``fast`` (subsampled GBT) stays within the documented tolerance of ``exact``."""
+def test_dci_approximations_are_calibrated_against_exact(represent, mode, tolerance):
+    """``fast`` (fewer GBT stages) and ``hist`` (LightGBM) stay within their documented
+    tolerance of ``exact``."""
     split = _split(represent, 3, n_train=900, n_test=400)
     exact = dci(*split, mode="exact", random_state=5)
-    fast = dci(*split, mode="fast", random_state=5)
-    for key, tol in FAST_TOLERANCE.items():
-        assert abs(fast[key] - exact[key]) <= tol, (key, fast[key], exact[key])
+    approx = dci(*split, mode=mode, random_state=5)
+    for key, tol in tolerance.items():
+        assert abs(approx[key] - exact[key]) <= tol, (key, approx[key], exact[key])
 
 
 def test_factor_vae_known_answers():
@@ -263,7 +266,7 @@ def test_metric_settings_profiles():
         10000, 5000, 10000, 0.05)
     quick = metric_settings("quick")
     assert quick["bank"] == {"num_train": 3000, "num_test": 1500}
-    assert quick["dci"] == {"mode": "fast"} and quick["fvm"]["num_train"] == 500
+    assert quick["dci"] == {"mode": "hist"} and quick["fvm"]["num_train"] == 500
     assert metric_settings("quick", {"dci": {"mode": "exact"}})["dci"]["mode"] == "exact"
     with pytest.raises(ValueError, match="unknown profile 'fastest'"):
         metric_settings("fastest")
