@@ -15,6 +15,12 @@ generator of the same architecture (random initialisation), the value a trained 
 reachable at this ``n``: two samples of one distribution still give TV about sqrt(K / (π n))
 for K classes (≈ 0.02 for 15 classes at n = 10,000) and a Fréchet distance that shrinks like 1/n.
 
+A generator whose images are smaller than the predictor's input (a 32-px model under the 64-px
+predictor) is compared at its own resolution: its images are upsampled (nearest) to the
+predictor's size, and the rendered images are first area-downsampled to the generator's size and
+then upsampled the same way, so that both sides lose the same detail (``compared_at_resolution``
+in the figures).
+
 Caveat: the shipped predictor is trained on renders only and is over-confident on images unlike
 them (mean max-probability ≈ 0.97 on an untrained generator's colour blobs), so
 ``mean_max_prob`` is a weak signal; ``tv_distance`` and ``frechet_distance`` separate trained
@@ -152,6 +158,29 @@ def rendered_batches(ground_truth: Any, n: int, seed: int, batch: int) -> Iterat
         yield uint8_to_input(images)
 
 
+def at_resolution(images: torch.Tensor, resolution: int, size: int) -> torch.Tensor:
+    """NCHW images as a ``resolution``-px source shows them at ``size`` px: area-downsampled to
+    ``resolution`` if larger, then nearest-upsampled to ``size``."""
+    height = images.shape[-1]
+    if height > resolution:
+        if height % resolution:
+            raise ValueError(f"cannot area-downsample {height}-px images to {resolution} px")
+        images = torch.nn.functional.avg_pool2d(images, height // resolution)
+    if size % images.shape[-1]:
+        raise ValueError(f"cannot upsample {images.shape[-1]}-px images to {size} px")
+    factor = size // images.shape[-1]
+    if factor == 1:
+        return images
+    return images.repeat_interleave(factor, -2).repeat_interleave(factor, -1)
+
+
+def image_resolution(generator: Any) -> int:
+    """Side length of the generator's images (one synthesised image)."""
+    with torch.no_grad():
+        z = torch.zeros(1, generator.z_dim)
+        return int(generator.synthesize(generator.mapping(z)).shape[-1])
+
+
 def untrained_like(generator: Any, seed: int = 0) -> Any:
     """A randomly initialised generator of the same architecture (seeded), in eval mode."""
     config = getattr(generator, "config", None)
@@ -191,19 +220,29 @@ def generator_quality(
     if floor and floor_generator is None:
         floor_generator = untrained_like(generator, seed)
     start = time.perf_counter()
-    rendered = predicted_outputs(predictor, rendered_batches(ground_truth, n, seed + 1, batch))
+    size = predictor.arch.resolution
+    resolution = min(image_resolution(generator), size)
+
+    def seen(batches: Iterator[torch.Tensor]) -> Iterator[torch.Tensor]:
+        return (at_resolution(images, resolution, size) for images in batches)
+
+    rendered = predicted_outputs(
+        predictor, seen(rendered_batches(ground_truth, n, seed + 1, batch)))
     generated = predicted_outputs(
-        predictor, generated_batches(generator, n, seed, batch, truncation_psi))
+        predictor, seen(generated_batches(generator, n, seed, batch, truncation_psi)))
     result: dict[str, Any] = {
         "n": n, "seed": seed, "truncation_psi": truncation_psi,
         **compare_outputs(names, generated, rendered),
     }
+    if resolution < size:
+        result["compared_at_resolution"] = resolution
     if floor:
         floor_out = predicted_outputs(
-            predictor, generated_batches(floor_generator, n, seed, batch, truncation_psi))
+            predictor, seen(generated_batches(floor_generator, n, seed, batch, truncation_psi)))
         result["floor"] = compare_outputs(names, floor_out, rendered)
     if reference:
-        second = predicted_outputs(predictor, rendered_batches(ground_truth, n, seed + 2, batch))
+        second = predicted_outputs(
+            predictor, seen(rendered_batches(ground_truth, n, seed + 2, batch)))
         result["reference"] = compare_outputs(names, second, rendered)
     result["seconds"] = round(time.perf_counter() - start, 1)
     return result

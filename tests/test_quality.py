@@ -11,6 +11,7 @@ from torch import nn
 
 from models.predictor import load_shapes3d_predictor
 from models.quality import (
+    at_resolution,
     frechet_distance,
     generator_quality,
     main,
@@ -98,6 +99,32 @@ def test_renderer_as_generator_scores_near_perfect(predictor, ground_truth):
     ref = figures["reference"]  # two rendered sets: the same figures up to sampling noise
     assert ref["tv_distance"] < 0.2 and ref["mean_max_prob"] > 0.9
     assert figures["frechet_distance"] < 3 * ref["frechet_distance"]
+
+
+class Rendered32Generator(RenderedImagesGenerator):
+    """The renderer's images area-downsampled to 32 px: a perfect 32-px generator."""
+
+    def synthesize(self, ws: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.avg_pool2d(super().synthesize(ws), 2)
+
+
+def test_a_smaller_generator_is_compared_at_its_own_resolution(predictor, ground_truth):
+    figures = generator_quality(Rendered32Generator(ground_truth), predictor, ground_truth,
+                                n=400, seed=0, batch=200, floor=False)
+    assert figures["compared_at_resolution"] == 32
+    for name, fig in figures["factors"].items():
+        assert fig["tv_distance"] < 0.2, name
+    assert figures["frechet_distance"] < 3 * figures["reference"]["frechet_distance"]
+    # what both sides go through: area-downsampling to 32, then nearest-upsampling to 64
+    images = torch.rand(2, 3, 64, 64)
+    seen = at_resolution(images, 32, 64)
+    assert seen.shape == (2, 3, 64, 64)
+    torch.testing.assert_close(seen[:, :, 1::2, 1::2], nn.functional.avg_pool2d(images, 2))
+    assert torch.equal(seen[:, :, ::2, ::2], seen[:, :, 1::2, 1::2])
+    assert torch.equal(at_resolution(images, 64, 64), images)
+    full = generator_quality(RenderedImagesGenerator(ground_truth), predictor, ground_truth,
+                             n=400, seed=0, batch=200, floor=False)
+    assert "compared_at_resolution" not in full
 
 
 def test_noise_images_score_badly(predictor, ground_truth):
