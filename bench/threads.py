@@ -1,6 +1,7 @@
 """The torch thread count of a cell: fixed per cell, whatever runs it.
 
-The number of intra-op threads changes the order of floating-point reductions, hence trained
+The number of intra-op threads (torch's, and the BLAS / OpenMP pools under numpy and sklearn)
+changes the order of floating-point reductions, hence trained
 weights, so it is part of what determines a cell's numbers. Every cell runs on the same count
 (``DEFAULT_THREADS`` unless ``--threads`` / ``$BENCH_THREADS`` says otherwise), serially, in a
 process pool or on SLURM. A count other than the default enters the cell id and the stage cache
@@ -44,12 +45,15 @@ def threads_identity(threads: int) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def torch_threads(threads: int) -> Iterator[None]:
-    """Run the block on ``threads`` torch intra-op threads, then restore the previous count."""
+    """Run the block on ``threads`` torch intra-op threads and as many BLAS / OpenMP threads
+    (numpy, scipy and sklearn reductions depend on them too), then restore the previous counts."""
     import torch
+    from threadpoolctl import threadpool_limits
 
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        yield
+        with threadpool_limits(limits=threads):
+            yield
     finally:
         torch.set_num_threads(before)

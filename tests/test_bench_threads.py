@@ -123,3 +123,18 @@ def test_real_training_gives_identical_result_files_with_jobs_1_and_2(tmp_path):
                    for results in (serial, pooled)]
         assert weights[0], "the trained encoder is stored as safetensors"
         assert [p.read_bytes() for p in weights[0]] == [p.read_bytes() for p in weights[1]]
+
+
+def test_the_cell_context_also_limits_the_blas_pools():
+    """numpy / sklearn reductions run on the cell's count too (BLAS and OpenMP pools)."""
+    from threadpoolctl import threadpool_info
+
+    from bench.threads import torch_threads
+
+    blas_before = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    if not blas_before:
+        pytest.skip("no BLAS pool visible to threadpoolctl")
+    with torch_threads(3):
+        assert {p["num_threads"] for p in threadpool_info()} == {3}
+        assert torch.get_num_threads() == 3
+    assert [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"] == blas_before
