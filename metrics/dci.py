@@ -255,7 +255,7 @@ class DCISettings:
 
 @register_metric(
     "dci", description="DCI (Eastwood & Williams 2018) with gradient-boosted trees",
-    settings=DCISettings, profiles={"quick": {"mode": "hist"}},
+    settings=DCISettings, profiles={"quick": {"mode": "fast"}},
     keys=(
         ScoreKey("dci_disentanglement",
                  "DCI disentanglement (Eastwood & Williams 2018); mode in settings",

@@ -266,7 +266,7 @@ def test_metric_settings_profiles():
         10000, 5000, 10000, 0.05)
     quick = metric_settings("quick")
     assert quick["bank"] == {"num_train": 3000, "num_test": 1500}
-    assert quick["dci"] == {"mode": "hist"} and quick["fvm"]["num_train"] == 500
+    assert quick["dci"] == {"mode": "fast"} and quick["fvm"]["num_train"] == 500
     assert metric_settings("quick", {"dci": {"mode": "exact"}})["dci"]["mode"] == "exact"
     with pytest.raises(ValueError, match="unknown profile 'fastest'"):
         metric_settings("fastest")
