@@ -106,7 +106,7 @@ HIST_TOLERANCE = {
 
 
 def _hist_classifier(seed: int) -> Any:
-    """LightGBM is imported here so that the other modes work without it installed."""
+    """LightGBM is imported on use: the other modes never load it."""
     import lightgbm
 
     return lightgbm.LGBMClassifier(random_state=seed, **HIST_PARAMS)
@@ -177,7 +177,9 @@ def dci_importance(
                              seeds[i], mode)
         for i in order
     )
-    results = [fitted[order.index(i)] for i in range(keep.size)]
+    results: list[tuple[np.ndarray, float, float]] = [None] * keep.size  # type: ignore[list-item]
+    for i, result in zip(order, fitted, strict=True):
+        results[i] = result  # back in factor order
     importance = np.stack([r[0] for r in results], axis=1)
     acc_tr = np.array([r[1] for r in results])
     acc_te = np.array([r[2] for r in results])
