@@ -14,7 +14,9 @@ from core.hashing import file_sha256
 from core.registry import Registry
 from datasets import load_ground_truth
 from datasets.shapes3d_real import resolve_shapes3d_path
+from models.generator import seen_at
 from models.oracle import OracleConfig, load_oracle_generator
+from models.predictor import RESOLUTION as SHAPES3D_IMAGE_SIZE
 from models.predictor import SHAPES3D_PREDICTOR
 from models.predictor import load_predictor as load_attribute_predictor
 from models.sensors import ALEXNET_ENV, sensor_identity
@@ -116,7 +118,9 @@ def shapes3d(data_dir: str | None = None) -> Bundle:
     load_predictor, predictor_id = _shipped_predictor()
 
     def load_generator() -> object:
-        return load_native(SHAPES3D_GENERATOR, device=bench_device()).requires_grad_(False)
+        # a smaller generator (32 px) is seen at the predictor's and the group VAE's 64 px
+        generator = load_native(SHAPES3D_GENERATOR, device=bench_device()).requires_grad_(False)
+        return seen_at(generator, SHAPES3D_IMAGE_SIZE)
 
     identity = {"ground_truth": gt.identity(), "ground_truth_source": source,
                 "generator": file_identity(SHAPES3D_GENERATOR), "predictor": predictor_id,

@@ -54,3 +54,56 @@ def generator_device(generator: Any) -> torch.device:
         for param in parameters():
             return param.device
     return torch.device("cpu")
+
+
+class UpsampledGenerator(torch.nn.Module):
+    """A generator seen at a larger image size: ``synthesize`` repeats each pixel ``size //
+    resolution`` times along both axes (nearest upsampling), everything else is the wrapped
+    generator's.
+
+    It lets a 32-px generator feed a pipeline built for 64-px images (the shapes3d predictor,
+    the group VAE) without changing what the generator learnt: area-downsampling the output by
+    the same factor gives the native images back exactly. ``native_resolution`` is the wrapped
+    generator's own size (``bench quality`` compares at that size).
+    """
+
+    def __init__(self, generator: Any, size: int) -> None:
+        super().__init__()
+        native = int(generator.resolution)
+        if size < native or size % native:
+            raise ValueError(f"cannot upsample {native}-px images to {size} px "
+                             "(needs a whole multiple)")
+        self.generator = generator
+        self.factor = size // native
+        self.native_resolution = native
+        self.resolution = int(size)
+        self.z_dim = int(generator.z_dim)
+        self.w_dim = int(generator.w_dim)
+        self.num_ws = int(generator.num_ws)
+        self.img_channels = int(generator.img_channels)
+
+    def mapping(self, z: torch.Tensor, truncation_psi: float = 1.0) -> torch.Tensor:
+        return self.generator.mapping(z, truncation_psi=truncation_psi)
+
+    def synthesize(self, ws: torch.Tensor) -> torch.Tensor:
+        images = self.generator.synthesize(ws)
+        if self.factor == 1:
+            return images
+        return images.repeat_interleave(self.factor, -2).repeat_interleave(self.factor, -1)
+
+    @property
+    def w_avg(self) -> torch.Tensor:
+        return self.generator.w_avg
+
+    def style_affines(self) -> list[torch.Tensor]:
+        return self.generator.style_affines()
+
+    def features(self, ws: torch.Tensor, upto_block: int) -> list[torch.Tensor]:
+        return self.generator.features(ws, upto_block)
+
+
+def seen_at(generator: Any, size: int) -> Any:
+    """``generator`` itself when its images are ``size`` px, else an ``UpsampledGenerator``."""
+    if int(generator.resolution) == int(size):
+        return generator
+    return UpsampledGenerator(generator, size)

@@ -175,7 +175,11 @@ def at_resolution(images: torch.Tensor, resolution: int, size: int) -> torch.Ten
 
 
 def image_resolution(generator: Any) -> int:
-    """Side length of the generator's images (one synthesised image)."""
+    """Side length of the generator's own images: ``native_resolution`` for a generator seen
+    upsampled (``models.generator.UpsampledGenerator``), else one synthesised image's size."""
+    native = getattr(generator, "native_resolution", None)
+    if native is not None:
+        return int(native)
     with torch.no_grad():
         z = torch.zeros(1, generator.z_dim)
         return int(generator.synthesize(generator.mapping(z)).shape[-1])

@@ -198,7 +198,13 @@ class DiscriminatorSensor(nn.Module):
                 first=res == config.resolution, conv_clamp=config.conv_clamp))
 
     def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
-        expected = (self.config.img_channels, self.config.resolution, self.config.resolution)
+        """Feature maps of NCHW ``images`` at the discriminator's resolution; images a whole
+        multiple larger (a 32-px generator seen at 64 px) are area-downsampled to it first."""
+        res = self.config.resolution
+        size = images.shape[-1] if images.ndim == 4 else 0
+        if size > res and size % res == 0 and images.shape[-2] == size:
+            images = nn.functional.avg_pool2d(images, size // res)
+        expected = (self.config.img_channels, res, res)
         if images.ndim != 4 or tuple(images.shape[1:]) != expected:
             raise ValueError(f"sensor expects images [n, {expected[0]}, {expected[1]}, "
                              f"{expected[2]}], got {tuple(images.shape)}")
