@@ -488,7 +488,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Train a small StyleGAN2 on registered ground-truth "
                                             "data (resumes from OUT/state.pt).")
     p.add_argument("--data", required=True, help="ground-truth data name, e.g. shapes3d-synth")
-    p.add_argument("--config", required=True, help="StyleGAN2 preset: micro32, tiny32, tiny64")
+    p.add_argument("--config", required=True,
+                   help="StyleGAN2 preset: micro32, tiny32, tiny32m4, tiny64")
     p.add_argument("--out", required=True, help="output folder (state.pt, generator.*, PNGs)")
     p.add_argument("--kimg", type=float, default=1000.0, help="train until this many kimg")
     p.add_argument("--batch", type=int, default=16)

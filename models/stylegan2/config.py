@@ -112,6 +112,12 @@ PRESETS: dict[str, StyleGAN2Config] = {
         resolution=32, z_dim=128, w_dim=128, mapping_layers=2, use_noise=False,
         channels=_explicit({4: 128, 8: 128, 16: 64, 32: 32}),
     ),
+    # tiny32 with tiny64's 4-layer mapping network: tiny32's 2 layers let the discrete hue modes
+    # collapse within 30 kimg on shapes3d-synth (docs/generator.md)
+    "tiny32m4": StyleGAN2Config(
+        resolution=32, z_dim=128, w_dim=128, mapping_layers=4, use_noise=False,
+        channels=_explicit({4: 128, 8: 128, 16: 64, 32: 32}),
+    ),
     # 64x64 sized for a contended 2-core CPU: narrower than spec 2.4's TINY-64 (256, 128, 64,
     # 32, 32; z = w = 256) at 4 and 64, which cost about 2.5x more per training image
     "tiny64": StyleGAN2Config(
