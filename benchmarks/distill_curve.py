@@ -55,8 +55,14 @@ def sweep(args: argparse.Namespace) -> None:
     calibration = flow_settings("quick").calibration
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    calibrated = {source: calibrate_scales(generator,
-                                           directions_for(source, generator, args.seed),
+    for seed in args.seed:
+        for lr in args.lr:
+            sweep_seed(args, generator, ground_truth, calibration, out, seed, lr)
+
+
+def sweep_seed(args: argparse.Namespace, generator, ground_truth, calibration, out: Path,
+               seed: int, lr: float) -> None:
+    calibrated = {source: calibrate_scales(generator, directions_for(source, generator, seed),
                                            calibration)
                   for source in args.sources}
     for num_pairs in args.num_pairs:
@@ -66,26 +72,26 @@ def sweep(args: argparse.Namespace) -> None:
                     with tempfile.TemporaryDirectory() as tmp:
                         start = time.perf_counter()
                         make_pairs(generator, directions, Path(tmp) / "pairs.h5",
-                                   num_pairs=num_pairs, seed=args.seed + 17, batch=250,
+                                   num_pairs=num_pairs, seed=seed + 17, batch=250,
                                    edit_multiplier=multiplier, edit_sampling=sampling)
                         pair_s = time.perf_counter() - start
                         for steps in args.steps:
-                            config = group_vae_config("quick", steps=steps, lr=args.lr,
+                            config = group_vae_config("quick", steps=steps, lr=lr,
                                                       batch_size=args.batch, beta=args.beta,
                                                       resolution=args.resolution)
                             start = time.perf_counter()
                             encoder = train_group_vae(Path(tmp) / "pairs.h5",
                                                       directions.num_directions, config,
-                                                      args.seed)
+                                                      seed)
                             vae_s = time.perf_counter() - start
                             scores = representation_metrics(
                                 ground_truth, encoder.represent,
-                                np.random.default_rng(args.seed), "quick",
+                                np.random.default_rng(seed), "quick",
                                 overrides=SWEEP_METRIC_OVERRIDES)
                             row = {"source": source, "num_pairs": num_pairs,
                                    "sampling": sampling, "multiplier": multiplier,
-                                   "steps": steps, "lr": args.lr, "batch": args.batch,
-                                   "beta": args.beta, "seed": args.seed,
+                                   "steps": steps, "lr": lr, "batch": args.batch,
+                                   "beta": args.beta, "seed": seed,
                                    "resolution": args.resolution,
                                    "pairs_s": round(pair_s, 1), "group_vae_s": round(vae_s, 1),
                                    **{k: round(float(scores[k]), 4) for k in HEADLINE}}
@@ -141,11 +147,12 @@ def main() -> None:
     parser.add_argument("--sampling", nargs="+", default=["fixed"])
     parser.add_argument("--steps", nargs="+", type=int, default=[800])
     parser.add_argument("--num-pairs", nargs="+", type=int, default=[2000])
-    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--lr", nargs="+", type=float, default=[5e-4])
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--beta", type=float, default=1.0)
     parser.add_argument("--resolution", type=int, default=64, help="group-VAE working size")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", nargs="+", type=int, default=[0],
+                        help="seeds of pairs, VAE and metrics (random directions too)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="distill_curve.jsonl")
     parser.add_argument("--plot", help="draw this JSON-lines file instead of sweeping")
