@@ -32,16 +32,9 @@ def distilled(tmp_path_factory):
         betavae["quick"] = saved
 
 
-def test_exact_directions_distil_into_an_encoder_with_a_clear_gap(distilled) -> None:
-    oracle = distilled["oracle"]
-    assert oracle["mig"] >= 0.3, oracle
-    assert oracle["dci_disentanglement"] >= 0.3, oracle
-
-
-@pytest.mark.xfail(strict=True, reason="the quick group VAE learns the three hues but not yet "
-                   "scale, shape and orientation (docs/distillation.md)")
 def test_exact_directions_reach_the_target_scores(distilled) -> None:
     oracle = distilled["oracle"]
+    assert oracle["mig"] >= 0.3, oracle
     assert oracle["fvm_eval_accuracy"] >= 0.85, oracle
     assert oracle["dci_disentanglement"] >= 0.5, oracle
 
@@ -49,5 +42,4 @@ def test_exact_directions_reach_the_target_scores(distilled) -> None:
 def test_random_directions_stay_far_below(distilled) -> None:
     oracle, random = distilled["oracle"], distilled["random"]
     assert random["mig"] <= oracle["mig"] - 0.2, (random, oracle)
-    # measured: oracle MIG 0.403 / DCI 0.391, random 0.027 / 0.168
     assert random["dci_disentanglement"] <= oracle["dci_disentanglement"] - 0.2, (random, oracle)
