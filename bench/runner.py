@@ -28,6 +28,7 @@ from bench.plan import CellPlan, load_bundle, plain_config
 from bench.plugins import import_plugins
 from bench.store import ResultStore, check_metrics
 from bench.threads import torch_threads
+from core.cpu_isa import pin_cpu_isa
 from core.errors import BenchError
 from core.io import atomic_write_text
 from methods.base import method_spec
@@ -101,6 +102,8 @@ def collect_versions() -> dict[str, Any]:
         "disentangle_bench": _package_version(),
         "git_commit": commit,
         "git_dirty": bool(status) if commit else None,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_isa_caps": pin_cpu_isa(),
     }
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-import torch
+from core.cpu_isa import pin_cpu_isa
+
+pin_cpu_isa()  # before any tensor work: the same numbers on AVX2 and AVX-512 hosts
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 
 @pytest.fixture
