@@ -56,6 +56,13 @@ def generator_device(generator: Any) -> torch.device:
     return torch.device("cpu")
 
 
+def nearest_upsample(images: torch.Tensor, factor: int) -> torch.Tensor:
+    """NCHW images with each pixel repeated ``factor`` times along both axes."""
+    if factor == 1:
+        return images
+    return images.repeat_interleave(factor, -2).repeat_interleave(factor, -1)
+
+
 class UpsampledGenerator(torch.nn.Module):
     """A generator seen at a larger image size: ``synthesize`` repeats each pixel ``size //
     resolution`` times along both axes (nearest upsampling), everything else is the wrapped
@@ -86,10 +93,7 @@ class UpsampledGenerator(torch.nn.Module):
         return self.generator.mapping(z, truncation_psi=truncation_psi)
 
     def synthesize(self, ws: torch.Tensor) -> torch.Tensor:
-        images = self.generator.synthesize(ws)
-        if self.factor == 1:
-            return images
-        return images.repeat_interleave(self.factor, -2).repeat_interleave(self.factor, -1)
+        return nearest_upsample(self.generator.synthesize(ws), self.factor)
 
     @property
     def w_avg(self) -> torch.Tensor:

@@ -42,6 +42,7 @@ import numpy as np
 import torch
 
 from datasets import load_ground_truth
+from models.generator import nearest_upsample
 from models.oracle import load_oracle_generator
 from models.predictor import (
     SHAPES3D_PREDICTOR,
@@ -168,10 +169,7 @@ def at_resolution(images: torch.Tensor, resolution: int, size: int) -> torch.Ten
         images = torch.nn.functional.avg_pool2d(images, height // resolution)
     if size % images.shape[-1]:
         raise ValueError(f"cannot upsample {images.shape[-1]}-px images to {size} px")
-    factor = size // images.shape[-1]
-    if factor == 1:
-        return images
-    return images.repeat_interleave(factor, -2).repeat_interleave(factor, -1)
+    return nearest_upsample(images, size // images.shape[-1])
 
 
 def image_resolution(generator: Any) -> int:
