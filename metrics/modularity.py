@@ -42,7 +42,8 @@ def modularity_from_mi(mi: np.ndarray) -> float:
         raise ValueError(f"Modularity: needs K >= 2 factors (divides by K - 1), got MI {mi.shape}")
     sq = mi**2
     top = sq.max(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # top == 0 only where the whole row is 0, so the one division by zero is 0 / 0
+    with np.errstate(invalid="ignore"):
         delta = (sq.sum(axis=1) - top) / (top * (mi.shape[1] - 1))
     score = np.where(top == 0.0, 0.0, 1.0 - delta)
     return float(np.mean(score))
@@ -99,25 +100,25 @@ def explicitness(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # the reference runs 100 iters
             clf.fit(x_tr, factors_tr[:, j])
-        for x, y, out, split in (
-            (x_tr, factors_tr, auc_tr, "train"),
-            (x_te, factors_te, auc_te, "test"),
-        ):
-            unseen = ~np.isin(y[:, j], clf.classes_)
-            if split == "test" and unseen.any():
-                warn_degenerate(
-                    f"Explicitness: factor {j} has test classes "
-                    f"{np.unique(y[unseen, j]).tolist()} never seen in training"
-                )
-            auc = _macro_auc(clf.classes_, y[:, j], clf.predict_proba(x))
-            if auc is None:
-                warn_degenerate(
-                    f"Explicitness: factor {j} has a single class in the {split} set; "
-                    "excluded from the average"
-                )
-            else:
-                out.append(auc)
-    if not auc_tr or not auc_te:
+        # an informative factor has two or more classes in training, so its train AUC exists
+        train_auc = _macro_auc(clf.classes_, factors_tr[:, j], clf.predict_proba(x_tr))
+        if train_auc is not None:
+            auc_tr.append(train_auc)
+        unseen = ~np.isin(factors_te[:, j], clf.classes_)
+        if unseen.any():
+            warn_degenerate(
+                f"Explicitness: factor {j} has test classes "
+                f"{np.unique(factors_te[unseen, j]).tolist()} never seen in training"
+            )
+        test_auc = _macro_auc(clf.classes_, factors_te[:, j], clf.predict_proba(x_te))
+        if test_auc is None:
+            warn_degenerate(
+                f"Explicitness: factor {j} has a single class in the test set; "
+                "excluded from the average"
+            )
+        else:
+            auc_te.append(test_auc)
+    if not auc_te:
         raise ValueError("Explicitness: no factor has two classes in both train and test sets")
     return {
         "explicitness_train": float(np.mean(auc_tr)),

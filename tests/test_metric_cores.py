@@ -305,6 +305,84 @@ def test_explicitness_degenerate_splits_warn_or_raise():
             explicitness(codes, factors, codes[:1], factors[:1], random_state=0)
 
 
+def test_modularity_from_mi_computes_in_float64_without_warnings():
+    mi32 = np.array([[0.1, 0.2, 0.3], [0.7, 0.05, 0.01]], dtype=np.float32)
+    sq = mi32.astype(np.float64) ** 2
+    top = sq.max(axis=1)
+    expected = float(np.mean(1.0 - (sq.sum(axis=1) - top) / (top * 2)))
+    assert modularity_from_mi(mi32) == expected  # float32 arithmetic differs at 1e-8
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the 0 / 0 of an all-zero row is silent
+        assert modularity_from_mi(np.zeros((2, 3))) == 0.0
+
+
+def _parity_codes() -> tuple[np.ndarray, np.ndarray]:
+    """One code dim 0..39 against its parity and its half (x >= 20): 20 histogram bins hold the
+    pairs {2k, 2k + 1}, so the dim has zero MI to the parity and modularity 1; 21 bins do not."""
+    x = np.arange(40)
+    return x[:, None].astype(float), np.stack([x % 2, x // 20], axis=1)
+
+
+def test_modularity_default_and_passed_num_bins():
+    codes, factors = _parity_codes()
+    assert modularity(codes, factors) == {"modularity": 1.0}
+    assert modularity(codes, factors, num_bins=21)["modularity"] < 0.999
+    both = modularity_explicitness(codes, factors, codes, factors, random_state=0, num_bins=21)
+    assert both["modularity"] == modularity(codes, factors, num_bins=21)["modularity"]
+
+
+def test_modularity_and_explicitness_name_themselves_in_errors():
+    codes, factors = _two_factor_codes()
+    with pytest.raises(ValueError, match=r"^Modularity: codes must be a non-empty \(N, D\)"):
+        modularity(codes[:, 0], factors)
+    with pytest.raises(ValueError, match=r"^Explicitness: codes_te must be a non-empty"):
+        explicitness(codes, factors, codes[:, 0], factors, random_state=0)
+    const = np.concatenate([factors, np.zeros((40, 1), dtype=int)], axis=1)
+    with pytest.warns(DegenerateInputWarning) as record:
+        explicitness(codes, const, codes, const, random_state=0)
+    assert [str(w.message) for w in record] == [
+        "Explicitness: factors [2] take a single value and are excluded from the score"
+    ]
+
+
+def test_explicitness_passes_the_pinned_solver_and_one_seed_per_factor(monkeypatch):
+    """The classifier gets LOGISTIC_PARAMS (so a change of sklearn's defaults cannot change the
+    score) and seed j of ``estimator_seeds``; only its ConvergenceWarning is silenced."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    import metrics.modularity as module
+
+    made: list[dict] = []
+
+    class Spy(LogisticRegression):
+        def __init__(self, **kwargs):
+            made.append(kwargs)
+            super().__init__(**kwargs)
+
+        def fit(self, x, y):
+            warnings.warn("not converged", ConvergenceWarning, stacklevel=2)
+            warnings.warn("something else", UserWarning, stacklevel=2)
+            return super().fit(x, y)
+
+    monkeypatch.setattr(module, "LogisticRegression", Spy)
+    codes, factors = _two_factor_codes()
+    with pytest.warns(UserWarning, match="something else") as record:
+        explicitness(codes, factors, codes, factors, random_state=5)
+    assert not [w for w in record if issubclass(w.category, ConvergenceWarning)]
+    seeds = estimator_seeds(5, 2)
+    assert made == [{"random_state": s, **module.LOGISTIC_PARAMS} for s in seeds]
+
+
+def test_explicitness_of_a_clean_split_warns_nothing():
+    codes, factors = _two_factor_codes()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scores = explicitness(10.0 * codes, factors, 10.0 * codes[::3], factors[::3],
+                              random_state=0)
+    assert scores == {"explicitness_train": 1.0, "explicitness_test": 1.0}
+
+
 # --- SAP ---------------------------------------------------------------------------------------
 
 
