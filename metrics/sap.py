@@ -50,6 +50,13 @@ def _prefix_sums(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return sum1, sum2
 
 
+def _key_dtype(last_segment: int, bits: int) -> type:
+    """int32 if every key ``segment << bits | rank`` with segment <= ``last_segment`` and
+    rank < 2**bits fits in it, else int64 (the keys are sorted and searched: half the bytes)."""
+    largest = ((last_segment + 1) << bits) - 1
+    return np.int32 if largest <= np.iinfo(np.int32).max else np.int64
+
+
 class _SortedCodes:
     """Prefix sums (count, sum x, sum x^2) of one-feature training sets, by rank threshold.
 
@@ -71,7 +78,7 @@ class _SortedCodes:
         self.sum1, self.sum2 = _prefix_sums(self.values)
         rank = np.empty((d, n), dtype=np.int64)
         np.put_along_axis(rank, order, np.arange(n)[None, :], axis=1)  # rank of each sample
-        dtype = np.int32 if (d * total + 1) << self.bits <= np.iinfo(np.int32).max else np.int64
+        dtype = _key_dtype(d * total, self.bits)  # segment d * total: the end marker
         segment = ((labels + offsets[:, None]) << self.bits).astype(dtype)  # (K, N)
         key = np.empty((d * k, n), dtype=dtype)
         for i in range(d):
