@@ -105,19 +105,21 @@ def _reference_minimiser(x, positive, c_pos, c_neg, scale):
 
 @pytest.mark.parametrize("scale", [1.0, 2.0])
 def test_newton_reaches_the_exact_minimiser_in_a_few_steps(monkeypatch, scale):
-    """Exact Newton on a piecewise-quadratic objective ends in a handful of steps (4 here); a
-    wrong gradient, Hessian or line search either misses the minimiser or needs more steps."""
+    """Exact Newton on a piecewise-quadratic objective ends in a handful of steps (7 at most
+    here); a wrong gradient or Hessian misses the minimiser or needs more steps."""
     rng = np.random.default_rng(7)
     n = 200
     factors = np.stack([rng.integers(0, 2, n), rng.integers(0, 4, n)], axis=1)
     codes = np.stack([factors[:, 0] + rng.normal(0, 0.7, n),
                       0.5 * factors[:, 1] + rng.normal(0, 0.5, n), rng.normal(0, 1, n)], axis=1)
     data, classes, offsets, dims, fac, cls, _, _ = _problems(codes, factors, [(0.0, 0.0)])
-    c_pos = rng.uniform(0.005, 0.05, dims.size)
-    c_neg = rng.uniform(0.005, 0.05, dims.size)
-    monkeypatch.setattr(sap_module, "NEWTON_MAX_ITER", 6)
+    # SAP's C = 0.01 times class weights, and C up to 5 (|w| > 1: a tolerance relative to the
+    # size of the solution)
+    c_pos = rng.choice([0.005, 0.02, 0.05, 1.0, 5.0], dims.size)
+    c_neg = rng.choice([0.005, 0.02, 0.05, 1.0, 5.0], dims.size)
+    monkeypatch.setattr(sap_module, "NEWTON_MAX_ITER", 8)
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # no "stopped after" warning within 6 steps
+        warnings.simplefilter("error")  # no "stopped after" warning within 8 steps
         w, b = _newton_ovr(data, dims, fac, cls, c_pos, c_neg, scale)
     for p in range(dims.size):
         positive = factors[:, fac[p]] == classes[fac[p]][cls[p] - offsets[fac[p]]]
@@ -154,6 +156,8 @@ def test_key_dtype_boundaries():
     assert _key_dtype(2, 30) is np.int64
     assert _key_dtype(0, 32) is np.int64
     assert _key_dtype(5, 3) is np.int32
+    assert _key_dtype(2**31 - 1, 0) is np.int32
+    assert _key_dtype(2**31, 0) is np.int64
 
 
 def test_correlation_ignores_dims_below_the_variance_floor():
