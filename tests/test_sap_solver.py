@@ -111,10 +111,11 @@ def test_newton_reaches_the_exact_minimiser_in_a_few_steps(monkeypatch, scale):
     n = 200
     factors = np.stack([rng.integers(0, 2, n), rng.integers(0, 4, n)], axis=1)
     codes = np.stack([factors[:, 0] + rng.normal(0, 0.7, n),
-                      0.5 * factors[:, 1] + rng.normal(0, 0.5, n), rng.normal(0, 1, n)], axis=1)
+                      0.5 * factors[:, 1] + rng.normal(0, 0.5, n), rng.normal(0, 1, n),
+                      0.1 * (factors[:, 0] + rng.normal(0, 0.3, n))], axis=1)  # |w| up to 5
     data, classes, offsets, dims, fac, cls, _, _ = _problems(codes, factors, [(0.0, 0.0)])
-    # SAP's C = 0.01 times class weights, and C up to 5 (|w| > 1: a tolerance relative to the
-    # size of the solution)
+    # SAP's C = 0.01 times class weights, and C up to 5; the last dim needs |w| > 1 (the stopping
+    # tolerance is relative to the size of the solution)
     c_pos = rng.choice([0.005, 0.02, 0.05, 1.0, 5.0], dims.size)
     c_neg = rng.choice([0.005, 0.02, 0.05, 1.0, 5.0], dims.size)
     monkeypatch.setattr(sap_module, "NEWTON_MAX_ITER", 8)
