@@ -126,6 +126,8 @@ def test_informative_factors_and_constant_dims():
         assert informative_factors(factors, "M").tolist() == [2]
     with pytest.raises(ValueError, match=r"^M: every factor is constant; nothing to score$"):
         informative_factors(factors[:, :2], "M")
+    with pytest.raises(ValueError, match=r"^M: every factor is constant"):  # a single sample
+        informative_factors(factors[:1], "M")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert informative_factors(factors[:, 2:], "M").tolist() == [0]
