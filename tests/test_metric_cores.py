@@ -94,6 +94,9 @@ def test_layout_and_input_checks_name_the_problem():
         check_codes(np.array([["a"]]), "M")
     ints = check_codes(np.array([[1, 2]], dtype=np.int32), "M")
     assert ints.dtype == np.float64 and ints.tolist() == [[1.0, 2.0]]
+    for dtype in (np.float16, np.float32):  # any float width is accepted and widened
+        floats = check_codes(np.array([[0.5, 2.0]], dtype=dtype), "M")
+        assert floats.dtype == np.float64 and floats.tolist() == [[0.5, 2.0]]
     for bad in (np.zeros(3, dtype=int), np.zeros((3, 0), dtype=int)):
         with pytest.raises(ValueError, match=r"^M: f must be an \(N, K\) array with K >= 1, got"):
             check_factors(bad, 3, "M", "f")
