@@ -12,6 +12,7 @@ import pytest
 from metrics._common import (
     SEED_HIGH,
     DegenerateInputWarning,
+    _offset_labels,
     as_generator,
     check_codes,
     check_factors,
@@ -188,6 +189,31 @@ def test_mutual_info_known_tables():
     )
     assert mutual_info_matrix(binned[:0], f[:0, None]).shape == (3, 1)
     assert not mutual_info_matrix(binned[:0], f[:0, None]).any()
+
+
+@pytest.mark.parametrize(
+    ("rows", "labels", "widths"),
+    [
+        # integer labels already in [0, N): kept as they are, one slot per value up to the max
+        (np.array([[0, 1, 2], [1, 2, 2]]), [[0, 1, 2], [1, 2, 2]], [3, 3]),
+        (np.array([[0, 1, 3, 1]], dtype=np.int32), [[0, 1, 3, 1]], [4]),
+        # a range shorter than N: shifted by the minimum (gaps stay)
+        (np.array([[5, 7, 7]]), [[0, 2, 2]], [3]),
+        (np.array([[1, 2, 3]]), [[0, 1, 2]], [3]),
+        # one row shifted, one ranked (range 20 >= N = 4)
+        (np.array([[5, 7, 7, 6], [0, 10, 20, 10]]), [[0, 2, 2, 1], [0, 1, 2, 1]], [3, 3]),
+        # a range of exactly N: ranked
+        (np.array([[5, 8, 6]]), [[0, 2, 1]], [3]),
+        # floats, booleans and uint64 beyond int64: ranked / cast
+        (np.array([[0.5, 0.25, 0.5]]), [[1, 0, 1]], [2]),
+        (np.array([[True, False, True]]), [[1, 0, 1]], [2]),
+        (np.array([[2**63 + 5, 2**63 + 5, 1]], dtype=np.uint64), [[1, 1, 0]], [2]),
+    ],
+)
+def test_offset_labels_known_answers(rows, labels, widths):
+    out, width = _offset_labels(rows)
+    assert out.dtype == np.int64 and out.tolist() == labels
+    assert width.tolist() == widths
 
 
 def test_discrete_entropy_of_uniform_and_skewed_factors():
