@@ -253,6 +253,18 @@ def _newton_ovr(
     return w, b
 
 
+def _class_layout(
+    factors: np.ndarray,
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+    """Each factor's sorted classes, their counts, the offset of its first class in the joint
+    class numbering, and the (K, N) label of every sample within its factor."""
+    classes = [np.unique(factors[:, j]) for j in range(factors.shape[1])]
+    sizes = np.array([len(c) for c in classes])
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    labels = np.stack([np.searchsorted(c, factors[:, j]) for j, c in enumerate(classes)])
+    return classes, sizes, offsets, labels
+
+
 def _newton_accuracies(
     codes_tr: np.ndarray, factors_tr: np.ndarray, codes_te: np.ndarray, factors_te: np.ndarray
 ) -> np.ndarray:
@@ -267,10 +279,7 @@ def _newton_accuracies(
     c_reg, scale = float(SVC_PARAMS["C"]), float(SVC_PARAMS["intercept_scaling"])
     n, d = codes_tr.shape
     k = factors_tr.shape[1]
-    classes = [np.unique(factors_tr[:, j]) for j in range(k)]
-    sizes = np.array([len(c) for c in classes])
-    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    labels = np.stack([np.searchsorted(classes[j], factors_tr[:, j]) for j in range(k)])
+    classes, sizes, offsets, labels = _class_layout(factors_tr)
     data = _SortedCodes(codes_tr, labels, offsets, int(sizes.sum()))
     p_factor, p_class, p_cpos, p_cneg = [], [], [], []
     for j in range(k):

@@ -14,6 +14,7 @@ import metrics.sap as sap_module
 from metrics._common import DegenerateInputWarning, estimator_seeds
 from metrics.sap import (
     _active_sums,
+    _class_layout,
     _correlation_matrix,
     _key_dtype,
     _newton_accuracies,
@@ -27,10 +28,7 @@ from metrics.sap import (
 
 def _sorted_codes(codes: np.ndarray, factors: np.ndarray) -> tuple[_SortedCodes, list, np.ndarray]:
     """The solver's data as ``_newton_accuracies`` builds it: classes, offsets, labels."""
-    classes = [np.unique(factors[:, j]) for j in range(factors.shape[1])]
-    sizes = np.array([len(c) for c in classes])
-    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    labels = np.stack([np.searchsorted(classes[j], factors[:, j]) for j in range(len(classes))])
+    classes, sizes, offsets, labels = _class_layout(factors)
     return _SortedCodes(codes, labels, offsets, int(sizes.sum())), classes, offsets
 
 
@@ -227,3 +225,11 @@ def test_svc_accuracy_fits_the_pinned_svc_with_its_seed(monkeypatch):
     y = np.array([0, 0, 1, 1])
     assert sap_module._svc_accuracy(x, y, x, y, seed=17) == 1.0
     assert made == [{"random_state": 17, **sap_module.SVC_PARAMS}]
+
+
+def test_class_layout_numbers_the_classes_of_all_factors_jointly():
+    factors = np.array([[5, 0], [2, 1], [5, 1], [9, 1]])
+    classes, sizes, offsets, labels = _class_layout(factors)
+    assert [c.tolist() for c in classes] == [[2, 5, 9], [0, 1]]
+    assert sizes.tolist() == [3, 2] and offsets.tolist() == [0, 3]
+    assert labels.tolist() == [[1, 0, 1, 2], [0, 1, 1, 1]]
