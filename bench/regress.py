@@ -7,6 +7,12 @@ with other library versions still finds its baselines and the tolerance absorbs 
 A score that moved in its bad direction by more than its tolerance (the metric registry's keys),
 a lost metric, or a baseline cell without a current result is a failure; keys without metadata
 are shown but never checked.
+
+A baseline also records the numerics it was made with (CPU model, vector features, instruction-set
+caps). Trained weights differ in their last bits between CPU models even under the caps, and
+training turns that into a spread like the one between seeds, so a result from other numerics is
+compared with ``CROSS_HOST_FACTOR`` times the tolerance (and a note says so): there the check
+catches broken code, not small drifts.
 """
 
 from __future__ import annotations
@@ -25,6 +31,17 @@ from metrics.registry import score_keys
 
 BASELINE_SCHEMA = 1
 BASELINE_FIELDS = ("id", "method", "dataset", "seed", "profile", "config", "metrics")
+CROSS_HOST_FACTOR = 4.0
+
+
+def numerics(result: dict[str, Any]) -> dict[str, Any] | None:
+    """What besides the config decides a result's last bits: CPU model, vector features and
+    instruction-set caps (None for a result that does not record them)."""
+    host, versions = result.get("host") or {}, result.get("versions") or {}
+    if "cpu_model" not in host:
+        return None
+    return {"cpu_model": host["cpu_model"], "cpu_features": host.get("cpu_features"),
+            "cpu_isa_caps": versions.get("cpu_isa_caps")}
 
 
 def _identity(cell: dict[str, Any]) -> tuple[str, str, int, str]:
@@ -76,6 +93,8 @@ def _check_baseline_cell(cell: Any, where: str) -> dict[str, Any]:
         if isinstance(value, bool) or not isinstance(value, (int, float)) \
                 or not math.isfinite(value):
             raise BenchError(f"{where}: metric {metric!r} is {value!r}: expected a finite number")
+    if cell.get("numerics") is not None and not isinstance(cell["numerics"], dict):
+        raise BenchError(f"{where}: 'numerics' is {cell['numerics']!r}: expected an object")
     return cell
 
 
@@ -119,6 +138,14 @@ def compare(baselines: Iterable[dict[str, Any]], results: Iterable[dict[str, Any
             report.failures.append(f"MISSING    {_label(base)}: no current result with the "
                                    f"baseline's config{why}")
             continue
+        scale = 1.0
+        if base.get("numerics") != numerics(result):
+            scale = CROSS_HOST_FACTOR
+            made_on = (base.get("numerics") or {}).get("cpu_model", "unrecorded numerics")
+            here = (numerics(result) or {}).get("cpu_model", "unrecorded numerics")
+            report.notes.append(f"other CPU  {_label(base)}: baseline from {made_on}, result "
+                                f"from {here}: tolerances x{CROSS_HOST_FACTOR:g} (trained "
+                                "scores spread across CPU models as across seeds)")
         for metric, old in sorted(base["metrics"].items()):
             new = result["metrics"].get(metric)
             if new is None:
@@ -131,14 +158,15 @@ def compare(baselines: Iterable[dict[str, Any]], results: Iterable[dict[str, Any
                                     "(no metadata in the metric registry)")
                 continue
             report.checked_metrics += 1
+            tolerance = meta.tolerance * scale
             delta = new - old
             worse = -delta if meta.higher_is_better else delta
             direction = "higher" if meta.higher_is_better else "lower"
             text = (f"{_label(base)}: {metric} {old:.4f} -> {new:.4f} ({delta:+.4f}, tolerance "
-                    f"{meta.tolerance}, {direction} is better)")
-            if not math.isfinite(new) or worse > meta.tolerance + 1e-12:
+                    f"{tolerance:g}, {direction} is better)")
+            if not math.isfinite(new) or worse > tolerance + 1e-12:
                 report.failures.append(f"REGRESSED  {text}")
-            elif -worse > meta.tolerance + 1e-12:
+            elif -worse > tolerance + 1e-12:
                 report.notes.append(f"improved   {text}; consider `bench check --update`")
         for metric in sorted(set(result["metrics"]) - set(base["metrics"])):
             report.notes.append(f"new metric {_label(base)}: {metric} = "
@@ -147,7 +175,10 @@ def compare(baselines: Iterable[dict[str, Any]], results: Iterable[dict[str, Any
 
 
 def baseline_cell(result: dict[str, Any]) -> dict[str, Any]:
-    return {key: result[key] for key in BASELINE_FIELDS}
+    cell = {key: result[key] for key in BASELINE_FIELDS}
+    if numerics(result) is not None:
+        cell["numerics"] = numerics(result)
+    return cell
 
 
 def update_baselines(directory: Path, results: Iterable[dict[str, Any]]) -> list[Path]:

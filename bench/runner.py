@@ -28,7 +28,7 @@ from bench.plan import CellPlan, load_bundle, plain_config
 from bench.plugins import import_plugins
 from bench.store import ResultStore, check_metrics
 from bench.threads import torch_threads
-from core.cpu_isa import pin_cpu_isa
+from core.cpu_isa import cpu_features, cpu_model, pin_cpu_isa
 from core.errors import BenchError
 from core.io import atomic_write_text
 from methods.base import method_spec
@@ -109,7 +109,7 @@ def collect_versions() -> dict[str, Any]:
 
 def host_info() -> dict[str, Any]:
     return {"hostname": socket.gethostname(), "platform": platform.platform(),
-            "cpu_count": os.cpu_count()}
+            "cpu_model": cpu_model(), "cpu_features": cpu_features(), "cpu_count": os.cpu_count()}
 
 
 def peak_rss_mib() -> float:

@@ -5,7 +5,13 @@ in another order than AVX2 ones: on the same seed, a β-VAE trained on an AVX-51
 with other weights than on an AVX2 machine (quick-profile DCI 0.15 vs 0.23), which would make
 committed baselines depend on the machine CI happens to get. Capping all three at AVX2 (which
 every x86 machine the suite targets has) makes an AVX-512 machine compute as an AVX2 one does;
-on an AVX2 machine it changes nothing. A variable already set in the environment wins, so
+on an AVX2 machine it changes nothing. The ISA cap alone is not enough for MKL: on an Ice Lake
+or Sapphire Rapids Xeon it still picked other GEMM blockings than on the AVX2 machine the
+baselines were made on (an encoder's codes then depended on the batch size, and the distillation
+known answer fell from FVM 0.92 to 0.70), so MKL also runs in its strict conditional-numerical-
+reproducibility mode on the AVX2 code path (``MKL_CBWR=AVX2,STRICT``: the same bits on every CPU
+that has AVX2, whatever its model, cache sizes or the alignment of the arrays).
+A variable already set in the environment wins, so
 ``ATEN_CPU_CAPABILITY=default python -m bench run`` (or ``avx512``) chooses otherwise.
 
 The caps are read when the libraries first dispatch a kernel, so ``pin_cpu_isa`` must run
@@ -21,6 +27,7 @@ PINNED_ISA: dict[str, str] = {
     "ATEN_CPU_CAPABILITY": "avx2",
     "ONEDNN_MAX_CPU_ISA": "AVX2",
     "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+    "MKL_CBWR": "AVX2,STRICT",
 }
 
 
@@ -31,3 +38,33 @@ def pin_cpu_isa() -> dict[str, str]:
         for name, value in PINNED_ISA.items():
             os.environ.setdefault(name, value)
     return {name: os.environ[name] for name in PINNED_ISA if name in os.environ}
+
+
+def _cpuinfo_field(name: str, cpuinfo: str) -> str:
+    """The first non-empty ``name : value`` of /proc/cpuinfo, or "" where there is none."""
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                key, _, value = line.partition(":")
+                if key.strip() == name and value.strip():
+                    return value.strip()
+    except OSError:
+        pass
+    return ""
+
+
+def cpu_model(cpuinfo: str = "/proc/cpuinfo") -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo; else what ``platform`` knows), recorded with
+    every result: trained numbers still differ in their last bits between CPU models."""
+    return (_cpuinfo_field("model name", cpuinfo) or platform.processor() or platform.machine()
+            or "unknown")
+
+
+# the instruction-set extensions that change which kernels the libraries could pick
+VECTOR_FEATURES = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
+
+
+def cpu_features(cpuinfo: str = "/proc/cpuinfo") -> list[str]:
+    """Which of ``VECTOR_FEATURES`` the CPU has (empty where /proc/cpuinfo is absent)."""
+    flags = set(_cpuinfo_field("flags", cpuinfo).split())
+    return [name for name in VECTOR_FEATURES if name in flags]

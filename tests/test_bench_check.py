@@ -8,7 +8,13 @@ import re
 import pytest
 
 from bench.cli import main
-from bench.regress import compare, load_baselines, update_baselines
+from bench.regress import (
+    CROSS_HOST_FACTOR,
+    baseline_cell,
+    compare,
+    load_baselines,
+    update_baselines,
+)
 from bench.store import ResultStore
 from core.errors import BenchError
 from metrics.registry import ScoreKey, score_keys
@@ -117,8 +123,42 @@ def test_update_never_deletes_uncovered_baselines(tmp_path):
 @pytest.mark.parametrize(("cells", "fragment"), [
     ([5], "cell 0 is not an object"), ([{**result(0), "seed": "0"}], "'seed' is '0'"),
     ([{**result(0), "metrics": {"mig": "x"}}], "expected a finite number"),
-    ([{**result(0), "config": []}], "'config' is []")])
+    ([{**result(0), "config": []}], "'config' is []"),
+    ([{**result(0), "numerics": "AMD"}], "'numerics' is 'AMD': expected an object")])
 def test_baseline_cells_are_type_checked(tmp_path, cells, fragment):
     (tmp_path / "d--quick.json").write_text(json.dumps({"cells": cells}))
     with pytest.raises(BenchError, match=re.escape(fragment)):
         load_baselines(tmp_path)
+
+
+def on_cpu(model: str, cell: dict) -> dict:
+    """``cell`` as a result.json made on a CPU ``model`` records it."""
+    return {**cell, "host": {"cpu_model": model, "cpu_features": ["avx2", "fma"]},
+            "versions": {"cpu_isa_caps": {"MKL_CBWR": "AVX2,STRICT"}}}
+
+
+def test_a_result_from_another_cpu_is_compared_with_wider_tolerances(tmp_path):
+    base = baseline_cell(on_cpu("AMD EPYC", result(mig=0.6)))
+    assert base["numerics"] == {"cpu_model": "AMD EPYC", "cpu_features": ["avx2", "fma"],
+                                "cpu_isa_caps": {"MKL_CBWR": "AVX2,STRICT"}}
+    # the same numerics: the registry's tolerance (0.05)
+    assert not compare([base], [on_cpu("AMD EPYC", result(mig=0.5))], INFO).ok
+    # another CPU model: 4 x 0.05, said in a note
+    assert CROSS_HOST_FACTOR == 4.0
+    report = compare([base], [on_cpu("Xeon", result(mig=0.5))], INFO)
+    assert report.ok, report.failures
+    assert report.notes[0].startswith("other CPU") and "AMD EPYC" in report.notes[0]
+    assert "Xeon" in report.notes[0]
+    # broken code still fails there
+    report = compare([base], [on_cpu("Xeon", result(mig=0.35))], INFO)
+    assert "tolerance 0.2," in report.failures[0]
+    # other features or caps on the same model are other numerics too
+    other_caps = on_cpu("AMD EPYC", result(mig=0.5))
+    other_caps["versions"] = {"cpu_isa_caps": {}}
+    assert compare([base], [other_caps], INFO).ok
+    # a baseline made before numerics were recorded counts as another CPU
+    assert compare([baseline(mig=0.6)], [on_cpu("Xeon", result(mig=0.5))], INFO).ok
+    # check --update records them
+    update_baselines(tmp_path, [on_cpu("Xeon", result(mig=0.5))])
+    (cell,) = load_baselines(tmp_path)
+    assert cell["numerics"]["cpu_model"] == "Xeon"
