@@ -1,21 +1,21 @@
-"""One CPU instruction set for every run, so that a seed gives the same numbers on every x86 host.
+"""One CPU instruction set for every run, so that a seed gives the same numbers on as many x86
+hosts as the libraries allow.
 
 PyTorch, oneDNN and MKL pick their kernels by the CPU's instruction set, and AVX-512 kernels sum
-in another order than AVX2 ones: on the same seed, a β-VAE trained on an AVX-512 machine ends
-with other weights than on an AVX2 machine (quick-profile DCI 0.15 vs 0.23), which would make
-committed baselines depend on the machine CI happens to get. Capping all three at AVX2 (which
-every x86 machine the suite targets has) makes an AVX-512 machine compute as an AVX2 one does;
-on an AVX2 machine it changes nothing. The ISA cap alone is not enough for MKL: on an Ice Lake
-or Sapphire Rapids Xeon it still picked other GEMM blockings than on the AVX2 machine the
-baselines were made on (an encoder's codes then depended on the batch size, and the distillation
-known answer fell from FVM 0.92 to 0.70), so MKL also runs in its strict conditional-numerical-
-reproducibility mode on the AVX2 code path (``MKL_CBWR=AVX2,STRICT``: the same bits on every CPU
-that has AVX2, whatever its model, cache sizes or the alignment of the arrays).
-A variable already set in the environment wins, so
-``ATEN_CPU_CAPABILITY=default python -m bench run`` (or ``avx512``) chooses otherwise.
+in another order than AVX2 ones: on the same seed, a β-VAE trained on an AVX-512 machine ended
+with other weights than on an AVX2 machine (quick-profile DCI 0.15 vs 0.23). So all three are
+capped at AVX2, which every x86 machine the suite targets has. The cap alone was not enough for
+MKL: on Xeon hosts it still picked other GEMM blockings than on the AMD host of the baselines
+(an encoder's codes even depended on the batch size), so MKL also runs in its strict
+conditional-numerical-reproducibility mode on the AVX2 code path (``MKL_CBWR=AVX2,STRICT``).
+What stays host-dependent is not pinned down (oneDNN, which runs the convolutions, has no such
+mode): trained weights still differ in their last bits between CPU models, which short training
+turns into a spread like the one between seeds; results record the CPU model for that reason.
 
-The caps are read when the libraries first dispatch a kernel, so ``pin_cpu_isa`` must run
-before any tensor work (``bench`` and the tests call it on import).
+A variable already set in the environment wins, so ``ATEN_CPU_CAPABILITY=default python -m bench
+run`` (or ``avx512``) chooses otherwise. The caps are read when the libraries first dispatch a
+kernel, so ``pin_cpu_isa`` must run before any tensor work (``bench`` and the tests call it on
+import).
 """
 
 from __future__ import annotations
