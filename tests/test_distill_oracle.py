@@ -6,9 +6,9 @@ The cells are those of ``bench run --methods oracle,random --datasets shapes3d-o
 --jobs 2 --threads 1`` under the quick profile. A short-trained group VAE is chaotic: the last
 bits of a CPU model's kernels change its weights as a seed does, and some runs end with the
 geometry unlearnt (the seed-0 oracle cell on a Xeon: MIG 0.19, where other seeds and hosts give
-0.50-0.66), so one cell cannot carry a margin. The claim tested is the one that holds run by run:
-exact directions reach the target on at least one of two seeds, random directions on none
-(docs/distillation.md).
+about 0.5-0.66), so one cell cannot carry a margin. The claim tested is the one that holds run
+by run: exact directions reach the target on at least one of two seeds, random directions on
+none (docs/distillation.md).
 """
 
 from __future__ import annotations
