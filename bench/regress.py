@@ -138,13 +138,13 @@ def compare(baselines: Iterable[dict[str, Any]], results: Iterable[dict[str, Any
             report.failures.append(f"MISSING    {_label(base)}: no current result with the "
                                    f"baseline's config{why}")
             continue
-        scale = 1.0
-        if base.get("numerics") != numerics(result):
+        scale, here = 1.0, numerics(result)
+        if base.get("numerics") != here:
             scale = CROSS_HOST_FACTOR
             made_on = (base.get("numerics") or {}).get("cpu_model", "unrecorded numerics")
-            here = (numerics(result) or {}).get("cpu_model", "unrecorded numerics")
+            here_model = (here or {}).get("cpu_model", "unrecorded numerics")
             report.notes.append(f"other CPU  {_label(base)}: baseline from {made_on}, result "
-                                f"from {here}: tolerances x{CROSS_HOST_FACTOR:g} (trained "
+                                f"from {here_model}: tolerances x{CROSS_HOST_FACTOR:g} (trained "
                                 "scores spread across CPU models as across seeds)")
         for metric, old in sorted(base["metrics"].items()):
             new = result["metrics"].get(metric)
@@ -176,8 +176,9 @@ def compare(baselines: Iterable[dict[str, Any]], results: Iterable[dict[str, Any
 
 def baseline_cell(result: dict[str, Any]) -> dict[str, Any]:
     cell = {key: result[key] for key in BASELINE_FIELDS}
-    if numerics(result) is not None:
-        cell["numerics"] = numerics(result)
+    recorded = numerics(result)
+    if recorded is not None:
+        cell["numerics"] = recorded
     return cell
 
 
