@@ -9,6 +9,9 @@ geometry unlearnt (the seed-0 oracle cell on a Xeon: MIG 0.19, where other seeds
 about 0.5-0.66), so one cell cannot carry a margin. The claim tested is the one that holds run
 by run: exact directions reach the target on at least one of two seeds, random directions on
 none (docs/distillation.md).
+
+Four real cells cost about 14 minutes on 2 cores, so the module is marked ``long``: the default
+``python -m pytest`` skips it and ``python -m pytest -m long`` (part of .ci/run) runs it.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from bench.runner import run_grid
 from bench.store import ResultStore
 from metrics.registry import import_builtin_metrics
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.long
 
 SEEDS = [0, 1]
 
