@@ -256,8 +256,10 @@ def train_group_vae(pairs: Any, num_latents: int, config: GroupVAEConfig, seed: 
 
         def step(_: int) -> dict[str, float]:
             a, b, k = source.batch(config.batch_size, data_rng)
-            images_a = images_to_tensor(a, source.channels)
-            images_b = images_to_tensor(b, source.channels)
+            # downsampled once here: the encoder's input and the reconstruction target are
+            # then both at the VAE's resolution (the same values, half the pooling work)
+            images_a = to_resolution(images_to_tensor(a, source.channels), config.resolution)
+            images_b = to_resolution(images_to_tensor(b, source.channels), config.resolution)
             loss, reconstruction, kl = group_vae_loss(
                 vae.encoder, vae.decoder, images_a, images_b, torch.from_numpy(k), num_latents,
                 config.beta, config.fusion, noise)
