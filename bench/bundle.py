@@ -47,6 +47,12 @@ class Bundle:
             have.add("sensor")
         return have
 
+    @property
+    def data_identity(self) -> dict[str, Any]:
+        """The part of ``identity`` about the ground-truth data alone (what a method trained
+        on that data depends on; the generator, predictor and sensor are not part of it)."""
+        return {k: v for k, v in self.identity.items() if k.startswith("ground_truth")}
+
     @cached_property
     def generator(self) -> Any:
         if self.load_generator is None:

@@ -35,7 +35,8 @@ def run_representation_flow(ctx: CellContext) -> dict[str, float]:
         "method": method,
         "config": dataclasses.asdict(ctx.config),
         "seed": ctx.seed,
-        "dataset": ctx.bundle.identity,
+        # the data alone: bundles sharing ground truth (shapes3d, shapes3d-oracle) share it
+        "data": ctx.bundle.data_identity,
     }
 
     def train(directory: Path) -> None:

@@ -31,7 +31,7 @@ from datasets.base import GroundTruthData
 from methods.base import METHODS, register_method
 
 TOY_METHODS = ("toy-identity", "toy-nan", "toy-optout", "toy-needs-generator")
-TOY_BUNDLES = ("toy-data", "toy-missing")
+TOY_BUNDLES = ("toy-data", "toy-missing", "toy-data-with-generator")
 
 
 class ToyData(GroundTruthData):
@@ -139,6 +139,8 @@ def register_toys() -> None:
     if "toy-data" not in BUNDLES:
         BUNDLES.add("toy-data", _toy_bundle, description="toy: two factors, identity")
         BUNDLES.add("toy-missing", _missing_bundle, description="toy: file never there")
+        BUNDLES.add("toy-data-with-generator", _toy_bundle_with_generator,
+                    description="toy: the toy data plus a (never loaded) generator")
     if "toy-identity" not in METHODS:
         common = dict(kind="representation", config_cls=ToyConfig, requires=("ground_truth",),
                       load_output=load_toy_encoder, profiles={"quick": {"steps": 4}})
@@ -163,6 +165,13 @@ def unregister_toys() -> None:
 def _toy_bundle(data_dir: str | None = None) -> Bundle:
     data = ToyData()
     return Bundle("toy-data", ground_truth=data, identity={"ground_truth": data.identity()})
+
+
+def _toy_bundle_with_generator(data_dir: str | None = None) -> Bundle:
+    data = ToyData()
+    return Bundle("toy-data-with-generator", ground_truth=data,
+                  load_generator=lambda: None,
+                  identity={"ground_truth": data.identity(), "generator": {"toy": 1}})
 
 
 def _missing_bundle(data_dir: str | None = None) -> Bundle:

@@ -94,6 +94,22 @@ def test_stage_shared_between_grids(toys, tmp_path):
     assert toys.read_text().split() == ["0"]
 
 
+def test_representation_training_is_shared_by_bundles_of_the_same_data(toys, tmp_path):
+    """A representation method trains on ground truth alone: a bundle with the same data and
+    a generator reuses the training stage; the cells stay distinct."""
+    store = ResultStore(tmp_path / "results")
+    plans = plan_grid(GridSpec(methods=["toy-identity"], seeds=[0],
+                               datasets=["toy-data", "toy-data-with-generator"]))
+    assert len({plan.id for plan in plans}) == 2
+    run_grid(plans, store)
+    assert toys.read_text().split() == ["0"]  # trained once
+    hits = [{s["name"]: s["cache_hit"] for s in store.load(plan.id)["stages"]} for plan in plans]
+    assert hits == [{"train": False, "representation-metrics": False},
+                    {"train": True, "representation-metrics": True}]
+    first, second = (store.load(plan.id)["metrics"] for plan in plans)
+    assert first == second
+
+
 def test_failing_cell_is_reported_and_others_run(toys, tmp_path, monkeypatch):
     monkeypatch.setenv("TOY_FAIL_SEED", "1")
     store = ResultStore(tmp_path / "results")
