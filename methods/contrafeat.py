@@ -205,6 +205,11 @@ class NavigatorTrainer(ResumableTrainer):
             patterns = torch.tanh(self.patterns)
             if cfg.mirror and float(torch.rand((), generator=self.rng)) < 0.5:
                 patterns = -torch.flip(patterns, dims=[3])
+            if patterns.shape[-2:] != images.shape[-2:]:
+                # coarser patterns (pattern_size) are shown to the sensor as images are: at
+                # the generator's size (a sensor of fixed input size takes nothing else)
+                patterns = torch.nn.functional.interpolate(
+                    patterns, size=images.shape[-2:], mode="bilinear", align_corners=False)
             pattern_feats = self.sensor(patterns.to(device))
             contrast = pattern_contrast_loss(diffs, pattern_feats, q.to(device), cfg.spatial_mode)
         diversity = diversity_loss(edits) if cfg.div_lambda > 0 else edits.new_zeros(())

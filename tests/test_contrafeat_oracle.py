@@ -77,6 +77,21 @@ def test_training_resumes_exactly_after_a_kill(tmp_path) -> None:
     assert [h["loss"] for h in resumed.history] == [h["loss"] for h in straight.history]
 
 
+def test_coarse_patterns_train_with_a_fixed_size_sensor() -> None:
+    """The quick profile's 32-px prototype patterns on a 64-px generator: the discriminator
+    sensor takes only 64-px images, so the patterns reach it upsampled, and they learn."""
+    generator = load_oracle_generator().requires_grad_(False)
+    config = method_spec("contrafeat-pt").config("quick", num_directions=3, batch_size=4)
+    assert config.pattern_size == 32 and generator.resolution == 64
+    nav = Navigator(3, 1, generator.w_dim, basis=generator.true_directions(),
+                    generator=torch.Generator().manual_seed(1))
+    trainer = NavigatorTrainer(generator, load_sensor("shapes3d-disc"), nav, config, seed=3)
+    before = trainer.patterns.detach().clone()
+    trainer.train(2, None)
+    assert trainer.patterns.shape[-1] == 32
+    assert not torch.equal(trainer.patterns.detach(), before)
+
+
 def _mean_best_cos(directions: torch.Tensor, true: torch.Tensor) -> float:
     unit = torch.nn.functional.normalize(directions, dim=1)
     return float((unit @ true.T).abs().max(dim=0).values.mean())
