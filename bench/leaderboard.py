@@ -199,7 +199,10 @@ def cell_text(table: Table, index: int, metric: str) -> str:
 def _markdown_table(table: Table, metrics: list[str], results_root: Path, out_dir: Path, *,
                     with_figures: bool) -> str:
     headers = ["method", "seeds", *metrics]
-    with_figures = with_figures and any(row.figures for row in table.rows)
+    # links only to figures that are there (a committed results folder keeps none)
+    figures = [[(text, path) for text, path in row.figures if (results_root / path).is_file()]
+               for row in table.rows]
+    with_figures = with_figures and any(figures)
     if with_figures:
         headers.append("figures")
     body = []
@@ -210,7 +213,7 @@ def _markdown_table(table: Table, metrics: list[str], results_root: Path, out_di
             line.append(f"**{text}**" if i in table.best[metric] else text)
         if with_figures:
             line.append(" ".join(f"[{text}]({_link(path, results_root, out_dir)})"
-                                 for text, path in row.figures))
+                                 for text, path in figures[i]))
         body.append(line)
     return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
 

@@ -63,8 +63,10 @@ def test_tables_split_by_dataset_and_profile():
     assert quick.best["custom_score"] == set()  # no metadata: never marked
 
 
-def test_markdown():
-    text = render_markdown(build_tables(RESULTS))
+def test_markdown(tmp_path):
+    (tmp_path / "runs" / "b0").mkdir(parents=True)
+    (tmp_path / "runs" / "b0" / "traversal.png").write_bytes(b"png")
+    text = render_markdown(build_tables(RESULTS), tmp_path)
     assert "## toy (quick)" in text and "## toy (paper)" in text
     half = stats.t.ppf(0.975, 2) * 0.1 / math.sqrt(3)
     assert f"**0.600 ± 0.100 [{0.6 - half:.3f}, {0.6 + half:.3f}]**" in text
@@ -77,6 +79,10 @@ def test_markdown():
     assert "custom_score" not in headline and "custom_score" in full
     line_beta = next(line for line in full.splitlines() if line.startswith("| beta"))
     assert "| 2 " in line_beta and "[traversal s0](runs/b0/traversal.png)" in line_beta
+    # a figure file that is not there gets no link, and no row needing one: no column
+    (tmp_path / "runs" / "b0" / "traversal.png").unlink()
+    bare = render_markdown(build_tables(RESULTS), tmp_path)
+    assert "traversal" not in bare and "figures" not in bare
     assert "**6.000 ± 0.000" in line_beta
     assert "3.667 ± 4.619" in text and "**3.667" not in text  # custom_score unmarked
     paper = text.split("## toy (paper)")[1].split("## toy")[0]
@@ -116,6 +122,8 @@ def test_write_leaderboard_files(tmp_path):
     store = ResultStore(tmp_path)
     for item in RESULTS:
         store.write(item["id"], item)
+    (tmp_path / "runs" / "b0").mkdir(parents=True)
+    (tmp_path / "runs" / "b0" / "traversal.png").write_bytes(b"png")
     paths = write_leaderboard(store.results(), tmp_path)
     assert sorted(p.name for p in paths.values()) == \
         ["LEADERBOARD.csv", "LEADERBOARD.md", "LEADERBOARD.tex"]
