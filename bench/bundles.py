@@ -15,7 +15,7 @@ from core.registry import Registry
 from datasets import load_ground_truth
 from datasets.shapes3d_real import resolve_shapes3d_path
 from models.generator import seen_at
-from models.oracle import OracleConfig, load_oracle_generator
+from models.oracle import OracleConfig, OracleGenerator
 from models.predictor import RESOLUTION as SHAPES3D_IMAGE_SIZE
 from models.predictor import SHAPES3D_PREDICTOR
 from models.predictor import load_predictor as load_attribute_predictor
@@ -135,15 +135,30 @@ def shapes3d(data_dir: str | None = None) -> Bundle:
     "shipped factor predictor + the 3DShapes look-alike",
 )
 def shapes3d_oracle(data_dir: str | None = None) -> Bundle:
+    return _oracle_bundle("shapes3d-oracle", OracleConfig())
+
+
+@BUNDLES.register(
+    "shapes3d-oracle-layered",
+    description="the oracle with 12 W+ rows: each factor pure on its home row, aliased on the "
+    "others (a broadcast W direction is entangled; known answer for W+ attention)",
+)
+def shapes3d_oracle_layered(data_dir: str | None = None) -> Bundle:
+    return _oracle_bundle("shapes3d-oracle-layered", OracleConfig(num_ws=12))
+
+
+def _oracle_bundle(name: str, config: OracleConfig) -> Bundle:
+    """An oracle generator of ``config`` over the 3DShapes look-alike, with the shipped
+    predictor and sensor."""
     gt = load_ground_truth("shapes3d-synth")
     load_predictor, predictor_id = _shipped_predictor()
 
     def load_generator() -> object:
-        return load_oracle_generator(seed=0, ground_truth=gt).requires_grad_(False)
+        return OracleGenerator(config, gt).eval().requires_grad_(False)
 
-    identity = {"ground_truth": gt.identity(), "generator": {"oracle": OracleConfig().to_dict()},
+    identity = {"ground_truth": gt.identity(), "generator": {"oracle": config.to_dict()},
                 "predictor": predictor_id, "sensor": sensor_identity(SHAPES3D_SENSOR)}
-    return Bundle("shapes3d-oracle", ground_truth=gt, load_generator=load_generator,
+    return Bundle(name, ground_truth=gt, load_generator=load_generator,
                   load_predictor=load_predictor, identity=identity,
                   capabilities=frozenset({"true_directions"}), sensor=SHAPES3D_SENSOR)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import torch
+
 from methods.base import register_method
 from methods.directions import Directions
 
@@ -35,4 +37,11 @@ def run_oracle(bundle: Any, config: OracleDirectionsConfig, seed: int,
     names = list(getattr(generator, "factor_names", [f"factor{i}" for i in range(len(vectors))]))
     meta = {"method": "oracle", "config": asdict(config), "seed": int(seed),
             "native_unit": "unit vector in W", "names": names}
+    homes = getattr(generator, "factor_layers", None)
+    if generator.num_ws > 1 and homes is not None:
+        # a layered generator reads each factor purely on its home row, and aliased on the
+        # others: the exact edit is the direction on the home row alone
+        plus = torch.zeros(len(vectors), generator.num_ws, vectors.shape[1])
+        plus[torch.arange(len(vectors)), torch.as_tensor(homes)] = vectors
+        return Directions(plus, torch.ones(len(vectors)), {**meta, "layers": list(homes)})
     return Directions.from_w(vectors, generator.num_ws, meta=meta)

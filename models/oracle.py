@@ -278,7 +278,8 @@ class OracleGenerator(nn.Module):
     def _layered_coords(self, proj: torch.Tensor) -> torch.Tensor:
         """Factor k reads its own direction on its home row, and through every other row the
         direction of another factor (``alias_strength`` × their mean): a W direction broadcast
-        to all rows is entangled, the same direction on its home row alone is pure."""
+        to all rows is entangled, the same direction on its home row alone nearly pure (it
+        leaks into the one factor aliased to it on that row, with weight 1 / (num_ws − 1))."""
         n = proj.shape[0]
         home = proj[:, self._homes, torch.arange(NUM_FACTORS, device=proj.device)]
         aliased = proj.gather(2, self._alias[None].expand(n, -1, -1)) * self._alias_mask

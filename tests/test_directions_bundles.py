@@ -53,3 +53,12 @@ def test_shapes3d_records_ground_truth_choice_and_asset_hash(monkeypatch, tmp_pa
     assert len(bundle.identity["generator"]["sha256"]) == 64
     assert {"generator", "ground_truth"} <= bundle.provides()
     assert bundle.generator.num_ws == 8
+
+
+def test_oracle_bundles_share_the_data_and_differ_in_the_generator() -> None:
+    flat, layered = load_bundle("shapes3d-oracle"), load_bundle("shapes3d-oracle-layered")
+    assert flat.data_identity == layered.data_identity
+    assert "num_ws" not in flat.identity["generator"]["oracle"]  # the original identity kept
+    assert layered.identity["generator"]["oracle"]["num_ws"] == 12
+    assert (flat.generator.num_ws, layered.generator.num_ws) == (1, 12)
+    assert "true_directions" in layered.provides() and layered.sensor == flat.sensor
