@@ -59,10 +59,10 @@ def curve(args: argparse.Namespace) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         with open(out, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(row) + "\n")
-    plot(out, Path(args.png))
+    plot(out, Path(args.png), args.title)
 
 
-def plot(path: Path, png: Path) -> None:
+def plot(path: Path, png: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -85,7 +85,7 @@ def plot(path: Path, png: Path) -> None:
     right.set_ylabel("predictor-feature Fréchet distance")
     right.legend()
     right.grid(alpha=0.3)
-    fig.suptitle("shapes3d StyleGAN2 (tiny64) quality over training")
+    fig.suptitle(title)
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=100)
@@ -118,6 +118,7 @@ def main() -> None:
     c.add_argument("--n", type=int, default=2000)
     c.add_argument("--every", type=int, default=1, help="only every k-th kimg")
     c.add_argument("--threads", type=int, default=1)
+    c.add_argument("--title", default="shapes3d StyleGAN2 quality over training")
     f = sub.add_parser("figures")
     f.add_argument("generator")
     f.add_argument("--docs", default="docs")
