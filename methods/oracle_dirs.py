@@ -39,8 +39,8 @@ def run_oracle(bundle: Any, config: OracleDirectionsConfig, seed: int,
             "native_unit": "unit vector in W", "names": names}
     homes = getattr(generator, "factor_layers", None)
     if generator.num_ws > 1 and homes is not None:
-        # a layered generator reads each factor purely on its home row, and aliased on the
-        # others: the exact edit is the direction on the home row alone
+        # a layered generator reads each factor on its home row and aliases it on the others:
+        # the direction on the home row alone is the nearly pure edit (a 1/(num_ws - 1) leak)
         plus = torch.zeros(len(vectors), generator.num_ws, vectors.shape[1])
         plus[torch.arange(len(vectors)), torch.as_tensor(homes)] = vectors
         return Directions(plus, torch.ones(len(vectors)), {**meta, "layers": list(homes)})
