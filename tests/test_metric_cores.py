@@ -164,6 +164,13 @@ def test_histogram_discretize_known_bins():
     assert histogram_discretize(np.arange(40.0)[:, None])[:, 0].tolist() == np.repeat(
         np.arange(1, 21), 2
     ).tolist()
+    # a value on the left edge of the last bin whose width estimate floors one bin short:
+    # (x - first) / step rounds to 18.99..., but x equals np.histogram_bin_edges' edge 19
+    first, last = 6.317071082430644, 6.44418223411511
+    on_edge = 19 * ((last - first) / 20) + first
+    assert np.floor((on_edge - first) / ((last - first) / 20)) == 18
+    column = np.array([first, on_edge, last])[:, None]
+    assert histogram_discretize(column, 20)[:, 0].tolist() == [1, 20, 20]
     # float64 too: a range of two ulps cannot hold 20 distinct edges
     with pytest.raises(ValueError, match="Too many bins"):
         histogram_discretize(np.array([[1.0], [1.0 + 4e-16]]), 20)
