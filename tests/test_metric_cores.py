@@ -180,6 +180,38 @@ def test_histogram_discretize_known_bins():
             histogram_discretize(np.array(column)[:, None])
 
 
+def test_mutual_info_in_chunks_with_rare_and_constant_values(monkeypatch):
+    """The same MI, equal to sklearn's, whether the dims' tables are counted in one chunk or
+    in chunks of one or two dims; a value seen once counts as a value (the copy's MI is the
+    factor's entropy); a constant factor, here kept as label 3 of 4 slots, has MI exactly 0."""
+    from sklearn.metrics import mutual_info_score
+
+    rng = np.random.default_rng(3)
+    n = 50
+    once = np.r_[np.zeros(n - 1, dtype=np.int64), 1]
+    factors = np.stack([rng.integers(0, 3, n), once, np.full(n, 3)], axis=1)
+    binned = np.stack([factors[:, 0], once + 1, rng.integers(0, 5, n), rng.integers(0, 7, n),
+                       2 * factors[:, 0]], axis=1)
+    want = np.array([[mutual_info_score(factors[:, j], binned[:, i]) for j in range(3)]
+                     for i in range(5)])
+    whole = mutual_info_matrix(binned, factors)
+    np.testing.assert_allclose(whole, want, atol=1e-12)
+    assert whole[1, 1] == pytest.approx(-(0.98 * math.log(0.98) + 0.02 * math.log(0.02)))
+    assert not whole[:, 2].any()
+    per_dim = int(_offset_labels(binned.T)[1].max()) * int(_offset_labels(factors.T)[1].sum())
+    for cells in (1, 2 * per_dim):  # chunks of one dim, and of two (the last one short)
+        monkeypatch.setattr("metrics._common.MAX_TABLE_CELLS", cells)
+        assert np.array_equal(mutual_info_matrix(binned, factors), whole)
+    # the plug-in sum of a constant factor against bins of 4 and 6 of 10 samples rounds to
+    # +2.7e-16, so the exact 0 comes from treating the constant as constant
+    split = np.r_[np.ones(4, dtype=np.int64), np.full(6, 2)][:, None]
+    assert mutual_info_matrix(split, np.full((10, 1), 3))[0, 0] == 0.0
+    # no samples, no dims or no factors: an all-zero (D, K) table
+    for b, f in ((binned[:0], factors[:0]), (binned[:, :0], factors), (binned, factors[:, :0])):
+        assert mutual_info_matrix(b, f).shape == (b.shape[1], f.shape[1])
+        assert not mutual_info_matrix(b, f).any()
+
+
 def test_mutual_info_known_tables():
     """A code that copies a uniform 4-valued factor has MI log 4; one that gives only its parity
     log 2; an independent one 0. The labels may be any integers (negative, large, bool)."""
