@@ -171,6 +171,16 @@ def test_histogram_discretize_known_bins():
     assert np.floor((on_edge - first) / ((last - first) / 20)) == 18
     column = np.array([first, on_edge, last])[:, None]
     assert histogram_discretize(column, 20)[:, 0].tolist() == [1, 20, 20]
+    # and one just below the left edge of bin 5 whose estimate floors one bin too high
+    first, last = 42.90931844828499, 461.06805051299483
+    below = np.nextafter(5 * ((last - first) / 20) + first, -np.inf)
+    assert np.floor((below - first) / ((last - first) / 20)) == 5
+    column = np.array([first, below, last])[:, None]
+    assert histogram_discretize(column, 20)[:, 0].tolist() == [1, 5, 20]
+    # a range whose first edges are distinct but later ones are not (the float spacing
+    # doubles at 1.0) is refused as well
+    with pytest.raises(ValueError, match="Too many bins"):
+        histogram_discretize(np.array([[0.9999999999999994], [1.0000000000000007]]), 20)
     # float64 too: a range of two ulps cannot hold 20 distinct edges
     with pytest.raises(ValueError, match="Too many bins"):
         histogram_discretize(np.array([[1.0], [1.0 + 4e-16]]), 20)
