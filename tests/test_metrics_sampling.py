@@ -335,3 +335,59 @@ def test_code_memo_turns_itself_off_for_a_batch_dependent_encoder():
         codes = encode(DATA, batch_dependent, factors, memo=memo)
     assert not memo.enabled
     assert np.array_equal(codes, encode(DATA, batch_dependent, factors))
+
+
+@pytest.mark.filterwarnings("ignore::metrics._common.DegenerateInputWarning")
+def test_vote_metrics_take_their_smallest_sizes_and_reject_smaller():
+    """The documented minimum sizes run; one less names what is needed."""
+    tiny = factor_vae_score(DATA, identity, np.random.default_rng(0), batch_size=2, num_train=1,
+                            num_eval=1, num_variance_estimate=2)
+    assert tiny["fvm_train_accuracy"] == 1.0  # one vote, one assigned dim
+    fvm_msg = ("FactorVAE: need batch_size >= 2, num_train/num_eval >= 1, "
+               "num_variance_estimate >= 2")
+    for bad in ({"batch_size": 1}, {"num_train": 0}, {"num_eval": 0},
+                {"num_variance_estimate": 1}):
+        kw = {"batch_size": 2, "num_train": 1, "num_eval": 1, "num_variance_estimate": 2, **bad}
+        with pytest.raises(ValueError, match=fvm_msg):
+            factor_vae_score(DATA, identity, np.random.default_rng(0), **kw)
+    single = beta_vae_score(DATA, identity, np.random.default_rng(0), batch_size=1, num_train=40,
+                            num_eval=1)
+    assert set(single) == {"betavae_train_accuracy", "betavae_eval_accuracy"}
+    beta_msg = "BetaVAE: need batch_size >= 1, num_train >= 2, num_eval >= 1"
+    for bad in ({"batch_size": 0}, {"num_train": 1}, {"num_eval": 0}):
+        kw = {"batch_size": 1, "num_train": 40, "num_eval": 1, **bad}
+        with pytest.raises(ValueError, match=beta_msg):
+            beta_vae_score(DATA, identity, np.random.default_rng(0), **kw)
+    with pytest.raises(ValueError, match="BetaVAE: needs at least 2 factors with more than one"):
+        beta_vae_score(FactorImages((5, 1, 1)), identity, np.random.default_rng(0))
+
+
+def test_beta_vae_points_share_the_drawn_factor_exactly():
+    """With the factor values as codes, the shared factor's feature is exactly 0 in every
+    point and the others are not (a perfect code scores 1)."""
+    from metrics.beta_vae import _beta_vae_points
+
+    features, shared = _beta_vae_points(DATA, identity, np.random.default_rng(1), 50, 8,
+                                        np.arange(3), chunk_size=20)
+    assert features.shape == (50, 3) and set(shared.tolist()) == {0, 1, 2}
+    assert np.all(features[np.arange(50), shared] == 0.0)
+    others = np.ones_like(features, dtype=bool)
+    others[np.arange(50), shared] = False
+    assert np.all(features[others] > 0.0)
+    again, _ = _beta_vae_points(DATA, identity, np.random.default_rng(1), 50, 8, np.arange(3),
+                                chunk_size=1000)
+    assert np.array_equal(again, features)
+    perfect = beta_vae_score(DATA, identity, np.random.default_rng(0), batch_size=8,
+                             num_train=150, num_eval=100)
+    assert perfect == {"betavae_train_accuracy": 1.0, "betavae_eval_accuracy": 1.0}
+
+
+def test_factor_vae_groups_hold_the_fixed_factor_exactly():
+    """Every group's fixed factor takes one value in all its rows; the others vary."""
+    from metrics.factor_vae import _fixed_factor_groups
+
+    factors, fixed = _fixed_factor_groups(DATA, np.random.default_rng(2), 40, 16, np.array([0, 2]))
+    assert factors.shape == (40, 16, 3) and set(fixed.tolist()) == {0, 2}
+    rows = np.arange(40)
+    assert np.all(factors[rows, :, fixed] == factors[rows, :1, fixed])
+    assert np.all(np.ptp(factors[:, :, 1], axis=1) > 0)  # never fixed: not in `varying`

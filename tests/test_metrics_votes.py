@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
@@ -170,3 +172,95 @@ def test_beta_vae_matches_reference_and_separates_codes():
     assert chance < 0.55
     with pytest.raises(ValueError, match="single factor"):
         beta_vae_from_pairs(tr[0], tr[1], np.zeros(200, int), *ev, random_state=0)
+
+
+# --- smallest valid inputs, exact read-outs and the messages of the checks --------------------
+
+
+def _hand_votes(noise_on_fixed: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
+    """Six groups of two codes (D = 3): the group's fixed factor j moves dim j by
+    ``noise_on_fixed``, every other dim by 1. Fixed factors 0, 1, 2, 0, 1, 2."""
+    ks = np.array([0, 1, 2, 0, 1, 2])
+    codes = np.zeros((6, 2, 3))
+    codes[:, 1, :] = 1.0
+    codes[np.arange(6), 1, ks] = noise_on_fixed
+    return codes, ks
+
+
+def test_factor_vae_pairs_vote_exactly_and_single_groups_count():
+    """Batch 2 (the smallest group) votes on the one quiet dim; the read-out is exact."""
+    codes, ks = _hand_votes()
+    variance_codes = np.array([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]])  # 2 codes: variance 0.5 each
+    out = factor_vae_details(codes, ks, codes[:1], ks[:1], variance_codes, 3, prune_threshold=0.0)
+    assert out["train_votes"].tolist() == [[2, 0, 0], [0, 2, 0], [0, 0, 2]]
+    assert out["train_votes"].dtype == np.int64
+    assert out["eval_votes"].tolist() == [[1, 0, 0], [0, 0, 0], [0, 0, 0]]
+    assert out["assignment"].tolist() == [0, 1, 2]
+    assert out["fvm_train_accuracy"] == 1.0 and out["fvm_eval_accuracy"] == 1.0
+    assert out["fvm_num_active_dims"] == 3.0
+    # one factor: the votes spread over the three dims, every dim is assigned to it
+    one = factor_vae_details(codes, np.zeros(6, int), codes, np.zeros(6, int),
+                             variance_codes, 1, prune_threshold=0.0)
+    assert one["train_votes"].tolist() == [[2, 2, 2]]
+    assert one["fvm_train_accuracy"] == 1.0 and one["fvm_eval_accuracy"] == 1.0
+
+
+def test_factor_vae_global_variance_and_threshold_boundary():
+    """ddof-1 variance of the variance sample; a dim whose std equals the threshold is active."""
+    from metrics.factor_vae import active_dims
+
+    variance, active = active_dims(np.array([[0.0, 0.0], [1.0, 2.0]]), float(np.sqrt(0.5)))
+    assert variance.tolist() == [0.5, 2.0]
+    assert active.tolist() == [True, True]
+    _, active = active_dims(np.array([[0.0, 0.0], [1.0, 2.0]]), 1.0)
+    assert active.tolist() == [False, True]
+    with pytest.raises(ValueError, match="FactorVAE: the variance sample needs at least 2 codes"):
+        active_dims(np.ones((1, 2)), 0.0)
+
+
+def test_factor_vae_checks_name_the_split_and_the_problem():
+    codes, ks = _hand_votes()
+    var = np.array([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]])
+    shape_msg = r"FactorVAE: eval codes must be \(n_votes, batch >= 2, D\), got "
+    for bad in (codes[0], codes[:, :1], codes[:0], codes[..., None]):
+        with pytest.raises(ValueError, match=shape_msg + re.escape(str(bad.shape))):
+            factor_vae_from_votes(codes, ks, bad, ks[: len(bad)], var, 3)
+    int_msg = r"FactorVAE: train factor_index must be integers of shape \(6,\)"
+    for bad_ks in (ks.astype(float), ks[:5], ks[None]):
+        with pytest.raises(ValueError, match=int_msg):
+            factor_vae_from_votes(codes, bad_ks, codes, ks, var, 3)
+    with pytest.raises(ValueError, match=r"FactorVAE: eval factor_index must lie in \[0, 3\)"):
+        factor_vae_from_votes(codes, ks, codes, ks - 1, var, 3)
+    with pytest.raises(ValueError, match=r"FactorVAE: train factor_index must lie in \[0, 3\)"):
+        factor_vae_from_votes(codes, ks + 1, codes, ks, var, 3)
+    with pytest.raises(ValueError, match="FactorVAE: num_factors must be >= 1, got 0"):
+        factor_vae_from_votes(codes, ks, codes, ks, var, 0)
+    wide = np.concatenate([codes, codes[..., :1]], axis=2)
+    for train, evals, d_tr, d_ev in ((wide, codes, 4, 3), (codes, wide, 3, 4)):
+        with pytest.raises(ValueError, match=f"variance 3, train {d_tr}, eval {d_ev}"):
+            factor_vae_from_votes(train, ks, evals, ks, var, 3)
+
+
+def test_beta_vae_features_are_mean_absolute_differences_per_group():
+    from metrics.beta_vae import beta_vae_features, beta_vae_from_features
+
+    z1 = np.array([[[0.0, 1.0], [2.0, 2.0]]])
+    z2 = np.array([[[1.0, 1.0], [-2.0, 2.5]]])
+    assert beta_vae_features(z1, z2).tolist() == [[2.5, 0.25]]
+    msg = r"BetaVAE: pair codes must be two equal \(n, batch, D\) arrays, got "
+    for a, b in ((z1[0], z2[0]), (z1, z2[:, :1]), (z1[:0], z2[:0])):
+        with pytest.raises(ValueError, match=msg + re.escape(f"{a.shape} and {b.shape}")):
+            beta_vae_features(a, b)
+    bad = z1.copy()
+    bad[0, 1, 1] = np.inf
+    with pytest.raises(ValueError, match=r"BetaVAE: z1 contain NaN or inf in code dims \[1\]"):
+        beta_vae_features(bad, z2)
+    with pytest.raises(ValueError, match=r"BetaVAE: z2 contain NaN or inf in code dims \[1\]"):
+        beta_vae_features(z2, bad)
+    x = np.eye(2)
+    labels = np.array([0, 1])
+    out = beta_vae_from_features(x, labels, x, labels, random_state=0)
+    assert out == {"betavae_train_accuracy": 1.0, "betavae_eval_accuracy": 1.0}
+    for y_tr, y_ev in ((labels[:1], labels), (labels, labels[None])):
+        with pytest.raises(ValueError, match="BetaVAE: labels must be 1-D with one entry per"):
+            beta_vae_from_features(x, y_tr, x, y_ev, random_state=0)
