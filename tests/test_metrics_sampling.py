@@ -391,3 +391,73 @@ def test_factor_vae_groups_hold_the_fixed_factor_exactly():
     rows = np.arange(40)
     assert np.all(factors[rows, :, fixed] == factors[rows, :1, fixed])
     assert np.all(np.ptp(factors[:, :, 1], axis=1) > 0)  # never fixed: not in `varying`
+
+
+def test_dci_from_importance_known_two_by_two_and_checks():
+    """R = [[1, 0], [1, 1]]: code 0 is pure (1), code 1 split evenly (0), weights 1/3 and 2/3;
+    factor 1 sits on one code (1), factor 0 on two (0), weights 1/3 and 2/3."""
+    from metrics.dci import dci_from_importance
+
+    out = dci_from_importance(np.array([[1.0, 0.0], [1.0, 1.0]]))
+    assert out["dci_disentanglement"] == pytest.approx(1 / 3, abs=1e-9)
+    assert out["dci_completeness"] == pytest.approx(1 / 3, abs=1e-9)
+    assert dci_from_importance(np.eye(2)) == pytest.approx(
+        {"dci_disentanglement": 1.0, "dci_completeness": 1.0}, abs=1e-9)
+    with pytest.raises(ValueError, match=r"DCI: importance must be \(D, K\), got shape \(2,\)"):
+        dci_from_importance(np.ones(2))
+    with pytest.raises(ValueError, match=r"DCI: disentanglement needs K >= 2 factors \(log base K"
+                                         r"\), got K=1"):
+        dci_from_importance(np.ones((3, 1)))
+    with pytest.raises(ValueError, match=r"DCI: completeness needs D >= 2 code dims \(log base D"
+                                         r"\), got D=1"):
+        dci_from_importance(np.ones((1, 3)))
+    for bad in (np.nan, np.inf, -0.1):
+        r = np.eye(3)
+        r[1, 2] = bad
+        with pytest.raises(ValueError, match="DCI: importance must be finite and non-negative"):
+            dci_from_importance(r)
+
+
+@pytest.mark.parametrize("mode", ["exact", "fast", "hist"])
+def test_dci_of_two_dims_two_factors_and_of_constant_codes(mode):
+    """The smallest scoreable case (K = D = 2) is perfect for the identity code; a code of
+    constant dims is never split on: importance 0, disentanglement and completeness 0."""
+    c_tr, f_tr, c_te, f_te = _split(identity, 1)
+    two = dci(c_tr[:, :2], f_tr[:, :2], c_te[:, :2], f_te[:, :2], mode=mode, random_state=0)
+    assert two["dci_disentanglement"] > 0.95 and two["dci_completeness"] > 0.95
+    assert two["dci_informativeness_train"] == 1.0 and two["dci_informativeness_test"] == 1.0
+    flat_tr, flat_te = np.ones((len(c_tr), 2)), np.ones((len(c_te), 2))
+    with pytest.warns(DegenerateInputWarning, match=r"DCI: code dims \[0, 1\] are constant"):
+        flat = dci(flat_tr, f_tr, flat_te, f_te, mode=mode, random_state=0)
+    assert flat["dci_disentanglement"] == pytest.approx(0.0, abs=1e-9)
+    assert flat["dci_completeness"] == pytest.approx(0.0, abs=1e-9)
+    # informativeness of a constant code: the accuracy of predicting the majority class
+    majority = np.mean([np.mean(f_te[:, j] == np.bincount(f_tr[:, j]).argmax()) for j in range(3)])
+    assert flat["dci_informativeness_test"] == pytest.approx(majority, abs=1e-12)
+
+
+def test_dci_hist_shares_a_duplicated_dims_importance_equally():
+    """Identical columns split one column's gain in equal parts; the other dims keep theirs."""
+    from metrics.dci import dci_importance
+
+    split = _split(identity, 2)
+    single, *_ = dci_importance(*split, mode="hist", random_state=0)
+    dup_split = (duplicated(split[0]), split[1], duplicated(split[2]), split[3])
+    double, *_ = dci_importance(*dup_split, mode="hist", random_state=0)
+    assert np.allclose(double[0], single[0] / 2, atol=1e-12)
+    assert np.array_equal(double[0], double[3])
+    assert np.allclose(double[1:3], single[1:3], atol=1e-12)
+    assert np.allclose(double.sum(axis=0), 1.0)
+
+
+def test_dci_checks_mode_and_settings():
+    from metrics.dci import DCISettings
+
+    split = _split(identity, 0, n_train=50, n_test=20)
+    with pytest.raises(ValueError, match=r"DCI: mode must be one of \('exact', 'fast', 'hist'\), "
+                                         r"got 'lgbm'"):
+        dci(*split, mode="lgbm", random_state=0)
+    with pytest.raises(ValueError, match=r"dci mode must be one of \('exact', 'fast', 'hist'\), "
+                                         r"got 'slow'"):
+        DCISettings(mode="slow")
+    assert DCISettings().mode == "exact"
