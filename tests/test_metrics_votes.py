@@ -177,21 +177,25 @@ def test_beta_vae_matches_reference_and_separates_codes():
 # --- smallest valid inputs, exact read-outs and the messages of the checks --------------------
 
 
-def _hand_votes(noise_on_fixed: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
-    """Six groups of two codes (D = 3): the group's fixed factor j moves dim j by
-    ``noise_on_fixed``, every other dim by 1. Fixed factors 0, 1, 2, 0, 1, 2."""
+# Two codes, every dim with ddof-1 variance 0.5: the global variance of the hand-made votes.
+PAIR_VARIANCE_CODES = np.array([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]])
+
+
+def _hand_votes() -> tuple[np.ndarray, np.ndarray]:
+    """Six groups of two codes (D = 3): the group's fixed factor j moves dim j by 0.01, every
+    other dim by 1. Fixed factors 0, 1, 2, 0, 1, 2."""
     ks = np.array([0, 1, 2, 0, 1, 2])
     codes = np.zeros((6, 2, 3))
     codes[:, 1, :] = 1.0
-    codes[np.arange(6), 1, ks] = noise_on_fixed
+    codes[np.arange(6), 1, ks] = 0.01
     return codes, ks
 
 
 def test_factor_vae_pairs_vote_exactly_and_single_groups_count():
     """Batch 2 (the smallest group) votes on the one quiet dim; the read-out is exact."""
     codes, ks = _hand_votes()
-    variance_codes = np.array([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]])  # 2 codes: variance 0.5 each
-    out = factor_vae_details(codes, ks, codes[:1], ks[:1], variance_codes, 3, prune_threshold=0.0)
+    out = factor_vae_details(codes, ks, codes[:1], ks[:1], PAIR_VARIANCE_CODES, 3,
+                             prune_threshold=0.0)
     assert out["train_votes"].tolist() == [[2, 0, 0], [0, 2, 0], [0, 0, 2]]
     assert out["train_votes"].dtype == np.int64
     assert out["eval_votes"].tolist() == [[1, 0, 0], [0, 0, 0], [0, 0, 0]]
@@ -200,7 +204,7 @@ def test_factor_vae_pairs_vote_exactly_and_single_groups_count():
     assert out["fvm_num_active_dims"] == 3.0
     # one factor: the votes spread over the three dims, every dim is assigned to it
     one = factor_vae_details(codes, np.zeros(6, int), codes, np.zeros(6, int),
-                             variance_codes, 1, prune_threshold=0.0)
+                             PAIR_VARIANCE_CODES, 1, prune_threshold=0.0)
     assert one["train_votes"].tolist() == [[2, 2, 2]]
     assert one["fvm_train_accuracy"] == 1.0 and one["fvm_eval_accuracy"] == 1.0
 
@@ -220,7 +224,7 @@ def test_factor_vae_global_variance_and_threshold_boundary():
 
 def test_factor_vae_checks_name_the_split_and_the_problem():
     codes, ks = _hand_votes()
-    var = np.array([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]])
+    var = PAIR_VARIANCE_CODES
     shape_msg = r"FactorVAE: eval codes must be \(n_votes, batch >= 2, D\), got "
     for bad in (codes[0], codes[:, :1], codes[:0], codes[..., None]):
         with pytest.raises(ValueError, match=shape_msg + re.escape(str(bad.shape))):
