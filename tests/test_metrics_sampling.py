@@ -415,7 +415,7 @@ def test_dci_from_importance_known_two_by_two_and_checks():
     for bad in (np.nan, np.inf, -0.1):
         r = np.eye(3)
         r[1, 2] = bad
-        with pytest.raises(ValueError, match="DCI: importance must be finite and non-negative"):
+        with pytest.raises(ValueError, match="^DCI: importance must be finite and non-negative$"):
             dci_from_importance(r)
 
 
@@ -428,7 +428,8 @@ def test_dci_of_two_dims_two_factors_and_of_constant_codes(mode):
     assert two["dci_disentanglement"] > 0.95 and two["dci_completeness"] > 0.95
     assert two["dci_informativeness_train"] == 1.0 and two["dci_informativeness_test"] == 1.0
     flat_tr, flat_te = np.ones((len(c_tr), 2)), np.ones((len(c_te), 2))
-    with pytest.warns(DegenerateInputWarning, match=r"DCI: code dims \[0, 1\] are constant"):
+    with pytest.warns(DegenerateInputWarning, match=r"^DCI: code dims \[0, 1\] are constant "
+                                                    r"\(never split on, importance 0\)$"):
         flat = dci(flat_tr, f_tr, flat_te, f_te, mode=mode, random_state=0)
     assert flat["dci_disentanglement"] == pytest.approx(0.0, abs=1e-9)
     assert flat["dci_completeness"] == pytest.approx(0.0, abs=1e-9)
@@ -449,6 +450,96 @@ def test_dci_hist_shares_a_duplicated_dims_importance_equally():
     assert np.array_equal(double[0], double[3])
     assert np.allclose(double[1:3], single[1:3], atol=1e-12)
     assert np.allclose(double.sum(axis=0), 1.0)
+
+
+def test_dci_from_importance_is_scale_free_and_computes_in_float64():
+    """The scores depend on R's proportions only, whatever its total (sklearn's importances sum
+    to K, LightGBM's gains to anything); float32 input is widened before any arithmetic."""
+    from metrics.dci import dci_from_importance
+
+    r = np.array([[0.3, 0.1], [0.0, 0.1]])  # total 0.5: below 1
+    expected = dci_from_importance(r)
+    for scale in (0.1, 10.0, 1e3):  # the 1e-11 added before normalising moves it by < 1e-8
+        assert dci_from_importance(r * scale) == pytest.approx(expected, abs=1e-8)
+    r32 = np.random.default_rng(0).random((5, 3)).astype(np.float32)
+    assert dci_from_importance(r32) == dci_from_importance(r32.astype(np.float64))
+
+
+def test_dci_importance_defaults_to_exact_and_names_itself_in_warnings():
+    from metrics.dci import dci_importance
+
+    c_tr, f_tr, c_te, f_te = _split(identity, 3, n_train=120, n_test=40)
+    default = dci_importance(c_tr, f_tr, c_te, f_te, random_state=0)
+    exact = dci_importance(c_tr, f_tr, c_te, f_te, mode="exact", random_state=0)
+    for a, b in zip(default, exact, strict=True):
+        assert np.array_equal(a, b)
+    f_tr, f_te = f_tr.copy(), f_te.copy()
+    f_tr[:, 1] = f_te[:, 1] = 2
+    with pytest.warns(DegenerateInputWarning, match=r"^DCI: factors \[1\] take a single value and "
+                                                    r"are excluded from the score$"):
+        _, _, _, keep = dci_importance(c_tr, f_tr, c_te, f_te, mode="fast", random_state=0)
+    assert keep.tolist() == [0, 2]
+
+
+def test_dci_fits_each_mode_with_its_pinned_parameters(monkeypatch):
+    """``fast`` is its own model (20 stages at rate 0.5), not the reference one: the calibration
+    tests against ``exact`` would pass if both were the same fit."""
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    import metrics.dci as dci_module
+
+    seen: list[dict] = []
+
+    def spy(**kwargs):
+        seen.append(kwargs)
+        return GradientBoostingClassifier(**kwargs)
+
+    monkeypatch.setattr(dci_module, "GradientBoostingClassifier", spy)
+    split = _split(identity, 4, n_train=60, n_test=20)
+    for mode, params in (("exact", dci_module.GBT_PARAMS), ("fast", dci_module.FAST_GBT_PARAMS)):
+        seen.clear()
+        dci(*split, mode=mode, random_state=0)
+        assert len(seen) == 3
+        for kwargs in seen:
+            assert {k: v for k, v in kwargs.items() if k != "random_state"} == params
+            assert isinstance(kwargs["random_state"], int)
+    assert dci_module.FAST_GBT_PARAMS["n_estimators"] == 20
+    assert dci_module.FAST_GBT_PARAMS["learning_rate"] == 0.5
+
+
+def test_dci_dispatches_the_dearest_factors_first_and_passes_n_jobs(monkeypatch):
+    """Factors with more classes are fitted first (5, 4 and 6 classes: order 2, 0, 1); the
+    results come back in factor order; ``n_jobs`` reaches joblib from both entry points."""
+    import metrics.dci as dci_module
+    from metrics.dci import dci_importance
+
+    order: list[int] = []
+    jobs: list[int | None] = []
+
+    def fake_fit(x_tr, y_tr, x_te, y_te, seed, mode):
+        classes = np.unique(y_tr).size
+        order.append(classes)
+        importance = np.zeros(x_tr.shape[1])
+        importance[SIZES.index(classes)] = 1.0  # the identity code: factor j on dim j
+        return importance, classes / 10, classes / 100
+
+    class SerialParallel:
+        def __init__(self, n_jobs=None):
+            jobs.append(n_jobs)
+
+        def __call__(self, tasks):
+            return [f(*args, **kwargs) for f, args, kwargs in tasks]
+
+    monkeypatch.setattr(dci_module, "_fit_factor", fake_fit)
+    monkeypatch.setattr(dci_module, "Parallel", SerialParallel)
+    split = _split(identity, 5, n_train=200, n_test=20)
+    importance, acc_tr, acc_te, keep = dci_importance(*split, random_state=0, n_jobs=2)
+    assert order == [6, 5, 4]
+    assert np.array_equal(importance, np.eye(3)) and keep.tolist() == [0, 1, 2]
+    assert acc_tr.tolist() == [0.5, 0.4, 0.6] and acc_te.tolist() == [0.05, 0.04, 0.06]
+    scores = dci(*split, random_state=0, n_jobs=3)
+    assert jobs == [2, 3]
+    assert scores["dci_informativeness_train"] == pytest.approx(0.5)
 
 
 def test_dci_checks_mode_and_settings():
