@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -167,7 +169,7 @@ def test_single_valued_factor_is_never_fixed_in_votes():
     with pytest.warns(DegenerateInputWarning) as record:
         out = factor_vae_score(data, identity, np.random.default_rng(0), **kw)
     messages = " | ".join(str(w.message) for w in record)
-    assert "factors [1] have a single value" in messages
+    assert "FactorVAE: factors [1] have a single value and are never fixed" in messages
     assert "code dims [1] are constant" in messages
     # the constant dim 1 is inactive; the other two are perfect
     assert out["fvm_num_active_dims"] == 2.0 and out["fvm_eval_accuracy"] == 1.0
@@ -349,7 +351,7 @@ def test_vote_metrics_take_their_smallest_sizes_and_reject_smaller():
     for bad in ({"batch_size": 1}, {"num_train": 0}, {"num_eval": 0},
                 {"num_variance_estimate": 1}):
         kw = {"batch_size": 2, "num_train": 1, "num_eval": 1, "num_variance_estimate": 2, **bad}
-        with pytest.raises(ValueError, match=fvm_msg):
+        with pytest.raises(ValueError, match=f"^{re.escape(fvm_msg)}$"):
             factor_vae_score(DATA, identity, np.random.default_rng(0), **kw)
     single = beta_vae_score(DATA, identity, np.random.default_rng(0), batch_size=1, num_train=40,
                             num_eval=1)
@@ -392,6 +394,70 @@ def test_factor_vae_groups_hold_the_fixed_factor_exactly():
     rows = np.arange(40)
     assert np.all(factors[rows, :, fixed] == factors[rows, :1, fixed])
     assert np.all(np.ptp(factors[:, :, 1], axis=1) > 0)  # never fixed: not in `varying`
+
+
+def test_factor_vae_score_defaults_are_the_settings_defaults():
+    """The function's defaults are the reference study's (``FVMSettings``): same draws, same
+    numbers. A code with std about 0.15 per dim and noise, so that every size and the 0.05
+    threshold change the result."""
+    from dataclasses import asdict
+
+    from metrics.factor_vae import FVMSettings
+
+    def scaled_noisy(seed: int):
+        rng = np.random.default_rng(seed)  # a fresh stream per run: the same calls, same noise
+        return lambda images: identity(images) / 10 + 0.1 * rng.normal(size=(len(images), 3))
+
+    default = factor_vae_score(DATA, scaled_noisy(1), np.random.default_rng(0), chunk_size=4096)
+    explicit = factor_vae_score(DATA, scaled_noisy(1), np.random.default_rng(0), chunk_size=4096,
+                                **asdict(FVMSettings()))
+    assert default == explicit
+    assert 0.5 < default["fvm_eval_accuracy"] < 1.0 and default["fvm_num_active_dims"] == 3.0
+
+
+def test_factor_vae_score_without_active_dims_scores_zero():
+    """A constant code: every dim has variance 0, no vote is cast."""
+    with pytest.warns(DegenerateInputWarning) as record:
+        out = factor_vae_score(DATA, lambda images: np.ones((len(images), 2)),
+                               np.random.default_rng(0), batch_size=4, num_train=5, num_eval=3,
+                               num_variance_estimate=10)
+    assert out == {"fvm_train_accuracy": 0.0, "fvm_eval_accuracy": 0.0, "fvm_num_active_dims": 0.0}
+    assert [str(w.message) for w in record] == [
+        "FactorVAE: code dims [0, 1] are constant (always inactive)",
+        "FactorVAE: no active code dim (std >= 0.05); accuracies are 0",
+    ]
+
+
+def test_factor_vae_score_encodes_in_chunks_and_through_the_memo():
+    """Every encode call, the variance sample's included, holds at most ``chunk_size`` rows (a
+    group larger than a chunk is split); with a memo every row is requested through it."""
+    calls: list[int] = []
+
+    def counted(images: np.ndarray) -> np.ndarray:
+        calls.append(len(images))
+        return identity(images)
+
+    kw = {"batch_size": 16, "num_train": 6, "num_eval": 4, "num_variance_estimate": 50}
+    plain = factor_vae_score(DATA, counted, np.random.default_rng(0), chunk_size=8, **kw)
+    assert max(calls) == 8 and sum(calls) == 50 + 10 * 16
+    memo = CodeMemo()
+    reused = factor_vae_score(DATA, identity, np.random.default_rng(0), memo=memo, **kw)
+    assert reused == plain
+    assert memo.requested == 50 + 10 * 16
+
+
+def test_fixed_factor_groups_take_the_first_rows_value():
+    """The fixed factor's value is the one drawn for the group's first row."""
+    from metrics.factor_vae import _fixed_factor_groups
+
+    factors, fixed = _fixed_factor_groups(DATA, np.random.default_rng(5), 30, 4, np.arange(3))
+    rng = np.random.default_rng(5)
+    rng.integers(0, 3, size=30)  # the fixed factors
+    drawn = DATA.sample_factors(30 * 4, rng).reshape(30, 4, 3)
+    groups = np.arange(30)
+    first = np.repeat(drawn[groups, 0, fixed][:, None], 4, axis=1)
+    assert np.array_equal(factors[groups, :, fixed], first)
+    assert factors.dtype == np.int64
 
 
 def test_dci_from_importance_known_two_by_two_and_checks():

@@ -218,8 +218,45 @@ def test_factor_vae_global_variance_and_threshold_boundary():
     assert active.tolist() == [True, True]
     _, active = active_dims(np.array([[0.0, 0.0], [1.0, 2.0]]), 1.0)
     assert active.tolist() == [False, True]
-    with pytest.raises(ValueError, match="FactorVAE: the variance sample needs at least 2 codes"):
+    with pytest.raises(ValueError, match="^FactorVAE: the variance sample needs at least 2 codes$"):
         active_dims(np.ones((1, 2)), 0.0)
+    bad = np.zeros((3, 2))
+    bad[1, 1] = np.nan
+    with pytest.raises(ValueError, match=r"^FactorVAE: variance codes contain NaN or inf in code "
+                                         r"dims \[1\]"):
+        active_dims(bad, 0.0)
+
+
+def test_factor_vae_defaults_threshold_and_full_index():
+    """Default threshold 0.05 (PAIR_VARIANCE_CODES: std 0.71, active by default) and votes
+    indexed into the full code vector by default."""
+    from metrics.factor_vae import vote_dims
+
+    codes, ks = _hand_votes()
+    explicit = factor_vae_details(codes, ks, codes, ks, PAIR_VARIANCE_CODES, 3,
+                                  prune_threshold=0.05)
+    default = factor_vae_details(codes, ks, codes, ks, PAIR_VARIANCE_CODES, 3)
+    assert default["fvm_num_active_dims"] == explicit["fvm_num_active_dims"] == 3.0
+    assert factor_vae_from_votes(codes, ks, codes, ks, PAIR_VARIANCE_CODES, 3) == {
+        "fvm_train_accuracy": 1.0, "fvm_eval_accuracy": 1.0, "fvm_num_active_dims": 3.0}
+    variance = np.array([0.5, 0.5, 0.5])
+    active = np.array([False, True, True])
+    assert vote_dims(codes, variance, active).tolist() == [1, 1, 2, 1, 1, 2]
+    assert vote_dims(codes, variance, active, legacy_index=True).tolist() == [0, 0, 1, 0, 0, 1]
+
+
+def test_factor_vae_without_active_dims_keeps_the_readout_layout():
+    """No active dim: the same keys, shapes and integer dtypes as a scored read-out, all zero."""
+    codes, ks = _hand_votes()
+    scored = factor_vae_details(codes, ks, codes, ks, PAIR_VARIANCE_CODES, 3, prune_threshold=0.0)
+    with pytest.warns(DegenerateInputWarning,
+                      match=r"^FactorVAE: no active code dim \(std >= 10\); accuracies are 0$"):
+        empty = factor_vae_details(codes, ks, codes, ks, PAIR_VARIANCE_CODES, 3, prune_threshold=10)
+    assert set(empty) == set(scored)
+    for key in ("train_votes", "eval_votes", "assignment"):
+        assert empty[key].shape == scored[key].shape and empty[key].dtype == np.int64
+        assert not empty[key].any()
+    assert empty["active"].tolist() == [False, False, False]
 
 
 def test_factor_vae_checks_name_the_split_and_the_problem():
