@@ -353,16 +353,24 @@ def test_vote_metrics_take_their_smallest_sizes_and_reject_smaller():
         kw = {"batch_size": 2, "num_train": 1, "num_eval": 1, "num_variance_estimate": 2, **bad}
         with pytest.raises(ValueError, match=f"^{re.escape(fvm_msg)}$"):
             factor_vae_score(DATA, identity, np.random.default_rng(0), **kw)
-    single = beta_vae_score(DATA, identity, np.random.default_rng(0), batch_size=1, num_train=40,
+    # seed 1: the two training points share different factors (a classifier needs two classes)
+    single = beta_vae_score(DATA, identity, np.random.default_rng(1), batch_size=1, num_train=2,
                             num_eval=1)
     assert set(single) == {"betavae_train_accuracy", "betavae_eval_accuracy"}
     beta_msg = "BetaVAE: need batch_size >= 1, num_train >= 2, num_eval >= 1"
     for bad in ({"batch_size": 0}, {"num_train": 1}, {"num_eval": 0}):
         kw = {"batch_size": 1, "num_train": 40, "num_eval": 1, **bad}
-        with pytest.raises(ValueError, match=beta_msg):
+        with pytest.raises(ValueError, match=f"^{re.escape(beta_msg)}$"):
             beta_vae_score(DATA, identity, np.random.default_rng(0), **kw)
-    with pytest.raises(ValueError, match="BetaVAE: needs at least 2 factors with more than one"):
+    with pytest.raises(ValueError, match="^BetaVAE: needs at least 2 factors with more than one "
+                                         "value$"):
         beta_vae_score(FactorImages((5, 1, 1)), identity, np.random.default_rng(0))
+    # exactly two varying factors are enough; the single-valued one is named
+    with pytest.warns(DegenerateInputWarning, match=r"^BetaVAE: factors \[1\] have a single value "
+                                                    r"and are never fixed$"):
+        two = beta_vae_score(FactorImages((5, 1, 6)), identity, np.random.default_rng(0),
+                             batch_size=4, num_train=40, num_eval=10)
+    assert two["betavae_eval_accuracy"] > 0.9
 
 
 def test_beta_vae_points_share_the_drawn_factor_exactly():
@@ -444,6 +452,39 @@ def test_factor_vae_score_encodes_in_chunks_and_through_the_memo():
     reused = factor_vae_score(DATA, identity, np.random.default_rng(0), memo=memo, **kw)
     assert reused == plain
     assert memo.requested == 50 + 10 * 16
+
+
+def test_beta_vae_score_defaults_are_the_settings_defaults():
+    """As for FactorVAE: the function's defaults are ``BetaVAESettings``'s."""
+    from dataclasses import asdict
+
+    from metrics.beta_vae import BetaVAESettings
+
+    def noisy(seed: int):
+        rng = np.random.default_rng(seed)
+        return lambda images: identity(images) + 3.0 * rng.normal(size=(len(images), 3))
+
+    default = beta_vae_score(DATA, noisy(1), np.random.default_rng(0), chunk_size=8192)
+    explicit = beta_vae_score(DATA, noisy(1), np.random.default_rng(0), chunk_size=8192,
+                              **asdict(BetaVAESettings()))
+    assert default == explicit
+    assert 0.5 < default["betavae_eval_accuracy"] < 1.0
+
+
+def test_beta_vae_score_encodes_in_chunks_and_through_the_memo():
+    calls: list[int] = []
+
+    def counted(images: np.ndarray) -> np.ndarray:
+        calls.append(len(images))
+        return identity(images)
+
+    kw = {"batch_size": 16, "num_train": 6, "num_eval": 4}
+    plain = beta_vae_score(DATA, counted, np.random.default_rng(0), chunk_size=8, **kw)
+    assert max(calls) == 8 and sum(calls) == 2 * 10 * 16
+    memo = CodeMemo()
+    reused = beta_vae_score(DATA, identity, np.random.default_rng(0), memo=memo, **kw)
+    assert reused == plain
+    assert memo.requested == 2 * 10 * 16
 
 
 def test_fixed_factor_groups_take_the_first_rows_value():

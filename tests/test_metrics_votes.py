@@ -282,6 +282,51 @@ def test_factor_vae_checks_name_the_split_and_the_problem():
             factor_vae_from_votes(train, ks, evals, ks, var, 3)
 
 
+def test_beta_vae_classifier_is_pinned_and_its_inputs_named(monkeypatch):
+    """The classifier gets LOGISTIC_PARAMS and the first seed of ``estimator_seeds``; only its
+    ConvergenceWarning is silenced; every check names BetaVAE and the array."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    import metrics.beta_vae as module
+    from metrics._common import estimator_seeds
+
+    made: list[dict] = []
+
+    class Spy(LogisticRegression):
+        def __init__(self, **kwargs):
+            made.append(kwargs)
+            super().__init__(**kwargs)
+
+        def fit(self, x, y):
+            warnings.warn("not converged", ConvergenceWarning, stacklevel=2)
+            warnings.warn("something else", UserWarning, stacklevel=2)
+            return super().fit(x, y)
+
+    monkeypatch.setattr(module, "LogisticRegression", Spy)
+    x = np.array([[0.0, 1.0], [1.0, 0.0], [0.1, 0.9], [0.9, 0.1]])
+    y = np.array([0, 1, 0, 1])
+    with pytest.warns(UserWarning, match="something else") as record:
+        out = module.beta_vae_from_features(x, y, x, y, random_state=7)
+    assert not [w for w in record if issubclass(w.category, ConvergenceWarning)]
+    assert made == [{"random_state": estimator_seeds(7, 1)[0], **module.LOGISTIC_PARAMS}]
+    assert out == {"betavae_train_accuracy": 1.0, "betavae_eval_accuracy": 1.0}
+    for split in ("train", "eval"):
+        bad = x.copy()
+        bad[2, 1] = np.nan
+        args = (bad, y, x, y) if split == "train" else (x, y, bad, y)
+        with pytest.raises(ValueError, match=rf"^BetaVAE: {split} features contain NaN or inf in "
+                                             r"code dims \[1\]"):
+            module.beta_vae_from_features(*args, random_state=0)
+    with pytest.raises(ValueError, match="^BetaVAE: labels must be 1-D with one entry per feature "
+                                         "row$"):
+        module.beta_vae_from_features(x, y[:3], x, y, random_state=0)
+    with pytest.raises(ValueError, match="^BetaVAE: the training labels hold a single factor; "
+                                         "need at least 2$"):
+        module.beta_vae_from_features(x, np.zeros(4, int), x, y, random_state=0)
+
+
 def test_beta_vae_features_are_mean_absolute_differences_per_group():
     from metrics.beta_vae import beta_vae_features, beta_vae_from_features
 
