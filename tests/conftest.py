@@ -18,3 +18,28 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def logistic_regression_spy():
+    """``(Spy, made)``: a LogisticRegression that records its keyword arguments in ``made`` and
+    warns twice when fitted, a ConvergenceWarning (which the metrics silence) and a UserWarning
+    (which they must let through). Monkeypatch it over a metric module's ``LogisticRegression``."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    made: list[dict] = []
+
+    class Spy(LogisticRegression):
+        def __init__(self, **kwargs):
+            made.append(kwargs)
+            super().__init__(**kwargs)
+
+        def fit(self, x, y):
+            warnings.warn("not converged", ConvergenceWarning, stacklevel=2)
+            warnings.warn("something else", UserWarning, stacklevel=2)
+            return super().fit(x, y)
+
+    return Spy, made

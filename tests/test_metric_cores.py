@@ -425,26 +425,16 @@ def test_modularity_and_explicitness_name_themselves_in_errors():
     ]
 
 
-def test_explicitness_passes_the_pinned_solver_and_one_seed_per_factor(monkeypatch):
+def test_explicitness_passes_the_pinned_solver_and_one_seed_per_factor(
+    monkeypatch, logistic_regression_spy
+):
     """The classifier gets LOGISTIC_PARAMS (so a change of sklearn's defaults cannot change the
     score) and seed j of ``estimator_seeds``; only its ConvergenceWarning is silenced."""
     from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
 
     import metrics.modularity as module
 
-    made: list[dict] = []
-
-    class Spy(LogisticRegression):
-        def __init__(self, **kwargs):
-            made.append(kwargs)
-            super().__init__(**kwargs)
-
-        def fit(self, x, y):
-            warnings.warn("not converged", ConvergenceWarning, stacklevel=2)
-            warnings.warn("something else", UserWarning, stacklevel=2)
-            return super().fit(x, y)
-
+    Spy, made = logistic_regression_spy
     monkeypatch.setattr(module, "LogisticRegression", Spy)
     codes, factors = _two_factor_codes()
     with pytest.warns(UserWarning, match="something else") as record:

@@ -282,28 +282,15 @@ def test_factor_vae_checks_name_the_split_and_the_problem():
             factor_vae_from_votes(train, ks, evals, ks, var, 3)
 
 
-def test_beta_vae_classifier_is_pinned_and_its_inputs_named(monkeypatch):
+def test_beta_vae_classifier_is_pinned_and_its_inputs_named(monkeypatch, logistic_regression_spy):
     """The classifier gets LOGISTIC_PARAMS and the first seed of ``estimator_seeds``; only its
     ConvergenceWarning is silenced; every check names BetaVAE and the array."""
-    import warnings
-
     from sklearn.exceptions import ConvergenceWarning
 
     import metrics.beta_vae as module
     from metrics._common import estimator_seeds
 
-    made: list[dict] = []
-
-    class Spy(LogisticRegression):
-        def __init__(self, **kwargs):
-            made.append(kwargs)
-            super().__init__(**kwargs)
-
-        def fit(self, x, y):
-            warnings.warn("not converged", ConvergenceWarning, stacklevel=2)
-            warnings.warn("something else", UserWarning, stacklevel=2)
-            return super().fit(x, y)
-
+    Spy, made = logistic_regression_spy
     monkeypatch.setattr(module, "LogisticRegression", Spy)
     x = np.array([[0.0, 1.0], [1.0, 0.0], [0.1, 0.9], [0.9, 0.1]])
     y = np.array([0, 1, 0, 1])
