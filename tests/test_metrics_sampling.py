@@ -436,22 +436,26 @@ def test_factor_vae_score_without_active_dims_scores_zero():
     ]
 
 
-def test_factor_vae_score_encodes_in_chunks_and_through_the_memo():
-    """Every encode call, the variance sample's included, holds at most ``chunk_size`` rows (a
-    group larger than a chunk is split); with a memo every row is requested through it."""
+@pytest.mark.parametrize("score, kw, rows", [
+    (factor_vae_score, {"batch_size": 16, "num_train": 6, "num_eval": 4,
+                        "num_variance_estimate": 50}, 50 + 10 * 16),
+    (beta_vae_score, {"batch_size": 16, "num_train": 6, "num_eval": 4}, 2 * 10 * 16),
+])
+def test_vote_metrics_encode_in_chunks_and_through_the_memo(score, kw, rows):
+    """Every encode call (FactorVAE's variance sample included) holds at most ``chunk_size``
+    rows (a group larger than a chunk is split); with a memo every row is requested through it."""
     calls: list[int] = []
 
     def counted(images: np.ndarray) -> np.ndarray:
         calls.append(len(images))
         return identity(images)
 
-    kw = {"batch_size": 16, "num_train": 6, "num_eval": 4, "num_variance_estimate": 50}
-    plain = factor_vae_score(DATA, counted, np.random.default_rng(0), chunk_size=8, **kw)
-    assert max(calls) == 8 and sum(calls) == 50 + 10 * 16
+    plain = score(DATA, counted, np.random.default_rng(0), chunk_size=8, **kw)
+    assert max(calls) == 8 and sum(calls) == rows
     memo = CodeMemo()
-    reused = factor_vae_score(DATA, identity, np.random.default_rng(0), memo=memo, **kw)
+    reused = score(DATA, identity, np.random.default_rng(0), memo=memo, **kw)
     assert reused == plain
-    assert memo.requested == 50 + 10 * 16
+    assert memo.requested == rows
 
 
 def test_beta_vae_score_defaults_are_the_settings_defaults():
@@ -469,22 +473,6 @@ def test_beta_vae_score_defaults_are_the_settings_defaults():
                               **asdict(BetaVAESettings()))
     assert default == explicit
     assert 0.5 < default["betavae_eval_accuracy"] < 1.0
-
-
-def test_beta_vae_score_encodes_in_chunks_and_through_the_memo():
-    calls: list[int] = []
-
-    def counted(images: np.ndarray) -> np.ndarray:
-        calls.append(len(images))
-        return identity(images)
-
-    kw = {"batch_size": 16, "num_train": 6, "num_eval": 4}
-    plain = beta_vae_score(DATA, counted, np.random.default_rng(0), chunk_size=8, **kw)
-    assert max(calls) == 8 and sum(calls) == 2 * 10 * 16
-    memo = CodeMemo()
-    reused = beta_vae_score(DATA, identity, np.random.default_rng(0), memo=memo, **kw)
-    assert reused == plain
-    assert memo.requested == 2 * 10 * 16
 
 
 def test_fixed_factor_groups_take_the_first_rows_value():
