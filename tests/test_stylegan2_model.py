@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -178,6 +179,46 @@ def test_wplus_index_rule(resolution: int, num_ws: int) -> None:
         expected |= {f"b{2**k}.conv0": 2 * k - 5, f"b{2**k}.conv1": 2 * k - 4,
                      f"b{2**k}.torgb": 2 * k - 3}
     assert seen == {name: float(j) for name, j in expected.items()}
+
+
+def test_mapping_normalises_z_in_float32_and_checks_its_shape() -> None:
+    """An all-zero z row stays finite (the 1e-8 in the normalisation); float64 z is computed in
+    float32; a z of the wrong shape is refused with the expected shape in the message."""
+    G = _make(_micro())
+    z = torch.randn(3, G.z_dim, generator=torch.Generator().manual_seed(0))
+    z[1] = 0.0
+    w = G.mapping(z)
+    assert w.dtype == torch.float32 and torch.isfinite(w).all()
+    assert G.mapping(z.double()).dtype == torch.float32
+    for bad in (torch.zeros(3), torch.zeros(3, G.z_dim + 1), torch.zeros(1, 3, G.z_dim)):
+        got = re.escape(str(tuple(bad.shape)))
+        msg = rf"^mapping expects z of shape \[n, {G.z_dim}\], got {got}$"
+        with pytest.raises(ValueError, match=msg):
+            G.mapping(bad)
+
+
+def test_features_take_w_or_wplus_and_check_the_block_count() -> None:
+    """``features`` broadcasts a W code like ``synthesize``; block i's map is 4 * 2**i pixels;
+    1 .. num_blocks blocks are accepted, nothing outside; W+ indices outside [0, num_ws) are
+    refused by ``layer_for_index``."""
+    G = _make(_micro())
+    w = G.mapping(torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(1)))
+    n = G.num_blocks
+    full = G.features(broadcast_ws(w, G.num_ws), n)
+    flat = G.features(w, n)
+    assert len(full) == len(flat) == n
+    for i, (a, b) in enumerate(zip(flat, full, strict=True)):
+        assert a.shape[-2:] == (4 * 2**i, 4 * 2**i)
+        assert torch.equal(a, b)
+    first = G.features(w, 1)
+    assert len(first) == 1 and torch.equal(first[0], full[0])
+    for bad in (0, n + 1):
+        with pytest.raises(ValueError, match=rf"^upto_block must be in \[1, {n}\], got {bad}$"):
+            G.features(w, bad)
+    for bad in (-1, G.num_ws):
+        with pytest.raises(ValueError, match=rf"^W\+ index must be in \[0, {G.num_ws}\), "
+                                             rf"got {bad}$"):
+            G.layer_for_index(bad)
 
 
 def test_style_affines_follow_the_index_rule() -> None:
