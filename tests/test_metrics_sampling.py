@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -10,9 +11,9 @@ import pytest
 from datasets.base import GroundTruthData
 from metrics._common import DegenerateInputWarning
 from metrics.bank import MIN_BATCH, CodeMemo, encode, sample_codes
-from metrics.beta_vae import beta_vae_score
+from metrics.beta_vae import BetaVAESettings, beta_vae_score
 from metrics.dci import FAST_TOLERANCE, HIST_TOLERANCE, dci
-from metrics.factor_vae import factor_vae_score
+from metrics.factor_vae import FVMSettings, factor_vae_score
 from metrics.mig import mig
 from metrics.registry import METRICS, ScoreKey, register_metric, score_keys
 from metrics.sampling import metric_settings, representation_metrics
@@ -404,23 +405,29 @@ def test_factor_vae_groups_hold_the_fixed_factor_exactly():
     assert np.all(np.ptp(factors[:, :, 1], axis=1) > 0)  # never fixed: not in `varying`
 
 
-def test_factor_vae_score_defaults_are_the_settings_defaults():
-    """The function's defaults are the reference study's (``FVMSettings``): same draws, same
-    numbers. A code with std about 0.15 per dim and noise, so that every size and the 0.05
-    threshold change the result."""
-    from dataclasses import asdict
+def _scaled_noisy(scale: float, noise: float, seed: int):
+    """Identity codes times ``scale`` plus Gaussian noise from a fresh stream (same calls, same
+    noise), so that accuracies move with every sample size."""
+    rng = np.random.default_rng(seed)
+    return lambda images: scale * identity(images) + noise * rng.normal(size=(len(images), 3))
 
-    from metrics.factor_vae import FVMSettings
 
-    def scaled_noisy(seed: int):
-        rng = np.random.default_rng(seed)  # a fresh stream per run: the same calls, same noise
-        return lambda images: identity(images) / 10 + 0.1 * rng.normal(size=(len(images), 3))
-
-    default = factor_vae_score(DATA, scaled_noisy(1), np.random.default_rng(0), chunk_size=4096)
-    explicit = factor_vae_score(DATA, scaled_noisy(1), np.random.default_rng(0), chunk_size=4096,
-                                **asdict(FVMSettings()))
+@pytest.mark.parametrize("score, settings, scale, noise, fixed", [
+    # std about 0.15: the 0.05 threshold matters, and all three dims stay active
+    (factor_vae_score, FVMSettings, 0.1, 0.1, {"fvm_num_active_dims": 3.0}),
+    (beta_vae_score, BetaVAESettings, 1.0, 3.0, {}),
+])
+def test_vote_metric_defaults_are_the_settings_defaults(score, settings, scale, noise, fixed):
+    """The functions' defaults are the reference study's (the registered settings): same draws,
+    same numbers, on codes whose accuracy moves with every size (and FactorVAE's threshold)."""
+    default = score(DATA, _scaled_noisy(scale, noise, 1), np.random.default_rng(0),
+                    chunk_size=8192)
+    explicit = score(DATA, _scaled_noisy(scale, noise, 1), np.random.default_rng(0),
+                     chunk_size=8192, **asdict(settings()))
     assert default == explicit
-    assert 0.5 < default["fvm_eval_accuracy"] < 1.0 and default["fvm_num_active_dims"] == 3.0
+    accuracy = next(v for k, v in default.items() if k.endswith("eval_accuracy"))
+    assert 0.5 < accuracy < 1.0
+    assert {k: default[k] for k in fixed} == fixed
 
 
 def test_factor_vae_score_without_active_dims_scores_zero():
@@ -456,23 +463,6 @@ def test_vote_metrics_encode_in_chunks_and_through_the_memo(score, kw, rows):
     reused = score(DATA, identity, np.random.default_rng(0), memo=memo, **kw)
     assert reused == plain
     assert memo.requested == rows
-
-
-def test_beta_vae_score_defaults_are_the_settings_defaults():
-    """As for FactorVAE: the function's defaults are ``BetaVAESettings``'s."""
-    from dataclasses import asdict
-
-    from metrics.beta_vae import BetaVAESettings
-
-    def noisy(seed: int):
-        rng = np.random.default_rng(seed)
-        return lambda images: identity(images) + 3.0 * rng.normal(size=(len(images), 3))
-
-    default = beta_vae_score(DATA, noisy(1), np.random.default_rng(0), chunk_size=8192)
-    explicit = beta_vae_score(DATA, noisy(1), np.random.default_rng(0), chunk_size=8192,
-                              **asdict(BetaVAESettings()))
-    assert default == explicit
-    assert 0.5 < default["betavae_eval_accuracy"] < 1.0
 
 
 def test_fixed_factor_groups_take_the_first_rows_value():
