@@ -140,6 +140,15 @@ class GanTrainer:
         self.elapsed_s = 0.0
         self.history: list[dict[str, float]] = []
 
+    def _set_learning_rates(self) -> None:
+        """G at ``options.lr``; D at lr * c with c = R1_INTERVAL / (R1_INTERVAL + 1), the lazy
+        regularisation correction."""
+        c = R1_INTERVAL / (R1_INTERVAL + 1)
+        for group in self.G_opt.param_groups:
+            group["lr"] = self.options.lr
+        for group in self.D_opt.param_groups:
+            group["lr"] = self.options.lr * c
+
     # ------------------------------------------------------------------ training
     def real_batch(self) -> torch.Tensor:
         _, images = self.ground_truth.sample(self.options.batch, self.data_rng)
@@ -250,6 +259,8 @@ class GanTrainer:
         self.G_ema.load_state_dict(state["G_ema"])
         self.G_opt.load_state_dict(state["G_opt"])
         self.D_opt.load_state_dict(state["D_opt"])
+        # the saved param groups carry the old learning rate: a resumed run uses this run's
+        self._set_learning_rates()
         self.torch_rng.set_state(state["torch_rng"])
         self.data_rng.bit_generator.state = json.loads(state["data_rng"])
         self.cur_nimg = int(state["cur_nimg"])
@@ -376,6 +387,8 @@ def train_generator(
                          f"got {batch}")
     if kimg <= 0 or snapshot_kimg <= 0:
         raise ValueError(f"kimg and snapshot_kimg must be positive, got {kimg}, {snapshot_kimg}")
+    if ema_kimg is not None and not ema_kimg > 0:
+        raise ValueError(f"ema_kimg must be positive, got {ema_kimg}")
     if not 0 <= mixing <= 1:
         raise ValueError(f"mixing must be a probability in [0, 1], got {mixing}")
     if threads is not None:
@@ -397,7 +410,7 @@ def train_generator(
             "--data", data_name, "--config", config_name, "--out", str(out_dir),
             "--kimg", f"{kimg:g}", "--batch", str(batch), "--seed", str(seed),
             "--gamma", f"{options.gamma:g}", "--lr", f"{lr:g}", "--mixing", f"{mixing:g}",
-            "--snapshot-kimg", f"{snapshot_kimg:g}"])
+            "--ema-kimg", f"{options.ema_kimg:g}", "--snapshot-kimg", f"{snapshot_kimg:g}"])
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     trainer = GanTrainer(config, options, ground_truth)
@@ -498,6 +511,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gamma", type=float, default=DEFAULT_GAMMA, help="R1 weight")
     p.add_argument("--lr", type=float, default=0.002)
     p.add_argument("--mixing", type=float, default=0.9, help="style-mixing probability")
+    p.add_argument("--ema-kimg", type=float, default=None,
+                   help="half-life of the EMA generator in kimg (default batch * 10 / 32)")
     p.add_argument("--snapshot-kimg", type=float, default=4.0)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--no-resume", action="store_true", help="ignore an existing OUT/state.pt")
@@ -520,8 +535,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary = train_generator(
         args.data, args.config, args.out, kimg=args.kimg, batch=args.batch, seed=args.seed,
         data_dir=args.data_dir, resume=not args.no_resume, snapshot_kimg=args.snapshot_kimg,
-        gamma=args.gamma, lr=args.lr, mixing=args.mixing, threads=args.threads,
-        command="python -m models.train_gan " + shlex.join(argv), resume_from=args.resume_from,
+        gamma=args.gamma, lr=args.lr, mixing=args.mixing, ema_kimg=args.ema_kimg,
+        threads=args.threads, command="python -m models.train_gan " + shlex.join(argv),
+        resume_from=args.resume_from,
     )
     print(json.dumps({k: v for k, v in summary.items() if k != "losses"} |
                      {"losses": summary["losses"]}))

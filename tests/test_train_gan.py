@@ -106,11 +106,32 @@ def test_main_cli(tmp_path, capsys) -> None:
     assert meta["command"].startswith("python -m models.train_gan --data train-gan-stub")
 
 
+def test_resume_takes_this_runs_learning_rate_and_ema(tmp_path) -> None:
+    """A run resumed with another --lr / --ema-kimg trains with them (the saved optimiser
+    param groups carry the old learning rate) and records them."""
+    torch.set_num_threads(1)
+    _run(tmp_path, kimg=0.008, lr=0.002)
+    rc = main(["--data", "train-gan-stub", "--config", "micro32", "--out", str(tmp_path),
+               "--kimg", "0.016", "--batch", "8", "--seed", "3", "--snapshot-kimg", "0.008",
+               "--threads", "1", "--lr", "0.0005", "--ema-kimg", "0.25"])
+    assert rc == 0
+    state = load_training_state(tmp_path / "state.pt")
+    assert state["iteration"] == 2
+    assert [g["lr"] for g in state["G_opt"]["param_groups"]] == [0.0005]
+    assert [g["lr"] for g in state["D_opt"]["param_groups"]] == [pytest.approx(0.0005 * 16 / 17)]
+    assert state["options"]["lr"] == 0.0005 and state["options"]["ema_kimg"] == 0.25
+    meta = json.loads((tmp_path / "generator.json").read_text())["meta"]
+    assert meta["lr"] == 0.0005 and meta["ema_kimg"] == 0.25
+    assert "--ema-kimg 0.25" in meta["command"]
+
+
 def test_bad_arguments(tmp_path) -> None:
     with pytest.raises(ValueError, match="multiple of 4"):
         _run(tmp_path, kimg=0.01, batch=6)
     with pytest.raises(ValueError, match="mixing"):
         _run(tmp_path, kimg=0.01, mixing=1.5)
+    with pytest.raises(ValueError, match="^ema_kimg must be positive, got 0.0$"):
+        _run(tmp_path, kimg=0.01, ema_kimg=0.0)
     with pytest.raises(ValueError, match="unknown StyleGAN2 config"):
         train_generator("train-gan-stub", "tiny99", tmp_path, kimg=1, ground_truth=StubSquares())
 
