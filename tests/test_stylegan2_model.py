@@ -133,11 +133,33 @@ def test_modulated_conv_forms_agree(up: int, demodulate: bool, fused: bool) -> N
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
 
 
-def test_generator_fused_and_nonfused_images_agree() -> None:
+def test_generator_fused_and_nonfused_images_agree(monkeypatch) -> None:
+    """Both forms give the same image, and the flag reaches every modulated conv (the
+    non-fused form is the default everywhere: it is the fast one on CPU)."""
+    import models.stylegan2.generator as generator_module
+
     G = _make(_micro())
     ws = G.mapping_ws(torch.randn(3, G.z_dim, generator=torch.Generator().manual_seed(2)))
-    torch.testing.assert_close(G.synthesize(ws, fused=True), G.synthesize(ws), atol=1e-5,
-                               rtol=1e-5)
+    calls: list[bool] = []
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs["fused"])
+        return modulated_conv2d(*args, **kwargs)
+
+    monkeypatch.setattr(generator_module, "modulated_conv2d", spy)
+    fused = G.synthesize(ws, fused=True)
+    n_layers = 2 * G.num_blocks - 1 + G.num_blocks  # convs + ToRGBs
+    assert calls == [True] * n_layers
+    calls.clear()
+    plain = G.synthesize(ws)
+    assert calls == [False] * n_layers
+    calls.clear()
+    torch.testing.assert_close(G.synthesis(ws), plain, atol=0, rtol=0)
+    assert calls == [False] * n_layers
+    calls.clear()
+    G.features(ws, G.num_blocks)  # convs only: no ToRGB
+    assert calls == [False] * (2 * G.num_blocks - 1)
+    torch.testing.assert_close(fused, plain, atol=1e-5, rtol=1e-5)
 
 
 # ----------------------------------------------------------------------------- W+ index rule
@@ -181,6 +203,24 @@ def test_wplus_index_rule(resolution: int, num_ws: int) -> None:
     assert seen == {name: float(j) for name, j in expected.items()}
 
 
+def test_float64_wplus_is_computed_in_float32() -> None:
+    G = _make(_micro())
+    ws = G.mapping_ws(torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(4)))
+    img = G.synthesize(ws.double())
+    assert img.dtype == torch.float32
+    torch.testing.assert_close(img, G.synthesize(ws), atol=0, rtol=0)
+    for got, want in zip(G.features(ws.double(), 2), G.features(ws, 2), strict=True):
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(got, want, atol=0, rtol=0)
+
+
+def test_block_windows_follow_the_index_rule() -> None:
+    """Block 4x4 reads W+ rows 0-1 (conv1, ToRGB); the block at 2^k reads 2k-5 .. 2k-3."""
+    G = _make(_micro())
+    assert G.synthesis.block_windows() == [(0, 2), (1, 3), (3, 3), (5, 3)]
+    assert [b.num_conv for b in (G.synthesis.b4, G.synthesis.b8, G.synthesis.b32)] == [1, 2, 2]
+
+
 def test_mapping_normalises_z_in_float32_and_checks_its_shape() -> None:
     """An all-zero z row stays finite (the 1e-8 in the normalisation); float64 z is computed in
     float32; a z of the wrong shape is refused with the expected shape in the message."""
@@ -195,6 +235,27 @@ def test_mapping_normalises_z_in_float32_and_checks_its_shape() -> None:
         msg = rf"^mapping expects z of shape \[n, {G.z_dim}\], got {got}$"
         with pytest.raises(ValueError, match=msg):
             G.mapping(bad)
+
+
+def test_mapping_uses_the_configs_learning_rate_multiplier_and_w_avg_beta() -> None:
+    """Known answer with a non-default lr_mul (0.1) and w_avg_beta (0.5): normalised z, then per
+    layer lrelu(x @ (W * lr_mul / sqrt(in)).T + b * lr_mul) * sqrt(2); in training mode w_avg
+    moves to lerp(batch mean, w_avg, beta)."""
+    G = _make(_micro(mapping_lr_mul=0.1, w_avg_beta=0.5))
+    assert (G.mapping.z_dim, G.mapping.w_dim, G.mapping.num_layers) == (32, 32, 2)
+    z = torch.randn(5, G.z_dim, generator=torch.Generator().manual_seed(11))
+    x = z / z.square().mean(dim=1, keepdim=True).sqrt()
+    for i in range(2):
+        fc = getattr(G.mapping, f"fc{i}")
+        with torch.no_grad():
+            fc.bias.normal_(generator=torch.Generator().manual_seed(i))
+        y = x @ (fc.weight * 0.1 / np.sqrt(x.shape[1])).T + fc.bias * 0.1
+        x = F.leaky_relu(y, 0.2) * np.sqrt(2)
+    torch.testing.assert_close(G.mapping(z), x, atol=1e-5, rtol=1e-5)
+    before = G.w_avg.clone()
+    G.train()
+    w = G.mapping(z)
+    torch.testing.assert_close(G.w_avg, 0.5 * w.mean(0) + 0.5 * before)
 
 
 def test_features_take_w_or_wplus_and_check_the_block_count() -> None:
@@ -266,14 +327,23 @@ def test_state_dict_uses_nvidia_names() -> None:
     G = StyleGAN2Generator(_micro())
     # raw storage: mapping weights ~ N(0, 1/lr_mul^2), affine biases initialised to 1
     assert 50 < float(G.mapping.fc0.weight.detach().std()) < 200
-    torch.testing.assert_close(G.synthesis.b8.conv1.affine.bias,
-                               torch.ones_like(G.synthesis.b8.conv1.affine.bias))
+    for affine in (G.synthesis.b8.conv1.affine, G.synthesis.b8.torgb.affine):
+        torch.testing.assert_close(affine.bias, torch.ones_like(affine.bias))
 
 
 def test_generator_protocol_and_shapes() -> None:
     G = _make(get_preset("tiny64"))
     assert isinstance(G, Generator)
     assert (G.num_ws, G.resolution, G.img_channels) == (10, 64, 3)
+    assert G.noise_mode == "none" and G.synthesis.config is G.config
+    assert (G.synthesis.resolution, G.synthesis.img_channels) == (64, 3)
+    for res in G.synthesis.block_resolutions:
+        block = getattr(G.synthesis, f"b{res}")
+        assert block.resolution == res
+        for layer in (getattr(block, "conv0", None), block.conv1):
+            if layer is not None:
+                assert layer.resolution == res and not layer.use_noise
+                assert (layer.out_channels, layer.in_channels) == tuple(layer.weight.shape[:2])
     z = torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(0))
     w = G.mapping(z)
     assert w.shape == (2, G.w_dim)
@@ -297,6 +367,11 @@ def test_truncation() -> None:
     ws = G.mapping_ws(z, truncation_psi=0.0, truncation_cutoff=3)
     torch.testing.assert_close(ws[:, :3], G.w_avg.expand(4, 3, -1))
     torch.testing.assert_close(ws[:, 3:], w.unsqueeze(1).expand(-1, G.num_ws - 3, -1))
+    # psi > 1 extrapolates away from w_avg, in mapping and in mapping_ws (every row)
+    far = G.w_avg + 2.0 * (w - G.w_avg)
+    torch.testing.assert_close(G.mapping(z, truncation_psi=2.0), far)
+    torch.testing.assert_close(G.mapping_ws(z, truncation_psi=2.0),
+                               far.unsqueeze(1).expand(-1, G.num_ws, -1))
 
 
 def test_w_avg_updates_only_in_training_mode() -> None:
@@ -307,6 +382,8 @@ def test_w_avg_updates_only_in_training_mode() -> None:
     torch.testing.assert_close(G.w_avg, before)
     G.train()
     w = G.mapping(z, update_w_avg=False)
+    torch.testing.assert_close(G.w_avg, before)
+    G.mapping_ws(z, update_w_avg=False)
     torch.testing.assert_close(G.w_avg, before)
     G.mapping(z)
     torch.testing.assert_close(G.w_avg, w.mean(0).lerp(before, 0.995))
@@ -343,6 +420,53 @@ def test_noise_modes() -> None:
         G.synthesize(ws, noise_mode="fresh")
 
 
+def test_random_noise_is_drawn_per_layer_from_the_generator_in_layer_order() -> None:
+    """Known answer: 'random' noise equals 'const' noise whose buffers hold the draws that
+    'random' makes (one [n, 1, res, res] normal draw per layer, in synthesis order, from the
+    given generator), and 'none' equals noise strength 0."""
+    G = _make(_micro(use_noise=True))
+    layers = [m for name, m in G.synthesis.named_modules() if name.endswith(("conv0", "conv1"))]
+    with torch.no_grad():
+        for k, layer in enumerate(layers):
+            layer.noise_strength.fill_(0.25 + 0.1 * k)
+    assert G.noise_mode == "const"
+    ws = G.mapping_ws(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(7)))
+    n = G.num_blocks
+    random = G.synthesize(ws, noise_mode="random", generator=torch.Generator().manual_seed(2))
+    random_feats = G.synthesis.features(ws, n, "random", torch.Generator().manual_seed(2))
+    draws = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        for layer in layers:
+            res = layer.resolution
+            layer.noise_const.copy_(torch.randn(1, 1, res, res, generator=draws)[0, 0])
+    torch.testing.assert_close(G.synthesize(ws), random, atol=1e-6, rtol=1e-6)
+    assert random.dtype == torch.float32
+    for got, want in zip(G.features(ws, n), random_feats, strict=True):  # G's mode: const
+        torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-6)
+    for got, want in zip(G.synthesis.features(ws, n), random_feats, strict=True):  # default
+        torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-6)
+    with pytest.raises(ValueError, match="^noise_mode must be one of .*, got 'fresh'$"):
+        G.synthesis.features(ws, n, "fresh")
+    z = torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(7))
+    seeded = torch.Generator().manual_seed(2)
+    torch.testing.assert_close(G(z, noise_mode="random", generator=seeded), random, atol=0, rtol=0)
+    other = G.synthesize(ws, noise_mode="random", generator=torch.Generator().manual_seed(3))
+    assert (other - random).abs().max() > 1e-3
+    # two samples draw independent noise maps
+    two = G.synthesize(ws.expand(2, -1, -1), noise_mode="random",
+                       generator=torch.Generator().manual_seed(2))
+    assert (two[0] - two[1]).abs().max() > 1e-3
+    none = G.synthesize(ws, noise_mode="none")
+    none_feats = G.synthesis.features(ws, n, "none")
+    assert (none_feats[-1] - random_feats[-1]).abs().max() > 1e-3
+    with torch.no_grad():
+        for layer in layers:
+            layer.noise_strength.zero_()
+    torch.testing.assert_close(G.synthesize(ws), none, atol=0, rtol=0)
+    for got, want in zip(G.features(ws, n), none_feats, strict=True):
+        torch.testing.assert_close(got, want, atol=0, rtol=0)
+
+
 def test_conv_clamp_bounds_outputs() -> None:
     G = _make(_micro(conv_clamp=0.05))
     img = G(torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(8)))
@@ -367,8 +491,59 @@ def test_discriminator() -> None:
     assert (D(y)[2] - out[2]).abs() > 0
     with pytest.raises(ValueError, match="divisible"):
         D(torch.randn(6, 3, 32, 32))
-    with pytest.raises(ValueError, match="images"):
+    with pytest.raises(ValueError, match=r"^discriminator expects images \[n, 3, 32, 32\], "
+                                         r"got \(4, 3, 16, 16\)$"):
         D(torch.randn(4, 3, 16, 16))
+    assert D.config is config and D.block_resolutions == [32, 16, 8]
+
+
+def test_minibatch_stddev_known_answer() -> None:
+    """Group size g: sample i is grouped with i + k (n // g) ; the extra map is the group's
+    population std per feature, averaged over channels and pixels. g = 0 means the whole batch."""
+    from models.stylegan2.discriminator import minibatch_stddev
+
+    x = torch.randn(6, 2, 3, 3, generator=torch.Generator().manual_seed(0))
+    whole = minibatch_stddev(x, 0)
+    assert whole.shape == (6, 3, 3, 3)
+    torch.testing.assert_close(whole[:, :2], x)
+    want = x.std(dim=0, unbiased=False).mean()
+    torch.testing.assert_close(whole[:, 2], want.expand(6, 3, 3))
+    torch.testing.assert_close(minibatch_stddev(x, 6), whole)
+    pairs = minibatch_stddev(x, 2)[:, 2, 0, 0]  # groups {0, 3}, {1, 4}, {2, 5}
+    for i in range(3):
+        group = x[[i, i + 3]]
+        torch.testing.assert_close(pairs[[i, i + 3]], group.std(0, unbiased=False).mean()
+                                   .expand(2))
+
+
+def test_discriminator_resolution_and_conv_clamp() -> None:
+    """Resolution 8 is the smallest (one block and the 4x4 head); every clamped layer's output
+    is clamped to conv_clamp (times the layer's gain)."""
+    D8 = StyleGAN2Discriminator(_micro(resolution=8))
+    assert D8.block_resolutions == [8]
+    assert D8(torch.randn(4, 3, 8, 8)).shape == (4, 1)
+    with pytest.raises(ValueError, match="^the discriminator needs resolution >= 8, got 4$"):
+        StyleGAN2Discriminator(_micro(resolution=4))
+    torch.manual_seed(0)
+    clamp = 0.01
+    D = StyleGAN2Discriminator(_micro(conv_clamp=clamp))
+    with torch.no_grad():  # biases of 1: every pre-activation far above the clamp
+        for name, p in D.named_parameters():
+            if name.endswith("bias"):
+                p.fill_(1.0)
+    peaks: dict[str, float] = {}
+    layers = {name: m for name, m in D.named_modules()
+              if name.endswith(("fromrgb", "conv0", "conv1")) or name == "b4.conv"}
+    assert len(layers) == 1 + 2 * 3 + 1
+    hooks = [m.register_forward_hook(
+        lambda mod, inp, out, name=name: peaks.__setitem__(name, float(out.detach().abs().max())))
+        for name, m in layers.items()]
+    D(torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 3)
+    for h in hooks:
+        h.remove()
+    for name, peak in peaks.items():
+        bound = clamp * (np.sqrt(0.5) if name.endswith("conv1") else 1.0)
+        assert peak == pytest.approx(bound, rel=1e-5), name
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -412,11 +587,110 @@ def test_native_checkpoint_errors(tmp_path) -> None:
 
 
 def test_config_validation() -> None:
-    with pytest.raises(ValueError, match="power of two"):
+    with pytest.raises(ValueError, match="^resolution must be a power of two >= 4, got 48$"):
         StyleGAN2Config(resolution=48)
-    with pytest.raises(ValueError, match="lack resolutions"):
+    with pytest.raises(ValueError, match="^explicit channels lack resolutions \\[16\\]$"):
         StyleGAN2Config(resolution=16, channels=((4, 8), (8, 8)))
-    with pytest.raises(ValueError, match="unknown StyleGAN2 config"):
+    with pytest.raises(ValueError, match="^only the 'skip' generator architecture is supported, "
+                                         "got 'resnet'$"):
+        StyleGAN2Config(resolution=16, architecture="resnet")
+    with pytest.raises(ValueError, match="^w_dim must be >= 1, got 0$"):
+        StyleGAN2Config(resolution=16, w_dim=0)
+    with pytest.raises(ValueError, match=r"^unknown StyleGAN2 config keys \['depth', 'fmaps'\]$"):
+        StyleGAN2Config.from_dict({"resolution": 16, "fmaps": 1, "depth": 2})
+    known = r"\(known: micro32, tiny32, tiny32m4, tiny64, ffhq1024\)"
+    with pytest.raises(ValueError, match=rf"^unknown StyleGAN2 config 'tiny128' {known}$"):
         get_preset("tiny128")
     c = get_preset("tiny64")
     assert StyleGAN2Config.from_dict(json.loads(json.dumps(c.to_dict()))) == c
+
+
+def test_config_channel_tables_in_any_form_are_stored_as_sorted_pairs() -> None:
+    """A mapping, pairs in any order, JSON's string keys and lists: one stored form, so configs
+    compare equal (a resumed training run compares its config with the saved one)."""
+    want = ((4, 16), (8, 8), (16, 4))
+    forms = [{16: 4, 4: 16, 8: 8}, ((16, 4), (8, 8), (4, 16)), [[8, 8], [4, 16], [16, 4]],
+             {"4": 16, "8": 8, "16": 4, "32": 2}]
+    configs = [StyleGAN2Config(resolution=16, channels=form) for form in forms]
+    assert all(c.channels == want for c in configs) and len(set(configs)) == 1
+    base = StyleGAN2Config(resolution=16)
+    assert base.replace(channels={16: 4, 8: 8, 4: 16}).channels == want
+    assert StyleGAN2Config.from_dict({"resolution": 16, "channels": [[16, 4], [4, 16], [8, 8]]}
+                                     ).channels == want
+    assert get_preset("micro32").channels == ((4, 32), (8, 32), (16, 16), (32, 16))
+    assert base.channel_table() == {4: 512, 8: 512, 16: 512}
+    assert configs[0].channel_table() == dict(want)
+
+
+def test_native_checkpoint_layout(tmp_path) -> None:
+    """The files' exact layout: float32 tensors whatever G's dtype, safetensors metadata naming
+    the format, JSON with its four keys in order, indented by 2, meta keys in insertion order,
+    a final newline; the loaded generator is frozen."""
+    from safetensors import safe_open
+
+    from models.stylegan2.native import FORMAT_NAME
+
+    G = _make(_micro()).double()
+    weights, json_path = save_generator(G, tmp_path / "g", {"zeta": 1, "alpha": 2})
+    with safe_open(str(weights), framework="pt") as f:
+        assert f.metadata() == {"format": FORMAT_NAME}
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float32}
+    text = json_path.read_text(encoding="utf-8")
+    assert text.startswith('{\n  "format": ') and text.endswith("}\n")
+    doc = json.loads(text)
+    assert list(doc) == ["format", "version", "config", "meta"]
+    assert doc["version"] == 1 and list(doc["meta"]) == ["zeta", "alpha"]
+    H = load_generator(weights)
+    assert not any(p.requires_grad for p in H.parameters())
+
+
+def test_native_checkpoint_messages(tmp_path) -> None:
+    """Each refusal names the file and what was wrong; state-dict key lists show five names."""
+    save_generator(_make(_micro()), tmp_path / "g")
+    path = tmp_path / "g.json"
+    good = json.loads(path.read_text())
+    p = re.escape(str(path))
+
+    def refused(doc: object, message: str) -> None:
+        path.write_text(doc if isinstance(doc, str) else json.dumps(doc))
+        with pytest.raises(ValueError, match=message):
+            load_generator(tmp_path / "g")
+
+    refused("{", f"^{p}: not valid JSON \\(")
+    for doc in ([1, 2], good | {"format": "other"}, {k: v for k, v in good.items()
+                                                     if k != "config"}):
+        refused(doc, f"^{p}: not a disentangle-bench/stylegan2-generator config file$")
+    refused(good | {"version": 2}, f"^{p}: format version 2 is newer than supported \\(1\\)$")
+    refused(good | {"config": good["config"] | {"resolution": 48}},
+            f"^{p}: invalid config \\(resolution must be a power of two >= 4, got 48\\)$")
+    w = re.escape(str(tmp_path / "g.safetensors"))
+    refused(good | {"config": good["config"] | {"mapping_layers": 3}},
+            f"^{w}: state dict does not match its config \\(missing \\['mapping.fc2.bias', "
+            f"'mapping.fc2.weight'\\], unexpected \\[\\]\\)$")
+    # five names are listed in full, a sixth is replaced by "..."
+    from safetensors.torch import load_file, save_file
+
+    path.write_text(json.dumps(good))
+    tensors = load_file(str(tmp_path / "g.safetensors"))
+    names = r"\[('[^']+', ){4}'[^']+'\]"
+    for k in (5, 6):
+        dots = r"\.\.\." if k > 5 else ""
+        dropped = dict(list(tensors.items())[k:])
+        save_file(dropped, str(tmp_path / "g.safetensors"))
+        with pytest.raises(ValueError, match=f"^{w}: state dict does not match its config "
+                                             f"\\(missing {names}{dots}, unexpected \\[\\]\\)$"):
+            load_generator(tmp_path / "g")
+        extra = tensors | {f"extra{i}": torch.zeros(1) for i in range(k)}
+        save_file(extra, str(tmp_path / "g.safetensors"))
+        with pytest.raises(ValueError, match=f"^{w}: state dict does not match its config "
+                                             f"\\(missing \\[\\], unexpected {names}{dots}\\)$"):
+            load_generator(tmp_path / "g")
+    save_file(tensors, str(tmp_path / "g.safetensors"))
+    wide = good["config"] | {"channels": {"4": 8, "8": 8, "16": 8, "32": 8}}
+    refused(good | {"config": wide},
+            f"^{w}: tensor shapes do not match the config: \\[('[^']+', ){{4}}'[^']+'\\]$")
+    path.write_text(json.dumps(good | {"version": 0}))  # older versions load
+    load_generator(tmp_path / "g")
+    path.write_text(json.dumps({k: v for k, v in good.items() if k != "version"}))
+    load_generator(tmp_path / "g")
+

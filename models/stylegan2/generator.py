@@ -37,8 +37,8 @@ def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
 class MappingNetwork(nn.Module):
     """z -> w: 2nd-moment normalisation, then ``num_layers`` lrelu dense layers (lr_mul 0.01)."""
 
-    def __init__(self, z_dim: int, w_dim: int, num_layers: int, lr_mul: float = 0.01,
-                 w_avg_beta: float = 0.995) -> None:
+    def __init__(self, z_dim: int, w_dim: int, num_layers: int, lr_mul: float,
+                 w_avg_beta: float) -> None:
         super().__init__()
         self.z_dim = z_dim
         self.w_dim = w_dim
@@ -70,7 +70,7 @@ class SynthesisLayer(nn.Module):
     """Modulated 3x3 conv (optionally upsampling x2), noise, bias, lrelu, optional clamp."""
 
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int,
-                 up: int = 1, use_noise: bool = False, conv_clamp: float | None = None) -> None:
+                 up: int, use_noise: bool, conv_clamp: float | None) -> None:
         super().__init__()
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -86,8 +86,8 @@ class SynthesisLayer(nn.Module):
             self.noise_strength = nn.Parameter(torch.zeros([]))
         self.bias = nn.Parameter(torch.zeros(out_channels))
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const",
-                generator: torch.Generator | None = None, fused: bool = False) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str,
+                generator: torch.Generator | None, fused: bool) -> torch.Tensor:
         styles = self.affine(w)
         x = modulated_conv2d(x, self.weight, styles, demodulate=True, up=self.up,
                              resample_filter=self.resample_filter, fused=fused)
@@ -113,7 +113,7 @@ class ToRGBLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_channels))
         self.weight_gain = 1.0 / math.sqrt(in_channels)
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, fused: bool = False) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor, fused: bool) -> torch.Tensor:
         styles = self.affine(w) * self.weight_gain
         x = modulated_conv2d(x, self.weight, styles, demodulate=False, fused=fused)
         return bias_act(x, self.bias, clamp=self.conv_clamp)
@@ -135,14 +135,13 @@ class SynthesisBlock(nn.Module):
             self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim, resolution, up=2,
                                         use_noise=use_noise, conv_clamp=conv_clamp)
             self.num_conv = 2
-        self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim, resolution,
+        self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim, resolution, up=1,
                                     use_noise=use_noise, conv_clamp=conv_clamp)
         self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp)
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor,
-                noise_mode: str = "const", generator: torch.Generator | None = None,
-                fused: bool = False, with_rgb: bool = True
-                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+                noise_mode: str, generator: torch.Generator | None, fused: bool,
+                with_rgb: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``ws``: the block's window [n, num_conv + 1, w_dim] (convs, then ToRGB)."""
         i = 0
         if self.in_channels == 0:
@@ -187,16 +186,16 @@ class SynthesisNetwork(nn.Module):
             start += block.num_conv
         return out
 
-    def _check_ws(self, ws: torch.Tensor) -> None:
+    def _check_inputs(self, ws: torch.Tensor, noise_mode: str) -> None:
         if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
             raise ValueError(f"synthesis expects W+ of shape [n, {self.num_ws}, {self.w_dim}], "
                              f"got {tuple(ws.shape)}")
+        if noise_mode not in NOISE_MODES:
+            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "const",
                 generator: torch.Generator | None = None, fused: bool = False) -> torch.Tensor:
-        self._check_ws(ws)
-        if noise_mode not in NOISE_MODES:
-            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        self._check_inputs(ws, noise_mode)
         ws = ws.to(torch.float32)
         x = img = None
         for res, (start, length) in zip(self.block_resolutions, self.block_windows(), strict=True):
@@ -206,7 +205,7 @@ class SynthesisNetwork(nn.Module):
 
     def features(self, ws: torch.Tensor, upto_block: int, noise_mode: str = "const",
                  generator: torch.Generator | None = None) -> list[torch.Tensor]:
-        self._check_ws(ws)
+        self._check_inputs(ws, noise_mode)
         if not 1 <= upto_block <= len(self.block_resolutions):
             raise ValueError(f"upto_block must be in [1, {len(self.block_resolutions)}], "
                              f"got {upto_block}")
@@ -217,7 +216,7 @@ class SynthesisNetwork(nn.Module):
                                         self.block_windows()[:upto_block], strict=True):
             block = getattr(self, f"b{res}")
             x, _ = block(x, None, ws[:, start:start + length], noise_mode, generator,
-                         with_rgb=False)
+                         fused=False, with_rgb=False)
             feats.append(x)
         return feats
 
