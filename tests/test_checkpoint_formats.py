@@ -7,6 +7,7 @@ import argparse
 import contextlib
 import io
 import pickle
+import re
 import sys
 import types
 from collections.abc import Iterator
@@ -693,3 +694,59 @@ def test_loader_errors(r_small: StyleGAN2Generator, tmp_path: Path) -> None:
     (tmp_path / "lonely.json").unlink()
     with pytest.raises(FileNotFoundError, match="lonely.json not found"):
         load_any_generator(tmp_path / "lonely.safetensors")
+
+
+def test_loader_detection_hints_and_messages(r_small: StyleGAN2Generator,
+                                             n_generator: StyleGAN2Generator,
+                                             tmp_path: Path) -> None:
+    """genforce files are found by either key or as a bare state dict; every keyword reaches
+    the format's converter; forced formats and network names are used; each refusal names the
+    file."""
+    G = random_generator(NVIDIA_CFG.replace(conv_clamp=None), seed=13)
+    g = native_to_genforce(G.state_dict())
+    for name, ckpt in (("plain", {"generator": g}), ("smooth", {"generator_smooth": g}),
+                       ("bare", g)):
+        torch.save(ckpt, tmp_path / f"{name}.pth")
+        assert_same_state(load_any_generator(tmp_path / f"{name}.pth"), G)
+    assert load_any_generator(tmp_path / "bare.pth",
+                              mapping_lr_mul=0.1).config.mapping_lr_mul == 0.1
+
+    # rosinality without latent_avg: w_avg from 10,000 z of seed 0 unless told otherwise
+    g_ema, _ = native_to_rosinality(r_small.state_dict())
+    torch.save(g_ema, tmp_path / "r.pth")
+    default = load_any_generator(tmp_path / "r.pth")
+    explicit = load_any_generator(tmp_path / "r.pth", w_avg_samples=10_000, seed=0)
+    assert torch.equal(default.w_avg, explicit.w_avg)
+    other = load_any_generator(tmp_path / "r.pth", w_avg_samples=500, seed=3)
+    assert not torch.equal(other.w_avg, default.w_avg)
+    assert load_any_generator(tmp_path / "r.pth", format="rosinality",
+                              mapping_lr_mul=0.1).config.mapping_lr_mul == 0.1
+    _, json_path = convert_to_native(tmp_path / "r.pth", tmp_path / "conv", format="rosinality",
+                                     w_avg_samples=500, seed=3)
+    assert read_checkpoint_json(json_path)["meta"]["source_format"] == "rosinality"
+    assert torch.equal(load_any_generator(tmp_path / "conv").w_avg, other.w_avg)
+
+    def refused(path: Path, message: str, **kwargs: Any) -> None:
+        with pytest.raises(ValueError, match=f"^{re.escape(str(path))}{message}"):
+            load_any_generator(path, **kwargs)
+
+    with pytest.raises(ValueError, match=r"^format must be one of \('native', 'torch', "
+                                         r"'rosinality', 'genforce', 'nvidia'\), got 'onnx'$"):
+        load_any_generator(tmp_path / "r.pth", format="onnx")
+    refused(tmp_path / "plain.pth", ": ", format="rosinality")  # genforce file read as rosinality
+    refused(tmp_path / "r.pth", ": ", format="genforce")
+    write_nvidia_pickle(n_generator, tmp_path / "n.pkl")
+    refused(tmp_path / "n.pkl", ": expected an NVIDIA network pickle dict with key 'D_ema'",
+            network="D_ema")
+    write_tf_pickle(G, tmp_path / "tf.pkl")
+    with pytest.raises(ValueError, match=f"for {re.escape(str(tmp_path / 'tf.pkl'))}, "
+                                         "got 'D_ema'$"):
+        load_any_generator(tmp_path / "tf.pkl", network="D_ema")
+    torch.save({f"k{i:02d}": torch.zeros(1) for i in range(10)}, tmp_path / "ten.pt")
+    keys = ", ".join(f"'k{i:02d}'" for i in range(8))
+    refused(tmp_path / "ten.pt", rf": not a StyleGAN2 generator checkpoint; .* found \[{keys}\]$")
+    torch.save([torch.zeros(1)], tmp_path / "list.pt")
+    refused(tmp_path / "list.pt", ": not a StyleGAN2 generator checkpoint; .* found list$")
+    (tmp_path / "cut.pt").write_bytes((tmp_path / "r.pth").read_bytes()[:200])
+    refused(tmp_path / "cut.pt", ": cannot be read as a StyleGAN2 generator torch.save checkpoint "
+                                 r"with weights_only=True \(")
