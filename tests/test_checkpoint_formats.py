@@ -706,8 +706,9 @@ def test_loader_detection_hints_and_messages(r_small: StyleGAN2Generator,
     g = native_to_genforce(G.state_dict())
     for name, ckpt in (("plain", {"generator": g}), ("smooth", {"generator_smooth": g}),
                        ("bare", g)):
-        torch.save(ckpt, tmp_path / f"{name}.pth")
-        assert_same_state(load_any_generator(tmp_path / f"{name}.pth"), G)
+        for suffix in (".pth", ".pkl"):  # a torch.save zip under .pkl is read as one
+            torch.save(ckpt, tmp_path / f"{name}{suffix}")
+            assert_same_state(load_any_generator(tmp_path / f"{name}{suffix}"), G)
     assert load_any_generator(tmp_path / "bare.pth",
                               mapping_lr_mul=0.1).config.mapping_lr_mul == 0.1
 
@@ -718,7 +719,11 @@ def test_loader_detection_hints_and_messages(r_small: StyleGAN2Generator,
     explicit = load_any_generator(tmp_path / "r.pth", w_avg_samples=10_000, seed=0)
     assert torch.equal(default.w_avg, explicit.w_avg)
     other = load_any_generator(tmp_path / "r.pth", w_avg_samples=500, seed=3)
-    assert not torch.equal(other.w_avg, default.w_avg)
+    for changed in ({"w_avg_samples": 10_000, "seed": 3}, {"w_avg_samples": 500, "seed": 0}):
+        assert not torch.equal(load_any_generator(tmp_path / "r.pth", **changed).w_avg,
+                               other.w_avg)
+    assert {p.device.type for p in load_any_generator(tmp_path / "r.pth",
+                                                      device="meta").parameters()} == {"meta"}
     assert load_any_generator(tmp_path / "r.pth", format="rosinality",
                               mapping_lr_mul=0.1).config.mapping_lr_mul == 0.1
     _, json_path = convert_to_native(tmp_path / "r.pth", tmp_path / "conv", format="rosinality",
