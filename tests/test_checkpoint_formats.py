@@ -27,6 +27,7 @@ from models.stylegan2 import (
 )
 from models.stylegan2.foreign import CheckpointFormatError, UnsafePickleError, estimate_w_avg
 from models.stylegan2.genforce import (
+    genforce_generator,
     genforce_to_native,
     load_genforce_generator,
     native_to_genforce,
@@ -34,6 +35,7 @@ from models.stylegan2.genforce import (
 from models.stylegan2.loader import convert_to_native, load_any_generator
 from models.stylegan2.nvidia_pickle import (
     RestrictedUnpickler,
+    TFNetworkRecord,
     load_nvidia_generator,
     read_nvidia_pickle,
 )
@@ -44,7 +46,12 @@ from models.stylegan2.rosinality import (
     rosinality_to_native,
     save_rosinality_generator,
 )
-from models.stylegan2.tf_pickle import tf_to_native
+from models.stylegan2.tf_pickle import (
+    load_tf_generator,
+    tf_generator,
+    tf_to_native,
+    tf_variables,
+)
 
 # Smallest configs each format can express. rosinality needs 512 channels up to 32x32.
 ROSINALITY_CFG = StyleGAN2Config(resolution=16, z_dim=32, w_dim=32, mapping_layers=2,
@@ -600,6 +607,53 @@ def test_genforce_unsupported_layouts() -> None:
         genforce_to_native({k: v for k, v in g.items() if k != "synthesis.layer2.bias"})
 
 
+def test_genforce_layouts_defaults_and_messages(tmp_path: Path) -> None:
+    """Layer 0 (4x4) is not an up-conv, layer 1 is; a 16-px generator (three outputs) with one
+    mapping layer and z_dim != w_dim converts; the mapping lr multiplier defaults to 0.01; each
+    refusal is anchored and names its source."""
+    G = random_generator(NVIDIA_CFG.replace(conv_clamp=None), seed=14)
+    native = G.state_dict()
+    g = native_to_genforce(native)
+    assert torch.equal(g["synthesis.layer0.weight"], native["synthesis.b4.conv1.weight"])
+    assert torch.equal(g["synthesis.layer1.weight"],
+                       native["synthesis.b8.conv0.weight"].flip(2, 3))
+    assert genforce_generator(g, "src").config.mapping_lr_mul == 0.01
+    small = random_generator(StyleGAN2Config(resolution=16, z_dim=16, w_dim=24, mapping_layers=1,
+                                             channel_base=256, channel_max=32), seed=15)
+    back = genforce_generator({"generator": native_to_genforce(small.state_dict())}, "src")
+    assert back.config == small.config
+    assert_same_state(back, small)
+    torch.save({"generator_smooth": g}, tmp_path / "g.pth")
+    assert load_genforce_generator(tmp_path / "g.pth").config.mapping_lr_mul == 0.01
+    assert load_genforce_generator(tmp_path / "g.pth",
+                                   mapping_lr_mul=0.1).config.mapping_lr_mul == 0.1
+    (tmp_path / "cut.pth").write_bytes((tmp_path / "g.pth").read_bytes()[:100])
+    p = re.escape(str(tmp_path / "cut.pth"))
+    with pytest.raises(CheckpointFormatError,
+                       match=f"^{p}: cannot be read as a genforce torch.save checkpoint"):
+        load_genforce_generator(tmp_path / "cut.pth")
+
+    def refused(bad: Any, message: str) -> None:
+        with pytest.raises(CheckpointFormatError, match=f"^src: {message}$"):
+            genforce_generator(bad, "src")
+
+    refused({"model": g}, "expected a genforce checkpoint with 'generator_smooth' or "
+                          "'generator' holding a StyleGAN2 generator state dict")
+    refused({k: v for k, v in g.items() if k != "synthesis.layer2.bias"},
+            r"missing key 'synthesis\.layer2\.bias' for a 32x32 genforce generator")
+    refused({k: v for k, v in g.items() if not k.startswith("mapping.")},
+            r"genforce generator without mapping layers \(expected 'mapping\.dense0\.weight'\)")
+    refused({k: v for k, v in g.items() if k != "truncation.w_avg"},
+            r"genforce generator lacks 'truncation\.w_avg'")
+    refused(g | {"truncation.w_avg": torch.zeros(2 * G.w_dim)},
+            r"'truncation\.w_avg' has 48 entries; only repeat_w=True generators \(w_avg of size "
+            r"24\) are supported")
+    with pytest.raises(CheckpointFormatError,
+                       match=r"^genforce state dict: not a genforce StyleGAN2 generator state dict "
+                             r"\(expected key 'synthesis\.early_layer\.const'\)$"):
+        genforce_to_native({})
+
+
 def test_nvidia_pickle_without_init_kwargs(n_generator: StyleGAN2Generator,
                                            tmp_path: Path) -> None:
     """No stored constructor arguments: the architecture comes from the tensor shapes."""
@@ -624,6 +678,79 @@ def test_tensorflow_pickle_strict(tmp_path: Path) -> None:
     del variables["synthesis/noise3"]
     with pytest.raises(CheckpointFormatError, match=r"missing: synthesis/noise3"):
         tf_to_native(variables)
+
+
+def tf_record(name: str, variables: dict[str, Any], static_kwargs: dict[str, Any] | None = None,
+              **components: Any) -> TFNetworkRecord:
+    """A TF network as the restricted unpickler returns it."""
+    record = TFNetworkRecord.__new__(TFNetworkRecord)
+    record.__setstate__({"name": name, "static_kwargs": static_kwargs or {},
+                         "components": components, "variables": list(variables.items())})
+    return record
+
+
+def tf_gs(G: StyleGAN2Generator, **static_kwargs: Any) -> TFNetworkRecord:
+    layout = tf_layout(G.state_dict())
+    return tf_record("Gs", layout["Gs"], static_kwargs,
+                     mapping=tf_record("G_mapping", layout["mapping"]),
+                     synthesis=tf_record("G_synthesis", layout["synthesis"]))
+
+
+def test_tensorflow_networks_kwargs_and_messages(tmp_path: Path) -> None:
+    """``G_ema`` / ``Gs`` read the third network, ``G`` the first; the static kwargs are read
+    (architecture, label_size, mapping_lrmul); every refusal is anchored and names its source;
+    tensors come out float32 and contiguous whatever the variables' dtype."""
+    G, G_train = (random_generator(NVIDIA_CFG.replace(conv_clamp=None), seed=s) for s in (23, 24))
+    data = (tf_gs(G_train), tf_record("D", {}), tf_gs(G))
+    empty = (tf_record("G", {}), tf_record("D", {}))
+    assert_same_state(tf_generator(data, "src"), G)
+    for network, want in (("G_ema", G), ("Gs", G), ("G", G_train)):
+        assert_same_state(tf_generator(data, "src", network=network), want)
+    write_tf_pickle(G, tmp_path / "tf.pkl")
+    assert_same_state(load_tf_generator(tmp_path / "tf.pkl"), G)
+    p = re.escape(str(tmp_path / "tf.pkl"))
+    with pytest.raises(ValueError, match=rf"^network must be 'G_ema' \(= 'Gs'\) or 'G' for {p}, "
+                                         r"got 'D'$"):
+        load_tf_generator(tmp_path / "tf.pkl", network="D")
+
+    def refused(bad: Any, message: str) -> None:
+        with pytest.raises(CheckpointFormatError, match=f"^src: {message}$"):
+            tf_generator(bad, "src")
+
+    for bad in (list(data), data[:2], (1, 2, 3)):
+        refused(bad, r"expected a TF StyleGAN2 pickle holding \(G, D, Gs\)")
+    refused((*empty, tf_gs(G, architecture="resnet")),
+            r"unsupported TF generator architecture 'resnet' \(only 'skip'\)")
+    refused((*empty, tf_gs(G, label_size=5)),
+            r"conditional TF generators \(label_size=5\) are not supported")
+    for kwargs in ({"architecture": "skip"}, {"label_size": None}, {"label_size": 0}):
+        assert_same_state(tf_generator((*empty, tf_gs(G, **kwargs)), "src"), G)
+    fast = tf_generator((*empty, tf_gs(G, mapping_lrmul=0.1)), "src")
+    assert fast.config.mapping_lr_mul == 0.1
+    gs = tf_gs(G)
+    gs.components["mapping"] = {"Dense0/weight": np.zeros(1)}
+    refused((*empty, gs), "component 'mapping' is a dict, not a TF network")
+    gs = tf_gs(G)
+    gs.components["synthesis"].variables["4x4/Conv/bias"] = [0.0]
+    refused((*empty, gs), "TF variable 'synthesis/4x4/Conv/bias' is a list, not a numpy array")
+    with pytest.raises(CheckpointFormatError, match="^TF network: component 'mapping' is a dict"):
+        tf_variables(tf_record("Gs", {}, mapping={}))
+    gs = tf_gs(G)
+    del gs.components["synthesis"].variables["4x4/Conv/bias"]
+    refused((*empty, gs), "TF variables do not match a skip-architecture StyleGAN2 generator; "
+                              "missing: synthesis/4x4/Conv/bias; unknown: none")
+
+    variables = tf_variables(tf_gs(G))
+    not_generator = (r"not a TF StyleGAN2 generator \(expected 'mapping/Dense0/weight' and "
+                     r"'synthesis/4x4/\.\.\.' variables\)")
+    for bad in ({}, {k: v for k, v in variables.items() if not k.startswith("mapping/")},
+                {k: v for k, v in variables.items() if not k.startswith("synthesis/4x4/")}):
+        with pytest.raises(CheckpointFormatError, match=f"^TF network: {not_generator}$"):
+            tf_to_native(bad)
+    wide = tf_to_native({k: np.asarray(v, dtype=np.float64) for k, v in variables.items()})
+    assert all(t.dtype == torch.float32 and t.is_contiguous() for t in wide.values())
+    for key, value in G.state_dict().items():
+        torch.testing.assert_close(wide[key], value, rtol=0, atol=1e-6)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -77,6 +77,9 @@ def genforce_to_native(
         take(f"mapping.dense{num_mapping}.weight", f"mapping.fc{num_mapping}.weight")
         take(f"mapping.dense{num_mapping}.bias", f"mapping.fc{num_mapping}.bias")
         num_mapping += 1
+    if num_mapping == 0:
+        raise CheckpointFormatError(f"{source}: genforce generator without mapping layers "
+                                    "(expected 'mapping.dense0.weight')")
     take("synthesis.early_layer.const", "synthesis.b4.const", lambda t: t.reshape(t.shape[1:]))
     for g_layer, n_layer, up in _layer_names(num_ws):
         g_pre = f"synthesis.{g_layer}"
@@ -108,8 +111,6 @@ def genforce_to_native(
     if unknown:
         raise CheckpointFormatError(f"{source}: keys the skip-architecture StyleGAN2 generator "
                                     f"does not have: {short_list(unknown)}")
-    if 2 ** int(math.log2(resolution)) != resolution or num_mapping == 0:
-        raise CheckpointFormatError(f"{source}: inconsistent genforce generator layout")
     return out
 
 
