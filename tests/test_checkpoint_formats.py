@@ -648,6 +648,18 @@ def test_genforce_layouts_defaults_and_messages(tmp_path: Path) -> None:
     refused(g | {"truncation.w_avg": torch.zeros(2 * G.w_dim)},
             r"'truncation\.w_avg' has 48 entries; only repeat_w=True generators \(w_avg of size "
             r"24\) are supported")
+    refused(g | {"synthesis.layer2.bias": torch.zeros(3)},
+            r"tensor shapes do not match the inferred architecture: synthesis\.b8\.conv1\.bias "
+            r"\(3,\) \(expected \(64,\)\)")
+    refused(g | {"mapping.dense0.weight": torch.zeros(G.w_dim, 0)}, "z_dim must be >= 1, got 0")
+    # a noise strength stored with shape [1] reads as the scalar it is
+    assert_same_state(genforce_generator(g | {"synthesis.layer0.noise_strength":
+                                              g["synthesis.layer0.noise_strength"].reshape(1)},
+                                         "src"), G)
+    torch.save({"model": g}, tmp_path / "other.pth")
+    p = re.escape(str(tmp_path / "other.pth"))
+    with pytest.raises(CheckpointFormatError, match=f"^{p}: expected a genforce checkpoint"):
+        load_genforce_generator(tmp_path / "other.pth")
     with pytest.raises(CheckpointFormatError,
                        match=r"^genforce state dict: not a genforce StyleGAN2 generator state dict "
                              r"\(expected key 'synthesis\.early_layer\.const'\)$"):
@@ -739,6 +751,14 @@ def test_tensorflow_networks_kwargs_and_messages(tmp_path: Path) -> None:
     del gs.components["synthesis"].variables["4x4/Conv/bias"]
     refused((*empty, gs), "TF variables do not match a skip-architecture StyleGAN2 generator; "
                               "missing: synthesis/4x4/Conv/bias; unknown: none")
+
+    gs = tf_gs(G)
+    gs.components["synthesis"].variables["8x8/Conv1/bias"] = np.zeros(3, np.float32)
+    refused((*empty, gs), r"tensor shapes do not match the inferred architecture: "
+                          r"synthesis\.b8\.conv1\.bias \(3,\) \(expected \(64,\)\)")
+    gs = tf_gs(G)
+    gs.components["mapping"].variables["Dense0/weight"] = np.zeros((0, G.w_dim), np.float32)
+    refused((*empty, gs), "z_dim must be >= 1, got 0")
 
     variables = tf_variables(tf_gs(G))
     not_generator = (r"not a TF StyleGAN2 generator \(expected 'mapping/Dense0/weight' and "
