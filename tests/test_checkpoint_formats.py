@@ -25,7 +25,16 @@ from models.stylegan2 import (
     read_checkpoint_json,
     save_generator,
 )
-from models.stylegan2.foreign import CheckpointFormatError, UnsafePickleError, estimate_w_avg
+from models.stylegan2.foreign import (
+    CheckpointFormatError,
+    UnsafePickleError,
+    estimate_w_avg,
+    first_line,
+    generator_from_state_dict,
+    infer_native_config,
+    read_torch_checkpoint,
+    short_list,
+)
 from models.stylegan2.genforce import (
     genforce_generator,
     genforce_to_native,
@@ -902,3 +911,77 @@ def test_loader_detection_hints_and_messages(r_small: StyleGAN2Generator,
     (tmp_path / "cut.pt").write_bytes((tmp_path / "r.pth").read_bytes()[:200])
     refused(tmp_path / "cut.pt", ": cannot be read as a StyleGAN2 generator torch.save checkpoint "
                                  r"with weights_only=True \(")
+
+
+def test_foreign_helpers_known_answers(tmp_path: Path) -> None:
+    """The shared importer pieces: message helpers, the strict load (its messages, a frozen
+    result), the architecture read off shapes (NVIDIA's channel rules first, an explicit table
+    otherwise, lr multiplier 0.01 by default) and the reader's messages."""
+    assert short_list([]) == "none"
+    assert short_list("abcdefgh") == "a, b, c, d, e, f, g, h"
+    assert short_list("abcdefghi") == "a, b, c, d, e, f, g, h, ... (9 in all)"
+    assert short_list("abc", 2) == "a, b, ... (3 in all)"
+    assert first_line(EOFError()) == "EOFError"
+    assert first_line(ValueError("  one\ntwo ")) == "one"
+
+    G = random_generator(NVIDIA_CFG.replace(conv_clamp=None), seed=16)
+    state = G.state_dict()
+    config = infer_native_config(state, "src")
+    assert config.mapping_lr_mul == 0.01 and config.conv_clamp is None
+    H = generator_from_state_dict(config, state, "src")
+    assert_same_state(H, G)
+    assert not any(p.requires_grad for p in H.parameters()) and not H.training
+
+    def refused(bad: dict[str, torch.Tensor], message: str) -> None:
+        with pytest.raises(CheckpointFormatError, match=f"^src: {message}$"):
+            generator_from_state_dict(config, bad, "src")
+
+    head = "tensors do not match a 32x32 StyleGAN2 generator; "
+    refused({k: v for k, v in state.items() if k != "mapping.fc2.bias"},
+            head + r"missing: mapping\.fc2\.bias; unknown: none")
+    refused(state | {"extra": torch.zeros(1)}, head + "missing: none; unknown: extra")
+    biases = [k for k in state if k.endswith(("conv0.bias", "conv1.bias"))]
+    assert len(biases) == 7
+    refused(state | {k: torch.zeros(3) for k in biases},
+            r"tensor shapes do not match the inferred architecture: "
+            r"(synthesis\.b\d+\.conv[01]\.bias \(3,\) \(expected \(\d+,\)\), ){4}"
+            r"\.\.\. \(7 in all\)")
+    no_const = r"^src: cannot infer the generator architecture \(missing 'synthesis\.b4\.const'\)$"
+    with pytest.raises(CheckpointFormatError, match=no_const):
+        infer_native_config({k: v for k, v in state.items() if k != "synthesis.b4.const"}, "src")
+
+    # NVIDIA's rule with (32768, 512), then (16384, 512), is recognised; other tables are explicit
+    for base, res in ((32768, 16), (16384, 64)):
+        cfg = StyleGAN2Config(resolution=res, z_dim=8, w_dim=8, mapping_layers=1,
+                              channel_base=base)
+        with torch.device("meta"):
+            meta = StyleGAN2Generator(cfg).state_dict()
+        got = infer_native_config(meta, "src", mapping_lr_mul=0.1)
+        assert (got.channel_base, got.channel_max, got.channels) == (base, 512, None)
+        assert got.replace(use_noise=True) == cfg.replace(mapping_lr_mul=0.1)
+    odd = StyleGAN2Config(resolution=16, z_dim=8, w_dim=8, mapping_layers=1,
+                          channels={4: 32, 8: 64, 16: 16})
+    with torch.device("meta"):
+        meta = StyleGAN2Generator(odd).state_dict()
+    assert infer_native_config(meta, "src") == odd.replace(use_noise=True)
+
+    (tmp_path / "empty.pt").write_bytes(b"")
+    p = re.escape(str(tmp_path / "empty.pt"))
+    unreadable = r"torch\.save checkpoint with weights_only=True \(EOFError\)$"
+    with pytest.raises(CheckpointFormatError,
+                       match=f"^{p}: cannot be read as a genforce {unreadable}"):
+        read_torch_checkpoint(tmp_path / "empty.pt", "genforce")
+    p = re.escape(str(tmp_path / "none.pt"))
+    with pytest.raises(FileNotFoundError, match=f"^{p}: no such genforce checkpoint file$"):
+        read_torch_checkpoint(tmp_path / "none.pt", "genforce")
+
+
+def test_torch_reader_refuses_pickled_objects_even_when_the_environment_allows_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """weights_only=True is passed explicitly, so TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD (which flips
+    torch.load's default) cannot make the reader unpickle arbitrary objects."""
+    torch.save(torch.nn.Linear(2, 2), tmp_path / "module.pt")
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    with pytest.raises(CheckpointFormatError, match="holds a pickled 'torch.nn.modules.linear"):
+        read_torch_checkpoint(tmp_path / "module.pt", "genforce")
+
