@@ -41,6 +41,8 @@ from models.stylegan2.native import save_generator
 
 STATE_FORMAT = "disentangle-bench/stylegan2-train-state"
 R1_INTERVAL = 16
+# lazy R1 correction of D's Adam: lr * c and beta2 ** c, c = interval / (interval + 1)
+D_LAZY_RATIO = R1_INTERVAL / (R1_INTERVAL + 1)
 EMA_RAMPUP = 0.05
 GRID_SIZE = 8
 
@@ -130,24 +132,21 @@ class GanTrainer:
             self.G = StyleGAN2Generator(config).train()
             self.D = StyleGAN2Discriminator(config).train()
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-        c = R1_INTERVAL / (R1_INTERVAL + 1)
         self.G_opt = torch.optim.Adam(self.G.parameters(), lr=options.lr, betas=(0.0, 0.99),
                                       eps=1e-8)
-        self.D_opt = torch.optim.Adam(self.D.parameters(), lr=options.lr * c,
-                                      betas=(0.0, 0.99**c), eps=1e-8)
+        self.D_opt = torch.optim.Adam(self.D.parameters(), lr=options.lr * D_LAZY_RATIO,
+                                      betas=(0.0, 0.99**D_LAZY_RATIO), eps=1e-8)
         self.cur_nimg = 0
         self.iteration = 0
         self.elapsed_s = 0.0
         self.history: list[dict[str, float]] = []
 
     def _set_learning_rates(self) -> None:
-        """G at ``options.lr``; D at lr * c with c = R1_INTERVAL / (R1_INTERVAL + 1), the lazy
-        regularisation correction."""
-        c = R1_INTERVAL / (R1_INTERVAL + 1)
+        """G at ``options.lr``, D at ``options.lr * D_LAZY_RATIO``."""
         for group in self.G_opt.param_groups:
             group["lr"] = self.options.lr
         for group in self.D_opt.param_groups:
-            group["lr"] = self.options.lr * c
+            group["lr"] = self.options.lr * D_LAZY_RATIO
 
     # ------------------------------------------------------------------ training
     def real_batch(self) -> torch.Tensor:
