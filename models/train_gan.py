@@ -33,7 +33,7 @@ from core.hashing import file_sha256
 from core.io import atomic_path
 from datasets.base import GroundTruthData
 from models.generator import broadcast_ws
-from models.stylegan2.config import StyleGAN2Config, get_preset
+from models.stylegan2.config import PRESETS, StyleGAN2Config, get_preset
 from models.stylegan2.discriminator import StyleGAN2Discriminator
 from models.stylegan2.generator import StyleGAN2Generator
 from models.stylegan2.native import load_generator as load_native_generator
@@ -501,7 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
                                             "data (resumes from OUT/state.pt).")
     p.add_argument("--data", required=True, help="ground-truth data name, e.g. shapes3d-synth")
     p.add_argument("--config", required=True,
-                   help="StyleGAN2 preset: micro32, tiny32, tiny32m4, tiny64")
+                   help=f"StyleGAN2 preset: {', '.join(PRESETS)}")
     p.add_argument("--out", required=True, help="output folder (state.pt, generator.*, PNGs)")
     p.add_argument("--kimg", type=float, default=1000.0, help="train until this many kimg")
     p.add_argument("--batch", type=int, default=16)
