@@ -115,12 +115,13 @@ def infer_rosinality_architecture(
     return RosinalityArchitecture(resolution, style_dim, n_mlp, channels, img_channels, multiplier)
 
 
-def _layer_pairs(resolution: int) -> list[tuple[str, str, int]]:
-    """(rosinality prefix, native prefix, noise index) for every modulated 3x3 conv."""
-    pairs = [("conv1", "synthesis.b4.conv1", 0)]
+def _layer_pairs(resolution: int) -> list[tuple[str, str, int, int]]:
+    """(rosinality prefix, native prefix, noise index, block resolution) for every modulated 3x3
+    conv, in rosinality's order."""
+    pairs = [("conv1", "synthesis.b4.conv1", 0, 4)]
     for j, res in enumerate(block_resolutions(resolution)[1:]):
-        pairs.append((f"convs.{2 * j}", f"synthesis.b{res}.conv0", 2 * j + 1))
-        pairs.append((f"convs.{2 * j + 1}", f"synthesis.b{res}.conv1", 2 * j + 2))
+        pairs.append((f"convs.{2 * j}", f"synthesis.b{res}.conv0", 2 * j + 1, res))
+        pairs.append((f"convs.{2 * j + 1}", f"synthesis.b{res}.conv1", 2 * j + 2, res))
     return pairs
 
 
@@ -174,7 +175,7 @@ def rosinality_to_native(
         take(f"style.{i + 1}.weight", f"mapping.fc{i}.weight")
         take(f"style.{i + 1}.bias", f"mapping.fc{i}.bias")
     take("input.input", "synthesis.b4.const", (arch.channels[4], 4, 4))
-    for r_pre, n_pre, noise_idx in _layer_pairs(res):
+    for r_pre, n_pre, noise_idx, _ in _layer_pairs(res):
         take_modulated_conv(r_pre, n_pre)
         take(f"{r_pre}.noise.weight", f"{n_pre}.noise_strength", ())
         take(f"{r_pre}.activate.bias", f"{n_pre}.bias")
@@ -223,9 +224,10 @@ def native_to_rosinality(
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Rename a native state dict to rosinality's ``g_ema`` layout; returns (g_ema, latent_avg).
 
-    Raises when the state dict holds anything rosinality's Generator cannot express (keys
-    beyond the skip architecture, a channel table not of rosinality's form, z_dim != w_dim).
-    Missing noise (``use_noise=False``) is written as zero strength and zero noise buffers.
+    Keys come in the order rosinality's ``Generator.state_dict()`` has them, FIR kernels
+    included. Raises when the state dict holds anything rosinality's Generator cannot express
+    (keys beyond the skip architecture, a channel table not of rosinality's form, z_dim !=
+    w_dim). Missing noise (``use_noise=False``) is written as zero strength and zero noise buffers.
     """
     res = native_resolution(state)
     n_mlp = 0
@@ -233,107 +235,89 @@ def native_to_rosinality(
         n_mlp += 1
     if n_mlp == 0 or "mapping.w_avg" not in state:
         raise _fail(source, "expected 'mapping.fc0.weight' and 'mapping.w_avg'")
+
+    def need(n_key: str) -> torch.Tensor:
+        if n_key not in state:
+            raise _fail(source, f"missing key '{n_key}'")
+        return state[n_key]
+
     w_dim = int(state["mapping.w_avg"].numel())
     z_dim = int(state["mapping.fc0.weight"].shape[1])
     if z_dim != w_dim:
         raise _fail(source, f"rosinality needs z_dim == w_dim; got z_dim={z_dim}, w_dim={w_dim}")
-    channels = {4: int(state["synthesis.b4.const"].shape[0])}
+    channels = {4: int(need("synthesis.b4.const").shape[0])}
     for r in block_resolutions(res)[1:]:
-        channels[r] = int(state[f"synthesis.b{r}.conv0.weight"].shape[0])
+        channels[r] = int(need(f"synthesis.b{r}.conv0.weight").shape[0])
     if not any(rosinality_channels(res, cm) == channels for cm in (1, 2)):
         raise _fail(
             source,
             f"channel table {channels} is not expressible by rosinality's Generator "
             "(needs channel_base 16384 or 32768 with channel_max 512)",
         )
-    img_channels = int(state["synthesis.b4.torgb.weight"].shape[0])
+    img_channels = int(need("synthesis.b4.torgb.weight").shape[0])
     if img_channels != 3:
         raise _fail(source, f"rosinality's ToRGB has 3 channels; got {img_channels}")
+    # rosinality keeps the FIR kernel of every up-sampling layer as a buffer (x4 pre-scaled)
+    fir = torch.tensor([1.0, 3.0, 3.0, 1.0])
+    up_kernel = torch.outer(fir, fir) / 64 * 4
 
     out: dict[str, torch.Tensor] = {}
     used: set[str] = {"mapping.w_avg"}
 
     def put(n_key: str, r_key: str, shape: tuple[int, ...] | None = None) -> None:
-        if n_key not in state:
-            raise _fail(source, f"missing key '{n_key}'")
+        tensor = need(n_key).detach().clone()
         used.add(n_key)
-        tensor = state[n_key].detach().clone()
         out[r_key] = tensor.reshape(shape) if shape is not None else tensor
+
+    def put_conv_weight(n_pre: str, r_pre: str, upsample: bool) -> None:
+        put(f"{n_pre}.weight", f"{r_pre}.conv.weight", (1, *need(f"{n_pre}.weight").shape))
+        if upsample:
+            out[f"{r_pre}.conv.blur.kernel"] = up_kernel.clone()
+        put(f"{n_pre}.affine.weight", f"{r_pre}.conv.modulation.weight")
+        put(f"{n_pre}.affine.bias", f"{r_pre}.conv.modulation.bias")
+
+    noises: dict[str, torch.Tensor] = {}
+
+    def put_layer(r_pre: str, n_pre: str, noise_idx: int, side: int) -> None:
+        put_conv_weight(n_pre, r_pre, upsample=n_pre.endswith(".conv0"))
+        noise_key = f"noises.noise_{noise_idx}"
+        if f"{n_pre}.noise_strength" in state:
+            put(f"{n_pre}.noise_strength", f"{r_pre}.noise.weight", (1,))
+            put(f"{n_pre}.noise_const", noise_key, (1, 1, side, side))
+            noises[noise_key] = out.pop(noise_key)
+        else:
+            out[f"{r_pre}.noise.weight"] = torch.zeros(1)
+            noises[noise_key] = torch.zeros(1, 1, side, side)
+        put(f"{n_pre}.bias", f"{r_pre}.activate.bias")
+
+    def put_torgb(r_pre: str, n_pre: str) -> None:
+        put(f"{n_pre}.bias", f"{r_pre}.bias", (1, img_channels, 1, 1))
+        if r_pre != "to_rgb1":
+            out[f"{r_pre}.upsample.kernel"] = up_kernel.clone()
+        put(f"{n_pre}.weight", f"{r_pre}.conv.weight", (1, *need(f"{n_pre}.weight").shape))
+        put(f"{n_pre}.affine.weight", f"{r_pre}.conv.modulation.weight")
+        put(f"{n_pre}.affine.bias", f"{r_pre}.conv.modulation.bias")
 
     for i in range(n_mlp):
         put(f"mapping.fc{i}.weight", f"style.{i + 1}.weight")
         put(f"mapping.fc{i}.bias", f"style.{i + 1}.bias")
     put("synthesis.b4.const", "input.input", (1, channels[4], 4, 4))
-    noises: dict[int, torch.Tensor] = {}
-    for r_pre, n_pre, noise_idx in _layer_pairs(res):
-        weight = state.get(f"{n_pre}.weight")
-        put(f"{n_pre}.weight", f"{r_pre}.conv.weight",
-            (1, *weight.shape) if weight is not None else None)
-        put(f"{n_pre}.affine.weight", f"{r_pre}.conv.modulation.weight")
-        put(f"{n_pre}.affine.bias", f"{r_pre}.conv.modulation.bias")
-        side = int(res_of(n_pre))
-        if f"{n_pre}.noise_strength" in state:
-            put(f"{n_pre}.noise_strength", f"{r_pre}.noise.weight", (1,))
-            put(f"{n_pre}.noise_const", f"noises.noise_{noise_idx}", (1, 1, side, side))
-        else:
-            out[f"{r_pre}.noise.weight"] = torch.zeros(1)
-            noises[noise_idx] = torch.zeros(1, 1, side, side)
-        put(f"{n_pre}.bias", f"{r_pre}.activate.bias")
-    for r_pre, n_pre in _torgb_pairs(res):
-        weight = state.get(f"{n_pre}.weight")
-        put(f"{n_pre}.weight", f"{r_pre}.conv.weight",
-            (1, *weight.shape) if weight is not None else None)
-        put(f"{n_pre}.affine.weight", f"{r_pre}.conv.modulation.weight")
-        put(f"{n_pre}.affine.bias", f"{r_pre}.conv.modulation.bias")
-        put(f"{n_pre}.bias", f"{r_pre}.bias", (1, img_channels, 1, 1))
-    for idx, noise in noises.items():
-        out[f"noises.noise_{idx}"] = noise
-    # rosinality keeps its (x4 pre-scaled for the up-convs) FIR kernels as buffers.
-    fir = torch.tensor([1.0, 3.0, 3.0, 1.0])
-    fir = torch.outer(fir, fir)
-    fir = fir / fir.sum()
-    for j in range(len(block_resolutions(res)) - 1):
-        out[f"convs.{2 * j}.conv.blur.kernel"] = fir * 4
-        out[f"to_rgbs.{j}.upsample.kernel"] = fir * 4
+    layers, torgbs = _layer_pairs(res), _torgb_pairs(res)
+    put_layer(*layers[0])
+    put_torgb(*torgbs[0])
+    for layer in layers[1:]:
+        put_layer(*layer)
+    for torgb in torgbs[1:]:
+        put_torgb(*torgb)
+    out.update(noises)
     leftover = sorted(k for k in state if k not in used and not k.endswith("resample_filter"))
     if leftover:
         raise _fail(source, f"keys rosinality's Generator cannot express: {short_list(leftover)}")
-    return _rosinality_order(out), state["mapping.w_avg"].detach().clone()
-
-
-def res_of(native_prefix: str) -> int:
-    """Block resolution named in a native key prefix such as ``synthesis.b64.conv0``."""
-    match = _NATIVE_BLOCK.match(native_prefix + ".")
-    if match is None:
-        raise ValueError(f"not a native synthesis key: {native_prefix!r}")
-    return int(match.group(1))
-
-
-def _rosinality_order(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Group keys as rosinality does (style, input, conv1, to_rgb1, convs, to_rgbs, noises),
-    by layer index within a group; the order inside one layer is kept."""
-    heads = ("style.", "input.", "conv1.", "to_rgb1.", "convs.", "to_rgbs.", "noises.")
-
-    def rank(key: str) -> tuple[int, int]:
-        group = next(i for i, h in enumerate(heads) if key.startswith(h))
-        number = re.search(r"\d+", key)
-        return group, int(number.group()) if number else -1
-
-    return {k: state[k] for k in sorted(state, key=rank)}
+    return out, state["mapping.w_avg"].detach().clone()
 
 
 # ---------------------------------------------------------------------------------------------
 # Files
-
-
-def read_rosinality_checkpoint(
-    path: str | os.PathLike[str],
-) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
-    """Load ``g_ema`` (and ``latent_avg`` if present) from a rosinality ``.pt`` file.
-
-    Uses ``weights_only=True``; training checkpoints carry an ``argparse.Namespace`` under
-    ``args``, which is the only extra class allowed."""
-    return split_rosinality_checkpoint(read_torch_checkpoint(path, "rosinality"), str(path))
 
 
 def is_rosinality_state_dict(obj: Any) -> bool:
