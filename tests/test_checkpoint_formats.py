@@ -43,17 +43,33 @@ from models.stylegan2.genforce import (
 )
 from models.stylegan2.loader import convert_to_native, load_any_generator
 from models.stylegan2.nvidia_pickle import (
+    ALLOWED_GLOBALS,
+    EasyDict,
+    PersistentRecord,
     RestrictedUnpickler,
     TFNetworkRecord,
     load_nvidia_generator,
+    nvidia_config,
+    nvidia_generator,
+    nvidia_init_kwargs,
     read_nvidia_pickle,
+    record_state_dict,
 )
 from models.stylegan2.rosinality import (
+    RosinalityArchitecture,
+    block_resolutions,
     infer_rosinality_architecture,
+    is_rosinality_state_dict,
     load_rosinality_generator,
+    native_resolution,
     native_to_rosinality,
+    noise_buffer_keys,
+    rosinality_config,
+    rosinality_generator,
     rosinality_to_native,
     save_rosinality_generator,
+    split_rosinality_checkpoint,
+    write_rosinality_checkpoint,
 )
 from models.stylegan2.tf_pickle import (
     load_tf_generator,
@@ -230,6 +246,237 @@ def test_ffhq_1024_geometry_via_rosinality(tmp_path: Path) -> None:
     assert round(n_params / 1e6, 2) == 30.37
     g_ema, _ = split_of(path)
     assert infer_rosinality_architecture(g_ema).channel_multiplier == 2
+
+
+def test_rosinality_export_layout_is_rosinalitys(r_generator: StyleGAN2Generator) -> None:
+    """The exported g_ema has the keys, order, FIR kernels and noise shapes of a state dict
+    written by rosinality's own Generator (tests/golden/rosinality_g32.pt, 32x32, 3 mapping
+    layers; its channels are smaller, so only channel-free shapes are compared)."""
+    golden = torch.load(Path(__file__).parent / "golden" / "rosinality_g32.pt",
+                        weights_only=True)["g_ema"]
+    cfg = StyleGAN2Config(resolution=32, z_dim=32, w_dim=32, mapping_layers=3,
+                          channel_base=32768)
+    checked: set[str] = set()
+    for use_noise in (True, False):
+        with torch.device("meta"):
+            state = StyleGAN2Generator(cfg.replace(use_noise=use_noise)).state_dict()
+        g_ema, _ = native_to_rosinality(state)
+        assert list(g_ema) == list(golden)
+        for key, value in golden.items():
+            assert g_ema[key].ndim == value.ndim, key
+            if key.endswith("kernel"):
+                assert torch.equal(g_ema[key], value), key
+            elif (key.startswith(("noises.", "style.")) or key.endswith(".noise.weight")
+                  or re.fullmatch(r"to_rgb(1|s\.\d+)\.bias", key)):
+                assert g_ema[key].shape == value.shape, key
+                checked.add(key)
+        if not use_noise:
+            assert all(g_ema[k].device.type == "cpu" and not g_ema[k].any()
+                       for k in g_ema if k.startswith("noises.") or k.endswith("noise.weight"))
+    assert len(checked) == 3 * 2 + 7 + 7 + 4  # style, noises, noise strengths, to_rgb biases
+    # the blur kernel is [1, 3, 3, 1] outer itself, normalised and scaled by 4 (= up ** 2)
+    expected = torch.tensor([[1.0, 3, 3, 1], [3, 9, 9, 3], [3, 9, 9, 3], [1, 3, 3, 1]]) / 16
+    assert torch.equal(golden["convs.0.conv.blur.kernel"], expected)
+
+
+def test_rosinality_architecture_known_answers() -> None:
+    """Shapes and key counts -> resolution, style_dim, n_mlp, channels, image channels, and the
+    channel multiplier (1, 2, 4, 8 from 64 px on; 2 up to 32 px; None off the tables)."""
+    def fake(res: int, channels: dict[int, int], n_mlp: int = 2, rgb: int = 3,
+             style: int = 8) -> dict[str, torch.Tensor]:
+        with torch.device("meta"):
+            state = {"input.input": torch.empty(1, channels[4], 4, 4),
+                     "to_rgb1.conv.weight": torch.empty(1, rgb, channels[4], 1, 1)}
+            state |= {f"style.{i + 1}.weight": torch.empty(style, style) for i in range(n_mlp)}
+            for j, r in enumerate(block_resolutions(res)[1:]):
+                state[f"convs.{2 * j}.conv.weight"] = torch.empty(1, channels[r], 1, 3, 3)
+                state[f"convs.{2 * j + 1}.conv.weight"] = torch.empty(1, channels[r], 1, 3, 3)
+        return state
+
+    for cm in (1, 2, 4, 8):
+        table = {4: 512, 8: 512, 16: 512, 32: 512, 64: 256 * cm}
+        arch = infer_rosinality_architecture(fake(64, table, n_mlp=3, rgb=1, style=6))
+        assert arch == RosinalityArchitecture(64, 6, 3, table, 1, cm)
+        assert repr(arch.channels) == f"{{4: 512, 8: 512, 16: 512, 32: 512, 64: {256 * cm}}}"
+        assert arch.num_ws == 10
+    assert infer_rosinality_architecture(fake(32, dict.fromkeys((4, 8, 16, 32), 512))
+                                         ).channel_multiplier == 2
+    assert infer_rosinality_architecture(fake(4, {4: 512})).channel_multiplier == 2
+    for res, table in ((32, {4: 16, 8: 16, 16: 8, 32: 8}),
+                       (64, {4: 512, 8: 512, 16: 512, 32: 512, 64: 128})):
+        assert infer_rosinality_architecture(fake(res, table)).channel_multiplier is None
+    no_rgb = fake(8, {4: 512, 8: 512})
+    del no_rgb["to_rgb1.conv.weight"]
+    assert infer_rosinality_architecture(no_rgb).img_channels == 3
+
+    def refused(state: dict[str, torch.Tensor], message: str) -> None:
+        with pytest.raises(CheckpointFormatError, match=f"^src: {message}$"):
+            infer_rosinality_architecture(state, "src")
+
+    good = fake(16, {4: 512, 8: 512, 16: 512})
+    for key in ("input.input", "style.1.weight"):
+        refused({k: v for k, v in good.items() if k != key},
+                r"not a rosinality generator state dict \(expected keys 'input\.input' and "
+                r"'style\.1\.weight'\)")
+    refused({k: v for k, v in good.items() if k != "convs.3.conv.weight"},
+            r"odd number of 'convs\.\*' layers \(3\); expected pairs")
+    for shape in ((1, 512, 4, 2), (512, 4, 4)):
+        refused(good | {"input.input": torch.empty(shape, device="meta")},
+                re.escape(f"'input.input' has shape {shape}; expected [1,C,4,4]"))
+    with pytest.raises(CheckpointFormatError, match="^rosinality state dict: not a rosinality"):
+        infer_rosinality_architecture({})
+    assert block_resolutions(4) == [4] and block_resolutions(32) == [4, 8, 16, 32]
+    for bad in (0, 1, 2, 3, 6, 48):
+        with pytest.raises(ValueError, match=f"^resolution must be a power of two >= 4, "
+                                             f"got {bad}$"):
+            block_resolutions(bad)
+
+
+def test_rosinality_import_messages(r_small: StyleGAN2Generator) -> None:
+    """Every refusal of rosinality_to_native names its source and what was expected."""
+    g_ema, latent_avg = native_to_rosinality(r_small.state_dict())
+
+    def refused(state: dict[str, torch.Tensor], message: str, **kwargs: Any) -> None:
+        with pytest.raises(CheckpointFormatError, match=f"^src: {message}$"):
+            rosinality_to_native(state, source="src", **kwargs)
+
+    layout = r"rosinality generator state dict does not match a 8x8 layout; "
+    refused({k: v for k, v in g_ema.items() if k != "conv1.conv.weight"},
+            layout + r"missing keys: conv1\.conv\.weight; unknown keys: none")
+    refused(g_ema | {"noises.noise_9": torch.zeros(1, 1, 8, 8)},
+            layout + r"missing keys: none; unknown keys: noises\.noise_9")
+    refused(g_ema | {"conv1.conv.weight": g_ema["conv1.conv.weight"][0]},
+            r"'conv1\.conv\.weight' has 4 dims; expected 5")
+    refused(g_ema | {"to_rgb1.bias": torch.zeros(1, 4, 1, 1)},
+            re.escape("'to_rgb1.bias' has shape (1, 4, 1, 1); expected (3,)"))
+    refused(g_ema | {"noises.noise_1": torch.zeros(1, 1, 8, 4)},
+            re.escape("'noises.noise_1' has shape (1, 1, 8, 4); expected (4, 4)"))
+    refused(g_ema, "'latent_avg' has 31 entries; expected 32", latent_avg=latent_avg[:31])
+    with pytest.raises(CheckpointFormatError, match="^rosinality state dict: rosinality gen"):
+        rosinality_to_native({k: v for k, v in g_ema.items() if k != "conv1.conv.weight"})
+    state, arch = rosinality_to_native(g_ema, latent_avg.reshape(1, -1))
+    assert state["mapping.w_avg"].shape == (32,) and arch.resolution == 8
+    assert torch.equal(state["synthesis.b8.conv1.noise_const"], g_ema["noises.noise_2"][0, 0])
+
+
+def test_rosinality_export_messages(r_small: StyleGAN2Generator, tmp_path: Path) -> None:
+    """native_to_rosinality / write / save refusals: one line naming the source."""
+    state = r_small.state_dict()
+
+    def refused(bad: dict[str, torch.Tensor], message: str) -> None:
+        with pytest.raises(CheckpointFormatError, match=f"^src: {message}$"):
+            native_to_rosinality(bad, source="src")
+
+    without = {k: v for k, v in state.items() if k != "mapping.w_avg"}
+    refused(without, r"expected 'mapping\.fc0\.weight' and 'mapping\.w_avg'")
+    refused({k: v for k, v in state.items() if not k.startswith("mapping.fc")},
+            r"expected 'mapping\.fc0\.weight' and 'mapping\.w_avg'")
+    refused(state | {"mapping.w_avg": torch.zeros(16)},
+            "rosinality needs z_dim == w_dim; got z_dim=32, w_dim=16")
+    for key in ("synthesis.b4.const", "synthesis.b8.conv0.weight", "synthesis.b4.torgb.weight",
+                "synthesis.b4.conv1.weight", "synthesis.b8.torgb.weight",
+                "synthesis.b8.conv1.noise_const", "synthesis.b8.torgb.affine.bias"):
+        refused({k: v for k, v in state.items() if k != key}, f"missing key '{re.escape(key)}'")
+    refused(state | {"synthesis.b8.torgb.weight": torch.zeros(1, 512, 1, 1),
+                     "synthesis.b4.torgb.weight": torch.zeros(1, 512, 1, 1)},
+            "rosinality's ToRGB has 3 channels; got 1")
+    refused(state | {"synthesis.b8.conv0.weight": torch.zeros(256, 512, 3, 3)},
+            re.escape("channel table {4: 512, 8: 256} is not expressible by rosinality's "
+                      "Generator (needs channel_base 16384 or 32768 with channel_max 512)"))
+    refused(state | {"synthesis.b8.extra": torch.zeros(1), "synthesis.b4.extra": torch.zeros(1)},
+            r"keys rosinality's Generator cannot express: synthesis\.b4\.extra, "
+            r"synthesis\.b8\.extra")
+    with pytest.raises(ValueError, match="^native state dict has no 'synthesis.b{res}.\\*' keys$"):
+        native_resolution({"mapping.w_avg": torch.zeros(1)})
+    assert native_resolution(state) == 8
+    with pytest.raises(CheckpointFormatError, match="^native state dict: expected 'mapping"):
+        native_to_rosinality(without)
+    # NVIDIA's FIR buffers are dropped
+    g_ema, _ = native_to_rosinality(state | {"synthesis.b8.conv0.resample_filter": torch.ones(4)})
+    assert list(g_ema) == list(native_to_rosinality(state)[0])
+
+    path = tmp_path / "x.pt"
+    with pytest.raises(CheckpointFormatError, match=f"^{re.escape(str(path))}: expected 'map"):
+        write_rosinality_checkpoint(without, path)
+    G = random_generator(ROSINALITY_SMALL.replace(mapping_lr_mul=1.0, conv_clamp=8.0))
+    with pytest.raises(CheckpointFormatError, match=re.escape(
+            f"{path}: cannot export to rosinality format: mapping_lr_mul=1.0 (rosinality "
+            "assumes 0.01); conv_clamp=8.0 (rosinality has no clamp; pass "
+            "allow_conv_clamp=True to drop it)") + "$"):
+        save_rosinality_generator(G, path)
+    assert not list(tmp_path.iterdir())
+    clamped = random_generator(ROSINALITY_SMALL.replace(conv_clamp=8.0))
+    back = load_rosinality_generator(save_rosinality_generator(clamped, path,
+                                                               allow_conv_clamp=True))
+    assert back.config == ROSINALITY_SMALL and back.w_avg.shape == (32,)
+
+
+def test_rosinality_checkpoint_objects_and_configs(r_small: StyleGAN2Generator,
+                                                  tmp_path: Path) -> None:
+    """The checkpoint dict's accepted forms and refusals, the config a rosinality architecture
+    maps to, noise buffer names and the loader's keywords."""
+    g_ema, latent_avg = native_to_rosinality(r_small.state_dict())
+    t = torch.zeros(1)
+    assert is_rosinality_state_dict(g_ema)
+    for obj in ({"input.input": t}, {"style.1.weight": t}, [g_ema], None):
+        assert not is_rosinality_state_dict(obj)
+    assert split_rosinality_checkpoint(g_ema, "src") == (g_ema, None)
+    got, avg = split_rosinality_checkpoint({"g_ema": g_ema, "latent_avg": latent_avg}, "src")
+    assert got == g_ema and avg is latent_avg
+
+    def refused(ckpt: Any, message: str) -> None:
+        with pytest.raises(CheckpointFormatError, match=f"^src: {message}$"):
+            split_rosinality_checkpoint(ckpt, "src")
+
+    keys = ", ".join(f"'k{i}'" for i in range(8))
+    refused({f"k{i}": t for i in range(9)},
+            rf"expected a rosinality checkpoint dict with key 'g_ema'; found \[{keys}\]")
+    refused([g_ema], "expected a rosinality checkpoint dict with key 'g_ema'; found list")
+    refused({"g_ema": {"a": t, "b": 1}}, "'g_ema' is not a state dict of tensors")
+    refused({"g_ema": [t]}, "'g_ema' is not a state dict of tensors")
+    refused({"g_ema": g_ema, "latent_avg": [0.0]}, "'latent_avg' is a list; expected a tensor")
+
+    # rosinality_config: NVIDIA's channel rule for multipliers 1 and 2, explicit otherwise
+    for cm, base in ((1, 16384), (2, 32768)):
+        table = {4: 512, 8: 512, 16: 512, 32: 512, 64: 256 * cm}
+        config = rosinality_config(RosinalityArchitecture(64, 8, 2, table, 3, cm))
+        assert (config.channel_base, config.channel_max, config.channels) == (base, 512, None)
+        assert config.mapping_lr_mul == 0.01 and config.use_noise and config.conv_clamp is None
+        assert (config.z_dim, config.w_dim, config.mapping_layers) == (8, 8, 2)
+    odd = {4: 16, 8: 8}
+    config = rosinality_config(RosinalityArchitecture(8, 4, 1, odd, 1, None), mapping_lr_mul=0.5)
+    assert config.channel_table() == odd and config.channels == ((4, 16), (8, 8))
+    assert (config.img_channels, config.mapping_lr_mul) == (1, 0.5)
+    assert noise_buffer_keys(ROSINALITY_CFG) == [
+        "synthesis.b4.conv1.noise_const", "synthesis.b8.conv0.noise_const",
+        "synthesis.b8.conv1.noise_const", "synthesis.b16.conv0.noise_const",
+        "synthesis.b16.conv1.noise_const"]
+    assert noise_buffer_keys(ROSINALITY_CFG.replace(use_noise=False)) == []
+
+    # the loaders: lr multiplier, default w_avg estimate (10,000 z, seed 0), messages
+    torch.save({"g_ema": g_ema}, tmp_path / "r.pt")
+    G = load_rosinality_generator(tmp_path / "r.pt", mapping_lr_mul=1.0)
+    assert G.config.mapping_lr_mul == 1.0
+    G = load_rosinality_generator(tmp_path / "r.pt")
+    assert G.config.mapping_lr_mul == 0.01
+    assert torch.equal(G.w_avg, estimate_w_avg(G, 10_000, 0))
+    H = rosinality_generator({"g_ema": g_ema}, "src")
+    assert H.config.mapping_lr_mul == 0.01 and torch.equal(H.w_avg, G.w_avg)
+    p = re.escape(str(tmp_path / "none.pt"))
+    with pytest.raises(FileNotFoundError, match=f"^{p}: no such rosinality checkpoint file$"):
+        load_rosinality_generator(tmp_path / "none.pt")
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(CheckpointFormatError, match=f"^{re.escape(str(tmp_path / 'empty.pt'))}"
+                                                    ": cannot be read as a rosinality torch"):
+        load_rosinality_generator(tmp_path / "empty.pt")
+    torch.save({"g_ema": {k: v for k, v in g_ema.items() if k != "conv1.conv.weight"}},
+               tmp_path / "cut.pt")
+    with pytest.raises(CheckpointFormatError,
+                       match=f"^{re.escape(str(tmp_path / 'cut.pt'))}: rosinality generator"):
+        load_rosinality_generator(tmp_path / "cut.pt")
+    bad = g_ema | {"conv1.activate.bias": torch.zeros(3)}
+    with pytest.raises(CheckpointFormatError, match="^src: tensor shapes do not match"):
+        rosinality_generator(bad, "src")
 
 
 def split_of(path: Path) -> tuple[dict[str, torch.Tensor], Any]:
@@ -476,6 +723,221 @@ def test_nvidia_pickle_unsupported_config(n_generator: StyleGAN2Generator,
     (tmp_path / "cond.pkl").write_bytes(payload)
     with pytest.raises(CheckpointFormatError, match=r"cond\.pkl: unsupported .*c_dim=10"):
         load_nvidia_generator(tmp_path / "cond.pkl")
+
+
+def test_nvidia_config_known_answers() -> None:
+    """NVIDIA's Generator defaults, every stored keyword reaching the config, and every
+    refusal in one line."""
+    base = {"z_dim": 8, "w_dim": 8, "img_resolution": 16, "img_channels": 3}
+    assert nvidia_config(base, "src") == StyleGAN2Config(
+        resolution=16, z_dim=8, w_dim=8, mapping_layers=8, img_channels=3, channel_base=32768,
+        channel_max=512, use_noise=True, conv_clamp=None, mapping_lr_mul=0.01, w_avg_beta=0.995)
+    full = nvidia_config({
+        "z_dim": 8, "w_dim": 6, "c_dim": 0, "img_resolution": 16, "img_channels": 1,
+        "mapping_kwargs": {"num_layers": 2, "activation": "lrelu", "layer_features": 6,
+                           "lr_multiplier": 0.1, "w_avg_beta": 0.9},
+        "synthesis_kwargs": {"channel_base": 1024, "channel_max": 64, "use_noise": False,
+                             "conv_clamp": 256, "architecture": "skip",
+                             "resample_filter": (1, 3, 3, 1)}}, "src")
+    assert full == StyleGAN2Config(
+        resolution=16, z_dim=8, w_dim=6, mapping_layers=2, img_channels=1, channel_base=1024,
+        channel_max=64, use_noise=False, conv_clamp=256.0, mapping_lr_mul=0.1, w_avg_beta=0.9)
+    assert type(full.conv_clamp) is float
+
+    def refused(kwargs: dict[str, Any], message: str) -> None:
+        with pytest.raises(CheckpointFormatError, match=f"^src: {message}$"):
+            nvidia_config(kwargs, "src")
+
+    refused(base | {"c_dim": 10, "mapping_kwargs": {"activation": "relu", "layer_features": 7},
+                    "synthesis_kwargs": {"architecture": "resnet", "resample_filter": (1, 1)}},
+            re.escape("unsupported NVIDIA generator: conditional generator (c_dim=10); "
+                      "architecture 'resnet' (only 'skip'); mapping activation 'relu'; "
+                      "mapping layer_features=7 != w_dim; resample_filter [1, 1]"))
+    lack = "G_ema constructor arguments lack z_dim, w_dim, img_resolution or img_channels"
+    refused({"z_dim": 8}, f"{lack} \\('w_dim'\\)")
+    refused(base | {"w_dim": None}, f"{lack} \\(int\\(\\) argument must be .*\\)")
+    refused(base | {"img_resolution": 48}, "resolution must be a power of two >= 4, got 48")
+
+
+@pytest.mark.filterwarnings("ignore:TypedStorage is deprecated")
+def test_nvidia_records_known_answers() -> None:
+    """The unpickler's pieces called directly: persistent records, their state-dict walk and
+    constructor arguments, the TF network record, EasyDict, and the tensor rebuilders."""
+    reconstruct = ALLOWED_GLOBALS[("torch_utils.persistence", "_reconstruct_persistent_obj")]
+    meta = {"type": "class", "version": 6, "class_name": "training.networks.Generator",
+            "module_src": "raise SystemExit", "state": {"a": 1}}
+    assert reconstruct(meta) == PersistentRecord("training.networks.Generator", 6, {"a": 1})
+    assert reconstruct({"type": "class", "state": None}) == PersistentRecord("None", None, {})
+    for bad, kind in (([1], "'list'"), ({"type": "function"}, "'function'"), ({}, "None")):
+        with pytest.raises(pickle.UnpicklingError,
+                           match=rf"^unsupported persistent object \(type {kind}\)$"):
+            reconstruct(bad)
+    with pytest.raises(pickle.UnpicklingError, match="^persistent object 'x.Y' has a list state; "
+                                                     "expected a dict$"):
+        reconstruct({"type": "class", "class_name": "x.Y", "state": [1]})
+    with pytest.raises(pickle.UnpicklingError,
+                       match="^unexpected BUILD state on a persistent-object record$"):
+        PersistentRecord("x").__setstate__({})
+
+    t = torch.arange(3.0)
+    leaf = PersistentRecord("L", 1, {"_parameters": {"weight": t, "bias": None, "gain": t + 1},
+                                     "_buffers": {"gain": t + 2, "seen": t + 3, "none": None},
+                                     "_non_persistent_buffers_set": {"gain"}})
+    top = PersistentRecord("T", 1, {"_parameters": {"p": t.requires_grad_(False) + 4},
+                                    "_modules": {"a": PersistentRecord("A", 1, {"_modules": {
+                                        "b": leaf, "c": None}})}})
+    state = record_state_dict(top)
+    assert list(state) == ["p", "a.b.weight", "a.b.gain", "a.b.seen"]
+    for key, value in zip(state.values(), (4, 0, 1, 3), strict=True):
+        assert torch.equal(key, t + value)
+    nested_bad = PersistentRecord("T", 1, {"_modules": {"a": PersistentRecord(
+        "A", 1, {"_modules": {"b": {"weight": t}}})}})
+    with pytest.raises(CheckpointFormatError, match="^record: sub-module 'a.b' is a dict, not a "
+                                                    "persistent network object$"):
+        record_state_dict(nested_bad)
+    with pytest.raises(CheckpointFormatError, match="^src: 'a.b.weight' is a list, not a "
+                                                    "tensor$"):
+        record_state_dict(PersistentRecord("T", 1, {"_modules": {"a": PersistentRecord(
+            "A", 1, {"_modules": {"b": PersistentRecord("L", 1, {"_parameters": {
+                "weight": [1.0]}})}})}}), "src")
+
+    args = (np.int64(8), 0, np.int32(6), 16, 3)
+    rec = PersistentRecord("G", 1, {"_init_args": args, "_init_kwargs": EasyDict(
+        img_channels=1, mapping_kwargs=EasyDict(num_layers=np.int32(2)),
+        synthesis_kwargs={"taps": [np.int64(1), 3], "pair": (np.float32(0.5), "a")})})
+    kwargs = nvidia_init_kwargs(rec)
+    assert kwargs == {"img_channels": 1, "mapping_kwargs": {"num_layers": 2},
+                      "synthesis_kwargs": {"taps": [1, 3], "pair": (0.5, "a")},
+                      "z_dim": 8, "c_dim": 0, "w_dim": 6, "img_resolution": 16}
+    assert type(kwargs["z_dim"]) is int and type(kwargs["synthesis_kwargs"]["taps"][0]) is int
+    assert type(kwargs["mapping_kwargs"]) is dict
+    assert nvidia_init_kwargs(PersistentRecord("G")) == {}
+
+    tf = TFNetworkRecord()
+    tf.__setstate__({"name": "Gs", "static_kwargs": {"r": 32}, "components": {"m": 1},
+                     "variables": [("a/b", 1)], "build_module_src": "x"})
+    assert (tf.name, tf.static_kwargs, tf.components, tf.variables) == (
+        "Gs", {"r": 32}, {"m": 1}, {"a/b": 1})
+    with pytest.raises(pickle.UnpicklingError, match="^TF network state is a list$"):
+        TFNetworkRecord().__setstate__([1])
+    with pytest.raises(pickle.UnpicklingError,
+                       match=r"^TF network variables are not \(name, array\) pairs$"):
+        TFNetworkRecord().__setstate__({"variables": [1]})
+
+    easy = EasyDict(a=1, __class__=2)
+    assert easy.a == 1
+    for name in ("missing", "__class__x", "__reduce_ex__x"):
+        with pytest.raises(AttributeError) as info:
+            getattr(easy, name)
+        assert info.value.args == (name,)
+
+    rebuild_tensor = ALLOWED_GLOBALS[("torch._utils", "_rebuild_tensor_v2")]
+    rebuild_parameter = ALLOWED_GLOBALS[("torch._utils", "_rebuild_parameter")]
+    rebuild_from_type = ALLOWED_GLOBALS[("torch._tensor", "_rebuild_from_type_v2")]
+    storage = torch.arange(4.0).storage()  # a TypedStorage, as pickles hold
+    x = rebuild_tensor(storage, 1, (2,), (1,), True, "hooks", {"meta": 1})
+    assert torch.equal(x, torch.tensor([1.0, 2.0])) and not x.requires_grad
+    with pytest.raises(pickle.UnpicklingError, match="^tensor storage is a list$"):
+        rebuild_tensor([1], 0, (1,), (1,))
+    assert rebuild_parameter(x, True) is x
+    with pytest.raises(pickle.UnpicklingError, match="^parameter data is a list$"):
+        rebuild_parameter([1])
+    assert torch.equal(rebuild_from_type(rebuild_tensor, torch.Tensor,
+                                         (storage, 0, (2,), (2,))), torch.tensor([0.0, 2.0]))
+    with pytest.raises(pickle.UnpicklingError,
+                       match="^tensor-subclass rebuild through a non-tensor function$"):
+        rebuild_from_type(print, torch.Tensor, ("x",))
+    encode = ALLOWED_GLOBALS[("_codecs", "encode")]
+    assert encode("\xe9a", "latin1") == encode("\xe9a", "latin-1") == b"\xe9a"
+    for bad in ((b"x", "latin1"), ("x", "utf-8")):
+        with pytest.raises(pickle.UnpicklingError, match="^unexpected _codecs.encode call$"):
+            encode(*bad)
+    load_bytes = ALLOWED_GLOBALS[("torch.storage", "_load_from_bytes")]
+    with pytest.raises(pickle.UnpicklingError, match="^storage payload is not bytes$"):
+        load_bytes("text")
+    with pytest.raises(UnsafePickleError,
+                       match=r"^refusing a nested storage payload \((?!global ')."):
+        load_bytes(b"\x80\x02garbage")
+
+
+class _PersistentIdPickler(pickle.Pickler):
+    def persistent_id(self, obj: Any) -> Any:
+        return "storage-0" if isinstance(obj, list) else None
+
+
+def test_nvidia_reader_and_generator_messages(n_generator: StyleGAN2Generator,
+                                             tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                             ) -> None:
+    """read_nvidia_pickle / nvidia_generator refusals name the file once; the network keyword
+    reaches the import; the nested storage load stays weights-only whatever the environment."""
+    import os
+
+    def refused(path: Path, error: type[Exception], message: str, **kwargs: Any) -> None:
+        with pytest.raises(error, match=f"^{re.escape(str(path))}: {message}$"):
+            load_nvidia_generator(path, **kwargs)
+
+    evil = tmp_path / "evil.pkl"
+    evil.write_bytes(pickle.dumps({"G_ema": _Payload(os.system, ("true",))}))
+    refused(evil, UnsafePickleError, re.escape(
+        "refusing to load global 'posix.system' (only tensors, numpy arrays and NVIDIA "
+        "StyleGAN2 network records are allowed in an NVIDIA .pkl)"))
+    pid = io.BytesIO()
+    _PersistentIdPickler(pid).dump({"G_ema": [1]})
+    (tmp_path / "pid.pkl").write_bytes(pid.getvalue())
+    refused(tmp_path / "pid.pkl", UnsafePickleError, "unexpected persistent id in pickle")
+    (tmp_path / "cut.pkl").write_bytes(pickle.dumps({"G_ema": 1})[:-3])
+    refused(tmp_path / "cut.pkl", CheckpointFormatError,
+            r"cannot be read as an NVIDIA stylegan2-ada-pytorch pickle \(.+\)")
+    refused(tmp_path / "none.pkl", FileNotFoundError, "no such NVIDIA pickle file")
+    (tmp_path / "nested.pkl").write_bytes(pickle.dumps({"G_ema": _Payload(
+        torch.storage._load_from_bytes, (b"\x80\x02garbage",))}))
+    refused(tmp_path / "nested.pkl", UnsafePickleError,
+            r"refusing a nested storage payload \((?!global ').+\)")
+
+    with fake_nvidia_modules() as fake:
+        G_rec = nvidia_records(random_generator(NVIDIA_CFG, seed=4), fake, "")
+        ema_rec = nvidia_records(n_generator, fake, "")
+        payload = pickle.dumps({"G": G_rec, "G_ema": ema_rec})
+    (tmp_path / "two.pkl").write_bytes(payload)
+    assert_same_state(load_nvidia_generator(tmp_path / "two.pkl", network="G"),
+                      random_generator(NVIDIA_CFG, seed=4))
+    data = read_nvidia_pickle(tmp_path / "two.pkl")
+    assert_same_state(nvidia_generator(data, "src"), n_generator)
+
+    def refused_data(obj: Any, message: str, **kwargs: Any) -> None:
+        with pytest.raises(CheckpointFormatError, match=f"^src: {message}$"):
+            nvidia_generator(obj, "src", **kwargs)
+
+    keys = ", ".join(f"'k{i}'" for i in range(8))
+    refused_data({f"k{i}": 1 for i in range(9)},
+                 rf"expected an NVIDIA network pickle dict with key 'G_ema'; found \[{keys}\]")
+    refused_data([1], "expected an NVIDIA network pickle dict with key 'G'; found list",
+                 network="G")
+    refused_data({"G_ema": {"w": 1}}, "'G_ema' is a dict, not a persistent network object")
+    broken = PersistentRecord("G", 1, {"_modules": {"mapping": {"w": 1}}})
+    refused_data({"G_ema": broken}, "sub-module 'mapping' is a dict, not a persistent network "
+                                    "object")
+    shapes_only = dict(data["G_ema"].state)
+    shapes_only["_init_kwargs"] = {}
+    no_synthesis = PersistentRecord("G", 1, shapes_only)
+    no_synthesis.state["_modules"] = dict(no_synthesis.state["_modules"])
+    no_synthesis.state["_modules"]["synthesis"] = PersistentRecord("S", 1, {"_modules": {}})
+    refused_data({"G_ema": no_synthesis}, r"cannot infer the generator architecture \(missing "
+                                      r"'synthesis\.b<res>\.\*'\)")
+    extra = PersistentRecord("G", 1, dict(data["G_ema"].state))
+    extra.state["_parameters"] = {"stray": torch.zeros(1)}
+    refused_data({"G_ema": extra}, "tensors do not match a 32x32 StyleGAN2 generator; "
+                                   "missing: none; unknown: stray")
+
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    nested = io.BytesIO()
+    torch.save(_Payload(os.system, (f"touch {tmp_path / 'ran'}",)), nested,
+               _use_new_zipfile_serialization=False)
+    (tmp_path / "nested2.pkl").write_bytes(pickle.dumps({"G_ema": _Payload(
+        torch.storage._load_from_bytes, (nested.getvalue(),))}))
+    refused(tmp_path / "nested2.pkl", UnsafePickleError,
+            r"refusing a nested storage payload \(global 'posix\.system'.*\)")
+    assert not (tmp_path / "ran").exists()
 
 
 @contextlib.contextmanager

@@ -139,6 +139,8 @@ def infer_native_config(
     try:
         resolutions = sorted({int(k.split(".")[1][1:]) for k in state
                               if k.startswith("synthesis.b") and k.split(".")[1][1:].isdigit()})
+        if not resolutions:
+            raise KeyError("synthesis.b<res>.*")
         resolution = resolutions[-1]
         mapping_layers = 0
         while f"mapping.fc{mapping_layers}.weight" in state:

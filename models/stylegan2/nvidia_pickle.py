@@ -137,14 +137,16 @@ def _rebuild_from_type(func: Callable[..., Any], new_type: Any, args: tuple[Any,
     return func(*args)
 
 
-def _codecs_encode(text: Any, encoding: str = "utf-8") -> bytes:
-    """Protocol-2 pickles spell bytes as ``_codecs.encode(str, 'latin1')``."""
+def _codecs_encode(text: Any, encoding: str) -> bytes:
+    """Protocol-2 pickles spell bytes as ``_codecs.encode(str, 'latin1')`` (always with the
+    encoding; a one-argument call, utf-8, is not something they write)."""
     if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
         raise pickle.UnpicklingError("unexpected _codecs.encode call")
     return codecs.encode(text, encoding)
 
 
 _TENSOR_REBUILDERS: set[Callable[..., Any]] = {_rebuild_tensor, _rebuild_parameter}
+
 
 def _numpy_multiarray() -> Any:
     try:
