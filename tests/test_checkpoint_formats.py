@@ -352,6 +352,9 @@ def test_rosinality_import_messages(r_small: StyleGAN2Generator) -> None:
     refused(g_ema | {"noises.noise_1": torch.zeros(1, 1, 8, 4)},
             re.escape("'noises.noise_1' has shape (1, 1, 8, 4); expected (4, 4)"))
     refused(g_ema, "'latent_avg' has 31 entries; expected 32", latent_avg=latent_avg[:31])
+    refused({k: v for k, v in g_ema.items() if k != "input.input"},
+            r"not a rosinality generator state dict \(expected keys 'input\.input' and "
+            r"'style\.1\.weight'\)")
     with pytest.raises(CheckpointFormatError, match="^rosinality state dict: rosinality gen"):
         rosinality_to_native({k: v for k, v in g_ema.items() if k != "conv1.conv.weight"})
     state, arch = rosinality_to_native(g_ema, latent_avg.reshape(1, -1))
@@ -791,8 +794,8 @@ def test_nvidia_records_known_answers() -> None:
     for key, value in zip(state.values(), (4, 0, 1, 3), strict=True):
         assert torch.equal(key, t + value)
     nested_bad = PersistentRecord("T", 1, {"_modules": {"a": PersistentRecord(
-        "A", 1, {"_modules": {"b": {"weight": t}}})}})
-    with pytest.raises(CheckpointFormatError, match="^record: sub-module 'a.b' is a dict, not a "
+        "A", 1, {"_modules": {"bX": {"weight": t}}})}})
+    with pytest.raises(CheckpointFormatError, match="^record: sub-module 'a.bX' is a dict, not a "
                                                     "persistent network object$"):
         record_state_dict(nested_bad)
     with pytest.raises(CheckpointFormatError, match="^src: 'a.b.weight' is a list, not a "
@@ -824,9 +827,9 @@ def test_nvidia_records_known_answers() -> None:
                        match=r"^TF network variables are not \(name, array\) pairs$"):
         TFNetworkRecord().__setstate__({"variables": [1]})
 
-    easy = EasyDict(a=1, __class__=2)
+    easy = EasyDict(a=1, __secret__=2)
     assert easy.a == 1
-    for name in ("missing", "__class__x", "__reduce_ex__x"):
+    for name in ("missing", "__secret__", "__reduce_ex__x"):
         with pytest.raises(AttributeError) as info:
             getattr(easy, name)
         assert info.value.args == (name,)
@@ -838,12 +841,13 @@ def test_nvidia_records_known_answers() -> None:
     x = rebuild_tensor(storage, 1, (2,), (1,), True, "hooks", {"meta": 1})
     assert torch.equal(x, torch.tensor([1.0, 2.0])) and not x.requires_grad
     with pytest.raises(pickle.UnpicklingError, match="^tensor storage is a list$"):
-        rebuild_tensor([1], 0, (1,), (1,))
-    assert rebuild_parameter(x, True) is x
+        rebuild_tensor([1], 0, (1,), (1,), False, None)
+    assert rebuild_parameter(x, True, None) is x
     with pytest.raises(pickle.UnpicklingError, match="^parameter data is a list$"):
-        rebuild_parameter([1])
+        rebuild_parameter([1], False, None)
     assert torch.equal(rebuild_from_type(rebuild_tensor, torch.Tensor,
-                                         (storage, 0, (2,), (2,))), torch.tensor([0.0, 2.0]))
+                                         (storage, 0, (2,), (2,), False, None)),
+                       torch.tensor([0.0, 2.0]))
     with pytest.raises(pickle.UnpicklingError,
                        match="^tensor-subclass rebuild through a non-tensor function$"):
         rebuild_from_type(print, torch.Tensor, ("x",))
@@ -856,7 +860,7 @@ def test_nvidia_records_known_answers() -> None:
     with pytest.raises(pickle.UnpicklingError, match="^storage payload is not bytes$"):
         load_bytes("text")
     with pytest.raises(UnsafePickleError,
-                       match=r"^refusing a nested storage payload \((?!global ')."):
+                       match=r"^refusing a nested storage payload \(Weights only load failed"):
         load_bytes(b"\x80\x02garbage")
 
 
@@ -887,7 +891,8 @@ def test_nvidia_reader_and_generator_messages(n_generator: StyleGAN2Generator,
     refused(tmp_path / "pid.pkl", UnsafePickleError, "unexpected persistent id in pickle")
     (tmp_path / "cut.pkl").write_bytes(pickle.dumps({"G_ema": 1})[:-3])
     refused(tmp_path / "cut.pkl", CheckpointFormatError,
-            r"cannot be read as an NVIDIA stylegan2-ada-pytorch pickle \(.+\)")
+            r"cannot be read as an NVIDIA stylegan2-ada-pytorch pickle \(pickle data was "
+            r"truncated\)")
     refused(tmp_path / "none.pkl", FileNotFoundError, "no such NVIDIA pickle file")
     (tmp_path / "nested.pkl").write_bytes(pickle.dumps({"G_ema": _Payload(
         torch.storage._load_from_bytes, (b"\x80\x02garbage",))}))

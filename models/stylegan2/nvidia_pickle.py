@@ -112,16 +112,16 @@ def _load_storage_from_bytes(data: bytes) -> Any:
 
 
 def _rebuild_tensor(storage: Any, storage_offset: int, size: tuple[int, ...],
-                    stride: tuple[int, ...], requires_grad: bool = False,
-                    backward_hooks: Any = None, metadata: Any = None) -> torch.Tensor:
-    """``torch._utils._rebuild_tensor_v2`` with any stored hooks and metadata dropped."""
+                    stride: tuple[int, ...], requires_grad: bool, backward_hooks: Any,
+                    metadata: Any = None) -> torch.Tensor:
+    """``torch._utils._rebuild_tensor_v2`` without its stored requires_grad, hooks and
+    metadata: the plain tensor view of the storage."""
     if not isinstance(storage, torch.TypedStorage | torch.UntypedStorage):
         raise pickle.UnpicklingError(f"tensor storage is a {type(storage).__name__}")
-    return torch._utils._rebuild_tensor_v2(storage, storage_offset, size, stride, False,
-                                           collections.OrderedDict())
+    return torch._utils._rebuild_tensor(storage, storage_offset, size, stride)
 
 
-def _rebuild_parameter(data: Any, requires_grad: bool = False, backward_hooks: Any = None,
+def _rebuild_parameter(data: Any, requires_grad: bool, backward_hooks: Any,
                        state: Any = None) -> torch.Tensor:
     """A parameter becomes its plain data tensor (only the values are needed)."""
     if not isinstance(data, torch.Tensor):

@@ -101,8 +101,8 @@ def infer_rosinality_architecture(
     if const.ndim != 4 or tuple(const.shape[2:]) != (4, 4):
         raise _fail(source, f"'input.input' has shape {tuple(const.shape)}; expected [1,C,4,4]")
     channels = {4: int(const.shape[1])}
-    for i in range(0, num_convs, 2):
-        channels[8 * 2 ** (i // 2)] = int(state[f"convs.{i}.conv.weight"].shape[1])
+    for j in range(num_convs // 2):  # block j (8 * 2**j px) opens with convs.{2j}
+        channels[8 * 2**j] = int(state[f"convs.{2 * j}.conv.weight"].shape[1])
     rgb_weight = state.get("to_rgb1.conv.weight")
     img_channels = int(rgb_weight.shape[1]) if rgb_weight is not None else 3
     multiplier = None
