@@ -272,8 +272,12 @@ def _scale_search(
     returns (s, achieved change, capped, evaluations).
 
     Keeps a bracket: ``lo`` (largest s seen below target, 0 if none) and ``hi`` (smallest s seen
-    at or above target, None if none). A secant proposal outside the bracket is replaced by the
-    bracket's geometric mean, or a factor-16 jump while one side is still open.
+    at or above target, None if none). Every s tried lies inside the bracket, so the last point
+    is one of its ends: from below the target the secant proposes a larger s, from above a
+    smaller one. While ``hi`` is None the proposal is therefore always above ``lo`` (and clipped
+    to the cap); once both ends exist, a proposal outside (lo, hi) is replaced by their geometric
+    mean (lo > 0 then: with no point below the target, the last point is ``hi`` and the proposal
+    falls below it).
     """
     lo, hi = 0.0, None
     s = cap / 16
@@ -286,22 +290,16 @@ def _scale_search(
         if f < target:
             if s >= cap:
                 return cap, f, True, count
-            lo = max(lo, s)
+            lo = s
         else:
-            hi = s if hi is None else min(hi, s)
+            hi = s
         proposal = _secant_proposal(history, target)
-        upper = cap if hi is None else hi
-        inside = lo < proposal < upper or (hi is None and proposal >= cap)
-        if not inside:
-            if lo > 0 and hi is not None:
-                proposal = float(np.sqrt(lo * hi))
-            elif hi is None:
-                proposal = s * 16
-            else:
-                proposal = s / 16
+        if hi is not None and not lo < proposal < hi:
+            proposal = float(np.sqrt(lo * hi))
         s = min(proposal, cap)
+    # a point at the cap below the target returned above, so the best point is never capped
     s_best, f_best = min(history, key=lambda sf: abs(sf[1] - target))
-    return s_best, f_best, bool(s_best >= cap and f_best < target), config.max_evaluations
+    return s_best, f_best, False, config.max_evaluations
 
 
 def _solve_scale(

@@ -147,3 +147,120 @@ def test_scale_solver_reports_cap() -> None:
     config = CalibrationConfig(target_pixel_change=0.1)
     s, f, capped, _ = _solve_scale(lambda s: 1e-4 * s, 0.1, cap=50.0, config=config)
     assert capped and s == 50.0 and f == pytest.approx(5e-3)
+
+
+def _searched(change, target: float, cap: float, **config) -> tuple[list[float], tuple]:
+    """Every s the edit-scale search tries on ``change`` and what it returns."""
+    from metrics.discovery import _solve_scale
+
+    tried: list[float] = []
+
+    def recorded(s: float) -> float:
+        tried.append(s)
+        return change(s)
+
+    return tried, _solve_scale(recorded, target, cap, CalibrationConfig(**config))
+
+
+def test_scale_search_steps_known_answers() -> None:
+    """The search's s sequence on curves where each step is known by hand: first s = cap / 16;
+    one point -> linear secant; two points -> log-log secant when the slope is in [0.2, 5]
+    (else linear); a proposal outside a two-sided bracket -> its geometric mean; a zero change
+    -> x16; a point at the cap below target -> capped."""
+    assert _searched(lambda s: 0.01 * s, 0.04, 16.0) == ([1.0, 4.0], (4.0, 0.04, False, 2))
+    assert _searched(lambda s: 100 * s, 0.04, 16.0) == ([1.0, 0.0004], (0.0004, 0.04, False, 2))
+    assert _searched(lambda s: 0.001 * s, 0.04, 16.0) == ([1.0, 16.0], (16.0, 0.016, True, 2))
+    # cubic: slope 3 from (1, 0.01) and (4, 0.64) -> 4 * (1/16) ** (1/3)
+    tried, (s, f, capped, count) = _searched(lambda s: 0.01 * s**3, 0.04, 16.0)
+    assert tried == pytest.approx([1.0, 4.0, 4 * 16 ** (-1 / 3)], rel=1e-12)
+    assert (capped, count) == (False, 3) and f == pytest.approx(0.04)
+    # slope exactly 5 is used: 2 * (1/16) ** (1/5) = 2 ** (1/5)
+    tried, _ = _searched(lambda s: 0.02 * s**5, 0.04, 16.0)
+    assert tried == pytest.approx([1.0, 2.0, 2 ** 0.2], rel=1e-12)
+    # slope 8 (and 5.5) is not: linear proposals leave the bracket -> geometric means
+    tried, (_, _, _, count) = _searched(lambda s: 0.01 * s**8, 0.04, 16.0)
+    assert tried == pytest.approx([1.0, 4.0, 2.0, 2**0.5, 2**0.25], rel=1e-12) and count == 5
+    tried, _ = _searched(lambda s: 0.01 * s**5.5, 0.04, 16.0)
+    assert tried[:4] == pytest.approx([1.0, 4.0, 2.0, 2**0.5], rel=1e-12)
+    # ... and when the evaluations run out, the point closest to the target is returned (here
+    # neither the smallest s nor the smallest change)
+    _, result = _searched(lambda s: 0.01 * s**5.5, 0.04, 16.0, max_evaluations=4)
+    assert result == pytest.approx((2**0.5, 0.01 * 2**2.75, False, 4), rel=1e-12)
+    # zero change below s = 8: x16 from a zero point, geometric means of the bracket after it;
+    # the search runs out and returns the closest point tried (0.4 with change 0, the first
+    # of the two points 0.04 from the target), not capped
+    tried, result = _searched(lambda s: 0.0 if s < 8 else 0.1 * s, 0.04, 1024.0,
+                              max_evaluations=6)
+    hi = [(6.4 * 64) ** 0.5]
+    hi += [(6.4 * hi[-1]) ** 0.5, (6.4 * (6.4 * hi[-1]) ** 0.5) ** 0.5]
+    assert tried == pytest.approx([64.0, 0.4, 6.4, *hi], rel=1e-12)
+    assert result == pytest.approx((0.4, 0.0, False, 6), rel=1e-12)
+    # tolerance is inclusive: |0.75 / 0.5 - 1| = 0.5
+    assert _searched(lambda s: 0.75, 0.5, 16.0, tolerance=0.5) == ([1.0], (1.0, 0.75, False, 1))
+    # a constant change short of the target: x16 (capped at the cap) and reported as capped
+    assert _searched(lambda s: 0.0, 0.04, 1024.0)[0] == [64.0, 1024.0]
+
+
+def test_discovery_core_known_answers_and_messages() -> None:
+    """normalise_rows / discovery_scores / attribute_changes / group_change: exact values,
+    float64 results from integer, float32 and torch inputs, and their messages."""
+    normed = normalise_rows(np.array([[2, 1], [0, 0]]))
+    assert normed.dtype == np.float64 and np.array_equal(normed, [[1.0, 0.5], [0.0, 0.0]])
+    for bad in (np.ones(3), np.ones((0, 2)), np.ones((2, 0))):
+        with pytest.raises(ValueError, match=r"^R must be 2-D \[directions, attributes\], "
+                                             rf"non-empty; got \({bad.shape[0]},"):
+            normalise_rows(bad)
+    with pytest.raises(ValueError, match="^R contains NaN or inf$"):
+        normalise_rows(np.array([[np.inf, 1.0]]))
+    with pytest.raises(ValueError, match=r"^R must be non-negative \(it holds magnitudes of "
+                                         r"attribute changes\)$"):
+        normalise_rows(np.array([[1.0, -0.5]]))
+    with pytest.raises(ValueError, match="^R needs at least 2 attribute columns, got 1$"):
+        discovery_scores(np.ones((2, 1)))
+    # two columns; a zero row counts for no attribute (its argmax would be column 0)
+    assert discovery_scores(np.array([[0.0, 0.0], [0.0, 3.0]])) == {
+        "disentanglement_score": 0.5, "attribute_count": 1.0}
+
+    from metrics.discovery import group_change
+
+    widths = [1, 2]
+    assert np.array_equal(group_change(np.array([-0.25, 0.25, -0.5]), widths), [0.25, 0.375])
+    out = group_change(np.array([-0.5, 0.25, -0.5], dtype=np.float32), widths)
+    assert out.dtype == np.float64 and np.array_equal(out, [0.5, 0.375])
+    plus = [torch.tensor([0.5, 0.25]), torch.tensor([[1.0, 0.0], [0.5, 0.5]])]
+    minus = [torch.tensor([0.25, 0.75]), torch.tensor([[0.0, 1.0], [0.5, 0.5]])]
+    changes, diffs = attribute_changes(plus, minus)
+    assert changes.dtype == np.float64 and np.array_equal(changes, [[0.25, 1.0], [0.5, 0.0]])
+    assert np.array_equal(diffs, [[0.25, 1.0, -1.0], [-0.5, 0.0, 0.0]])
+    message = "^predictor outputs of the two edits must be non-empty and aligned$"
+    for a, b in (([], []), (plus, minus[:1]), (plus[:1], minus)):
+        with pytest.raises(ValueError, match=message):
+            attribute_changes(a, b)
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self.steps: list[int] = []
+
+    def update(self, n: int) -> None:
+        self.steps.append(n)
+
+
+def test_discovery_metrics_keys_and_progress() -> None:
+    """Both R variants reach their keys; the sampler and the calibration advance a progress bar
+    once per direction."""
+    absdiff = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.5]])
+    meandiff = np.array([[1.0, 0.5, 0.0], [1.0, 0.0, 0.0]])
+    assert discovery_metrics({"absdiff": absdiff, "meandiff": meandiff}) == {
+        "disentanglement_score": 0.75, "attribute_count": 2.0,
+        "disentanglement_score_meandiff": 0.75, "attribute_count_meandiff": 1.0}
+    gen = PixelAttributeGenerator(w_dim=4, num_ws=2)
+    dirs = Directions.from_w(torch.eye(4)[:3], num_ws=2)
+    bar = _Counter()
+    score_matrix(gen, dirs, _pixel_predict, DiscoveryConfig(num_samples=4, batch_size=4),
+                 progress=bar)
+    assert bar.steps == [1, 1, 1]
+    bar = _Counter()
+    calibrate_scales(gen, dirs, CalibrationConfig(num_samples=4, spread_samples=100),
+                     progress=bar)
+    assert bar.steps == [1, 1, 1]
