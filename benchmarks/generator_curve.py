@@ -3,11 +3,14 @@
 ``curve``: ``models.quality.generator_quality`` (``--n`` generated vs rendered images, no floor)
 for every ``kimg<N>.safetensors`` snapshot in a folder, appended to a JSON-lines file, then a plot
 of the per-factor TV distance and the Fréchet distance over kimg.
+``compare``: several such curve files (runs) in one plot, for the factors named, over kimg.
 ``figures``: a sample grid of a generator and a side-by-side grid of rendered and generated
 images (rows alternate: rendered, generated).
 
     PYTHONPATH=. python benchmarks/generator_curve.py curve training-runs/x/snaps \\
         --out docs/data/generator_curve.jsonl --png docs/shapes3d-generator-curve.png
+    PYTHONPATH=. python benchmarks/generator_curve.py compare docs/data/a.jsonl docs/data/b.jsonl \\
+        --labels a b --png docs/shapes3d-generator-a-vs-b.png
     PYTHONPATH=. python benchmarks/generator_curve.py figures \\
         models/weights/shapes3d_generator.safetensors --docs docs
 """
@@ -92,6 +95,45 @@ def plot(path: Path, png: Path, title: str) -> None:
     print(f"wrote {png}")
 
 
+def read_rows(path: Path) -> list[dict]:
+    return sorted((json.loads(line) for line in path.read_text().splitlines() if line),
+                  key=lambda r: r["kimg"])
+
+
+def compare(args: argparse.Namespace) -> None:
+    """Fréchet distance and the named factors' TV distances of several runs over kimg."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = args.labels or [Path(f).stem for f in args.files]
+    if len(labels) != len(args.files):
+        raise SystemExit(f"--labels: expected {len(args.files)} labels, got {len(labels)}")
+    runs = [read_rows(Path(f)) for f in args.files]
+    panels = ["frechet_distance", *(f"tv_{name}" for name in args.factors)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.4))
+    for ax, key in zip(axes, panels, strict=True):
+        for rows, label in zip(runs, labels, strict=True):
+            rows = [r for r in rows if args.max_kimg is None or r["kimg"] <= args.max_kimg]
+            ax.plot([r["kimg"] for r in rows], [r[key] for r in rows], "o-", ms=3, label=label)
+        if key == "frechet_distance":
+            ax.set_yscale("log")
+            ax.set_title("predictor-feature Fréchet")
+        else:
+            ax.axhline(0.12, color="k", ls=":")
+            ax.set_title(f"TV {key[3:]} (target 0.12)")
+        ax.set_xlabel("kimg")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(args.title)
+    fig.tight_layout()
+    png = Path(args.png)
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=100)
+    print(f"wrote {png}")
+
+
 def figures(args: argparse.Namespace) -> None:
     docs = Path(args.docs)
     generator = load_generator(args.generator)
@@ -119,11 +161,18 @@ def main() -> None:
     c.add_argument("--every", type=int, default=1, help="only every k-th kimg")
     c.add_argument("--threads", type=int, default=1)
     c.add_argument("--title", default="shapes3d StyleGAN2 quality over training")
+    k = sub.add_parser("compare")
+    k.add_argument("files", nargs="+", help="curve files (JSON lines) written by `curve`")
+    k.add_argument("--labels", nargs="+", default=None)
+    k.add_argument("--factors", nargs="+", default=["scale", "shape", "orientation"])
+    k.add_argument("--max-kimg", type=float, default=None)
+    k.add_argument("--png", required=True)
+    k.add_argument("--title", default="shapes3d StyleGAN2 runs compared")
     f = sub.add_parser("figures")
     f.add_argument("generator")
     f.add_argument("--docs", default="docs")
     args = parser.parse_args()
-    curve(args) if args.command == "curve" else figures(args)
+    {"curve": curve, "compare": compare, "figures": figures}[args.command](args)
 
 
 if __name__ == "__main__":
