@@ -638,3 +638,42 @@ def test_dci_checks_mode_and_settings():
                                          r"got 'slow'"):
         DCISettings(mode="slow")
     assert DCISettings().mode == "exact"
+
+
+def test_representation_metrics_plumbing(monkeypatch):
+    """The base seed is the caller's first draw in [0, 2**63 - 1); every metric's generator and
+    the bank's come from it and their names; n_jobs and the bank overrides reach the bank;
+    on_metric hears each metric's name in registry order; defaults are the quick profile."""
+    import metrics.sampling as sampling
+
+    seen_rngs, banks = [], []
+    real_rng, real_bank = sampling.metric_rng, sampling.SampleBank
+
+    def recording_rng(base, name):
+        seen_rngs.append((base, name))
+        return real_rng(base, name)
+
+    def recording_bank(*args, **kwargs):
+        banks.append((args[2], kwargs))
+        return real_bank(*args, **kwargs)
+
+    monkeypatch.setattr(sampling, "metric_rng", recording_rng)
+    monkeypatch.setattr(sampling, "SampleBank", recording_bank)
+    heard = []
+    overrides = {**TINY, "bank": {"num_train": 150, "num_test": 90}}
+    representation_metrics(DATA, rotated, np.random.default_rng(11), overrides=overrides,
+                           n_jobs=2, on_metric=heard.append)
+    base = int(np.random.default_rng(11).integers(0, 2**63 - 1))
+    assert seen_rngs == [(base, name) for name in ("bank", *METRICS.names())]
+    assert heard == list(METRICS.names())
+    (settings, kwargs), = banks
+    assert (settings.num_train, settings.num_test) == (150, 90)
+    assert kwargs == {"n_jobs": 2, "reuse": None}
+
+    assert metric_settings() == metric_settings("quick")
+    assert metric_settings()["profile"] == "quick"
+    assert list(metric_settings("paper"))[0] == "profile"
+    assert sampling.resolved_settings() == sampling.resolved_settings("quick")
+    assert sampling.resolved_settings("quick", {"bank": {"num_test": 7}})["bank"].num_test == 7
+    with pytest.raises(ValueError, match="^rng must be a np.random.Generator, got int$"):
+        representation_metrics(DATA, rotated, 42)
