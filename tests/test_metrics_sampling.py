@@ -677,3 +677,48 @@ def test_representation_metrics_plumbing(monkeypatch):
     assert sampling.resolved_settings("quick", {"bank": {"num_test": 7}})["bank"].num_test == 7
     with pytest.raises(ValueError, match="^rng must be a np.random.Generator, got int$"):
         representation_metrics(DATA, rotated, 42)
+
+
+def test_registry_records_what_it_is_given(monkeypatch):
+    """register_metric keeps name, description, settings, profiles and keys; describe declares a
+    key with its metadata; import_builtin_metrics imports every public metric module so that
+    their registrations run."""
+    import sys
+    from dataclasses import dataclass
+
+    import metrics.registry as registry
+
+    @dataclass(frozen=True)
+    class NoSettings:
+        pass
+
+    keys = (ScoreKey("toy_k", "toy key", high=2.0),)
+    compute = registry.register_metric("toy-kept", description="kept as given",
+                                       settings=NoSettings, keys=keys,
+                                       profiles={"quick": {}})(lambda bank, s, rng: {})
+    try:
+        entry = METRICS.entry("toy-kept")
+        assert entry.description == "kept as given"
+        assert entry.obj == registry.MetricSpec("toy-kept", compute, NoSettings, {"quick": {}},
+                                                keys)
+    finally:
+        METRICS._entries.pop("toy-kept")
+    monkeypatch.setattr(registry, "_DESCRIBED", dict(registry._DESCRIBED))
+    info = registry.describe("toy_described", "declared here", higher_is_better=False,
+                             tolerance=0.5)
+    assert info == ScoreKey("toy_described", "declared here", higher_is_better=False,
+                            tolerance=0.5)
+    assert score_keys()["toy_described"] is info
+
+    # a fresh registry filled by importing the package's modules again
+    monkeypatch.setattr(METRICS, "_entries", {})
+    import metrics
+
+    for name in [m for m in sys.modules
+                 if m.startswith("metrics.") and m != "metrics.registry"]:
+        monkeypatch.delitem(sys.modules, name)  # restored afterwards, with the package's
+        monkeypatch.delattr(metrics, name.split(".")[1], raising=False)  # attributes
+    registry.import_builtin_metrics()
+    assert sorted(METRICS.names()) == ["betavae", "dci", "fvm", "mig", "modularity", "sap"]
+    imported = {m for m in sys.modules if m.startswith("metrics.")}
+    assert {"metrics.discovery", "metrics.sampling", "metrics.bank"} <= imported
