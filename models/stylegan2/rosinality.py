@@ -264,27 +264,27 @@ def native_to_rosinality(
     out: dict[str, torch.Tensor] = {}
     used: set[str] = {"mapping.w_avg"}
 
-    def put(n_key: str, r_key: str, shape: tuple[int, ...] | None = None) -> None:
+    noises: dict[str, torch.Tensor] = {}  # rosinality keeps them after every layer
+
+    def put(n_key: str, r_key: str, shape: tuple[int, ...] | None = None,
+            into: dict[str, torch.Tensor] = out) -> None:
         tensor = need(n_key).detach().clone()
         used.add(n_key)
-        out[r_key] = tensor.reshape(shape) if shape is not None else tensor
+        into[r_key] = tensor.reshape(shape) if shape is not None else tensor
 
-    def put_conv_weight(n_pre: str, r_pre: str, upsample: bool) -> None:
+    def put_conv_weight(r_pre: str, n_pre: str, upsample: bool) -> None:
         put(f"{n_pre}.weight", f"{r_pre}.conv.weight", (1, *need(f"{n_pre}.weight").shape))
         if upsample:
             out[f"{r_pre}.conv.blur.kernel"] = up_kernel.clone()
         put(f"{n_pre}.affine.weight", f"{r_pre}.conv.modulation.weight")
         put(f"{n_pre}.affine.bias", f"{r_pre}.conv.modulation.bias")
 
-    noises: dict[str, torch.Tensor] = {}
-
     def put_layer(r_pre: str, n_pre: str, noise_idx: int, side: int) -> None:
-        put_conv_weight(n_pre, r_pre, upsample=n_pre.endswith(".conv0"))
+        put_conv_weight(r_pre, n_pre, upsample=n_pre.endswith(".conv0"))
         noise_key = f"noises.noise_{noise_idx}"
         if f"{n_pre}.noise_strength" in state:
             put(f"{n_pre}.noise_strength", f"{r_pre}.noise.weight", (1,))
-            put(f"{n_pre}.noise_const", noise_key, (1, 1, side, side))
-            noises[noise_key] = out.pop(noise_key)
+            put(f"{n_pre}.noise_const", noise_key, (1, 1, side, side), into=noises)
         else:
             out[f"{r_pre}.noise.weight"] = torch.zeros(1)
             noises[noise_key] = torch.zeros(1, 1, side, side)
