@@ -227,7 +227,7 @@ def load_grid_file(path: Path | str) -> GridSpec:
     unknown = sorted(set(data) - set(GRID_KEYS))
     if unknown:
         raise BenchError(
-            f"grid file {path}: unknown key(s) {', '.join(unknown)} "
+            f"grid file {path}: unknown key(s) {', '.join(map(repr, unknown))} "
             f"(expected: {', '.join(GRID_KEYS)})"
         )
     try:
