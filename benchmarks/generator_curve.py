@@ -71,8 +71,7 @@ def plot(path: Path, png: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = sorted((json.loads(line) for line in path.read_text().splitlines() if line),
-                  key=lambda r: r["kimg"])
+    rows = read_rows(path)
     kimg = [r["kimg"] for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     for key in sorted(k for k in rows[0] if k.startswith("tv_")):

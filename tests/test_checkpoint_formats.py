@@ -786,13 +786,13 @@ def test_nvidia_records_known_answers() -> None:
     leaf = PersistentRecord("L", 1, {"_parameters": {"weight": t, "bias": None, "gain": t + 1},
                                      "_buffers": {"gain": t + 2, "seen": t + 3, "none": None},
                                      "_non_persistent_buffers_set": {"gain"}})
-    top = PersistentRecord("T", 1, {"_parameters": {"p": t.requires_grad_(False) + 4},
+    top = PersistentRecord("T", 1, {"_parameters": {"p": t + 4},
                                     "_modules": {"a": PersistentRecord("A", 1, {"_modules": {
                                         "b": leaf, "c": None}})}})
     state = record_state_dict(top)
     assert list(state) == ["p", "a.b.weight", "a.b.gain", "a.b.seen"]
-    for key, value in zip(state.values(), (4, 0, 1, 3), strict=True):
-        assert torch.equal(key, t + value)
+    for tensor, offset in zip(state.values(), (4, 0, 1, 3), strict=True):
+        assert torch.equal(tensor, t + offset)
     nested_bad = PersistentRecord("T", 1, {"_modules": {"a": PersistentRecord(
         "A", 1, {"_modules": {"bX": {"weight": t}}})}})
     with pytest.raises(CheckpointFormatError, match="^record: sub-module 'a.bX' is a dict, not a "

@@ -28,6 +28,7 @@ from models.stylegan2.foreign import (
     short_list,
 )
 from models.stylegan2.generator import StyleGAN2Generator
+from models.stylegan2.ops import setup_filter
 
 # Channel table of rosinality's Generator: 512 up to 32, then 256*cm, 128*cm, ... at 64, 128, ...
 _R_FIXED = {4: 512, 8: 512, 16: 512, 32: 512}
@@ -257,13 +258,11 @@ def native_to_rosinality(
     img_channels = int(need("synthesis.b4.torgb.weight").shape[0])
     if img_channels != 3:
         raise _fail(source, f"rosinality's ToRGB has 3 channels; got {img_channels}")
-    # rosinality keeps the FIR kernel of every up-sampling layer as a buffer (x4 pre-scaled)
-    fir = torch.tensor([1.0, 3.0, 3.0, 1.0])
-    up_kernel = torch.outer(fir, fir) / 64 * 4
+    # rosinality keeps the FIR kernel of every up-sampling layer as a buffer (x up**2 = 4)
+    up_kernel = setup_filter() * 4
 
     out: dict[str, torch.Tensor] = {}
     used: set[str] = {"mapping.w_avg"}
-
     noises: dict[str, torch.Tensor] = {}  # rosinality keeps them after every layer
 
     def put(n_key: str, r_key: str, shape: tuple[int, ...] | None = None,
