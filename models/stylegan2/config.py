@@ -114,6 +114,10 @@ PRESETS: dict[str, StyleGAN2Config] = {
     # 25M-image runs) tiny32m4's mapping weights moved 0.25-0.67 % in 895 kimg against 18-67 % for
     # the synthesis weights: the mapping stayed a random MLP (docs/generator.md, run Z)
     "tiny32m4f": _TINY32M4.replace(mapping_lr_mul=1.0),
+    # tiny32m4 whose discriminator's minibatch standard deviation spans the whole batch of 32
+    # (NVIDIA's choice for 32-px CIFAR-10) instead of groups of 4, so a batch whose objects are
+    # too alike in scale or shape stands out (docs/generator.md, run W)
+    "tiny32m4s": _TINY32M4.replace(mbstd_group=32),
     # 64x64 sized for a contended 2-core CPU: narrower than spec 2.4's TINY-64 (256, 128, 64,
     # 32, 32; z = w = 256) at 4 and 64, which cost about 2.5x more per training image
     "tiny64": StyleGAN2Config(
