@@ -5,9 +5,9 @@
 such a uint8 batch to float codes (n, D). The i.i.d. train and test sets (``num_train`` and
 ``num_test`` factor draws, train first) are rendered and encoded once, on first use, and shared by
 every metric that scores codes against factors (MIG, SAP, DCI, Modularity); metrics that need
-structured samples (FactorVAE and BetaVAE votes) encode their own through :meth:`encode`.
-Everything is encoded in chunks of ``chunk_size`` images with all factors drawn up front, so the
-numbers do not depend on the chunk size.
+structured samples (FactorVAE and BetaVAE votes) encode their own through :func:`encode` with the
+bank's chunk size and memo. Everything is encoded in chunks of ``chunk_size`` images with all
+factors drawn up front, so the numbers do not depend on the chunk size.
 
 Code reuse (:class:`CodeMemo`): when ``represent`` declares ``batch_invariant = True`` (each
 row's code is the same whatever batch, batch size >= :data:`MIN_BATCH` or position it is encoded
@@ -94,10 +94,14 @@ def encode(
     data: Any, represent: Represent, factors: np.ndarray, *, chunk_size: int = CHUNK_SIZE,
     memo: CodeMemo | None = None,
 ) -> np.ndarray:
-    """Render ``factors`` (n, K) and encode them in chunks: float64 codes (n, D). With ``memo``
-    only rows it has not seen are rendered and encoded (same codes, see :class:`CodeMemo`)."""
+    """Render ``factors`` (n, K), n >= 1, and encode them in chunks: float64 codes (n, D). With
+    ``memo`` only rows it has not seen are rendered and encoded (same codes, see
+    :class:`CodeMemo`)."""
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    factors = np.asarray(factors)
+    if factors.ndim != 2 or factors.shape[0] == 0:
+        raise ValueError(f"factors must be (n, K) with n >= 1, got shape {factors.shape}")
     if memo is not None and memo.enabled:
         return memo.encode(data, represent, factors, chunk_size)
     parts = []
@@ -181,13 +185,10 @@ class CodeMemo:
 
     def encode(self, data: Any, represent: Represent, factors: np.ndarray,
                chunk_size: int) -> np.ndarray:
-        """Codes (n, D) of ``factors`` (n, K), rendering and encoding unseen rows only."""
+        """Codes (n, D) of ``factors`` (n, K), n >= 1 (checked by :func:`encode`), rendering
+        and encoding unseen rows only."""
         factors = np.ascontiguousarray(factors, dtype=np.int64)
-        if factors.ndim != 2:
-            raise ValueError(f"factors must be (n, K), got shape {factors.shape}")
         n = factors.shape[0]
-        if n == 0:
-            return encode(data, represent, factors, chunk_size=chunk_size)
         keys = factors.view(np.dtype((np.void, factors.dtype.itemsize * factors.shape[1])))
         keys = keys.ravel().tolist()
         index = self._index
@@ -281,8 +282,3 @@ class SampleBank:
     def split(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(codes_train, factors_train, codes_test, factors_test)."""
         return self._split
-
-    def encode(self, factors: np.ndarray) -> np.ndarray:
-        """Render and encode arbitrary factor rows (n, K) with the bank's chunking (and memo)."""
-        return encode(self.data, self.represent, factors, chunk_size=self.chunk_size,
-                      memo=self.memo)
