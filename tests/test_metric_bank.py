@@ -201,32 +201,41 @@ def test_code_memo_chunks_new_rows_evenly_and_probes_the_first_chunk_only() -> N
     assert np.array_equal(codes, codes_of(rows)) and codes.dtype == np.float64
     assert encoder.sizes == [150, MIN_BATCH, 150]
     assert np.array_equal(encoder.batches[1], rows[:MIN_BATCH][::-1])
-    # a chunk size below MIN_BATCH is raised to it: 40 rows in two padded chunks of 20
+    # a chunk size below MIN_BATCH is raised to it: 70 rows in three padded chunks of 23-24
     memo, encoder = CodeMemo(), Recorder(invariant=True)
-    encode(data, encoder, rows[:40], chunk_size=1, memo=memo)
-    assert encoder.sizes == [MIN_BATCH, MIN_BATCH, MIN_BATCH]
-    assert np.array_equal(encoder.batches[2][:20], rows[20:40])
+    codes = encode(data, encoder, rows[:70], chunk_size=1, memo=memo)
+    assert np.array_equal(codes, codes_of(rows[:70]))
+    assert encoder.sizes == [MIN_BATCH] * 4
+    assert np.array_equal(encoder.batches[2][:23], rows[23:46])
+    assert np.array_equal(encoder.batches[3][:24], rows[46:70])
 
 
 def test_code_memo_keeps_at_most_its_limit_and_grows_its_store() -> None:
-    data, encoder = Grid((20, 20, 20)), Recorder(invariant=True)
-    rows = distinct_rows(8000, (20, 20, 20))
+    data, encoder = Grid((20, 20, 40)), Recorder(invariant=True)
+    rows = distinct_rows(12297, (20, 20, 40))
     memo = CodeMemo(limit=3)
-    encode(data, encoder, rows[:5], memo=memo)
+    encode(data, encoder, rows[:1], memo=memo)
+    assert len(memo) == 1  # room for exactly one row
+    encode(data, encoder, rows[1:5], memo=memo)
     assert len(memo) == 3 and memo.encoded == 5
     again = encode(data, encoder, rows[[4, 0, 3]], memo=memo)  # rows 3, 4 were not kept
     assert np.array_equal(again, codes_of(rows[[4, 0, 3]]))
     assert memo.encoded == 7 and len(memo) == 3
     assert np.array_equal(encoder.batches[-1][:2], rows[[4, 3]])
-    # past the first 4,096 stored rows the store grows and keeps the earlier codes
-    memo = CodeMemo()
-    encode(data, encoder, rows[:10], memo=memo)
-    encode(data, encoder, rows[10:4200], memo=memo)
-    encode(data, encoder, rows[4200:8000], memo=memo)
+    # the store starts at 4,096 rows, fills up before it grows, grows to twice its size or to
+    # what a request needs, and keeps the earlier codes
+    memo, capacities, start = CodeMemo(), [], 0
+    for stop in (10, 4096, 12296, 12297):
+        encode(data, encoder, rows[start:stop], memo=memo)
+        capacities.append(memo._codes.shape[0])
+        start = stop
+    assert capacities == [4096, 4096, 12296, 24592] and len(memo) == 12297
     count = len(encoder.batches)
-    assert len(memo) == 8000
     assert np.array_equal(encode(data, encoder, rows[::-1], memo=memo), codes_of(rows[::-1]))
-    assert len(encoder.batches) == count and memo.encoded == 8000
+    # rows are keyed by value, whatever their integer type
+    assert np.array_equal(encode(data, encoder, rows[:50].astype(np.int32), memo=memo),
+                          codes_of(rows[:50]))
+    assert len(encoder.batches) == count and memo.encoded == 12297
     # a memo holds codes of one width
     with pytest.raises(ValueError, match=re.escape("represent returned 4 dims, earlier 3")):
         encode(data, Recorder(extra=1, invariant=True), rows[8:20], memo=memo_with(rows[:8], data))
@@ -250,13 +259,11 @@ def test_code_memo_turns_off_for_batch_dependent_codes() -> None:
     with pytest.warns(RuntimeWarning, match=re.escape(
             "represent declares batch_invariant but its codes depend on the batch; codes are "
             "not reused")):
-        codes = encode(data, encoder, rows, memo=memo)
-    # the first chunk and its probe, then the request again the plain way (256 + 44)
-    assert encoder.sizes == [150, MIN_BATCH, 256, 44]
-    assert np.array_equal(codes, np.concatenate([
-        codes_of(rows[:256]) + np.arange(256)[:, None],
-        codes_of(rows[256:]) + np.arange(44)[:, None]]))
-    assert not memo.enabled and (memo.requested, memo.encoded, len(memo)) == (0, 0, 0)
+        codes = encode(data, encoder, rows, chunk_size=100, memo=memo)
+    # the first chunk and its probe, then the request again the plain way in chunks of 100
+    assert encoder.sizes == [100, MIN_BATCH, 100, 100, 100]
+    assert np.array_equal(codes, codes_of(rows) + np.tile(np.arange(100), 3)[:, None])
+    assert memo.enabled is False and (memo.requested, memo.encoded, len(memo)) == (0, 0, 0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         encode(data, encoder, rows[:10], memo=memo)  # off: plain, no second warning
@@ -270,6 +277,13 @@ def test_sample_codes_draws_then_encodes() -> None:
     assert factors.dtype == np.int64 and np.array_equal(factors, want)
     assert np.array_equal(codes, codes_of(want)) and encoder.sizes == [3, 3, 1]
     assert sample_codes(data, encoder, 1, np.random.default_rng(0))[0].shape == (1, 3)
+
+    class SmallInts(Grid):
+        def sample_factors(self, num: int, rng: np.random.Generator) -> np.ndarray:
+            return super().sample_factors(num, rng).astype(np.uint8)
+
+    factors = sample_codes(SmallInts(), encoder, 7, np.random.default_rng(4))[1]
+    assert factors.dtype == np.int64 and np.array_equal(factors, want)
     with pytest.raises(ValueError, match="^num must be >= 1, got 0$"):
         sample_codes(data, encoder, 0, np.random.default_rng(0))
     with pytest.raises(ValueError, match="data must provide 'factor_sizes'"):
