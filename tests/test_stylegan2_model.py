@@ -497,6 +497,38 @@ def test_discriminator() -> None:
     assert D.config is config and D.block_resolutions == [32, 16, 8]
 
 
+def test_discriminator_takes_its_own_channel_table() -> None:
+    """``disc_channels`` sets the discriminator's widths (the generator keeps its own); without
+    it both share ``channels`` and the config's JSON form has no ``disc_channels`` key."""
+    base = _micro()
+    wide = base.replace(disc_channels={"32": 24, "16": 20, "8": 12, "4": 8})
+    assert wide.disc_channels == ((4, 8), (8, 12), (16, 20), (32, 24))
+    assert [wide.disc_channels_at(r) for r in (4, 8, 16, 32)] == [8, 12, 20, 24]
+    assert [base.disc_channels_at(r) for r in (4, 8, 16, 32)] == [32, 32, 16, 16]
+    D = StyleGAN2Discriminator(wide)
+    shapes = {k: tuple(v.shape) for k, v in D.state_dict().items()}
+    assert shapes["b32.fromrgb.weight"] == (24, 3, 1, 1)
+    assert shapes["b32.conv0.weight"] == (24, 24, 3, 3)
+    assert shapes["b32.conv1.weight"] == (20, 24, 3, 3)
+    assert shapes["b32.skip.weight"] == (20, 24, 1, 1)
+    assert shapes["b16.conv1.weight"] == (12, 20, 3, 3)
+    assert shapes["b8.skip.weight"] == (8, 12, 1, 1)
+    assert shapes["b4.conv.weight"] == (8, 9, 3, 3) and shapes["b4.fc.weight"] == (8, 128)
+    assert D(torch.randn(4, 3, 32, 32)).shape == (4, 1)
+    def generator_shapes(config: StyleGAN2Config) -> dict[str, tuple[int, ...]]:
+        return {k: tuple(v.shape) for k, v in StyleGAN2Generator(config).state_dict().items()}
+
+    assert generator_shapes(wide) == generator_shapes(base)
+    assert "disc_channels" not in base.to_dict()
+    assert wide.to_dict()["disc_channels"] == {"4": 8, "8": 12, "16": 20, "32": 24}
+    assert StyleGAN2Config.from_dict(json.loads(json.dumps(wide.to_dict()))) == wide
+    assert StyleGAN2Config.from_dict(base.to_dict()) == base != wide
+    with pytest.raises(ValueError, match=r"^explicit disc_channels lack resolutions \[4, 8\]$"):
+        base.replace(disc_channels={16: 8, 32: 8})
+    with pytest.raises(ValueError, match=r"^explicit channels lack resolutions \[32\]$"):
+        base.replace(channels={4: 8, 8: 8, 16: 8})
+
+
 def test_minibatch_stddev_known_answer() -> None:
     """Group size g: sample i is grouped with i + k (n // g) ; the extra map is the group's
     population std per feature, averaged over channels and pixels. g = 0 means the whole batch."""
@@ -598,7 +630,8 @@ def test_config_validation() -> None:
         StyleGAN2Config(resolution=16, w_dim=0)
     with pytest.raises(ValueError, match=r"^unknown StyleGAN2 config keys \['depth', 'fmaps'\]$"):
         StyleGAN2Config.from_dict({"resolution": 16, "fmaps": 1, "depth": 2})
-    known = r"\(known: micro32, tiny32, tiny32m4, tiny32m4f, tiny32m4s, tiny64, ffhq1024\)"
+    known = (r"\(known: micro32, tiny32, tiny32m4, tiny32m4f, tiny32m4s, tiny32m4w, tiny64, "
+             r"ffhq1024\)")
     with pytest.raises(ValueError, match=rf"^unknown StyleGAN2 config 'tiny128' {known}$"):
         get_preset("tiny128")
     c = get_preset("tiny64")

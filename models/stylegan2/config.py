@@ -1,7 +1,8 @@
 """StyleGAN2 architecture configuration (a frozen dataclass) and named presets.
 
 Channels per resolution follow NVIDIA's rule ``min(channel_base // res, channel_max)`` unless an
-explicit per-resolution table is given (the tiny CPU presets are not expressible by the rule).
+explicit per-resolution table is given (the tiny CPU presets are not expressible by the rule). The
+discriminator shares the generator's table unless it is given its own (``disc_channels``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class StyleGAN2Config:
     w_avg_beta: float = 0.995
     architecture: str = "skip"
     mbstd_group: int = 4
+    # the discriminator's own table (same forms as ``channels``); None: the generator's
+    disc_channels: tuple[tuple[int, int], ...] | Mapping[int, int] | None = None
 
     def __post_init__(self) -> None:
         res = self.resolution
@@ -43,14 +46,20 @@ class StyleGAN2Config:
         for name in ("z_dim", "w_dim", "mapping_layers", "img_channels"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.channels is not None:  # a mapping or (res, channels) pairs, e.g. from JSON
-            pairs = self.channels.items() if isinstance(self.channels, Mapping) else self.channels
-            table = {int(r): int(c) for r, c in pairs}
-            missing = [r for r in self.block_resolutions if r not in table]
-            if missing:
-                raise ValueError(f"explicit channels lack resolutions {missing}")
-            object.__setattr__(self, "channels",
-                               tuple(sorted((r, table[r]) for r in self.block_resolutions)))
+        for name in ("channels", "disc_channels"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, self._sorted_table(name))
+
+    def _sorted_table(self, name: str) -> tuple[tuple[int, int], ...]:
+        """The table ``name`` (a mapping or (res, channels) pairs, e.g. from JSON) as sorted
+        pairs over the block resolutions, so equal tables compare equal whatever their form."""
+        given = getattr(self, name)
+        pairs = given.items() if isinstance(given, Mapping) else given
+        table = {int(r): int(c) for r, c in pairs}
+        missing = [r for r in self.block_resolutions if r not in table]
+        if missing:
+            raise ValueError(f"explicit {name} lack resolutions {missing}")
+        return tuple(sorted((r, table[r]) for r in self.block_resolutions))
 
     @property
     def log2_resolution(self) -> int:
@@ -73,13 +82,24 @@ class StyleGAN2Config:
     def channel_table(self) -> dict[int, int]:
         return {r: self.channels_at(r) for r in self.block_resolutions}
 
+    def disc_channels_at(self, res: int) -> int:
+        """Feature channels of the discriminator at resolution ``res``."""
+        if self.disc_channels is not None:
+            return dict(self.disc_channels)[res]
+        return self.channels_at(res)
+
     def replace(self, **changes: Any) -> StyleGAN2Config:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly form; the channel table is always written out explicitly."""
+        """JSON-friendly form; the channel table is always written out explicitly, the
+        discriminator's only when it has its own (so earlier configs keep their exact form)."""
         out = dataclasses.asdict(self)
         out["channels"] = {str(r): c for r, c in self.channel_table().items()}
+        if self.disc_channels is None:
+            del out["disc_channels"]
+        else:
+            out["disc_channels"] = {str(r): c for r, c in self.disc_channels}
         return out
 
     @classmethod
@@ -118,6 +138,9 @@ PRESETS: dict[str, StyleGAN2Config] = {
     # (NVIDIA's choice for 32-px CIFAR-10) instead of groups of 4, so a batch whose objects are
     # too alike in scale or shape stands out (docs/generator.md, run W)
     "tiny32m4s": _TINY32M4.replace(mbstd_group=32),
+    # tiny32m4 with a discriminator 1.5x as wide at 16 and 32 px (96 and 48 channels for the
+    # generator's 64 and 32), 1.45x the cost of a training step (docs/generator.md, run V)
+    "tiny32m4w": _TINY32M4.replace(disc_channels={4: 128, 8: 128, 16: 96, 32: 48}),
     # 64x64 sized for a contended 2-core CPU: narrower than spec 2.4's TINY-64 (256, 128, 64,
     # 32, 32; z = w = 256) at 4 and 64, which cost about 2.5x more per training image
     "tiny64": StyleGAN2Config(

@@ -76,7 +76,8 @@ class DiscriminatorEpilogue(nn.Module):
 
 
 class StyleGAN2Discriminator(nn.Module):
-    """Resnet discriminator sharing the generator config's channel table; returns logits [n, 1]."""
+    """Resnet discriminator with the config's discriminator channel table (the generator's unless
+    ``disc_channels`` is set); returns logits [n, 1]."""
 
     def __init__(self, config: StyleGAN2Config) -> None:
         super().__init__()
@@ -87,11 +88,12 @@ class StyleGAN2Discriminator(nn.Module):
         self.img_channels = config.img_channels
         self.block_resolutions = [r for r in reversed(config.block_resolutions) if r > 4]
         for res in self.block_resolutions:
-            block = DiscriminatorBlock(config.channels_at(res), config.channels_at(res // 2),
+            block = DiscriminatorBlock(config.disc_channels_at(res),
+                                       config.disc_channels_at(res // 2),
                                        config.img_channels, first=res == config.resolution,
                                        conv_clamp=config.conv_clamp)
             setattr(self, f"b{res}", block)
-        self.b4 = DiscriminatorEpilogue(config.channels_at(4), config.mbstd_group,
+        self.b4 = DiscriminatorEpilogue(config.disc_channels_at(4), config.mbstd_group,
                                         conv_clamp=config.conv_clamp)
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
