@@ -73,6 +73,13 @@ def distinct_rows(num: int, sizes: tuple[int, ...] = (5, 4, 6)) -> np.ndarray:
     return np.stack(np.unravel_index(np.arange(num), sizes), axis=1)
 
 
+def memo_with(rows: np.ndarray, data: Grid) -> CodeMemo:
+    """A memo holding the codes of ``rows`` (3 dims)."""
+    memo = CodeMemo()
+    encode(data, Recorder(invariant=True), rows, memo=memo)
+    return memo
+
+
 def test_settings_and_profiles_known_values() -> None:
     assert (BankSettings().num_train, BankSettings().num_test) == (10000, 5000)
     assert BANK_PROFILES == {"quick": {"num_train": 3000, "num_test": 1500}}
@@ -239,12 +246,6 @@ def test_code_memo_keeps_at_most_its_limit_and_grows_its_store() -> None:
     # a memo holds codes of one width
     with pytest.raises(ValueError, match=re.escape("represent returned 4 dims, earlier 3")):
         encode(data, Recorder(extra=1, invariant=True), rows[8:20], memo=memo_with(rows[:8], data))
-
-
-def memo_with(rows: np.ndarray, data: Grid) -> CodeMemo:
-    memo = CodeMemo()
-    encode(data, Recorder(invariant=True), rows, memo=memo)
-    return memo
 
 
 def test_code_memo_turns_off_for_batch_dependent_codes() -> None:
