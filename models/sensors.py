@@ -194,7 +194,8 @@ class DiscriminatorSensor(nn.Module):
         self.block_resolutions = [r for r in reversed(config.block_resolutions) if r > 4]
         for res in self.block_resolutions:
             setattr(self, f"b{res}", DiscriminatorBlock(
-                config.channels_at(res), config.channels_at(res // 2), config.img_channels,
+                config.disc_channels_at(res), config.disc_channels_at(res // 2),
+                config.img_channels,
                 first=res == config.resolution, conv_clamp=config.conv_clamp))
 
     def forward(self, images: torch.Tensor) -> list[torch.Tensor]:

@@ -85,3 +85,26 @@ def test_discriminator_sensor_area_downsamples_whole_multiples() -> None:
         assert torch.equal(mine, pooled)
     with pytest.raises(ValueError, match=r"sensor expects images \[n, 3, 32, 32\]"):
         sensor(torch.zeros(2, 3, 48, 48))
+
+
+def test_discriminator_sensor_exports_a_discriminator_with_its_own_channels(tmp_path) -> None:
+    """A discriminator wider than its generator (``disc_channels``) exports to the sensor and
+    loads back: the sensor's maps are the discriminator's own block outputs."""
+    from dataclasses import replace
+
+    from models.sensors import export_disc_sensor, load_sensor
+    from models.stylegan2 import StyleGAN2Discriminator
+
+    config = replace(get_preset("micro32"), disc_channels=((4, 40), (8, 24), (16, 24), (32, 8)))
+    torch.manual_seed(5)
+    disc = StyleGAN2Discriminator(config).eval()
+    state_path = tmp_path / "state.pt"
+    torch.save({"config": config.to_dict(), "D": disc.state_dict(), "cur_nimg": 0}, state_path)
+    exported = export_disc_sensor(state_path, tmp_path / "sensor.safetensors")
+    sensor = load_sensor("shapes3d-disc", exported)
+    images = torch.randn(2, 3, 32, 32)
+    maps, x = sensor(images), images
+    assert [m.shape[1] for m in maps] == [24, 24, 40]
+    for res, got in zip(sensor.block_resolutions, maps, strict=True):
+        x = getattr(disc, f"b{res}")(x)
+        assert torch.allclose(got, x, atol=1e-2)  # the sensor stores float16
