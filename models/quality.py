@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import shlex
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -250,6 +251,26 @@ def generator_quality(
     return result
 
 
+# ---------------------------------------------------------------------- targets
+
+# What a generator asset should reach before its leaderboard measures the methods rather than
+# the generator's defects (docs/generator.md): per factor a confident predictor and a TV distance
+# near the sampling noise, and a Fréchet distance 15x below the first shipped generator's.
+QUALITY_TARGETS = {"mean_max_prob_min": 0.9, "tv_distance_max": 0.12,
+                   "frechet_distance_max": 2000.0}
+
+
+def targets_met(figures: dict[str, Any], targets: dict[str, float] = QUALITY_TARGETS
+                ) -> dict[str, Any]:
+    """Which of ``targets`` the ``generator_quality`` figures meet, per factor and overall."""
+    factors = {name: f["mean_max_prob"] >= targets["mean_max_prob_min"]
+               and f["tv_distance"] <= targets["tv_distance_max"]
+               for name, f in figures["factors"].items()}
+    frechet = figures["frechet_distance"] <= targets["frechet_distance_max"]
+    return {**targets, "met": {"factors": factors, "frechet_distance": frechet,
+                               "all": frechet and all(factors.values())}}
+
+
 # ---------------------------------------------------------------------- command line
 
 
@@ -294,7 +315,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(list(sys.argv[1:] if argv is None else argv))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
     torch.set_num_threads(args.threads)
     is_oracle = args.generator.split(":")[0] == ORACLE_NAME
     target = None
@@ -317,7 +339,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         doc = json.loads(target.read_text())
         if not isinstance(doc, dict):
             raise ValueError(f"{target}: expected a JSON object")
-        doc["quality"] = figures
+        doc["quality"] = {**figures, "targets": targets_met(figures),
+                          "command": shlex.join(["python", "-m", "bench", "quality", *argv])}
         write_json_atomic(target, doc)
         print(f"wrote quality figures into {target}", file=sys.stderr)
     return 0

@@ -164,6 +164,24 @@ def test_floor_uses_an_untrained_copy(predictor, ground_truth):
         generator_quality(NoiseGenerator(), predictor, ground_truth, n=10, seed=0)
 
 
+def test_targets_met_per_factor_and_overall() -> None:
+    from models.quality import QUALITY_TARGETS, targets_met
+
+    good = {"mean_max_prob": 0.95, "tv_distance": 0.05}
+    figures = {"factors": {"a": good, "b": dict(good)}, "frechet_distance": 1500.0}
+    assert targets_met(figures)["met"] == {"factors": {"a": True, "b": True},
+                                           "frechet_distance": True, "all": True}
+    figures["factors"]["b"] = {"mean_max_prob": 0.95, "tv_distance": 0.13}
+    assert targets_met(figures)["met"]["factors"] == {"a": True, "b": False}
+    figures["factors"]["b"] = {"mean_max_prob": 0.89, "tv_distance": 0.05}
+    assert not targets_met(figures)["met"]["all"]
+    figures["factors"]["b"] = good
+    figures["frechet_distance"] = 2001.0
+    met = targets_met(figures)
+    assert met["met"]["frechet_distance"] is False and met["met"]["all"] is False
+    assert met["tv_distance_max"] == QUALITY_TARGETS["tv_distance_max"] == 0.12
+
+
 def test_cli_writes_quality_into_json(tmp_path, capsys):
     target = tmp_path / "asset.json"
     target.write_text(json.dumps({"config": {"a": 1}}))
@@ -172,6 +190,10 @@ def test_cli_writes_quality_into_json(tmp_path, capsys):
     doc = json.loads(target.read_text())
     assert doc["config"] == {"a": 1}
     assert doc["quality"]["n"] == 40 and "floor" not in doc["quality"]
+    assert doc["quality"]["command"] == ("python -m bench quality --generator shapes3d-oracle "
+                                         f"--n 40 --batch 40 --write-json {target}")
+    met = doc["quality"]["targets"]["met"]
+    assert set(met["factors"]) == set(doc["quality"]["factors"])
     assert json.loads(capsys.readouterr().out)["n"] == 40
     with pytest.raises(FileNotFoundError):
         main(["--generator", "shapes3d-oracle", "--n", "4", "--write-json",
