@@ -9,8 +9,11 @@ Built-ins, registered in ``SENSORS`` like methods:
   paper's sensor). Weights come from a user-given torchvision-format file (``weights=`` or
   ``$BENCH_ALEXNET``); nothing is downloaded.
 - ``shapes3d-disc``: the residual blocks (64, 32, 16 and 8 px) of the discriminator trained with
-  the shipped shapes3d generator, shipped as ``models/weights/shapes3d_sensor.safetensors``
-  (derived from the committed training state by ``python -m models.sensors export-disc``).
+  the first shipped shapes3d generator (tiny64 at 50 kimg), shipped as
+  ``models/weights/shapes3d_sensor.safetensors``. It stays fixed when a newer generator is
+  shipped, so that cells on the oracle bundles keep their ids and results; its JSON names the
+  training state it came from by sha256 and the ``python -m models.sensors export-disc --state``
+  command that rebuilds it.
 
 ``sensor_identity(name, weights)`` is what a cell id records about the sensor it used.
 """
@@ -37,7 +40,6 @@ from models.stylegan2.discriminator import DiscriminatorBlock
 ALEXNET_ENV = "BENCH_ALEXNET"
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 SHAPES3D_SENSOR = WEIGHTS_DIR / "shapes3d_sensor.safetensors"
-SHAPES3D_TRAINING_STATE = WEIGHTS_DIR / "training" / "shapes3d_generator_state.pt"
 
 SENSORS: Registry[Callable[..., nn.Module]] = Registry("sensor")
 
@@ -223,7 +225,7 @@ def disc_weights_path(weights: str | os.PathLike[str] | None) -> Path:
 
 @register_sensor(
     "shapes3d-disc",
-    description="blocks of the discriminator trained with the shipped shapes3d generator "
+    description="blocks of the discriminator trained with the first shipped shapes3d generator "
     "(embedded default sensor for the shapes3d bundles)",
     weights_path=disc_weights_path,
 )
@@ -233,7 +235,7 @@ def shapes3d_disc_sensor(weights: str | os.PathLike[str] | None = None) -> nn.Mo
     for file in (path, meta_path):
         if not file.is_file():
             raise FileNotFoundError(f"sensor 'shapes3d-disc': {file} not found; rebuild it with "
-                                    "`python -m models.sensors export-disc`")
+                                    "`python -m models.sensors export-disc --state STATE`")
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     try:
         config = StyleGAN2Config.from_dict(meta["config"])
@@ -251,8 +253,7 @@ def shapes3d_disc_sensor(weights: str | os.PathLike[str] | None = None) -> nn.Mo
     return sensor
 
 
-def export_disc_sensor(state_path: Path = SHAPES3D_TRAINING_STATE,
-                       target: Path = SHAPES3D_SENSOR) -> Path:
+def export_disc_sensor(state_path: Path, target: Path = SHAPES3D_SENSOR) -> Path:
     """Write the discriminator blocks of a (full or compact) training state as the sensor asset
     (float16 safetensors + JSON naming the source by sha256)."""
     from models.train_gan import load_training_state  # training code only for this export
@@ -268,7 +269,7 @@ def export_disc_sensor(state_path: Path = SHAPES3D_TRAINING_STATE,
            "source": {"training_state": Path(state_path).name,
                       "sha256": file_sha256(state_path),
                       "cur_nimg": int(state.get("cur_nimg", 0))},
-           "command": "python -m models.sensors export-disc"}
+           "command": f"python -m models.sensors export-disc --state {Path(state_path).name}"}
     atomic_write_text(target.with_suffix(".json"), dumps_json(doc))
     return target
 
@@ -278,7 +279,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      description="Build sensor assets.")
     sub = parser.add_subparsers(dest="command", required=True)
     export = sub.add_parser("export-disc", help="the shapes3d-disc asset from a training state")
-    export.add_argument("--state", type=Path, default=SHAPES3D_TRAINING_STATE)
+    export.add_argument("--state", type=Path, required=True,
+                        help="a full or compact training state (train-generator's state.pt)")
     export.add_argument("--out", type=Path, default=SHAPES3D_SENSOR)
     args = parser.parse_args(argv)
     target = export_disc_sensor(args.state, args.out)
