@@ -26,8 +26,8 @@ import numpy as np
 import torch
 
 from datasets import load_ground_truth
-from models.predictor import SHAPES3D_PREDICTOR, load_predictor, uint8_to_input
-from models.quality import generator_quality
+from models.predictor import RESOLUTION, SHAPES3D_PREDICTOR, load_predictor, uint8_to_input
+from models.quality import at_resolution, generator_quality
 from models.stylegan2 import load_generator
 from models.train_gan import save_image_grid
 
@@ -134,14 +134,18 @@ def compare(args: argparse.Namespace) -> None:
 
 
 def figures(args: argparse.Namespace) -> None:
+    """Both grids at the predictor's 64 px as the pipeline sees them: a smaller generator's
+    images nearest-upsampled, renders area-downsampled to the generator's size first."""
     docs = Path(args.docs)
     generator = load_generator(args.generator)
     z = torch.randn(64, generator.z_dim, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        generated = generator.synthesize(generator.mapping(z))
+        native = generator.synthesize(generator.mapping(z))
+    size = native.shape[-1]
+    generated = at_resolution(native, size, RESOLUTION)
     save_image_grid(generated, docs / "shapes3d-generator-samples.png")
     _, renders = load_ground_truth("shapes3d-synth").sample(32, np.random.default_rng(1))
-    rendered = uint8_to_input(renders)
+    rendered = at_resolution(uint8_to_input(renders), size, RESOLUTION)
     rows = [block for i in range(4) for block in (rendered[8 * i:8 * i + 8],
                                                   generated[8 * i:8 * i + 8])]
     save_image_grid(torch.cat(rows), docs / "shapes3d-rendered-vs-generated.png")

@@ -22,17 +22,19 @@ NUM_IMAGES = 4
 
 @torch.no_grad()
 def shipped_outputs() -> dict[str, list]:
-    """Generator images (area-pooled to 8x8) for z from seed 0, predictor probabilities and
-    per-stage mean absolute activations of the sensor on those images."""
+    """Generator images (at the predictor's size, as the bundle shows them; area-pooled to
+    8x8) for z from seed 0, predictor probabilities and per-stage mean absolute activations
+    of the sensor on those images."""
     from bench.bundles import SHAPES3D_GENERATOR
-    from models.predictor import SHAPES3D_PREDICTOR, load_predictor
+    from models.generator import seen_at
+    from models.predictor import RESOLUTION, SHAPES3D_PREDICTOR, load_predictor
     from models.sensors import load_sensor
     from models.stylegan2 import load_generator
 
     torch.set_num_threads(1)
-    generator = load_generator(SHAPES3D_GENERATOR)
+    generator = seen_at(load_generator(SHAPES3D_GENERATOR), RESOLUTION)  # as the bundle does
     z = torch.randn(NUM_IMAGES, generator.z_dim, generator=torch.Generator().manual_seed(0))
-    images = generator(z)
+    images = generator.synthesize(generator.mapping(z))
     probs = load_predictor(SHAPES3D_PREDICTOR).predict_proba(images)
     stages = load_sensor("shapes3d-disc")(images)
     return {"images_8x8": F.adaptive_avg_pool2d(images, 8).tolist(),
