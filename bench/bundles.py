@@ -105,9 +105,9 @@ def _shipped_predictor() -> tuple[object | None, dict[str, object] | None]:
 
 @BUNDLES.register(
     "shapes3d",
-    description="shipped 64x64 StyleGAN2 + shipped factor predictor + 3DShapes ground truth "
-    "(real 3dshapes.h5 from --data-dir/$BENCH_DATA, else the look-alike; the leaderboard "
-    "shows which)",
+    description="shipped StyleGAN2 (32 px, seen at 64 px) + shipped factor predictor + 3DShapes "
+    "ground truth (real 3dshapes.h5 from --data-dir/$BENCH_DATA, else the look-alike; the "
+    "leaderboard shows which)",
 )
 def shapes3d(data_dir: str | None = None) -> Bundle:
     if not SHAPES3D_GENERATOR.is_file():
