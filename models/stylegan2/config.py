@@ -141,6 +141,12 @@ PRESETS: dict[str, StyleGAN2Config] = {
     # tiny32m4 with a discriminator 1.5x as wide at 16 and 32 px (96 and 48 channels for the
     # generator's 64 and 32), 1.45x the cost of a training step (docs/generator.md, run V)
     "tiny32m4w": _TINY32M4.replace(disc_channels={4: 128, 8: 128, 16: 96, 32: 48}),
+    # tiny32m4 with both networks 1.5x as wide at 8 and 16 px (192 and 96 channels), where the
+    # object's size and outline are laid down (docs/generator.md, run A8)
+    "tiny32m4x8": _TINY32M4.replace(channels={4: 128, 8: 192, 16: 96, 32: 32}),
+    # tiny32m4 with both networks 1.5x as wide at 16 and 32 px (96 and 48 channels): run V's
+    # discriminator with a generator to match (docs/generator.md, run A16)
+    "tiny32m4x16": _TINY32M4.replace(channels={4: 128, 8: 128, 16: 96, 32: 48}),
     # 64x64 sized for a contended 2-core CPU: narrower than spec 2.4's TINY-64 (256, 128, 64,
     # 32, 32; z = w = 256) at 4 and 64, which cost about 2.5x more per training image
     "tiny64": StyleGAN2Config(
