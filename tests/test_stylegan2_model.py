@@ -631,7 +631,7 @@ def test_config_validation() -> None:
     with pytest.raises(ValueError, match=r"^unknown StyleGAN2 config keys \['depth', 'fmaps'\]$"):
         StyleGAN2Config.from_dict({"resolution": 16, "fmaps": 1, "depth": 2})
     known = (r"\(known: micro32, tiny32, tiny32m4, tiny32m4f, tiny32m4s, tiny32m4w, "
-             r"tiny32m4x8, tiny32m4x16, tiny64, "
+             r"tiny32m4x8, tiny32m4x4, tiny32m4x16, tiny64, "
              r"ffhq1024\)")
     with pytest.raises(ValueError, match=rf"^unknown StyleGAN2 config 'tiny128' {known}$"):
         get_preset("tiny128")

@@ -144,6 +144,9 @@ PRESETS: dict[str, StyleGAN2Config] = {
     # tiny32m4 with both networks 1.5x as wide at 8 and 16 px (192 and 96 channels), where the
     # object's size and outline are laid down (docs/generator.md, run A8)
     "tiny32m4x8": _TINY32M4.replace(channels={4: 128, 8: 192, 16: 96, 32: 32}),
+    # tiny32m4 with both networks 2x as wide at 4 and 8 px (256 channels), where the first two
+    # W+ entries, which set the object's size and shape, are read (docs/generator.md, run A4)
+    "tiny32m4x4": _TINY32M4.replace(channels={4: 256, 8: 256, 16: 64, 32: 32}),
     # tiny32m4 with both networks 1.5x as wide at 16 and 32 px (96 and 48 channels): run V's
     # discriminator with a generator to match (docs/generator.md, run A16)
     "tiny32m4x16": _TINY32M4.replace(channels={4: 128, 8: 128, 16: 96, 32: 48}),
