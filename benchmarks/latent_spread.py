@@ -15,7 +15,6 @@ which shows in which layers' styles the narrow factors are decided.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
 
 import torch
 from tabulate import tabulate
@@ -25,23 +24,12 @@ from models.predictor import SHAPES3D_PREDICTOR, load_predictor
 from models.quality import (
     at_resolution,
     compare_outputs,
+    generated_batches,
     image_resolution,
     predicted_outputs,
     rendered_batches,
 )
-from models.stylegan2 import StyleGAN2Generator, load_generator
-
-
-def spread_batches(generator: StyleGAN2Generator, n: int, psi: float, cutoff: int | None,
-                   batch: int) -> Iterator[torch.Tensor]:
-    """Images of ``n`` latents z ~ N(0, I) (seed 0, as ``bench quality``) with ψ applied to the
-    first ``cutoff`` W+ entries (all when None)."""
-    gen = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for start in range(0, n, batch):
-            z = torch.randn(min(batch, n - start), generator.z_dim, generator=gen)
-            ws = generator.mapping_ws(z, psi, cutoff, update_w_avg=False)
-            yield generator.synthesize(ws).float()
+from models.stylegan2 import load_generator
 
 
 def main() -> None:
@@ -74,7 +62,7 @@ def main() -> None:
     for psi, cutoff in settings:
         generated = predicted_outputs(predictor, (
             at_resolution(x, resolution, size)
-            for x in spread_batches(generator, args.n, psi, cutoff, args.batch)))
+            for x in generated_batches(generator, args.n, 0, args.batch, psi, cutoff)))
         figures = compare_outputs(names, generated, rendered)
         rows.append([psi, "all" if cutoff is None else f"first {cutoff}",
                      figures["frechet_distance"],

@@ -139,13 +139,21 @@ def compare_outputs(
 
 
 def generated_batches(generator: Any, n: int, seed: int, batch: int,
-                      truncation_psi: float = 1.0) -> Iterator[torch.Tensor]:
-    """NCHW images in [-1, 1] of ``n`` latents z ~ N(0, I) drawn from ``torch.Generator(seed)``."""
+                      truncation_psi: float = 1.0, truncation_cutoff: int | None = None
+                      ) -> Iterator[torch.Tensor]:
+    """NCHW images in [-1, 1] of ``n`` latents z ~ N(0, I) drawn from ``torch.Generator(seed)``;
+    with ``truncation_cutoff`` ψ applies to the first that many W+ entries only (StyleGAN2)."""
+    if truncation_cutoff is not None and not hasattr(generator, "mapping_ws"):
+        raise ValueError(f"truncation_cutoff needs a StyleGAN2 generator with W+ entries, got "
+                         f"{type(generator).__name__}")
     gen = torch.Generator().manual_seed(int(seed))
     with torch.no_grad():
         for start in range(0, n, batch):
             z = torch.randn(min(batch, n - start), generator.z_dim, generator=gen)
-            w = generator.mapping(z, truncation_psi=truncation_psi)
+            if truncation_cutoff is None:
+                w = generator.mapping(z, truncation_psi=truncation_psi)
+            else:
+                w = generator.mapping_ws(z, truncation_psi, truncation_cutoff)
             images = generator.synthesize(w)
             if not torch.isfinite(images).all():
                 raise ValueError("generator produced NaN or inf pixels")

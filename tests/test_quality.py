@@ -215,3 +215,24 @@ def test_cli_on_a_native_stylegan2_checkpoint_adds_the_floor(tmp_path):
     assert "config" in doc and doc["format"] == "disentangle-bench/stylegan2-generator"
     quality = doc["quality"]
     assert quality["n"] == 16 and set(quality["floor"]["factors"]) == set(quality["factors"])
+
+
+def test_generated_batches_truncation_cutoff_spreads_only_the_first_w_plus_entries() -> None:
+    """ψ on the first k W+ entries: k = num_ws equals ψ everywhere, k < num_ws differs from
+    both it and ψ = 1; a generator without W+ entries is told so."""
+    from models.quality import generated_batches
+    from models.stylegan2 import StyleGAN2Generator, get_preset
+
+    torch.manual_seed(0)
+    generator = StyleGAN2Generator(get_preset("micro32")).eval()
+    generator.mapping.w_avg.normal_()
+
+    def images(psi: float, cutoff: int | None = None) -> torch.Tensor:
+        return torch.cat(list(generated_batches(generator, 4, 0, 2, psi, cutoff)))
+
+    spread, plain = images(1.6), images(1.0)
+    assert torch.equal(images(1.6, generator.num_ws), spread)
+    partial = images(1.6, 2)
+    assert not torch.allclose(partial, spread) and not torch.allclose(partial, plain)
+    with pytest.raises(ValueError, match="^truncation_cutoff needs a StyleGAN2 generator"):
+        next(generated_batches(NoiseGenerator(), 2, 0, 2, 1.6, 2))
