@@ -20,10 +20,9 @@ import torch
 import torch.nn.functional as F
 from tabulate import tabulate
 
-from datasets import load_ground_truth
+from benchmarks.generator_marginals import rendered
 from models.predictor import RESOLUTION, SHAPES3D_PREDICTOR, load_predictor
 from models.quality import at_resolution, class_histogram, predicted_outputs, total_variation
-from models.train_gan import images_to_tensor
 
 
 def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -56,14 +55,7 @@ def main() -> None:
     unknown = sorted(set(args.factors) - set(names))
     if unknown:
         raise SystemExit(f"--factors: unknown {unknown}; the predictor has {names}")
-    ground_truth = load_ground_truth("shapes3d-synth")
-    rng = np.random.default_rng(1)
-    factors, images = [], []
-    for start in range(0, args.n, args.batch):
-        f, x = ground_truth.sample(min(args.batch, args.n - start), rng)
-        factors.append(np.asarray(f))
-        images.append(images_to_tensor(x, args.resolution, 3))
-    truth = np.concatenate(factors)
+    truth, images = rendered(args.n, args.batch, args.resolution)
 
     rows = []
     for sigma in args.sigmas:
