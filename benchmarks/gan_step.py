@@ -46,8 +46,13 @@ def apply_variant(trainer: GanTrainer, variant: str) -> Callable[[], Any]:
     if variant == "channels-last":
         G.to(memory_format=torch.channels_last)
         D.to(memory_format=torch.channels_last)
-        real_batch = trainer.real_batch
-        trainer.real_batch = lambda: real_batch().contiguous(memory_format=torch.channels_last)
+        real_sample = trainer.real_sample
+
+        def channels_last_sample() -> tuple[torch.Tensor, torch.Tensor]:
+            factors, images = real_sample()
+            return factors, images.contiguous(memory_format=torch.channels_last)
+
+        trainer.real_sample = channels_last_sample  # type: ignore[method-assign]
     elif variant == "fused":
         synthesize = G.synthesize
         G.synthesize = lambda ws, *a, **k: synthesize(ws, *a, fused=True, **k)

@@ -32,6 +32,7 @@ import datasets
 from core.hashing import file_sha256
 from core.io import atomic_path
 from datasets.base import GroundTruthData
+from models.factor_balance import CLASSIFIER_LR, FactorClassifier, balance_penalty
 from models.generator import broadcast_ws
 from models.stylegan2.config import PRESETS, StyleGAN2Config, get_preset
 from models.stylegan2.discriminator import StyleGAN2Discriminator
@@ -62,6 +63,7 @@ class TrainOptions:
     ema_kimg: float
     snapshot_kimg: float
     tick_kimg: float
+    balance: float = 0.0  # weight of the factor-balance term (models.factor_balance); 0: off
 
 
 # R1 weight default. NVIDIA's 'auto' heuristic 0.0002 * res^2 / batch (0.05 at 64x64, batch 16)
@@ -131,11 +133,16 @@ class GanTrainer:
             torch.manual_seed(options.seed)  # initial weights only; never the global stream later
             self.G = StyleGAN2Generator(config).train()
             self.D = StyleGAN2Discriminator(config).train()
+            self.C = (FactorClassifier(config.resolution, config.img_channels,
+                                       ground_truth.factor_sizes).train()
+                      if options.balance > 0 else None)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.G_opt = torch.optim.Adam(self.G.parameters(), lr=options.lr, betas=(0.0, 0.99),
                                       eps=1e-8)
         self.D_opt = torch.optim.Adam(self.D.parameters(), lr=options.lr * D_LAZY_RATIO,
                                       betas=(0.0, 0.99**D_LAZY_RATIO), eps=1e-8)
+        self.C_opt = (torch.optim.Adam(self.C.parameters(), lr=CLASSIFIER_LR)
+                      if self.C is not None else None)
         self.cur_nimg = 0
         self.iteration = 0
         self.elapsed_s = 0.0
@@ -149,9 +156,14 @@ class GanTrainer:
             group["lr"] = self.options.lr * D_LAZY_RATIO
 
     # ------------------------------------------------------------------ training
+    def real_sample(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Factor indices int64 [batch, K] and images of one real batch."""
+        factors, images = self.ground_truth.sample(self.options.batch, self.data_rng)
+        return (torch.from_numpy(factors),
+                images_to_tensor(images, self.config.resolution, self.config.img_channels))
+
     def real_batch(self) -> torch.Tensor:
-        _, images = self.ground_truth.sample(self.options.batch, self.data_rng)
-        return images_to_tensor(images, self.config.resolution, self.config.img_channels)
+        return self.real_sample()[1]
 
     def generate(self, n: int) -> torch.Tensor:
         """Images from G with style mixing; RNG use is identical whether or not mixing fires."""
@@ -169,20 +181,26 @@ class GanTrainer:
     def step(self) -> dict[str, float]:
         opts, G, D = self.options, self.G, self.D
         losses: dict[str, float] = {}
-        # generator: softplus(-D(G(z)))
+        # generator: softplus(-D(G(z))) [+ balance * factor-balance penalty]
         G.requires_grad_(True)
         D.requires_grad_(False)
-        loss_g = F.softplus(-D(self.generate(opts.batch))).mean()
+        fake_g = self.generate(opts.batch)
+        loss_g = F.softplus(-D(fake_g)).mean()
+        losses["loss_G"] = float(loss_g.detach())
+        if self.C is not None:
+            self.C.requires_grad_(False)
+            penalty = balance_penalty(self.C(fake_g))
+            loss_g = loss_g + opts.balance * penalty
+            losses["balance_G"] = float(penalty.detach())
         self.G_opt.zero_grad(set_to_none=True)
         loss_g.backward()
         self.G_opt.step()
-        losses["loss_G"] = float(loss_g.detach())
         # discriminator: softplus(D(fake)) + softplus(-D(real))
         G.requires_grad_(False)
         D.requires_grad_(True)
         with torch.no_grad():
             fake = self.generate(opts.batch)
-        real = self.real_batch()
+        real_factors, real = self.real_sample()
         logits_fake = D(fake)
         logits_real = D(real)
         loss_d = F.softplus(logits_fake).mean() + F.softplus(-logits_real).mean()
@@ -203,6 +221,14 @@ class GanTrainer:
             self.D_opt.step()
             losses["r1_penalty"] = float(penalty.detach().mean())
         D.requires_grad_(False)
+        if self.C is not None and self.C_opt is not None:
+            self.C.requires_grad_(True)
+            loss_c = self.C.loss(real, real_factors)
+            self.C_opt.zero_grad(set_to_none=True)
+            loss_c.backward()
+            self.C_opt.step()
+            self.C.requires_grad_(False)
+            losses["loss_C"] = float(loss_c.detach())
         for name, value in losses.items():
             if not math.isfinite(value):
                 raise FloatingPointError(f"training diverged: {name} = {value} at iteration "
@@ -240,7 +266,8 @@ class GanTrainer:
             "iteration": self.iteration,
             "elapsed_s": self.elapsed_s,
             "history": list(self.history),
-        }
+        } | ({"C": self.C.state_dict(), "C_opt": self.C_opt.state_dict()}
+             if self.C is not None and self.C_opt is not None else {})
 
     def load_state_dict(self, state: dict[str, Any], source: str = "state") -> None:
         if state.get("format") != STATE_FORMAT:
@@ -266,6 +293,10 @@ class GanTrainer:
         self.iteration = int(state["iteration"])
         self.elapsed_s = float(state["elapsed_s"])
         self.history = list(state["history"])
+        # a state saved without the classifier (balance 0) starts it afresh
+        if self.C is not None and self.C_opt is not None and "C" in state:
+            self.C.load_state_dict(state["C"])
+            self.C_opt.load_state_dict(state["C_opt"])
 
 
 def load_training_state(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -374,11 +405,13 @@ def train_generator(
     command: str | None = None,
     ground_truth: GroundTruthData | None = None,
     resume_from: str | os.PathLike[str] | None = None,
+    balance: float = 0.0,
 ) -> dict[str, Any]:
     """Train (or continue training) until ``kimg`` thousand real images have been shown.
 
     ``ground_truth`` overrides loading ``data_name`` from the registry (tests use stubs).
     ``resume_from`` starts a new ``out_dir`` from a saved (full or compact) state.
+    ``balance`` > 0 adds the factor-balance term (``models.factor_balance``) to G's loss.
     Returns a summary: kimg reached, iterations, last losses, output paths.
     """
     if batch < 1 or (batch % 4 and batch > 4):
@@ -390,6 +423,8 @@ def train_generator(
         raise ValueError(f"ema_kimg must be positive, got {ema_kimg}")
     if not 0 <= mixing <= 1:
         raise ValueError(f"mixing must be a probability in [0, 1], got {mixing}")
+    if not (math.isfinite(balance) and balance >= 0):
+        raise ValueError(f"balance must be a finite weight >= 0, got {balance}")
     if threads is not None:
         torch.set_num_threads(threads)
     if tick_kimg is None:
@@ -402,14 +437,15 @@ def train_generator(
         gamma=DEFAULT_GAMMA if gamma is None else float(gamma),
         lr=lr, mixing=mixing,
         ema_kimg=batch * 10 / 32 if ema_kimg is None else float(ema_kimg),
-        snapshot_kimg=float(snapshot_kimg), tick_kimg=float(tick_kimg),
+        snapshot_kimg=float(snapshot_kimg), tick_kimg=float(tick_kimg), balance=float(balance),
     )
     if command is None:
         command = "python -m models.train_gan " + shlex.join([
             "--data", data_name, "--config", config_name, "--out", str(out_dir),
             "--kimg", f"{kimg:g}", "--batch", str(batch), "--seed", str(seed),
             "--gamma", f"{options.gamma:g}", "--lr", f"{lr:g}", "--mixing", f"{mixing:g}",
-            "--ema-kimg", f"{options.ema_kimg:g}", "--snapshot-kimg", f"{snapshot_kimg:g}"])
+            "--ema-kimg", f"{options.ema_kimg:g}", "--snapshot-kimg", f"{snapshot_kimg:g}"]
+            + (["--balance", f"{balance:g}"] if balance else []))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     trainer = GanTrainer(config, options, ground_truth)
@@ -433,7 +469,8 @@ def train_generator(
         meta = {"command": command, "data": data_name, "config_name": config_name,
                 "kimg": trainer.cur_nimg / 1000, "iterations": trainer.iteration, "seed": seed,
                 "batch": batch, "gamma": options.gamma, "lr": lr, "mixing": mixing,
-                "ema_kimg": options.ema_kimg, "train_seconds": round(trainer.elapsed_s, 1),
+                "ema_kimg": options.ema_kimg, "balance": options.balance,
+                "train_seconds": round(trainer.elapsed_s, 1),
                 "threads": torch.get_num_threads(), "generator": "G_ema"}
         save_generator(trainer.G_ema, out / "generator", extra_meta=meta)
         with torch.no_grad():
@@ -513,6 +550,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ema-kimg", type=float, default=None,
                    help="half-life of the EMA generator in kimg (default batch * 10 / 32)")
     p.add_argument("--snapshot-kimg", type=float, default=4.0)
+    p.add_argument("--balance", type=float, default=0.0,
+                   help="weight of the factor-balance term in G's loss (0: off, the plain "
+                        "StyleGAN2 objective; see models/factor_balance.py)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--no-resume", action="store_true", help="ignore an existing OUT/state.pt")
     p.add_argument("--resume-from", default=None, metavar="STATE",
@@ -536,7 +576,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         data_dir=args.data_dir, resume=not args.no_resume, snapshot_kimg=args.snapshot_kimg,
         gamma=args.gamma, lr=args.lr, mixing=args.mixing, ema_kimg=args.ema_kimg,
         threads=args.threads, command="python -m models.train_gan " + shlex.join(argv),
-        resume_from=args.resume_from,
+        resume_from=args.resume_from, balance=args.balance,
     )
     print(json.dumps({k: v for k, v in summary.items() if k != "losses"} |
                      {"losses": summary["losses"]}))
