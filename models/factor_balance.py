@@ -4,12 +4,15 @@ A discriminator scores one image at a time, so it barely sees a generator that d
 factor value well but some of them too rarely (the shipped shapes3d generator's bell-shaped
 scale histogram, docs/generator.md). Following the idea of a classifier in the loop (Rangwani
 et al., "Class Balancing GAN with a Classifier in the Loop", UAI 2021), a small classifier
-learns the ground-truth factors from the real batches of training, and the generator pays
-``balance_penalty`` of its predictions on each generated batch: per factor, the KL divergence
-from the uniform marginal (the data's: ground-truth factors are drawn uniformly) to the batch's
-mean predicted class distribution. It is zero when the batch covers every class equally and
-grows as classes go missing. The classifier is trained with the run, on real images only, and
-shares no weights with the attribute predictor that measures generator quality.
+learns the ground-truth factors from the real batches of training, and the generator's
+predicted class marginal per factor is tracked as a running average over generated batches.
+The generator pays ``balance_loss``, the first-order change of KL(uniform || running marginal)
+that its batch would cause: each class's mean predicted probability weighted by one over its
+running frequency, so rare classes pull and common ones push. (The KL of one batch's own mean
+is no estimate of it: a batch of 32 leaves some of 10 or 15 classes empty by chance, and its
+gradient would chase that noise.) Uniform is the target because ground-truth factors are drawn
+uniformly. The classifier is trained with the run, on real images only, and shares no weights
+with the attribute predictor that measures generator quality.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ import torch.nn.functional as F
 from torch import nn
 
 CLASSIFIER_LR = 1e-3
+# running marginal: about 50 batches of 32 (1,600 images, some 100-200 per class of a factor)
+MARGINAL_MOMENTUM = 0.02
+MIN_FREQUENCY = 1e-3  # caps a missing class's weight at 1 / (K * MIN_FREQUENCY)
 
 
 class FactorClassifier(nn.Module):
@@ -57,11 +63,37 @@ class FactorClassifier(nn.Module):
                    torch.zeros(()))
 
 
-def balance_penalty(logits: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Sum over factors of KL(uniform || batch-mean softmax); 0 for a perfectly balanced batch."""
+def batch_marginals(logits: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """Per factor, the batch's mean predicted class distribution (differentiable)."""
+    return [F.softmax(lg, dim=1).mean(dim=0) for lg in logits]
+
+
+def uniform_marginals(factor_sizes: Sequence[int]) -> list[torch.Tensor]:
+    """The target (and starting) marginal of every factor."""
+    return [torch.full((size,), 1.0 / size) for size in factor_sizes]
+
+
+def update_marginals(running: Sequence[torch.Tensor], batch: Sequence[torch.Tensor],
+                     momentum: float = MARGINAL_MOMENTUM) -> list[torch.Tensor]:
+    """Exponential running average of batch marginals (detached)."""
+    return [r.lerp(b.detach(), momentum) for r, b in zip(running, batch, strict=True)]
+
+
+def balance_loss(batch: Sequence[torch.Tensor], running: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Sum over factors of 1 - mean_k p_k / r_k for batch marginal p and running marginal r.
+
+    Its gradient is that of KL(uniform || r) to first order in a step of the running average
+    towards p; it is 0 when p = r and zero-gradient when r is uniform.
+    """
     total = torch.zeros(())
-    for lg in logits:
-        mean_prob = F.softmax(lg, dim=1).mean(dim=0).clamp_min(1e-8)
-        classes = lg.shape[1]
-        total = total - math.log(classes) - mean_prob.log().mean()
+    for p, r in zip(batch, running, strict=True):
+        total = total + 1.0 - (p / r.detach().clamp_min(MIN_FREQUENCY)).mean()
+    return total
+
+
+def marginal_kl(marginals: Sequence[torch.Tensor]) -> float:
+    """Sum over factors of KL(uniform || marginal): 0 when every factor is balanced."""
+    total = 0.0
+    for m in marginals:
+        total += -math.log(m.numel()) - float(m.detach().clamp_min(1e-8).log().mean())
     return total

@@ -32,7 +32,15 @@ import datasets
 from core.hashing import file_sha256
 from core.io import atomic_path
 from datasets.base import GroundTruthData
-from models.factor_balance import CLASSIFIER_LR, FactorClassifier, balance_penalty
+from models.factor_balance import (
+    CLASSIFIER_LR,
+    FactorClassifier,
+    balance_loss,
+    batch_marginals,
+    marginal_kl,
+    uniform_marginals,
+    update_marginals,
+)
 from models.generator import broadcast_ws
 from models.stylegan2.config import PRESETS, StyleGAN2Config, get_preset
 from models.stylegan2.discriminator import StyleGAN2Discriminator
@@ -143,6 +151,8 @@ class GanTrainer:
                                       betas=(0.0, 0.99**D_LAZY_RATIO), eps=1e-8)
         self.C_opt = (torch.optim.Adam(self.C.parameters(), lr=CLASSIFIER_LR)
                       if self.C is not None else None)
+        # running predicted marginal of generated images, per factor
+        self.marginals = uniform_marginals(ground_truth.factor_sizes)
         self.cur_nimg = 0
         self.iteration = 0
         self.elapsed_s = 0.0
@@ -189,9 +199,10 @@ class GanTrainer:
         losses["loss_G"] = float(loss_g.detach())
         if self.C is not None:
             self.C.requires_grad_(False)
-            penalty = balance_penalty(self.C(fake_g))
-            loss_g = loss_g + opts.balance * penalty
-            losses["balance_G"] = float(penalty.detach())
+            batch = batch_marginals(self.C(fake_g))
+            loss_g = loss_g + opts.balance * balance_loss(batch, self.marginals)
+            self.marginals = update_marginals(self.marginals, batch)
+            losses["balance_G"] = marginal_kl(self.marginals)
         self.G_opt.zero_grad(set_to_none=True)
         loss_g.backward()
         self.G_opt.step()
@@ -266,7 +277,8 @@ class GanTrainer:
             "iteration": self.iteration,
             "elapsed_s": self.elapsed_s,
             "history": list(self.history),
-        } | ({"C": self.C.state_dict(), "C_opt": self.C_opt.state_dict()}
+        } | ({"C": self.C.state_dict(), "C_opt": self.C_opt.state_dict(),
+              "marginals": list(self.marginals)}
              if self.C is not None and self.C_opt is not None else {})
 
     def load_state_dict(self, state: dict[str, Any], source: str = "state") -> None:
@@ -297,6 +309,8 @@ class GanTrainer:
         if self.C is not None and self.C_opt is not None and "C" in state:
             self.C.load_state_dict(state["C"])
             self.C_opt.load_state_dict(state["C_opt"])
+            if "marginals" in state:
+                self.marginals = [m.float() for m in state["marginals"]]
 
 
 def load_training_state(path: str | os.PathLike[str]) -> dict[str, Any]:

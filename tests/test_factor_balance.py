@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from models.factor_balance import FactorClassifier, balance_penalty
+from models.factor_balance import (
+    FactorClassifier,
+    balance_loss,
+    batch_marginals,
+    marginal_kl,
+    uniform_marginals,
+    update_marginals,
+)
 from models.train_gan import images_to_tensor, load_training_state, main, train_generator
 from tests.test_train_gan import KW, StubSquares
 
@@ -18,39 +25,54 @@ def _constant_logits(probs: list[float], n: int = 5) -> torch.Tensor:
     return torch.tensor(probs).log().expand(n, -1).clone()
 
 
-def test_balance_penalty_known_answers() -> None:
-    # every image predicted uniform over the classes: the batch marginal is uniform
-    assert float(balance_penalty([torch.zeros(7, 4)])) == pytest.approx(0.0, abs=1e-7)
-    # confident predictions that cover the classes equally: also balanced
-    one_hot = torch.eye(4).repeat(3, 1) * 30.0
-    assert float(balance_penalty([one_hot])) == pytest.approx(0.0, abs=1e-6)
-    # KL(uniform || (0.8, 0.2)) = 0.5 log(0.5 / 0.8) + 0.5 log(0.5 / 0.2)
+def test_marginals_and_their_kl_known_answers() -> None:
+    # every image predicted uniform, or confident predictions covering the classes equally
+    for logits in (torch.zeros(7, 4), torch.eye(4).repeat(3, 1) * 30.0):
+        (marginal,) = batch_marginals([logits])
+        torch.testing.assert_close(marginal, torch.full((4,), 0.25))
+        assert marginal_kl([marginal]) == pytest.approx(0.0, abs=1e-6)
+    # KL(uniform || (0.8, 0.2)) = 0.5 log(0.5 / 0.8) + 0.5 log(0.5 / 0.2); factors add up
     kl = 0.5 * math.log(0.5 / 0.8) + 0.5 * math.log(0.5 / 0.2)
-    assert float(balance_penalty([_constant_logits([0.8, 0.2])])) == pytest.approx(kl, rel=1e-5)
-    # factors add up
-    both = balance_penalty([_constant_logits([0.8, 0.2]), torch.zeros(5, 3)])
-    assert float(both) == pytest.approx(kl, rel=1e-5)
-    # a batch that drops classes pays more than one that only under-samples them
-    missing = float(balance_penalty([torch.eye(4)[[0, 0, 1, 1]] * 30.0]))
-    skewed = float(balance_penalty([_constant_logits([0.4, 0.4, 0.1, 0.1])]))
-    assert missing > skewed > 0
+    skewed = batch_marginals([_constant_logits([0.8, 0.2]), torch.zeros(5, 3)])
+    assert marginal_kl(skewed) == pytest.approx(kl, rel=1e-5)
+    # the running average moves by the momentum towards the batch
+    running = update_marginals(uniform_marginals((2, 3)), skewed, momentum=0.25)
+    torch.testing.assert_close(running[0], torch.tensor([0.5 + 0.25 * 0.3, 0.5 - 0.25 * 0.3]))
+    torch.testing.assert_close(running[1], torch.full((3,), 1 / 3))
+    assert not running[0].requires_grad
 
 
-def test_penalty_gradient_moves_a_batch_towards_balance() -> None:
-    """Descending the penalty alone spreads a batch stuck in one class over all of them."""
+def test_balance_loss_known_answers() -> None:
+    uniform = uniform_marginals((4,))
+    p = batch_marginals([_constant_logits([0.4, 0.4, 0.1, 0.1])])
+    # 1 - mean_k p_k / r_k: 0 against a uniform running marginal, whatever the batch
+    assert float(balance_loss(p, uniform)) == pytest.approx(0.0, abs=1e-6)
+    # a batch that repeats the running marginal pays 0; one that fills its rare classes gains
+    rare = [torch.tensor([0.4, 0.4, 0.1, 0.1])]
+    assert float(balance_loss(p, rare)) == pytest.approx(0.0, abs=1e-6)
+    fills = batch_marginals([_constant_logits([0.1, 0.1, 0.4, 0.4])])
+    assert float(balance_loss(fills, rare)) == pytest.approx(1 - (0.25 + 0.25 + 4 + 4) / 4)
+
+
+def test_balance_loss_moves_a_stuck_generator_to_the_uniform_marginal() -> None:
+    """Descending the loss alone, with the running marginal updated from each batch, spreads
+    a batch stuck in one class over all of them (ascending it would not: the test can fail)."""
     logits = torch.zeros(16, 4)
     logits[:, 0] = 3.0
     logits += 0.1 * torch.randn(16, 4, generator=torch.Generator().manual_seed(0))
     logits.requires_grad_(True)
-    opt = torch.optim.SGD([logits], lr=1.0)
-    start = float(balance_penalty([logits.detach()]))
-    for _ in range(200):
+    opt = torch.optim.SGD([logits], lr=2.0)
+    running = uniform_marginals((4,))
+    for _ in range(300):
+        batch = batch_marginals([logits])
+        loss = balance_loss(batch, running)
+        running = update_marginals(running, batch, momentum=0.1)
         opt.zero_grad()
-        balance_penalty([logits]).backward()
+        loss.backward()
         opt.step()
-    marginal = torch.softmax(logits.detach(), dim=1).mean(dim=0)
-    assert start > 0.5
-    torch.testing.assert_close(marginal, torch.full((4,), 0.25), atol=0.02, rtol=0)
+    (marginal,) = batch_marginals([logits.detach()])
+    torch.testing.assert_close(marginal, torch.full((4,), 0.25), atol=0.01, rtol=0)
+    assert marginal_kl(running) < 0.01
 
 
 def test_classifier_learns_the_factors() -> None:
@@ -103,6 +125,7 @@ def test_training_with_balance_saves_and_resumes_the_classifier(tmp_path) -> Non
     assert summary["losses"]["balance_G"] >= 0 and summary["losses"]["loss_C"] > 0
     state = load_training_state(out / "state.pt")
     assert state["options"]["balance"] == 2.0 and "C" in state and "C_opt" in state
+    assert [m.shape[0] for m in state["marginals"]] == [4, 4]
     meta = json.loads((out / "generator.json").read_text())["meta"]
     assert meta["balance"] == 2.0 and "--balance 2" in meta["command"]
 
@@ -112,6 +135,7 @@ def test_training_with_balance_saves_and_resumes_the_classifier(tmp_path) -> Non
     resumed = load_training_state(out / "state.pt")
     moved = [not torch.equal(resumed["C"][k], v) for k, v in state["C"].items()]
     assert any(moved)
+    assert not torch.equal(resumed["marginals"][0], state["marginals"][0])
     steps = [float(s["C_opt"]["state"][0]["step"]) for s in (state, resumed)]
     assert steps[1] == steps[0] + 1
 
