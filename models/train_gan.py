@@ -328,7 +328,9 @@ def load_training_state(path: str | os.PathLike[str]) -> dict[str, Any]:
 # bfloat16 (float32's range; values span many decades). Dropped: G_ema (it *is* the shipped
 # generator, which the compact state names and checks by sha256) and Adam's first moments (with
 # β1 = 0 the first moment is the last gradient, overwritten by the next step: dropping it is
-# exact). Resuming from it is therefore exact up to the float16/bfloat16 rounding.
+# exact). The factor-balance classifier of a ``--balance`` run, if any, is kept in float16 with
+# both of its Adam moments (β1 = 0.9) in bfloat16. Resuming from it is therefore exact up to the
+# float16/bfloat16 rounding.
 
 
 def _compact_optimizer(state: dict[str, Any]) -> dict[str, Any]:
@@ -348,10 +350,19 @@ def _expand_optimizer(state: dict[str, Any]) -> dict[str, Any]:
                       for k, v in state["state"].items()}}
 
 
+def _cast_adam(state: dict[str, Any], dtype: torch.dtype) -> dict[str, Any]:
+    """Adam state with both moments cast to ``dtype`` (step counts kept)."""
+    return {"param_groups": state["param_groups"],
+            "state": {k: {"step": v["step"], "exp_avg": v["exp_avg"].to(dtype),
+                          "exp_avg_sq": v["exp_avg_sq"].to(dtype)}
+                      for k, v in state["state"].items()}}
+
+
 def compact_state(state: dict[str, Any], generator_path: Path, state_path: Path
                   ) -> dict[str, Any]:
     """The committable form of a full training ``state`` whose G_ema is ``generator_path``."""
-    out = {k: v for k, v in state.items() if k not in ("G", "D", "G_ema", "G_opt", "D_opt")}
+    out = {k: v for k, v in state.items()
+           if k not in ("G", "D", "G_ema", "G_opt", "D_opt", "C", "C_opt")}
     out["compact"] = {
         "generator": os.path.relpath(generator_path, state_path.parent),
         "generator_sha256": file_sha256(generator_path),
@@ -360,6 +371,9 @@ def compact_state(state: dict[str, Any], generator_path: Path, state_path: Path
     out["D"] = {k: v.half() for k, v in state["D"].items()}
     out["G_opt"] = _compact_optimizer(state["G_opt"])
     out["D_opt"] = _compact_optimizer(state["D_opt"])
+    if "C" in state:
+        out["C"] = {k: v.half() for k, v in state["C"].items()}
+        out["C_opt"] = _cast_adam(state["C_opt"], torch.bfloat16)
     return out
 
 
@@ -376,6 +390,9 @@ def expand_state(state: dict[str, Any], state_path: Path) -> dict[str, Any]:
     out["G_ema"] = load_native_generator(generator).state_dict()
     out["G_opt"] = _expand_optimizer(state["G_opt"])
     out["D_opt"] = _expand_optimizer(state["D_opt"])
+    if "C" in state:
+        out["C"] = {k: v.float() for k, v in state["C"].items()}
+        out["C_opt"] = _cast_adam(state["C_opt"], torch.float32)
     return out
 
 

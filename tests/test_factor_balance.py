@@ -149,3 +149,35 @@ def test_balance_argument_is_checked(tmp_path) -> None:
                "--balance", "0.5"])
     assert rc == 0
     assert load_training_state(tmp_path / "cli" / "state.pt")["options"]["balance"] == 0.5
+
+
+def test_compact_state_keeps_the_classifier(tmp_path) -> None:
+    """A --balance run's compact state holds its classifier (float16, Adam moments bfloat16)
+    and resumes it with the full state's numbers up to that rounding."""
+    import shutil
+
+    from models.train_gan import export_compact_state
+
+    torch.set_num_threads(1)
+    run = dict(ground_truth=StubSquares(), balance=1.0, **KW)
+    train_generator("train-gan-stub", "micro32", tmp_path / "full", kimg=0.016, **run)
+    (tmp_path / "shipped").mkdir()
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(tmp_path / "full" / f"generator{suffix}", tmp_path / "shipped" / f"g{suffix}")
+    compact = export_compact_state(tmp_path / "full", tmp_path / "shipped" / "g.safetensors",
+                                   tmp_path / "shipped" / "state.pt")
+    saved = load_training_state(compact)
+    assert all(v.dtype == torch.float16 for v in saved["C"].values())
+    assert all(s["exp_avg"].dtype == torch.bfloat16 for s in saved["C_opt"]["state"].values())
+
+    continued = train_generator("train-gan-stub", "micro32", tmp_path / "full", kimg=0.024, **run)
+    restarted = train_generator("train-gan-stub", "micro32", tmp_path / "restart", kimg=0.024,
+                                resume_from=compact, **run)
+    a = load_training_state(tmp_path / "full" / "state.pt")
+    b = load_training_state(tmp_path / "restart" / "state.pt")
+    for key, value in a["C"].items():
+        torch.testing.assert_close(b["C"][key], value, atol=2e-3, rtol=2e-2, msg=key)
+    for x, y in zip(a["marginals"], b["marginals"], strict=True):
+        torch.testing.assert_close(y, x, atol=1e-3, rtol=0)
+    for key in ("loss_C", "balance_G"):
+        assert restarted["losses"][key] == pytest.approx(continued["losses"][key], rel=0.05)
