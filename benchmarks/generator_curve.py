@@ -114,7 +114,8 @@ def compare(args: argparse.Namespace) -> None:
     fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.4))
     for ax, key in zip(axes, panels, strict=True):
         for rows, label in zip(runs, labels, strict=True):
-            rows = [r for r in rows if args.max_kimg is None or r["kimg"] <= args.max_kimg]
+            rows = [r for r in rows if (args.max_kimg is None or r["kimg"] <= args.max_kimg)
+                    and (args.min_kimg is None or r["kimg"] >= args.min_kimg)]
             ax.plot([r["kimg"] for r in rows], [r[key] for r in rows], "o-", ms=3, label=label)
         if key == "frechet_distance":
             ax.set_yscale("log")
@@ -168,6 +169,7 @@ def main() -> None:
     k.add_argument("files", nargs="+", help="curve files (JSON lines) written by `curve`")
     k.add_argument("--labels", nargs="+", default=None)
     k.add_argument("--factors", nargs="+", default=["scale", "shape", "orientation"])
+    k.add_argument("--min-kimg", type=float, default=None)
     k.add_argument("--max-kimg", type=float, default=None)
     k.add_argument("--png", required=True)
     k.add_argument("--title", default="shapes3d StyleGAN2 runs compared")
