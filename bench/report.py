@@ -34,8 +34,9 @@ ERROR_FILE = "error.txt"
 FIGURE_ORDER = ("traversal", "r_heatmap")
 SOURCE_ROOT = Path(__file__).resolve().parent.parent  # the source tree, when run from one
 # Quality-over-kimg figures of the shipped generator assets, found in a source tree's docs/.
-GENERATOR_CURVES = {"shapes3d_generator": ("docs/shapes3d-generator-tiny32m4-y-curve.png",
-                                           "docs/data/generator_curve_tiny32m4_y2.jsonl")}
+GENERATOR_CURVES = {"shapes3d_generator": (
+    "docs/shapes3d-generator-shipped-curve.png",
+    "docs/data/generator_curve_tiny32m4_y2.jsonl then docs/data/generator_curve_tiny32m4_b2.jsonl")}
 
 
 @dataclass

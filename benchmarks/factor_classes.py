@@ -4,8 +4,8 @@ A generator whose predicted class histogram matches the data's could still match
 images that only the predictor reads as, say, the smallest size. This figure lets a person
 check: for each class of the factor, one row of rendered images of that class (left) and one
 row of generated images that the attribute predictor puts in it (right, most confident first;
-blank where the generator drew fewer). Both at the generator's resolution, as the pipeline sees
-them.
+blank where the generator drew fewer). Both at the generator's resolution, shown at the
+predictor's 64 px as the pipeline sees them.
 
     PYTHONPATH=. python benchmarks/factor_classes.py \\
         --generator models/weights/shapes3d_generator.safetensors --factor scale \\
@@ -64,7 +64,8 @@ def main() -> None:
         row = torch.full((m, 3, resolution, resolution), 1.0)  # white where none was drawn
         row[:len(chosen)] = generated[chosen]
         tiles += [rendered, row]
-    save_image_grid(torch.cat(tiles), Path(args.png), cols=2 * m)
+    grid = at_resolution(torch.cat(tiles), resolution, RESOLUTION)
+    save_image_grid(grid, Path(args.png), cols=2 * m)
     counts = torch.bincount(predicted, minlength=classes).tolist()
     print(f"{args.factor}: rendered (left {m}) | generated, predicted class (right {m}); "
           f"generated count per class of {args.n}: {counts}")
