@@ -2,7 +2,8 @@
 
 Non-saturating logistic loss, lazy R1 every 16 D steps, Adam (0, 0.99) with lazy-regularisation
 compensation for D, style mixing, EMA generator with rampup, no noise inputs, no path-length
-regularisation. Every snapshot atomically writes ``state.pt`` (full training state, loadable with
+regularisation; optionally (``--balance``) the factor-balance term of ``models.factor_balance``.
+Every snapshot atomically writes ``state.pt`` (full training state, loadable with
 ``weights_only=True``), the EMA generator as a native checkpoint (``generator.safetensors`` +
 ``.json``) and a sample grid; re-running the same command continues from ``state.pt``.
 
