@@ -47,7 +47,7 @@ from models.stylegan2.config import PRESETS, StyleGAN2Config, get_preset
 from models.stylegan2.discriminator import StyleGAN2Discriminator
 from models.stylegan2.generator import StyleGAN2Generator
 from models.stylegan2.native import load_generator as load_native_generator
-from models.stylegan2.native import save_generator
+from models.stylegan2.native import read_checkpoint_json, save_generator
 
 STATE_FORMAT = "disentangle-bench/stylegan2-train-state"
 R1_INTERVAL = 16
@@ -325,56 +325,39 @@ def load_training_state(path: str | os.PathLike[str]) -> dict[str, Any]:
 # -- the compact state committed beside the shipped generator ---------------------------------
 #
 # Every committed version of a state file stays in the repository's history, so the committed
-# one keeps only what cannot be rebuilt: G and D in float16 and Adam's second moments in
-# bfloat16 (float32's range; values span many decades). Dropped: G_ema (it *is* the shipped
-# generator, which the compact state names and checks by sha256) and Adam's first moments (with
-# β1 = 0 the first moment is the last gradient, overwritten by the next step: dropping it is
-# exact). The factor-balance classifier of a ``--balance`` run, if any, is kept in float16 with
-# both of its Adam moments (β1 = 0.9) in bfloat16. Resuming from it is therefore exact up to the
-# float16/bfloat16 rounding.
-
-
-def _compact_optimizer(state: dict[str, Any]) -> dict[str, Any]:
-    for group in state["param_groups"]:
-        if group["betas"][0] != 0.0:
-            raise ValueError("a compact state needs Adam with beta1 = 0 (first moments dropped)")
-    return {"param_groups": state["param_groups"],
-            "state": {k: {"step": v["step"], "exp_avg_sq": v["exp_avg_sq"].to(torch.bfloat16)}
-                      for k, v in state["state"].items()}}
+# one keeps only what cannot be rebuilt: G and D (and the factor-balance classifier of a
+# ``--balance`` run) in float16, the running marginal, the RNG states and the history. Dropped:
+# G_ema (it *is* the shipped generator, which the compact state names and checks by sha256) and
+# every optimizer's moments: a resumed Adam starts afresh (step 0, bias-corrected), which a
+# branch of the shipped run measured to be harmless on the quality curve (docs/generator.md,
+# "Resuming without optimizer moments"). Compact states of an older format that kept second
+# moments still load.
 
 
 def _expand_optimizer(state: dict[str, Any]) -> dict[str, Any]:
-    return {"param_groups": state["param_groups"],
-            "state": {k: {"step": v["step"],
-                          "exp_avg": torch.zeros(v["exp_avg_sq"].shape, dtype=torch.float32),
-                          "exp_avg_sq": v["exp_avg_sq"].float()}
-                      for k, v in state["state"].items()}}
-
-
-def _cast_adam(state: dict[str, Any], dtype: torch.dtype) -> dict[str, Any]:
-    """Adam state with both moments cast to ``dtype`` (step counts kept)."""
-    return {"param_groups": state["param_groups"],
-            "state": {k: {"step": v["step"], "exp_avg": v["exp_avg"].to(dtype),
-                          "exp_avg_sq": v["exp_avg_sq"].to(dtype)}
-                      for k, v in state["state"].items()}}
+    """An Adam state dict in float32 from a compact one (moments it lacks are zero)."""
+    expanded = {}
+    for key, saved in state["state"].items():
+        second = saved["exp_avg_sq"].float()
+        first = saved["exp_avg"].float() if "exp_avg" in saved else torch.zeros_like(second)
+        expanded[key] = {"step": saved["step"], "exp_avg": first, "exp_avg_sq": second}
+    return {"param_groups": state["param_groups"], "state": expanded}
 
 
 def compact_state(state: dict[str, Any], generator_path: Path, state_path: Path
                   ) -> dict[str, Any]:
     """The committable form of a full training ``state`` whose G_ema is ``generator_path``."""
+    nets = ("G", "D", "C")
     out = {k: v for k, v in state.items()
-           if k not in ("G", "D", "G_ema", "G_opt", "D_opt", "C", "C_opt")}
+           if k not in (*nets, "G_ema", "G_opt", "D_opt", "C_opt")}
     out["compact"] = {
         "generator": os.path.relpath(generator_path, state_path.parent),
         "generator_sha256": file_sha256(generator_path),
     }
-    out["G"] = {k: v.half() for k, v in state["G"].items()}
-    out["D"] = {k: v.half() for k, v in state["D"].items()}
-    out["G_opt"] = _compact_optimizer(state["G_opt"])
-    out["D_opt"] = _compact_optimizer(state["D_opt"])
-    if "C" in state:
-        out["C"] = {k: v.half() for k, v in state["C"].items()}
-        out["C_opt"] = _cast_adam(state["C_opt"], torch.bfloat16)
+    for net in nets:
+        if net in state:
+            out[net] = {k: v.half() for k, v in state[net].items()}
+            out[f"{net}_opt"] = {"param_groups": state[f"{net}_opt"]["param_groups"], "state": {}}
     return out
 
 
@@ -386,28 +369,30 @@ def expand_state(state: dict[str, Any], state_path: Path) -> dict[str, Any]:
         raise ValueError(f"{state_path}: its EMA generator {generator} is missing or differs "
                          "from the one it was saved with (sha256 mismatch)")
     out = {k: v for k, v in state.items() if k != "compact"}
-    out["G"] = {k: v.float() for k, v in state["G"].items()}
-    out["D"] = {k: v.float() for k, v in state["D"].items()}
     out["G_ema"] = load_native_generator(generator).state_dict()
-    out["G_opt"] = _expand_optimizer(state["G_opt"])
-    out["D_opt"] = _expand_optimizer(state["D_opt"])
-    if "C" in state:
-        out["C"] = {k: v.float() for k, v in state["C"].items()}
-        out["C_opt"] = _cast_adam(state["C_opt"], torch.float32)
+    for net in ("G", "D", "C"):
+        if net in state:
+            out[net] = {k: v.float() for k, v in state[net].items()}
+            out[f"{net}_opt"] = _expand_optimizer(state[f"{net}_opt"])
     return out
 
 
 def export_compact_state(run_dir: str | os.PathLike[str], generator_path: str | os.PathLike[str],
                          target: str | os.PathLike[str]) -> Path:
-    """Write the compact form of ``run_dir/state.pt`` to ``target``; ``generator_path`` must
-    hold the same weights as the state's G_ema (the exported generator of that snapshot)."""
+    """Ship the last snapshot of ``run_dir``: its G_ema as a float16 generator at
+    ``generator_path`` (with the snapshot's ``generator.json`` metadata) and the compact form of
+    its ``state.pt`` at ``target``, which names that generator."""
     run_dir, target, generator_path = Path(run_dir), Path(target), Path(generator_path)
     state = load_training_state(run_dir / "state.pt")
-    shipped = load_native_generator(generator_path).state_dict()
-    for key, value in state["G_ema"].items():
-        if not torch.equal(shipped[key], value):
-            raise ValueError(f"{generator_path} is not the G_ema of {run_dir / 'state.pt'} "
-                             f"(parameter {key} differs)")
+    meta = read_checkpoint_json(run_dir / "generator.json")["meta"]
+    kimg = state["cur_nimg"] / 1000
+    if meta.get("kimg") != kimg:
+        raise ValueError(f"{run_dir / 'generator.json'} (kimg {meta.get('kimg')}) is not the "
+                         f"snapshot of {run_dir / 'state.pt'} (kimg {kimg})")
+    G_ema = StyleGAN2Generator(StyleGAN2Config.from_dict(state["config"]))
+    G_ema.load_state_dict(state["G_ema"])
+    save_generator(G_ema, generator_path, extra_meta=meta | {"precision": "float16"},
+                   dtype=torch.float16)
     _atomic_save(compact_state(state, generator_path, target), target, torch.save)
     return target
 
@@ -591,8 +576,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start OUT from this (full or compact) state when OUT has none, e.g. "
                         "models/weights/training/shapes3d_generator_state.pt")
     p.add_argument("--export-compact", nargs=2, default=None, metavar=("GENERATOR", "TARGET"),
-                   help="write the compact form of OUT/state.pt (whose G_ema is GENERATOR) to "
-                        "TARGET and exit")
+                   help="ship OUT's last snapshot: write its G_ema in float16 to GENERATOR and "
+                        "the compact form of OUT/state.pt to TARGET, then exit")
     return p
 
 

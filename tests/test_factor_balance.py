@@ -152,23 +152,18 @@ def test_balance_argument_is_checked(tmp_path) -> None:
 
 
 def test_compact_state_keeps_the_classifier(tmp_path) -> None:
-    """A --balance run's compact state holds its classifier (float16, Adam moments bfloat16)
-    and resumes it with the full state's numbers up to that rounding."""
-    import shutil
-
+    """A --balance run's compact state holds its classifier (float16, no Adam moments) and the
+    running marginal, and resumes them close to the full state's numbers."""
     from models.train_gan import export_compact_state
 
     torch.set_num_threads(1)
     run = dict(ground_truth=StubSquares(), balance=1.0, **KW)
     train_generator("train-gan-stub", "micro32", tmp_path / "full", kimg=0.016, **run)
-    (tmp_path / "shipped").mkdir()
-    for suffix in (".safetensors", ".json"):
-        shutil.copy(tmp_path / "full" / f"generator{suffix}", tmp_path / "shipped" / f"g{suffix}")
     compact = export_compact_state(tmp_path / "full", tmp_path / "shipped" / "g.safetensors",
                                    tmp_path / "shipped" / "state.pt")
     saved = load_training_state(compact)
     assert all(v.dtype == torch.float16 for v in saved["C"].values())
-    assert all(s["exp_avg"].dtype == torch.bfloat16 for s in saved["C_opt"]["state"].values())
+    assert saved["C_opt"]["state"] == {} and len(saved["marginals"]) == 2
 
     continued = train_generator("train-gan-stub", "micro32", tmp_path / "full", kimg=0.024, **run)
     restarted = train_generator("train-gan-stub", "micro32", tmp_path / "restart", kimg=0.024,

@@ -597,6 +597,20 @@ def test_native_checkpoint_round_trip(tmp_path) -> None:
     assert H.config == G.config
 
 
+def test_native_checkpoint_in_float16(tmp_path) -> None:
+    """A float16 asset is half the size and loads as float32 weights equal to the rounded ones."""
+    G = _make(get_preset("tiny32"))
+    full, _ = save_generator(G, tmp_path / "full")
+    half, _ = save_generator(G, tmp_path / "half", dtype=torch.float16)
+    assert half.stat().st_size < 0.55 * full.stat().st_size
+    H = load_generator(half)
+    for key, value in G.state_dict().items():
+        assert H.state_dict()[key].dtype == torch.float32
+        torch.testing.assert_close(H.state_dict()[key], value.half().float(), atol=0, rtol=0)
+    with pytest.raises(ValueError, match="dtype"):
+        save_generator(G, tmp_path / "bad", dtype=torch.bfloat16)
+
+
 def test_native_checkpoint_errors(tmp_path) -> None:
     G = _make(_micro())
     save_generator(G, tmp_path / "g")

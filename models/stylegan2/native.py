@@ -34,10 +34,16 @@ def _atomic_write(target: Path, write: Any) -> None:
 
 
 def save_generator(G: StyleGAN2Generator, path: str | os.PathLike[str],
-                   extra_meta: dict[str, Any] | None = None) -> tuple[Path, Path]:
-    """Write ``G``'s state dict and config atomically; returns the two paths written."""
+                   extra_meta: dict[str, Any] | None = None,
+                   dtype: torch.dtype = torch.float32) -> tuple[Path, Path]:
+    """Write ``G``'s state dict and config atomically; returns the two paths written.
+
+    ``dtype`` is the storage precision (float16 halves a committed asset; loading casts back
+    to float32)."""
+    if dtype not in (torch.float32, torch.float16):
+        raise ValueError(f"dtype must be torch.float32 or torch.float16, got {dtype}")
     weights_path, json_path = checkpoint_paths(path)
-    tensors = {k: v.detach().to("cpu", torch.float32).contiguous().clone()
+    tensors = {k: v.detach().to("cpu", dtype).contiguous().clone()
                for k, v in G.state_dict().items()}
     doc = {
         "format": FORMAT_NAME,
