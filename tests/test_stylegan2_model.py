@@ -603,10 +603,10 @@ def test_native_checkpoint_in_float16(tmp_path) -> None:
     full, _ = save_generator(G, tmp_path / "full")
     half, _ = save_generator(G, tmp_path / "half", dtype=torch.float16)
     assert half.stat().st_size < 0.55 * full.stat().st_size
-    H = load_generator(half)
+    loaded = load_generator(half).state_dict()
     for key, value in G.state_dict().items():
-        assert H.state_dict()[key].dtype == torch.float32
-        torch.testing.assert_close(H.state_dict()[key], value.half().float(), atol=0, rtol=0)
+        assert loaded[key].dtype == torch.float32
+        torch.testing.assert_close(loaded[key], value.half().float(), atol=0, rtol=0)
     with pytest.raises(ValueError, match="dtype"):
         save_generator(G, tmp_path / "bad", dtype=torch.bfloat16)
 
