@@ -58,6 +58,7 @@ def real_data_dir(data_dir: str | None) -> str | None:
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "models" / "weights"
 SHAPES3D_GENERATOR = WEIGHTS_DIR / "shapes3d_generator.safetensors"
+SHAPES3D_GENERATOR_ENV = "BENCH_SHAPES3D_GENERATOR"
 FFHQ_GENERATOR_ENV = "BENCH_FFHQ_GENERATOR"
 FFHQ_PREDICTOR_ENV = "BENCH_FFHQ_PREDICTOR"
 SHAPES3D_SENSOR = "shapes3d-disc"  # the discriminator trained with the shipped generator
@@ -103,28 +104,47 @@ def _shipped_predictor() -> tuple[object | None, dict[str, object] | None]:
     return (lambda: load_attribute_predictor(SHAPES3D_PREDICTOR)), file_identity(SHAPES3D_PREDICTOR)
 
 
-@BUNDLES.register(
-    "shapes3d",
-    description="shipped StyleGAN2 (32 px, seen at 64 px) + shipped factor predictor + 3DShapes "
-    "ground truth (real 3dshapes.h5 from --data-dir/$BENCH_DATA, else the look-alike; the "
-    "leaderboard shows which)",
-)
-def shapes3d(data_dir: str | None = None) -> Bundle:
+def _shapes3d_generator() -> tuple[Path, bool]:
+    """The shapes3d generator checkpoint and whether the user chose it: $BENCH_SHAPES3D_GENERATOR
+    (any format ``load_any_generator`` reads), else the shipped one."""
+    chosen = os.environ.get(SHAPES3D_GENERATOR_ENV)
+    if chosen:
+        path = Path(chosen).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"shapes3d: generator checkpoint {path} (from "
+                                    f"${SHAPES3D_GENERATOR_ENV}) not found")
+        return path, True
     if not SHAPES3D_GENERATOR.is_file():
         raise FileNotFoundError(
             f"shapes3d: shipped generator {SHAPES3D_GENERATOR} not found; train it with "
-            "`python -m bench train-generator` or use 'shapes3d-oracle'")
+            f"`python -m bench train-generator`, set ${SHAPES3D_GENERATOR_ENV}, or use "
+            "'shapes3d-oracle'")
+    return SHAPES3D_GENERATOR, False
+
+
+@BUNDLES.register(
+    "shapes3d",
+    description="shipped StyleGAN2 (32 px, seen at 64 px; or the checkpoint in "
+    f"${SHAPES3D_GENERATOR_ENV}) + shipped factor predictor + 3DShapes ground truth (real "
+    "3dshapes.h5 from --data-dir/$BENCH_DATA, else the look-alike; the leaderboard shows which)",
+)
+def shapes3d(data_dir: str | None = None) -> Bundle:
+    generator_path, user_given = _shapes3d_generator()
     gt, source = _shapes3d_ground_truth(data_dir)
     load_predictor, predictor_id = _shipped_predictor()
 
     def load_generator() -> object:
-        # a smaller generator (32 px) is seen at the predictor's and the group VAE's 64 px
-        generator = load_native(SHAPES3D_GENERATOR, device=bench_device()).requires_grad_(False)
+        # a smaller (or larger) generator is seen at the predictor's and the group VAE's 64 px
+        load = load_any_generator if user_given else load_native
+        generator = load(generator_path, device=bench_device()).requires_grad_(False)
         return seen_at(generator, SHAPES3D_IMAGE_SIZE)
 
+    generator_id = file_identity(generator_path)
     identity = {"ground_truth": gt.identity(), "ground_truth_source": source,
-                "generator": file_identity(SHAPES3D_GENERATOR), "predictor": predictor_id,
+                "generator": generator_id, "predictor": predictor_id,
                 "sensor": sensor_identity(SHAPES3D_SENSOR)}
+    if user_given:  # the shipped generator's cells keep their ids; a chosen one gets its tables
+        identity["generator_source"] = f"{generator_path.name} sha256 {generator_id['sha256']:.12}"
     return Bundle("shapes3d", ground_truth=gt, load_generator=load_generator,
                   load_predictor=load_predictor, identity=identity, sensor=SHAPES3D_SENSOR)
 

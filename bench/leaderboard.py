@@ -83,13 +83,18 @@ class Table:
     metrics: list[str]
     best: dict[str, set[int]]  # metric -> indices of best rows
     source: str | None = None  # the ground-truth source, where the bundle records one
+    generator: str | None = None  # a user-chosen generator, where the bundle records one
 
     @property
     def title(self) -> str:
-        """``dataset (profile)``, with the ground-truth source where the bundle records one."""
-        if self.source is None:
-            return f"{self.dataset} ({self.profile})"
-        return f"{self.dataset} ({self.profile}; ground truth: {self.source})"
+        """``dataset (profile)``, with the ground-truth source and a user-chosen generator where
+        the bundle records them."""
+        parts = [self.profile]
+        if self.source is not None:
+            parts.append(f"ground truth: {self.source}")
+        if self.generator is not None:
+            parts.append(f"generator: {self.generator}")
+        return f"{self.dataset} ({'; '.join(parts)})"
 
     @property
     def headline(self) -> list[str]:
@@ -100,9 +105,19 @@ class Table:
 
 def ground_truth_source(result: dict[str, Any]) -> str | None:
     """The ground-truth source recorded in a result's bundle identity (None if not recorded)."""
+    return _identity_entry(result, "ground_truth_source")
+
+
+def generator_source(result: dict[str, Any]) -> str | None:
+    """The user-chosen generator recorded in a result's bundle identity (None: the bundle's
+    own)."""
+    return _identity_entry(result, "generator_source")
+
+
+def _identity_entry(result: dict[str, Any], key: str) -> str | None:
     identity = result.get("bundle_identity")
-    source = identity.get("ground_truth_source") if isinstance(identity, dict) else None
-    return None if source is None else str(source)
+    value = identity.get(key) if isinstance(identity, dict) else None
+    return None if value is None else str(value)
 
 
 def _metric_info() -> dict[str, Any]:
@@ -116,15 +131,15 @@ def _ordered_metrics(keys: Iterable[str], info: dict[str, Any]) -> list[str]:
 
 
 def build_tables(results: Iterable[dict[str, Any]]) -> list[Table]:
-    """Group results by (dataset, ground-truth source, profile) and (method, config hash);
-    seeds become samples."""
+    """Group results by (dataset, ground-truth source, generator, profile) and (method, config
+    hash); seeds become samples."""
     info = _metric_info()
-    groups: dict[tuple[str, str, str], dict[tuple[str, str], Row]] = defaultdict(dict)
+    groups: dict[tuple[str, str, str, str], dict[tuple[str, str], Row]] = defaultdict(dict)
     for result in sorted(results, key=lambda r: (r["dataset"], r["profile"], r["method"],
                                                  r.get("config_hash", ""), r["seed"])):
         key = (result["method"], result.get("config_hash", ""))
-        source = ground_truth_source(result)
-        rows = groups[(result["dataset"], source or "", result["profile"])]
+        source, generator = ground_truth_source(result), generator_source(result)
+        rows = groups[(result["dataset"], source or "", generator or "", result["profile"])]
         row = rows.setdefault(key, Row(result["method"], key[1], dict(result.get("overrides", {}))))
         row.seeds.append(int(result["seed"]))
         row.ids.append(str(result["id"]))
@@ -135,13 +150,14 @@ def build_tables(results: Iterable[dict[str, Any]]) -> list[Table]:
                 for name, path in sorted(files.items()):
                     row.figures.append((f"{name} s{result['seed']}", path))
     tables = []
-    for (dataset, source, profile), rows_by_key in sorted(
-            groups.items(), key=lambda item: (item[0][0], item[0][2], item[0][1])):
+    for (dataset, source, generator, profile), rows_by_key in sorted(
+            groups.items(), key=lambda item: (item[0][0], item[0][3], item[0][1], item[0][2])):
         rows = list(rows_by_key.values())
         _label_rows(rows)
         metrics = _ordered_metrics({m for row in rows for m in row.values}, info)
         best = {m: _best_rows(rows, m, info) for m in metrics}
-        tables.append(Table(dataset, profile, rows, metrics, best, source or None))
+        tables.append(Table(dataset, profile, rows, metrics, best, source or None,
+                            generator or None))
     return tables
 
 
@@ -240,7 +256,8 @@ def render_markdown(tables: list[Table], results_root: Path = Path("results"),
 
 def render_csv(tables: list[Table]) -> str:
     metrics = _ordered_metrics({m for t in tables for m in t.metrics}, _metric_info())
-    header = ["dataset", "profile", "ground_truth", "method", "label", "config_hash", "seeds"]
+    header = ["dataset", "profile", "ground_truth", "generator", "method", "label",
+              "config_hash", "seeds"]
     for metric in metrics:
         header += [f"{metric}_{part}" for part in ("mean", "std", "ci95_low", "ci95_high", "n",
                                                    "best")]
@@ -249,8 +266,9 @@ def render_csv(tables: list[Table]) -> str:
     writer.writerow(header)
     for table in tables:
         for i, row in enumerate(table.rows):
-            line: list[Any] = [table.dataset, table.profile, table.source or "", row.method,
-                               row.label, row.config_hash, len(row.seeds)]
+            line: list[Any] = [table.dataset, table.profile, table.source or "",
+                               table.generator or "", row.method, row.label, row.config_hash,
+                               len(row.seeds)]
             for metric in metrics:
                 summary = row.summary(metric)
                 if summary is None:

@@ -151,3 +151,24 @@ def test_real_and_look_alike_ground_truth_are_never_pooled():
     rows = list(csv.DictReader(io.StringIO(render_csv(tables))))
     assert [r["ground_truth"] for r in rows] == ["shapes3d", "shapes3d-synth"]
     assert "ground truth: shapes3d-synth" in render_latex(tables)
+
+
+def test_results_of_a_user_chosen_generator_get_their_own_table():
+    def made_by(seed, generator, mig):
+        item = result("alpha", seed, {"mig": mig}, dataset="shapes3d")
+        item["bundle_identity"] = {"ground_truth_source": "shapes3d-synth"}
+        if generator is not None:
+            item["bundle_identity"]["generator_source"] = generator
+        return item
+
+    results = [made_by(0, None, 0.5), made_by(1, None, 0.6), made_by(0, "g.pkl sha256 ab", 0.9),
+               made_by(0, "g.pkl sha256 cd", 0.1)]
+    tables = build_tables(results)
+    assert [(t.generator, [r.seeds for r in t.rows], t.rows[0].values["mig"])
+            for t in tables] == [(None, [[0, 1]], [0.5, 0.6]), ("g.pkl sha256 ab", [[0]], [0.9]),
+                                 ("g.pkl sha256 cd", [[0]], [0.1])]
+    text = render_markdown(tables)
+    assert "## shapes3d (quick; ground truth: shapes3d-synth)\n" in text
+    assert "## shapes3d (quick; ground truth: shapes3d-synth; generator: g.pkl sha256 ab)" in text
+    rows = list(csv.DictReader(io.StringIO(render_csv(tables))))
+    assert [r["generator"] for r in rows] == ["", "g.pkl sha256 ab", "g.pkl sha256 cd"]

@@ -34,25 +34,48 @@ def test_ffhq_with_checkpoint_has_generator_and_no_ground_truth(monkeypatch, tmp
 
 
 def test_shapes3d_needs_the_shipped_generator(monkeypatch, tmp_path) -> None:
+    monkeypatch.delenv(bundles.SHAPES3D_GENERATOR_ENV, raising=False)
     monkeypatch.setattr(bundles, "SHAPES3D_GENERATOR", tmp_path / "g.safetensors")
     with pytest.raises(FileNotFoundError, match="train-generator"):
         load_bundle("shapes3d")
 
 
-def test_shapes3d_records_ground_truth_choice_and_asset_hash(monkeypatch, tmp_path) -> None:
+def micro_generator(path) -> None:
     from models.stylegan2 import StyleGAN2Generator, get_preset, save_generator
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)  # throwaway test weights; the caller's RNG state is restored
         gen = StyleGAN2Generator(get_preset("micro32"))
-    save_generator(gen, tmp_path / "g.safetensors")
+    save_generator(gen, path)
+
+
+def test_shapes3d_records_ground_truth_choice_and_asset_hash(monkeypatch, tmp_path) -> None:
+    micro_generator(tmp_path / "g.safetensors")
+    monkeypatch.delenv(bundles.SHAPES3D_GENERATOR_ENV, raising=False)
     monkeypatch.setattr(bundles, "SHAPES3D_GENERATOR", tmp_path / "g.safetensors")
     monkeypatch.setenv("BENCH_DATA", str(tmp_path))  # no 3dshapes.h5 here: look-alike
     bundle = load_bundle("shapes3d")
     assert bundle.identity["ground_truth_source"] == "shapes3d-synth"
     assert len(bundle.identity["generator"]["sha256"]) == 64
+    assert "generator_source" not in bundle.identity  # the shipped generator's ids stay
     assert {"generator", "ground_truth"} <= bundle.provides()
     assert bundle.generator.num_ws == 8
+
+
+def test_shapes3d_takes_a_user_chosen_generator(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("BENCH_DATA", str(tmp_path))
+    monkeypatch.setenv(bundles.SHAPES3D_GENERATOR_ENV, str(tmp_path / "missing.pkl"))
+    with pytest.raises(FileNotFoundError, match=f"missing.pkl .*{bundles.SHAPES3D_GENERATOR_ENV}"):
+        load_bundle("shapes3d")
+    micro_generator(tmp_path / "mine.safetensors")
+    monkeypatch.setenv(bundles.SHAPES3D_GENERATOR_ENV, str(tmp_path / "mine.safetensors"))
+    bundle = load_bundle("shapes3d")
+    sha = bundle.identity["generator"]["sha256"]
+    assert bundle.identity["generator"]["file"] == "mine.safetensors"
+    assert bundle.identity["generator_source"] == f"mine.safetensors sha256 {sha[:12]}"
+    assert bundle.generator.resolution == 64 and bundle.generator.native_resolution == 32
+    monkeypatch.delenv(bundles.SHAPES3D_GENERATOR_ENV)
+    assert load_bundle("shapes3d").identity != bundle.identity  # its cells get their own ids
 
 
 def test_oracle_bundles_share_the_data_and_differ_in_the_generator() -> None:
