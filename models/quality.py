@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from core.hashing import file_sha256
 from datasets import load_ground_truth
 from models.generator import nearest_upsample
 from models.oracle import load_oracle_generator
@@ -296,6 +297,16 @@ def generator_json_path(spec: str) -> Path:
     return checkpoint_paths(spec)[1]
 
 
+def portable_path(path: str | Path) -> str:
+    """``path`` relative to the working directory when it lies under it (as the recorded
+    command's paths are), else as given: a recorded figure names no machine's folders."""
+    resolved = Path(path).resolve()
+    try:
+        return resolved.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="quality", description="Generator-quality figures seen by the attribute predictor.")
@@ -340,7 +351,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     figures = generator_quality(generator, predictor, ground_truth, n=args.n, seed=args.seed,
                                 batch=args.batch, truncation_psi=args.truncation_psi,
                                 floor=not (args.no_floor or is_oracle))
-    figures["predictor"] = str(args.predictor)
+    figures["predictor"] = portable_path(args.predictor)
+    figures["predictor_sha256"] = file_sha256(Path(args.predictor))
     figures["ground_truth"] = args.ground_truth
     print(json.dumps(figures, indent=2, sort_keys=True))
     if target is not None:

@@ -9,12 +9,14 @@ import pytest
 import torch
 from torch import nn
 
-from models.predictor import load_shapes3d_predictor
+from core.hashing import file_sha256
+from models.predictor import SHAPES3D_PREDICTOR, load_shapes3d_predictor
 from models.quality import (
     at_resolution,
     frechet_distance,
     generator_quality,
     main,
+    portable_path,
     total_variation,
     untrained_like,
 )
@@ -182,7 +184,8 @@ def test_targets_met_per_factor_and_overall() -> None:
     assert met["tv_distance_max"] == QUALITY_TARGETS["tv_distance_max"] == 0.12
 
 
-def test_cli_writes_quality_into_json(tmp_path, capsys):
+def test_cli_writes_quality_into_json(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(SHAPES3D_PREDICTOR.parents[2])  # the repository, as the command is run
     target = tmp_path / "asset.json"
     target.write_text(json.dumps({"config": {"a": 1}}))
     assert main(["--generator", "shapes3d-oracle", "--n", "40", "--batch", "40",
@@ -192,6 +195,8 @@ def test_cli_writes_quality_into_json(tmp_path, capsys):
     assert doc["quality"]["n"] == 40 and "floor" not in doc["quality"]
     assert doc["quality"]["command"] == ("python -m bench quality --generator shapes3d-oracle "
                                          f"--n 40 --batch 40 --write-json {target}")
+    assert doc["quality"]["predictor"] == "models/weights/shapes3d_predictor.safetensors"
+    assert doc["quality"]["predictor_sha256"] == file_sha256(SHAPES3D_PREDICTOR)
     met = doc["quality"]["targets"]["met"]
     assert set(met["factors"]) == set(doc["quality"]["factors"])
     assert json.loads(capsys.readouterr().out)["n"] == 40
@@ -236,3 +241,12 @@ def test_generated_batches_truncation_cutoff_spreads_only_the_first_w_plus_entri
     assert not torch.allclose(partial, spread) and not torch.allclose(partial, plain)
     with pytest.raises(ValueError, match="^truncation_cutoff needs a StyleGAN2 generator"):
         next(generated_batches(NoiseGenerator(), 2, 0, 2, 1.6, 2))
+
+
+def test_portable_path_is_relative_under_the_working_directory(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "w").mkdir()
+    assert portable_path(tmp_path / "w" / "p.safetensors") == "w/p.safetensors"
+    assert portable_path("w/p.safetensors") == "w/p.safetensors"
+    outside = tmp_path.parent / "elsewhere.safetensors"
+    assert portable_path(outside) == str(outside)
