@@ -1,0 +1,79 @@
+"""R rows of a results folder's scored directions at fractions of their calibrated edit.
+
+The discovery metrics score each direction at one edit size (the calibration's pixel-change
+target). This shows how each attribute's change grows with the edit: a change that falls in
+proportion to the edit is the generator moving that attribute along the direction; one that
+vanishes at small edits is a class boundary crossed only by the full edit. On an entangled
+generator every direction moves the object's geometry in proportion, which is why its
+geometry columns are large in every row (docs/generator.md, "The default leaderboard on it").
+
+    PYTHONPATH=. python benchmarks/edit_fractions.py results --directions 4
+
+Reads every directions cell of the folder (its calibrated directions from the stage cache),
+rebuilds its dataset bundle (which must have the identity the cell recorded) and scores the
+first ``--directions`` directions on the cell profile's latent bank.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench.bundles import load_bundle
+from bench.flow_directions import attribute_predict, flow_settings
+from methods.directions import Directions
+from metrics.discovery import score_matrix
+
+
+def calibrate_key(result: dict) -> str | None:
+    """The cache key of a cell's calibrated directions (None: not a directions cell)."""
+    keys = [s["key"] for s in result.get("stages", []) if s.get("name") == "calibrate"]
+    return keys[0] if keys else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", help="results folder (runs/ and cache/)")
+    parser.add_argument("--directions", type=int, default=4, help="first k scored directions")
+    parser.add_argument("--fractions", default="1,0.5,0.25,0.125",
+                        help="comma-separated multiples of the calibrated edit")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    fractions = [float(f) for f in args.fractions.split(",")]
+    root = Path(args.results)
+    results = [json.loads(p.read_text()) for p in sorted(root.glob("runs/*/result.json"))]
+    cells = [(r, key) for r in results if (key := calibrate_key(r)) is not None]
+    if not cells:
+        raise SystemExit(f"{root}: no directions cells with a calibrate stage under runs/")
+    bundles: dict[str, object] = {}
+    for result, key in cells:
+        name = result["dataset"]
+        bundle = bundles.setdefault(name, load_bundle(name))
+        if bundle.identity != result["bundle_identity"]:
+            raise SystemExit(f"cell {result['id']}: dataset {name!r} is not the one it ran on "
+                             "(bundle identity differs; set the same assets and environment)")
+        directions = Directions.load(root / "cache" / "calibrate" / key)
+        k = min(args.directions, directions.num_directions)
+        settings = replace(flow_settings(result["profile"]).discovery, num_directions=k)
+        predict, names = attribute_predict(bundle.predictor)
+        rows = {f: score_matrix(bundle.generator,
+                                Directions(directions.vectors[:k], directions.scale[:k] * f,
+                                           directions.meta), predict, settings)["absdiff"]
+                for f in fractions}
+        print(f"{result['method']} seed {result['seed']} ({result['id']}), mean absolute "
+              f"change per attribute: {', '.join(names)}")
+        for j in range(k):
+            for f in fractions:
+                print(f"  direction {j}  x{f:<6g} " + " ".join(f"{v:.3f}" for v in rows[f][j]))
+        print("  mean over directions, per fraction: " + "; ".join(
+            f"x{f:g} " + " ".join(f"{v:.3f}" for v in np.mean(rows[f], 0)) for f in fractions))
+
+
+if __name__ == "__main__":
+    main()
