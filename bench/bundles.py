@@ -134,7 +134,7 @@ def shapes3d(data_dir: str | None = None) -> Bundle:
     load_predictor, predictor_id = _shipped_predictor()
 
     def load_generator() -> object:
-        # a smaller (or larger) generator is seen at the predictor's and the group VAE's 64 px
+        # a smaller generator (32 px) is seen at the predictor's and the group VAE's 64 px
         load = load_any_generator if user_given else load_native
         generator = load(generator_path, device=bench_device()).requires_grad_(False)
         return seen_at(generator, SHAPES3D_IMAGE_SIZE)
