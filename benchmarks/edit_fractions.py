@@ -51,17 +51,19 @@ def main() -> None:
     cells = [(r, key) for r in results if (key := calibrate_key(r)) is not None]
     if not cells:
         raise SystemExit(f"{root}: no directions cells with a calibrate stage under runs/")
-    bundles: dict[str, object] = {}
+    bundles: dict[str, tuple[object, object, list[str]]] = {}  # name -> bundle, predict, names
     for result, key in cells:
         name = result["dataset"]
-        bundle = bundles.setdefault(name, load_bundle(name))
+        if name not in bundles:
+            bundle = load_bundle(name)
+            bundles[name] = (bundle, *attribute_predict(bundle.predictor))
+        bundle, predict, names = bundles[name]
         if bundle.identity != result["bundle_identity"]:
             raise SystemExit(f"cell {result['id']}: dataset {name!r} is not the one it ran on "
                              "(bundle identity differs; set the same assets and environment)")
         directions = Directions.load(root / "cache" / "calibrate" / key)
         k = min(args.directions, directions.num_directions)
         settings = replace(flow_settings(result["profile"]).discovery, num_directions=k)
-        predict, names = attribute_predict(bundle.predictor)
         rows = {f: score_matrix(bundle.generator,
                                 Directions(directions.vectors[:k], directions.scale[:k] * f,
                                            directions.meta), predict, settings)["absdiff"]
