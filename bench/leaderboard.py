@@ -1,6 +1,9 @@
-"""Leaderboards from result files: one table per (dataset, ground-truth source, profile), one row
-per method setting. A bundle whose ground truth can come from a real file or a look-alike (e.g.
+"""Leaderboards from result files: one table per (dataset, bundle, profile), one row per method
+setting. A bundle whose ground truth can come from a real file or a look-alike (e.g.
 ``shapes3d``) records the source in its identity; its tables name it and never pool the two.
+Results made on different bundles of one dataset (an older shipped generator, another
+predictor, a user's checkpoint) never share a table either: each table's title names what sets
+its bundle apart (e.g. ``generator: shapes3d_generator.safetensors sha256 28fc1494a1b2``).
 
 Each table is shown twice in Markdown: the headline view (the score keys the metric registry
 flags ``headline``: the numbers the papers report, e.g. disentanglement score and attribute count
@@ -29,6 +32,7 @@ import numpy as np
 from scipy import stats
 from tabulate import tabulate
 
+from core.hashing import stable_hash
 from core.io import atomic_write_text
 from metrics.registry import score_keys
 
@@ -84,16 +88,19 @@ class Table:
     best: dict[str, set[int]]  # metric -> indices of best rows
     source: str | None = None  # the ground-truth source, where the bundle records one
     generator: str | None = None  # a user-chosen generator, where the bundle records one
+    bundle: str | None = None  # what sets this bundle apart from another one of the same name
 
     @property
     def title(self) -> str:
-        """``dataset (profile)``, with the ground-truth source and a user-chosen generator where
-        the bundle records them."""
+        """``dataset (profile)``, with the ground-truth source, a user-chosen generator and what
+        sets the bundle apart from another one of the same dataset, where there is one."""
         parts = [self.profile]
         if self.source is not None:
             parts.append(f"ground truth: {self.source}")
         if self.generator is not None:
             parts.append(f"generator: {self.generator}")
+        if self.bundle is not None:
+            parts.append(self.bundle)
         return f"{self.dataset} ({'; '.join(parts)})"
 
     @property
@@ -120,6 +127,43 @@ def _identity_entry(result: dict[str, Any], key: str) -> str | None:
     return None if value is None else str(value)
 
 
+def _bundle_identity(result: dict[str, Any]) -> dict[str, Any]:
+    identity = result.get("bundle_identity")
+    return identity if isinstance(identity, dict) else {}
+
+
+def _entry_label(value: Any) -> str:
+    """A short name for one bundle-identity entry: ``<file> sha256 <12 hex>`` for an asset file
+    (``<file> <size> bytes`` where only size and time identify it), ``none`` for a missing entry,
+    else a hash of the entry."""
+    if value is None:
+        return "none"
+    if isinstance(value, dict):
+        name = value.get("file", value.get("weights"))
+        if name is not None:
+            name = Path(str(name)).name
+            if "sha256" in value:
+                return f"{name} sha256 {str(value['sha256'])[:12]}"
+            if "size" in value:
+                return f"{name} {value['size']} bytes, mtime_ns {value.get('mtime_ns')}"
+            return str(name)
+    return f"#{stable_hash(value)[:8]}"
+
+
+def bundle_differences(identities: Sequence[dict[str, Any]]) -> list[str | None]:
+    """For bundles of one dataset, what sets each apart from the others: its entries that are
+    not the same in all of them (``generator: <file> sha256 <12 hex>``; ``; `` between several),
+    or None for each when there is only one bundle."""
+    distinct = {stable_hash(identity): identity for identity in identities}
+    if len(distinct) < 2:
+        return [None] * len(identities)
+    keys = sorted({key for identity in distinct.values() for key in identity})
+    differing = [key for key in keys
+                 if len({stable_hash(identity.get(key)) for identity in distinct.values()}) > 1]
+    return ["; ".join(f"{key}: {_entry_label(identity.get(key))}" for key in differing)
+            for identity in identities]
+
+
 def _metric_info() -> dict[str, Any]:
     return score_keys()
 
@@ -130,16 +174,25 @@ def _ordered_metrics(keys: Iterable[str], info: dict[str, Any]) -> list[str]:
     return known + sorted(keys - set(known))
 
 
+# (dataset, ground-truth source, user-chosen generator, profile, hash of the bundle identity)
+_GroupKey = tuple[str, str, str, str, str]
+
+
 def build_tables(results: Iterable[dict[str, Any]]) -> list[Table]:
-    """Group results by (dataset, ground-truth source, generator, profile) and (method, config
-    hash); seeds become samples."""
+    """Group results by (dataset, ground-truth source, generator, profile, bundle identity) and
+    (method, config hash); seeds become samples."""
     info = _metric_info()
-    groups: dict[tuple[str, str, str, str], dict[tuple[str, str], Row]] = defaultdict(dict)
+    groups: dict[_GroupKey, dict[tuple[str, str], Row]] = defaultdict(dict)
+    identities: dict[_GroupKey, dict[str, Any]] = {}
     for result in sorted(results, key=lambda r: (r["dataset"], r["profile"], r["method"],
                                                  r.get("config_hash", ""), r["seed"])):
         key = (result["method"], result.get("config_hash", ""))
         source, generator = ground_truth_source(result), generator_source(result)
-        rows = groups[(result["dataset"], source or "", generator or "", result["profile"])]
+        identity = _bundle_identity(result)
+        group = (result["dataset"], source or "", generator or "", result["profile"],
+                 stable_hash(identity))
+        identities[group] = identity
+        rows = groups[group]
         row = rows.setdefault(key, Row(result["method"], key[1], dict(result.get("overrides", {}))))
         row.seeds.append(int(result["seed"]))
         row.ids.append(str(result["id"]))
@@ -149,15 +202,23 @@ def build_tables(results: Iterable[dict[str, Any]]) -> list[Table]:
             if group == "figures":
                 for name, path in sorted(files.items()):
                     row.figures.append((f"{name} s{result['seed']}", path))
+    siblings: dict[tuple[str, ...], list[_GroupKey]] = defaultdict(list)
+    for group in groups:
+        siblings[group[:4]].append(group)
+    bundles: dict[_GroupKey, str | None] = {}
+    for members in siblings.values():
+        labels = bundle_differences([identities[group] for group in members])
+        bundles.update(zip(members, labels, strict=True))
     tables = []
-    for (dataset, source, generator, profile), rows_by_key in sorted(
-            groups.items(), key=lambda item: (item[0][0], item[0][3], item[0][1], item[0][2])):
+    for group, rows_by_key in sorted(groups.items(), key=lambda item: (
+            item[0][0], item[0][3], item[0][1], item[0][2], bundles[item[0]] or "")):
+        dataset, source, generator, profile, _ = group
         rows = list(rows_by_key.values())
         _label_rows(rows)
         metrics = _ordered_metrics({m for row in rows for m in row.values}, info)
         best = {m: _best_rows(rows, m, info) for m in metrics}
         tables.append(Table(dataset, profile, rows, metrics, best, source or None,
-                            generator or None))
+                            generator or None, bundles[group]))
     return tables
 
 
@@ -256,7 +317,7 @@ def render_markdown(tables: list[Table], results_root: Path = Path("results"),
 
 def render_csv(tables: list[Table]) -> str:
     metrics = _ordered_metrics({m for t in tables for m in t.metrics}, _metric_info())
-    header = ["dataset", "profile", "ground_truth", "generator", "method", "label",
+    header = ["dataset", "profile", "ground_truth", "generator", "bundle", "method", "label",
               "config_hash", "seeds"]
     for metric in metrics:
         header += [f"{metric}_{part}" for part in ("mean", "std", "ci95_low", "ci95_high", "n",
@@ -267,8 +328,8 @@ def render_csv(tables: list[Table]) -> str:
     for table in tables:
         for i, row in enumerate(table.rows):
             line: list[Any] = [table.dataset, table.profile, table.source or "",
-                               table.generator or "", row.method, row.label, row.config_hash,
-                               len(row.seeds)]
+                               table.generator or "", table.bundle or "", row.method,
+                               row.label, row.config_hash, len(row.seeds)]
             for metric in metrics:
                 summary = row.summary(metric)
                 if summary is None:

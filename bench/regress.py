@@ -53,6 +53,22 @@ def baseline_key(cell: dict[str, Any]) -> tuple[str, str, int, str, str]:
     return (*_identity(cell), stable_hash(cell["config"]))
 
 
+def ambiguous_results(results: Iterable[dict[str, Any]],
+                      key: Any = baseline_key) -> dict[tuple, list[str]]:
+    """Keys that more than one result matches (e.g. cells of an older shipped generator beside
+    the current ones in one folder), with their ids: such a folder has no single answer for a
+    baseline, and the grid that made the wanted cells (``--grid``) picks them."""
+    ids: dict[tuple, list[str]] = defaultdict(list)
+    for result in results:
+        ids[key(result)].append(str(result["id"]))
+    return {k: sorted(v) for k, v in ids.items() if len(set(v)) > 1}
+
+
+def _ambiguity_text(ids: list[str]) -> str:
+    return (f"{len(ids)} results match it (ids {', '.join(ids)}: made on other bundles or "
+            "settings, e.g. an older generator); pass --grid to pick the cells a grid runs now")
+
+
 def _label(cell: dict[str, Any]) -> str:
     return f"{cell['method']} / {cell['dataset']} / seed {cell['seed']} / {cell['profile']}"
 
@@ -122,6 +138,8 @@ def compare(baselines: Iterable[dict[str, Any]], results: Iterable[dict[str, Any
     """Compare baseline cells with current results (matched by ``baseline_key``)."""
     if info is None:
         info = score_keys()
+    results = list(results)
+    ambiguous = ambiguous_results(results)
     current = {baseline_key(r): r for r in results}
     by_identity: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for result in current.values():
@@ -129,6 +147,10 @@ def compare(baselines: Iterable[dict[str, Any]], results: Iterable[dict[str, Any
     report = CheckReport()
     for base in sorted(baselines, key=_identity):
         report.checked_cells += 1
+        if baseline_key(base) in ambiguous:
+            report.failures.append(f"AMBIGUOUS  {_label(base)}: "
+                                   f"{_ambiguity_text(ambiguous[baseline_key(base)])}")
+            continue
         result = current.get(baseline_key(base))
         if result is None:
             twins = by_identity.get(_identity(base), [])
@@ -189,6 +211,10 @@ def update_baselines(directory: Path, results: Iterable[dict[str, Any]]) -> list
     other baseline cell and file is kept (the current results may cover only part of them).
     """
     directory = Path(directory)
+    results = list(results)
+    for (method, dataset, seed, profile), ids in ambiguous_results(results, _identity).items():
+        raise BenchError(f"cannot update the baseline of {method} / {dataset} / seed {seed} / "
+                         f"{profile}: {_ambiguity_text(ids)}")
     cells = {_identity(c): c for c in load_baselines(directory)}
     touched = set()
     for result in results:

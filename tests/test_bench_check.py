@@ -54,6 +54,17 @@ def test_direction_comes_from_metric_info():
     assert compare([baseline(err=0.2)], [result(err=0.1)], INFO).ok
 
 
+def test_a_baseline_that_two_results_match_is_ambiguous(tmp_path):
+    older = {**result(mig=0.9), "id": "older"}  # e.g. the same cell on an older generator
+    report = compare([baseline(mig=0.5)], [older, result(mig=0.5)], INFO)
+    (line,) = report.failures
+    assert line.startswith("AMBIGUOUS") and "ids id0, older" in line and "--grid" in line
+    assert compare([baseline(mig=0.5)], [result(mig=0.5), result(mig=0.5)], INFO).ok
+    with pytest.raises(BenchError, match="cannot update the baseline of m / d / seed 0 / quick"):
+        update_baselines(tmp_path, [older, result(mig=0.5)])
+    assert not list(tmp_path.iterdir())
+
+
 def test_missing_cell_and_missing_metric_fail():
     report = compare([baseline(seed=0), baseline(seed=1)], [result(seed=0)], INFO)
     assert len(report.failures) == 1 and "MISSING" in report.failures[0]

@@ -11,6 +11,7 @@ from scipy import stats
 
 from bench.leaderboard import (
     build_tables,
+    bundle_differences,
     latex_escape,
     render_csv,
     render_latex,
@@ -172,3 +173,45 @@ def test_results_of_a_user_chosen_generator_get_their_own_table():
     assert "## shapes3d (quick; ground truth: shapes3d-synth; generator: g.pkl sha256 ab)" in text
     rows = list(csv.DictReader(io.StringIO(render_csv(tables))))
     assert [r["generator"] for r in rows] == ["", "g.pkl sha256 ab", "g.pkl sha256 cd"]
+
+
+def test_results_of_another_shipped_generator_get_their_own_table():
+    def made_on(seed, generator_sha, mig, predictor_sha="p1"):
+        item = result("alpha", seed, {"mig": mig}, dataset="shapes3d")
+        item["bundle_identity"] = {
+            "ground_truth_source": "shapes3d-synth",
+            "generator": {"file": "shapes3d_generator.safetensors", "sha256": generator_sha},
+            "predictor": {"file": "shapes3d_predictor.safetensors", "sha256": predictor_sha}}
+        item["config_hash"] = f"h-{generator_sha}-{predictor_sha}"  # the bundle is in the hash
+        return item
+
+    one = build_tables([made_on(0, "a" * 64, 0.5), made_on(1, "a" * 64, 0.6)])
+    assert [(t.bundle, [r.seeds for r in t.rows]) for t in one] == [(None, [[0, 1]])]
+    assert "## shapes3d (quick; ground truth: shapes3d-synth)\n" in render_markdown(one)
+
+    tables = build_tables([made_on(0, "a" * 64, 0.5), made_on(1, "a" * 64, 0.6),
+                           made_on(0, "b" * 64, 0.9)])
+    assert [(t.bundle, [r.label for r in t.rows], [r.seeds for r in t.rows]) for t in tables] == [
+        (f"generator: shapes3d_generator.safetensors sha256 {'a' * 12}", ["alpha"], [[0, 1]]),
+        (f"generator: shapes3d_generator.safetensors sha256 {'b' * 12}", ["alpha"], [[0]])]
+    text = render_markdown(tables)
+    assert (f"## shapes3d (quick; ground truth: shapes3d-synth; generator: "
+            f"shapes3d_generator.safetensors sha256 {'b' * 12})") in text
+    rows = list(csv.DictReader(io.StringIO(render_csv(tables))))
+    assert [r["bundle"] for r in rows] == [t.bundle for t in tables]
+
+    other_predictor = build_tables([made_on(0, "a" * 64, 0.5), made_on(0, "a" * 64, 0.7, "p2")])
+    assert [t.bundle for t in other_predictor] == [
+        "predictor: shapes3d_predictor.safetensors sha256 p1",
+        "predictor: shapes3d_predictor.safetensors sha256 p2"]
+
+
+def test_bundle_differences_names_only_what_differs():
+    same = {"generator": {"file": "g", "sha256": "1" * 64}, "sensor": {"name": "s"}}
+    assert bundle_differences([same, dict(same)]) == [None, None]
+    other = {**same, "sensor": {"name": "t"}}
+    labels = bundle_differences([same, other])
+    assert labels[0] != labels[1] and all(label.startswith("sensor: #") for label in labels)
+    dated = {"generator": {"file": "/x/big.pkl", "size": 10, "mtime_ns": 5}}
+    assert bundle_differences([dated, {}]) == [
+        "generator: big.pkl 10 bytes, mtime_ns 5", "generator: none"]
