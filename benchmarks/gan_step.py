@@ -2,16 +2,17 @@
 
 Builds the trainer exactly as ``bench train-generator`` does (shapes3d-synth, non-saturating
 loss, lazy R1, style mixing, EMA) and times ``GanTrainer.step`` for variants measured in the same
-run: the default (float32, NCHW, non-fused modulated conv), channels-last memory format, the fused
-(grouped-conv) modulated conv, ``torch.compile`` of the synthesis network and the discriminator,
-bf16 autocast, and a smaller batch. FLOPs per iteration are counted with
+run: the plain reference (float32, contiguous NCHW, non-fused modulated conv), the trainer's
+default channels-last memory format, and on top of it the fused (grouped-conv) modulated conv,
+``torch.compile`` of the synthesis network and the discriminator, bf16 autocast, and a smaller
+batch; ratios are against the first row. FLOPs per iteration are counted with
 ``torch.utils.flop_counter`` (forward and backward convolutions and matmuls), so each row also
 gives GFLOP/s and the fraction of the machine's plain conv throughput (a 3x3 conv forward and
 backward at the generator's busiest shape, timed here). R1 runs every 16th iteration, so the
 timed window is a multiple of 16 iterations.
 
     PYTHONPATH=. python benchmarks/gan_step.py [--config tiny64] [--batch 16] [--threads 1]
-        [--iters 16] [--variants default channels-last fused compile bf16 batch/2]
+        [--iters 16] [--variants contiguous channels-last fused compile bf16 batch/2]
 """
 
 from __future__ import annotations
@@ -30,30 +31,20 @@ from benchmarks.timing import best_of
 from models.stylegan2.config import get_preset
 from models.train_gan import DEFAULT_GAMMA, R1_INTERVAL, GanTrainer, TrainOptions
 
-VARIANTS = ("default", "channels-last", "fused", "compile", "bf16", "batch/2")
+VARIANTS = ("contiguous", "channels-last", "fused", "compile", "bf16", "batch/2")
 
 
-def make_trainer(config: str, batch: int, data: Any) -> GanTrainer:
+def make_trainer(config: str, batch: int, data: Any, memory_format: str) -> GanTrainer:
     options = TrainOptions(data="shapes3d-synth", config=config, kimg=1.0, batch=batch, seed=0,
                            gamma=DEFAULT_GAMMA, lr=0.002, mixing=0.9, ema_kimg=batch * 10 / 32,
                            snapshot_kimg=4.0, tick_kimg=1.0)
-    return GanTrainer(get_preset(config), options, data)
+    return GanTrainer(get_preset(config), options, data, memory_format)
 
 
 def apply_variant(trainer: GanTrainer, variant: str) -> Callable[[], Any]:
     """Change the trainer in place for ``variant``; returns the step function to time."""
     G, D = trainer.G, trainer.D
-    if variant == "channels-last":
-        G.to(memory_format=torch.channels_last)
-        D.to(memory_format=torch.channels_last)
-        real_sample = trainer.real_sample
-
-        def channels_last_sample() -> tuple[torch.Tensor, torch.Tensor]:
-            factors, images = real_sample()
-            return factors, images.contiguous(memory_format=torch.channels_last)
-
-        trainer.real_sample = channels_last_sample  # type: ignore[method-assign]
-    elif variant == "fused":
+    if variant == "fused":
         synthesize = G.synthesize
         G.synthesize = lambda ws, *a, **k: synthesize(ws, *a, fused=True, **k)
     elif variant == "compile":
@@ -83,8 +74,9 @@ def conv_throughput(batch: int, channels: int, size: int, repeats: int = 5) -> f
 
 def measure(config: str, batch: int, variant: str, iters: int, data: Any) -> dict[str, Any]:
     run_batch = max(4, batch // 2) if variant == "batch/2" else batch
-    trainer = make_trainer(config, run_batch, data)
-    step = apply_variant(trainer, "default" if variant == "batch/2" else variant)
+    layout = "contiguous" if variant == "contiguous" else "channels-last"
+    trainer = make_trainer(config, run_batch, data, layout)
+    step = apply_variant(trainer, variant)
     for _ in range(2 if variant != "compile" else 3):  # warm-up (compilation excluded)
         step()
     with FlopCounterMode(display=False) as counter:
@@ -133,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.config}, batch {args.batch}, {args.threads} thread(s), {args.iters} timed "
           f"iterations per row; plain 3x3 conv fwd+bwd at {busiest}px x "
           f"{config.channels_at(busiest)} ch: {plain:.1f} GFLOP/s")
-    print(tabulate(rows, headers=["variant", "batch", "s/iter", "img/s", "vs default",
+    print(tabulate(rows, headers=["variant", "batch", "s/iter", "img/s", "vs first",
                                   "GFLOP/s", "of plain conv"]))
     return 0
 

@@ -126,6 +126,41 @@ def test_resume_takes_this_runs_learning_rate_and_ema(tmp_path) -> None:
     assert "--ema-kimg 0.25" in meta["command"]
 
 
+def test_memory_format_changes_speed_not_values(tmp_path) -> None:
+    """Channels-last (the default) and contiguous layouts train the same run up to float
+    rounding, lay the weights and batches out as asked, and a state saved in one resumes in the
+    other with its Adam moments in the new layout."""
+    torch.set_num_threads(1)
+    last = _run(tmp_path / "last", kimg=0.016)
+    flat = _run(tmp_path / "flat", kimg=0.016, memory_format="contiguous")
+    for key in ("loss_G", "loss_D"):
+        assert last["losses"][key] == pytest.approx(flat["losses"][key], rel=1e-4, abs=1e-5)
+    a = load_training_state(tmp_path / "last" / "state.pt")
+    b = load_training_state(tmp_path / "flat" / "state.pt")
+    convs = [k for k, v in a["G"].items() if v.dim() == 4 and v.shape[-1] > 1]  # 3x3 kernels
+    assert convs and all(a["G"][k].is_contiguous(memory_format=torch.channels_last)
+                         and not a["G"][k].is_contiguous() for k in convs)
+    assert all(b["G"][k].is_contiguous() for k in convs)
+    for net in ("G", "D", "G_ema"):
+        for key, value in a[net].items():
+            torch.testing.assert_close(b[net][key], value, atol=1e-5, rtol=1e-4, msg=key)
+    meta = json.loads((tmp_path / "flat" / "generator.json").read_text())["meta"]
+    assert meta["memory_format"] == "contiguous"
+
+    from models.stylegan2 import get_preset
+    from models.train_gan import GanTrainer, TrainOptions
+
+    trainer = GanTrainer(get_preset("micro32"), TrainOptions(**b["options"]), StubSquares())
+    trainer.load_state_dict(b)
+    moments = [m for m in trainer.G_opt.state.values() if m["exp_avg"].dim() == 4
+               and m["exp_avg"].shape[-1] > 1]
+    assert moments and all(m["exp_avg"].is_contiguous(memory_format=torch.channels_last)
+                           for m in moments)
+    assert trainer.real_batch().is_contiguous(memory_format=torch.channels_last)
+    with pytest.raises(ValueError, match="memory_format must be one of"):
+        GanTrainer(get_preset("micro32"), TrainOptions(**b["options"]), StubSquares(), "nhwc")
+
+
 def test_bad_arguments(tmp_path) -> None:
     with pytest.raises(ValueError, match="multiple of 4"):
         _run(tmp_path, kimg=0.01, batch=6)
