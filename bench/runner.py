@@ -16,7 +16,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -208,7 +208,8 @@ def run_grid(
 
     Each cell runs on its plan's torch thread count (``CellPlan.threads``) whatever ``jobs`` and
     ``executor`` are, so a cell's numbers do not depend on how it was scheduled.
-    ``announce(plan)`` is called when a cell starts (serially) or is handed to a worker;
+    ``announce(plan)`` is called when a cell starts: with ``jobs`` > 1 a worker is handed a cell
+    only when one is free, so the announced cells are the running ones;
     ``report(outcome)`` when it ends; ``notice(line)`` when a damaged result is moved aside to
     be recomputed, or a damaged stage cache was (reported when its cell ends). A grid whose
     cells are all complete writes nothing (no lock either), so it also works on a read-only
@@ -265,13 +266,24 @@ def run_grid(
 
                 context = multiprocessing.get_context("spawn")
                 with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-                    futures = []
-                    for job in cell_jobs:
-                        if announce is not None:
-                            announce(job.plan)
-                        futures.append(pool.submit(run_job, job))
-                    for future in as_completed(futures):
-                        done(future.result())
+                    waiting = iter(cell_jobs)
+                    running: set[Future[CellOutcome]] = set()
+
+                    def start_next() -> None:
+                        job = next(waiting, None)
+                        if job is not None:
+                            if announce is not None:
+                                announce(job.plan)
+                            running.add(pool.submit(run_job, job))
+
+                    for _ in range(jobs):
+                        start_next()
+                    while running:
+                        finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                        for future in finished:
+                            running.discard(future)
+                            done(future.result())
+                            start_next()
         finally:
             bar.close()
     return outcomes

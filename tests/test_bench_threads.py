@@ -55,6 +55,22 @@ def test_every_cell_runs_on_the_fixed_count_whatever_jobs(toys, tmp_path):
     assert three.results()[0]["torch_threads"] == 3
 
 
+def test_a_pool_announces_a_cell_only_when_a_worker_takes_it(toys, tmp_path):
+    """With --jobs 2, "start" lines are the running cells: never more than two started and not
+    yet reported, and the third starts only after one has ended."""
+    events = []
+    run_grid(_plans(seeds=(0, 1, 2)), ResultStore(tmp_path), jobs=2, plugins=["bench_toy_plugin"],
+             announce=lambda plan: events.append(("start", plan.cell.seed)),
+             report=lambda outcome: events.append(("done", outcome.ok)))
+    assert [kind for kind, _ in events][:3] == ["start", "start", "done"]
+    running = 0
+    for kind, value in events:
+        running += 1 if kind == "start" else -1
+        assert 0 <= running <= 2
+        assert value is not False
+    assert sorted(seed for kind, seed in events if kind == "start") == [0, 1, 2]
+
+
 def test_default_count_keeps_ids_and_stage_keys_other_counts_change_them(toys, tmp_path):
     (default,), (one,) = _plans(seeds=[0]), _plans(threads=1, seeds=[0])
     identity = default.identity()
