@@ -19,6 +19,7 @@ more rows compete.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import math
 import os
@@ -134,8 +135,8 @@ def _bundle_identity(result: dict[str, Any]) -> dict[str, Any]:
 
 def _entry_label(value: Any) -> str:
     """A short name for one bundle-identity entry: ``<file> sha256 <12 hex>`` for an asset file
-    (``<file> <size> bytes`` where only size and time identify it), ``none`` for a missing entry,
-    else a hash of the entry."""
+    (``<file> (<size> bytes, modified <UTC time>)`` where only size and time identify it),
+    ``none`` for a missing entry, else a hash of the entry."""
     if value is None:
         return "none"
     if isinstance(value, dict):
@@ -145,7 +146,8 @@ def _entry_label(value: Any) -> str:
             if "sha256" in value:
                 return f"{name} sha256 {str(value['sha256'])[:12]}"
             if "size" in value:
-                return f"{name} {value['size']} bytes, mtime_ns {value.get('mtime_ns')}"
+                modified = dt.datetime.fromtimestamp(int(value.get("mtime_ns", 0)) / 1e9, dt.UTC)
+                return f"{name} ({value['size']} bytes, modified {modified:%Y-%m-%d %H:%M:%S} UTC)"
             return str(name)
     return f"#{stable_hash(value)[:8]}"
 

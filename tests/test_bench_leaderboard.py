@@ -212,6 +212,6 @@ def test_bundle_differences_names_only_what_differs():
     other = {**same, "sensor": {"name": "t"}}
     labels = bundle_differences([same, other])
     assert labels[0] != labels[1] and all(label.startswith("sensor: #") for label in labels)
-    dated = {"generator": {"file": "/x/big.pkl", "size": 10, "mtime_ns": 5}}
+    dated = {"generator": {"file": "/x/big.pkl", "size": 10, "mtime_ns": 86_400 * 10**9 + 5}}
     assert bundle_differences([dated, {}]) == [
-        "generator: big.pkl 10 bytes, mtime_ns 5", "generator: none"]
+        "generator: big.pkl (10 bytes, modified 1970-01-02 00:00:00 UTC)", "generator: none"]
