@@ -4,33 +4,21 @@ Plain references measured in the same run: the renderer's own numpy composition 
 number of grid images (``GroundTruthData.observations``) for the oracle's ``synthesize``, and a
 bare ``safetensors`` read of the weight file for ``load_predictor``.
 
-    python benchmarks/bench_oracle_predictor.py [--n 64] [--threads 1] [--repeats 5]
+    PYTHONPATH=. python benchmarks/bench_oracle_predictor.py [--n 64] [--threads 1] [--repeats 5]
 """
 
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
 
 import numpy as np
 import torch
 from safetensors.torch import load_file
 from tabulate import tabulate
 
+from benchmarks.timing import best_of, cap_like_bench
 from models.oracle import load_oracle_generator
 from models.predictor import SHAPES3D_PREDICTOR, load_predictor, uint8_to_input
-
-
-def best_of(fn: Callable[[], object], repeats: int) -> float:
-    """Shortest wall time of ``repeats`` calls (after one warm-up call)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
@@ -39,6 +27,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
+    print(f"caps: {cap_like_bench()}")
     torch.set_num_threads(args.threads)
 
     oracle = load_oracle_generator(seed=0)

@@ -12,7 +12,10 @@ backward at the generator's busiest shape, timed here). R1 runs every 16th itera
 timed window is a multiple of 16 iterations.
 
     PYTHONPATH=. python benchmarks/gan_step.py [--config tiny64] [--batch 16] [--threads 1]
-        [--iters 16] [--variants contiguous channels-last fused compile bf16 batch/2]
+        [--iters 16] [--balance 0] [--gamma 10]
+        [--variants contiguous channels-last fused compile bf16 batch/2]
+
+``--balance 1 --gamma 3`` times the shipped recipe (the factor-balance classifier included).
 """
 
 from __future__ import annotations
@@ -27,17 +30,18 @@ from tabulate import tabulate
 from torch.utils.flop_counter import FlopCounterMode
 
 import datasets
-from benchmarks.timing import best_of
+from benchmarks.timing import best_of, cap_like_bench
 from models.stylegan2.config import get_preset
 from models.train_gan import DEFAULT_GAMMA, R1_INTERVAL, GanTrainer, TrainOptions
 
 VARIANTS = ("contiguous", "channels-last", "fused", "compile", "bf16", "batch/2")
 
 
-def make_trainer(config: str, batch: int, data: Any, memory_format: str) -> GanTrainer:
+def make_trainer(config: str, batch: int, data: Any, memory_format: str, *,
+                 balance: float = 0.0, gamma: float = DEFAULT_GAMMA) -> GanTrainer:
     options = TrainOptions(data="shapes3d-synth", config=config, kimg=1.0, batch=batch, seed=0,
-                           gamma=DEFAULT_GAMMA, lr=0.002, mixing=0.9, ema_kimg=batch * 10 / 32,
-                           snapshot_kimg=4.0, tick_kimg=1.0)
+                           gamma=gamma, lr=0.002, mixing=0.9, ema_kimg=batch * 10 / 32,
+                           snapshot_kimg=4.0, tick_kimg=1.0, balance=balance)
     return GanTrainer(get_preset(config), options, data, memory_format)
 
 
@@ -72,10 +76,11 @@ def conv_throughput(batch: int, channels: int, size: int, repeats: int = 5) -> f
     return flops / seconds / 1e9
 
 
-def measure(config: str, batch: int, variant: str, iters: int, data: Any) -> dict[str, Any]:
+def measure(config: str, batch: int, variant: str, iters: int, data: Any,
+            **options: float) -> dict[str, Any]:
     run_batch = max(4, batch // 2) if variant == "batch/2" else batch
     layout = "contiguous" if variant == "contiguous" else "channels-last"
-    trainer = make_trainer(config, run_batch, data, layout)
+    trainer = make_trainer(config, run_batch, data, layout, **options)
     step = apply_variant(trainer, variant)
     for _ in range(2 if variant != "compile" else 3):  # warm-up (compilation excluded)
         step()
@@ -99,9 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--iters", type=int, default=R1_INTERVAL,
                    help=f"timed iterations (a multiple of {R1_INTERVAL} includes R1 fairly)")
+    p.add_argument("--balance", type=float, default=0.0, help="factor-balance weight (recipe: 1)")
+    p.add_argument("--gamma", type=float, default=DEFAULT_GAMMA, help="R1 weight (recipe: 3)")
     p.add_argument("--variants", nargs="+", default=[v for v in VARIANTS if v != "bf16"],
                    choices=VARIANTS, help="bf16 is opt-in: without native bf16 it is 10x slower")
     args = p.parse_args(argv)
+    caps = cap_like_bench()
     torch.set_num_threads(args.threads)
     data = datasets.load_ground_truth("shapes3d-synth")
     config = get_preset(args.config)
@@ -110,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     rows, base = [], None
     for variant in args.variants:
         try:
-            out = measure(args.config, args.batch, variant, args.iters, data)
+            out = measure(args.config, args.batch, variant, args.iters, data,
+                          balance=args.balance, gamma=args.gamma)
         except Exception as exc:  # a variant the platform lacks (e.g. no compiler) is reported
             reason = (str(exc).strip().splitlines() or [""])[0][:90]
             rows.append([variant, "-", "-", "-", "-", "-",
@@ -122,9 +131,10 @@ def main(argv: list[str] | None = None) -> int:
                      f"{out['img_per_s']:.1f}",
                      f"{out['img_per_s'] / base['img_per_s']:.2f}x", f"{gflops:.1f}",
                      f"{gflops / plain:.0%}"])
-    print(f"{args.config}, batch {args.batch}, {args.threads} thread(s), {args.iters} timed "
+    print(f"{args.config}, batch {args.batch}, balance {args.balance:g}, gamma {args.gamma:g}, "
+          f"{args.threads} thread(s), {args.iters} timed "
           f"iterations per row; plain 3x3 conv fwd+bwd at {busiest}px x "
-          f"{config.channels_at(busiest)} ch: {plain:.1f} GFLOP/s")
+          f"{config.channels_at(busiest)} ch: {plain:.1f} GFLOP/s; caps: {caps}")
     print(tabulate(rows, headers=["variant", "batch", "s/iter", "img/s", "vs first",
                                   "GFLOP/s", "of plain conv"]))
     return 0

@@ -19,6 +19,7 @@ import warnings
 import numpy as np
 import torch
 
+from benchmarks.timing import cap_like_bench
 from datasets import load_ground_truth
 from methods.base import METHODS, method_spec
 from methods.vae_common import fresh_encoder
@@ -40,6 +41,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="override the quick steps")
     parser.add_argument("--lr", type=float, default=None, help="override the quick lr")
     args = parser.parse_args()
+    print(f"caps: {cap_like_bench()}")
     torch.set_num_threads(args.threads)
     ground_truth = load_ground_truth(args.dataset)
     rows = []
