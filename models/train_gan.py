@@ -129,7 +129,7 @@ def save_image_grid(images: torch.Tensor, path: Path, cols: int = GRID_SIZE) -> 
 
 
 # How the networks' 4-D weights and the image batches are laid out in memory. Channels-last
-# is 1.16-1.19x faster per step on CPU through oneDNN (benchmarks/gan_step.py, docs/generator.md
+# is 1.12-1.20x faster per step on CPU through oneDNN (benchmarks/gan_step.py, docs/generator.md
 # "Cost of a training step"); the values are the same up to float rounding, so it is a speed
 # setting, not a hyper-parameter: it is not part of TrainOptions, and a state saved in one
 # layout resumes in the other.
@@ -331,7 +331,6 @@ class GanTrainer:
             self._lay_out_optimizer_moments(self.C_opt)
             if "marginals" in state:
                 self.marginals = [m.float() for m in state["marginals"]]
-
 
     def _lay_out_optimizer_moments(self, *optimizers: torch.optim.Optimizer) -> None:
         """Loaded Adam moments in the parameters' memory format (a state may come from a run in
