@@ -212,7 +212,9 @@ def update_baselines(directory: Path, results: Iterable[dict[str, Any]]) -> list
     """
     directory = Path(directory)
     results = list(results)
-    for (method, dataset, seed, profile), ids in ambiguous_results(results, _identity).items():
+    ambiguous = ambiguous_results(results, _identity)
+    if ambiguous:
+        (method, dataset, seed, profile), ids = min(ambiguous.items())
         raise BenchError(f"cannot update the baseline of {method} / {dataset} / seed {seed} / "
                          f"{profile}: {_ambiguity_text(ids)}")
     cells = {_identity(c): c for c in load_baselines(directory)}

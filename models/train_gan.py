@@ -87,8 +87,10 @@ def default_gamma(resolution: int, batch: int) -> float:
     return 0.0002 * resolution**2 / batch
 
 
-def images_to_tensor(images: np.ndarray, resolution: int, channels: int) -> torch.Tensor:
-    """uint8 NHWC -> float32 NCHW in [-1, 1], area-downsampled to ``resolution`` if needed."""
+def images_to_tensor(images: np.ndarray, resolution: int, channels: int,
+                     memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
+    """uint8 NHWC -> float32 NCHW in [-1, 1], area-downsampled to ``resolution`` if needed, laid
+    out in ``memory_format``."""
     if images.ndim != 4 or images.dtype != np.uint8:
         raise ValueError(f"expected uint8 images (n, H, W, C), got {images.dtype} {images.shape}")
     x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).to(torch.float32)
@@ -103,7 +105,7 @@ def images_to_tensor(images: np.ndarray, resolution: int, channels: int) -> torc
             raise ValueError(f"data resolution {h}x{x.shape[3]} cannot be area-downsampled to "
                              f"{resolution}")
         x = F.avg_pool2d(x, h // resolution)
-    return x.contiguous()
+    return x.contiguous(memory_format=memory_format)
 
 
 def _atomic_save(obj: Any, target: Path, write: Any) -> None:
@@ -129,7 +131,7 @@ def save_image_grid(images: torch.Tensor, path: Path, cols: int = GRID_SIZE) -> 
 
 
 # How the networks' 4-D weights and the image batches are laid out in memory. Channels-last
-# is 1.12-1.20x faster per step on CPU through oneDNN (benchmarks/gan_step.py, docs/generator.md
+# is 1.08-1.21x faster per step on CPU through oneDNN (benchmarks/gan_step.py, docs/generator.md
 # "Cost of a training step"); the values are the same up to float rounding, so it is a speed
 # setting, not a hyper-parameter: it is not part of TrainOptions, and a state saved in one
 # layout resumes in the other.
@@ -187,8 +189,8 @@ class GanTrainer:
     def real_sample(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Factor indices int64 [batch, K] and images of one real batch."""
         factors, images = self.ground_truth.sample(self.options.batch, self.data_rng)
-        images_t = images_to_tensor(images, self.config.resolution, self.config.img_channels)
-        return torch.from_numpy(factors), images_t.contiguous(memory_format=self.memory_format)
+        return torch.from_numpy(factors), images_to_tensor(
+            images, self.config.resolution, self.config.img_channels, self.memory_format)
 
     def real_batch(self) -> torch.Tensor:
         return self.real_sample()[1]
