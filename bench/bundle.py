@@ -23,6 +23,7 @@ class Bundle:
     ``identity`` is what the cell hash sees: it must change whenever any component would.
     ``capabilities`` names extra things the bundle knows (e.g. ``"true_directions"``: its
     generator has ``true_directions()``); methods can require them like components.
+    ``describe`` opens the named inputs and says what each component is (``sources``).
     ``sensor`` names the registered sensor (``models.sensors``) that methods comparing deep
     features use unless their config names another; its identity belongs in ``identity``.
     """
@@ -34,6 +35,12 @@ class Bundle:
     identity: dict[str, Any] = field(default_factory=dict)
     capabilities: frozenset[str] = frozenset()
     sensor: str | None = None
+    describe: Callable[[], dict[str, str]] | None = None
+
+    def sources(self) -> dict[str, str]:
+        """What each component will load (component -> one line), after opening every input
+        the user named as a cell would; a bad one is an error here, before any cell starts."""
+        return self.describe() if self.describe is not None else {}
 
     def provides(self) -> set[str]:
         have = set(self.capabilities)

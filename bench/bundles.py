@@ -5,23 +5,32 @@ Factories ``(data_dir: str | None) -> Bundle``; importing this module registers 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 from bench.bundle import Bundle
 from core.hashing import file_sha256
+from core.inputs import (
+    DEVICE_ENV,
+    InputError,
+    cache_root,
+    data_root,
+    env_origin,
+    env_path,
+    env_value,
+)
 from core.registry import Registry
 from datasets import load_ground_truth
-from datasets.shapes3d_real import resolve_shapes3d_path
+from datasets.base import GroundTruthData
 from models.generator import seen_at
 from models.oracle import OracleConfig, OracleGenerator
 from models.predictor import RESOLUTION as SHAPES3D_IMAGE_SIZE
 from models.predictor import SHAPES3D_PREDICTOR
 from models.predictor import load_predictor as load_attribute_predictor
-from models.sensors import ALEXNET_ENV, sensor_identity
+from models.sensors import ALEXNET_ENV, alexnet_weights_path, load_sensor, sensor_identity
 from models.stylegan2 import load_generator as load_native
-from models.stylegan2.loader import load_any_generator
+from models.stylegan2.foreign import CheckpointFormatError
+from models.stylegan2.loader import inspect_generator, load_any_generator
 
 BUNDLES: Registry[Callable[..., Bundle]] = Registry("dataset")
 
@@ -50,8 +59,10 @@ def dsprites_synth(data_dir: str | None = None) -> Bundle:
 
 
 def real_data_dir(data_dir: str | None) -> str | None:
-    """The user's data folder: ``--data-dir`` first, then $BENCH_DATA."""
-    return data_dir or os.environ.get("BENCH_DATA") or None
+    """The user's data folder: ``--data-dir`` first, then $BENCH_DATA (either checked to
+    exist; None when neither names one)."""
+    named = data_root(data_dir)
+    return None if named is None else str(named[0])
 
 
 # -- bundles with a generator (direction discovery) ---------------------------------------------
@@ -62,6 +73,11 @@ SHAPES3D_GENERATOR_ENV = "BENCH_SHAPES3D_GENERATOR"
 FFHQ_GENERATOR_ENV = "BENCH_FFHQ_GENERATOR"
 FFHQ_PREDICTOR_ENV = "BENCH_FFHQ_PREDICTOR"
 SHAPES3D_SENSOR = "shapes3d-disc"  # the discriminator trained with the shipped generator
+FFHQ_DATA_FILES = ("ffhq.pkl", "ffhq.pt", "ffhq.safetensors")
+GENERATOR_EXPECTED = ("a StyleGAN2 generator checkpoint (NVIDIA .pkl, rosinality or genforce "
+                      ".pt/.pth, or native .safetensors)")
+PREDICTOR_EXPECTED = ("an attribute predictor .safetensors with its .json beside it (written by "
+                      "`bench train-predictor`)")
 
 
 def file_identity(path: Path, digest: bool = True) -> dict[str, object]:
@@ -75,26 +91,50 @@ def file_identity(path: Path, digest: bool = True) -> dict[str, object]:
 
 
 def bench_device() -> str:
-    """Where generators run: $BENCH_DEVICE (e.g. ``cuda``), CPU by default."""
-    return os.environ.get("BENCH_DEVICE") or "cpu"
+    """Where generators run: $BENCH_DEVICE (e.g. ``cuda``), CPU by default; a name torch does
+    not know, or a device this machine does not have, is one error line."""
+    return check_device(env_value(DEVICE_ENV) or "cpu", env_origin(DEVICE_ENV))
+
+
+def resolve_named_inputs(data_dir: str | None = None) -> None:
+    """Check every input a flag or environment variable names that is not tied to one dataset:
+    the data folder (``--data-dir`` / $BENCH_DATA), the cache folder ($BENCH_CACHE) and the
+    device ($BENCH_DEVICE). Each bad one is one error line; the dataset-specific checkpoints
+    are opened by their bundle's ``sources``."""
+    data_root(data_dir)
+    cache_root()
+    bench_device()
+
+
+def check_device(name: str, origin: str) -> str:
+    """``name`` if torch knows it and this machine has it; else an InputError naming
+    ``origin``."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise InputError(f"{origin} {name!r} is not a torch device: expected e.g. cpu, cuda, "
+                         "cuda:1 or mps") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (device.index or 0) >= count:
+            raise InputError(f"{origin} {name!r}: this machine has {count} CUDA device(s) "
+                             "usable by torch: expected cpu or an existing cuda:N")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError(f"{origin} {name!r}: MPS is not available here: expected cpu")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise InputError(f"{origin} {name!r}: generators run on cpu, cuda or mps")
+    return name
 
 
 def _shapes3d_ground_truth(data_dir: str | None) -> tuple[object, str]:
-    """The real 3dshapes.h5 when ``--data-dir``/$BENCH_DATA provides it, else the look-alike.
-
-    An explicit ``--data-dir`` without the file is an error (never a silent look-alike); a
-    $BENCH_DATA folder without it falls back to the look-alike, which the bundle identity's
-    ``ground_truth_source`` records. A damaged file is always an error.
-    """
-    folder = real_data_dir(data_dir)
-    if folder is not None:
-        try:
-            resolve_shapes3d_path(folder)
-        except FileNotFoundError:
-            if data_dir is not None:
-                raise
-        else:
-            return load_ground_truth("shapes3d", folder), "shapes3d"
+    """The real 3dshapes.h5 when ``--data-dir`` or $BENCH_DATA names a folder (or the file),
+    else the look-alike (only when neither names one, which the bundle identity's
+    ``ground_truth_source`` records). A named folder without the file, or a damaged file, is an
+    error whichever of the two named it: never a silent look-alike."""
+    if data_root(data_dir) is not None:
+        return load_ground_truth("shapes3d", data_dir), "shapes3d"
     return load_ground_truth("shapes3d-synth"), "shapes3d-synth"
 
 
@@ -107,13 +147,9 @@ def _shipped_predictor() -> tuple[object | None, dict[str, object] | None]:
 def _shapes3d_generator() -> tuple[Path, bool]:
     """The shapes3d generator checkpoint and whether the user chose it: $BENCH_SHAPES3D_GENERATOR
     (any format ``load_any_generator`` reads), else the shipped one."""
-    chosen = os.environ.get(SHAPES3D_GENERATOR_ENV)
-    if chosen:
-        path = Path(chosen).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"shapes3d: generator checkpoint {path} (from "
-                                    f"${SHAPES3D_GENERATOR_ENV}) not found")
-        return path, True
+    chosen = env_path(SHAPES3D_GENERATOR_ENV, kind="file", expected=GENERATOR_EXPECTED)
+    if chosen is not None:
+        return chosen, True
     if not SHAPES3D_GENERATOR.is_file():
         raise FileNotFoundError(
             f"shapes3d: shipped generator {SHAPES3D_GENERATOR} not found; train it with "
@@ -145,8 +181,18 @@ def shapes3d(data_dir: str | None = None) -> Bundle:
                 "sensor": sensor_identity(SHAPES3D_SENSOR)}
     if user_given:  # the shipped generator's cells keep their ids; a chosen one gets its tables
         identity["generator_source"] = f"{generator_path.name} sha256 {generator_id['sha256']:.12}"
+    origin = f"${SHAPES3D_GENERATOR_ENV}" if user_given else "shipped"
+
+    def describe() -> dict[str, str]:
+        return {"ground truth": _ground_truth_source(gt, source),
+                "generator": f"{generator_path} ({origin}): "
+                             f"{_inspect_generator(generator_path, origin)}",
+                "predictor": _predictor_source(SHAPES3D_PREDICTOR, "shipped"),
+                "device": bench_device()}
+
     return Bundle("shapes3d", ground_truth=gt, load_generator=load_generator,
-                  load_predictor=load_predictor, identity=identity, sensor=SHAPES3D_SENSOR)
+                  load_predictor=load_predictor, identity=identity, sensor=SHAPES3D_SENSOR,
+                  describe=describe)
 
 
 @BUNDLES.register(
@@ -178,9 +224,18 @@ def _oracle_bundle(name: str, config: OracleConfig) -> Bundle:
 
     identity = {"ground_truth": gt.identity(), "generator": {"oracle": config.to_dict()},
                 "predictor": predictor_id, "sensor": sensor_identity(SHAPES3D_SENSOR)}
+
+    def describe() -> dict[str, str]:
+        return {"ground truth": _ground_truth_source(gt, "shapes3d-synth"),
+                "generator": f"the renderer-backed oracle ({config.num_ws} W+ row(s), known "
+                             "factor directions)",
+                "predictor": _predictor_source(SHAPES3D_PREDICTOR, "shipped"),
+                "device": bench_device()}
+
     return Bundle(name, ground_truth=gt, load_generator=load_generator,
                   load_predictor=load_predictor, identity=identity,
-                  capabilities=frozenset({"true_directions"}), sensor=SHAPES3D_SENSOR)
+                  capabilities=frozenset({"true_directions"}), sensor=SHAPES3D_SENSOR,
+                  describe=describe)
 
 
 @BUNDLES.register(
@@ -190,27 +245,20 @@ def _oracle_bundle(name: str, config: OracleConfig) -> Bundle:
     f"sensor alexnet (${ALEXNET_ENV}); no ground truth",
 )
 def ffhq(data_dir: str | None = None) -> Bundle:
-    gen_path = os.environ.get(FFHQ_GENERATOR_ENV)
-    folder = real_data_dir(data_dir)
-    if not gen_path and folder is not None:
-        for name in ("ffhq.pkl", "ffhq.pt", "ffhq.safetensors"):
-            if (Path(folder) / name).is_file():
-                gen_path = str(Path(folder) / name)
+    generator_path = env_path(FFHQ_GENERATOR_ENV, kind="file", expected=GENERATOR_EXPECTED)
+    origin = f"${FFHQ_GENERATOR_ENV}"
+    named = data_root(data_dir)
+    if generator_path is None and named is not None and named[0].is_dir():
+        for name in FFHQ_DATA_FILES:
+            if (named[0] / name).is_file():
+                generator_path, origin = named[0] / name, f"{named[1]} {named[0]}"
                 break
-    if not gen_path:
+    if generator_path is None:
         raise FileNotFoundError(
             f"ffhq: no generator checkpoint given; set ${FFHQ_GENERATOR_ENV} to a StyleGAN2 "
-            "FFHQ checkpoint (NVIDIA .pkl, rosinality .pt or native .safetensors) or put "
-            "ffhq.pkl / ffhq.pt / ffhq.safetensors into --data-dir (or $BENCH_DATA)")
-    generator_path = Path(gen_path).expanduser()
-    if not generator_path.is_file():
-        raise FileNotFoundError(f"ffhq: generator checkpoint {generator_path} not found "
-                                f"(from ${FFHQ_GENERATOR_ENV} or the data folder)")
-    predictor_env = os.environ.get(FFHQ_PREDICTOR_ENV)
-    predictor_path = Path(predictor_env).expanduser() if predictor_env else None
-    if predictor_path is not None and not predictor_path.is_file():
-        raise FileNotFoundError(f"ffhq: attribute predictor {predictor_path} not found "
-                                f"(from ${FFHQ_PREDICTOR_ENV})")
+            f"FFHQ checkpoint ({GENERATOR_EXPECTED}) or put {' / '.join(FFHQ_DATA_FILES)} "
+            "into --data-dir (or $BENCH_DATA)")
+    predictor_path = env_path(FFHQ_PREDICTOR_ENV, kind="file", expected=PREDICTOR_EXPECTED)
 
     def load_generator() -> object:
         return load_any_generator(generator_path, device=bench_device())
@@ -218,10 +266,58 @@ def ffhq(data_dir: str | None = None) -> Bundle:
     def load_predictor() -> object:
         return load_attribute_predictor(predictor_path)
 
+    def describe() -> dict[str, str]:
+        described = {"generator": f"{generator_path} ({origin}): "
+                                  f"{_inspect_generator(generator_path, origin)}"}
+        if predictor_path is not None:
+            described["predictor"] = _predictor_source(predictor_path, f"${FFHQ_PREDICTOR_ENV}")
+        described["sensor"] = _alexnet_source()
+        described["device"] = bench_device()
+        return described
+
     identity = {"generator": file_identity(generator_path, digest=False),
                 "predictor": file_identity(predictor_path, digest=False)
                 if predictor_path else None,
                 "sensor": sensor_identity("alexnet")}
     return Bundle("ffhq", load_generator=load_generator,
                   load_predictor=load_predictor if predictor_path else None, identity=identity,
-                  sensor="alexnet")
+                  sensor="alexnet", describe=describe)
+
+
+# -- what a bundle will load, opened before any cell starts --------------------------------------
+
+def _ground_truth_source(gt: GroundTruthData, source: str) -> str:
+    path = getattr(gt, "path", None)
+    if source == "shapes3d-synth":
+        return "the procedural 3DShapes look-alike (embedded)"
+    return f"{path or source} ({gt.size:,} images, factors {gt.factor_sizes})"
+
+
+def _inspect_generator(path: Path, origin: str) -> str:
+    """What the generator checkpoint at ``path`` is; a file the cells could not load is one
+    error line naming ``origin`` (the variable or folder that named it)."""
+    try:
+        return inspect_generator(path)
+    except CheckpointFormatError as err:
+        raise InputError(f"{origin}: {err}") from None
+
+
+def _predictor_source(path: Path, origin: str) -> str:
+    """What the attribute predictor at ``path`` is, after loading it as a cell would."""
+    try:
+        predictor = load_attribute_predictor(path)
+    except (FileNotFoundError, ValueError) as err:
+        raise InputError(f"{origin}: attribute predictor {path}: {err}") from None
+    factors = getattr(predictor.arch, "factor_sizes", None)
+    return f"{path} ({origin}): attribute predictor over factors {factors}"
+
+
+def _alexnet_source() -> str:
+    path = alexnet_weights_path(None)
+    if path is None:
+        return f"alexnet without weights (set ${ALEXNET_ENV} for methods that compare features)"
+    try:
+        load_sensor("alexnet")
+    except (FileNotFoundError, ValueError) as err:
+        raise InputError(f"${ALEXNET_ENV}: {err}") from None
+    return f"alexnet {path} (${ALEXNET_ENV})"

@@ -6,29 +6,36 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from core.inputs import data_root
+
 
 def resolve_data_file(dataset: str, file_name: str, suffixes: tuple[str, ...],
                       data_dir: str | os.PathLike[str] | None, *, subfolder: str,
                       source: str, fallback: str) -> Path:
-    """The dataset file: ``data_dir`` (or $BENCH_DATA) is the file itself (by suffix) or a folder
-    holding ``file_name`` directly or under ``subfolder``.
+    """The dataset file: ``data_dir`` (or $BENCH_DATA, checked the same way) is the file itself
+    (by suffix) or a folder holding ``file_name`` directly or under ``subfolder``.
 
     ``source`` names where the file comes from and ``fallback`` the synthetic stand-in, both for
     the FileNotFoundError that says what was tried.
     """
-    root = data_dir if data_dir is not None else os.environ.get("BENCH_DATA") or None
-    if root is None:
+    named = data_root(data_dir)
+    if named is None:
         raise FileNotFoundError(
             f"{dataset}: no data folder given; pass --data-dir DIR (or set BENCH_DATA) to a "
             f"folder holding {file_name}{source}, or use '{fallback}'")
-    root = Path(root).expanduser()
+    root, origin = named
+    if root.is_file() and root.suffix not in suffixes:
+        raise FileNotFoundError(
+            f"{dataset}: {origin} {root} is a file, not {file_name}: expected the folder holding "
+            f"{file_name}{source} (or that file itself)")
     tried = [root] if root.suffix in suffixes else [root / file_name, root / subfolder / file_name]
     for candidate in tried:
         if candidate.is_file():
             return candidate
     raise FileNotFoundError(
-        f"{dataset}: {file_name} not found (tried {', '.join(str(p) for p in tried)}); pass "
-        f"--data-dir DIR (or set BENCH_DATA) to the folder holding it, or use '{fallback}'")
+        f"{dataset}: {file_name} not found in {origin} {root} (tried "
+        f"{', '.join(str(p) for p in tried)}); point {origin} at the folder holding it, or use "
+        f"'{fallback}'")
 
 
 def check_subset_sizes(dataset: str, factor_sizes: tuple[int, ...],

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from core.inputs import cache_root
 from core.io import atomic_path
 from datasets import render3d
 from datasets.base import GroundTruthData
@@ -36,9 +37,8 @@ _MAPS_MEMO: dict[str, np.ndarray] = {}
 
 
 def default_cache_dir() -> Path:
-    """``$BENCH_CACHE`` or ``~/.cache/disentangle-bench``."""
-    env = os.environ.get("BENCH_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "disentangle-bench"
+    """``$BENCH_CACHE`` or ``~/.cache/disentangle-bench`` (``core.inputs.cache_root``)."""
+    return cache_root()
 
 
 def factors_to_values(factors: np.ndarray) -> np.ndarray:

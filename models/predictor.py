@@ -185,14 +185,33 @@ def load_predictor(path: str | os.PathLike[str] = SHAPES3D_PREDICTOR) -> Attribu
     """Load weights + JSON written by ``save_predictor``; returns an eval-mode CPU model."""
     path = Path(path)
     meta_path = path.with_suffix(".json")
-    for p in (path, meta_path):
-        if not p.is_file():
-            raise FileNotFoundError(f"attribute predictor file not found: {p}")
-    info = json.loads(meta_path.read_text())
-    if "architecture" not in info:
-        raise ValueError(f"{meta_path}: no 'architecture' entry")
-    model = AttributePredictor(PredictorArchitecture.from_dict(info["architecture"]))
-    state = load_file(str(path))
+    if not path.is_file():
+        what = "is a folder" if path.is_dir() else "not found"
+        raise FileNotFoundError(f"attribute predictor {path} {what}: expected its .safetensors "
+                                "weights (with the .json written beside them)")
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"attribute predictor {path}: its architecture file "
+                                f"{meta_path.name} is missing beside it (both are written by "
+                                "`bench train-predictor`)")
+    try:
+        info = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ValueError(f"attribute predictor {path}: {meta_path.name} beside it is not valid "
+                         "JSON") from None
+    if not isinstance(info, dict) or "architecture" not in info:
+        raise ValueError(f"attribute predictor {path}: {meta_path.name} has no 'architecture' "
+                         "entry")
+    try:
+        model = AttributePredictor(PredictorArchitecture.from_dict(info["architecture"]))
+    except (TypeError, ValueError, KeyError) as err:
+        raise ValueError(f"attribute predictor {path}: bad 'architecture' in {meta_path.name} "
+                         f"({err})") from None
+    try:
+        state = load_file(str(path))
+    except Exception as err:  # noqa: BLE001 - safetensors raises its own error types
+        raise ValueError(f"attribute predictor {path}: not a readable .safetensors file "
+                         f"({str(err).splitlines()[0][:120] if str(err) else type(err).__name__})"
+                         ) from None
     try:
         model.load_state_dict(state)
     except RuntimeError as err:

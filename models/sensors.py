@@ -32,6 +32,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from core.hashing import file_sha256
+from core.inputs import env_path
 from core.io import atomic_path, atomic_write_text, dumps_json
 from core.registry import Registry
 from models.stylegan2.config import StyleGAN2Config
@@ -126,8 +127,12 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 
 def alexnet_weights_path(weights: str | os.PathLike[str] | None) -> Path | None:
-    given = weights or os.environ.get(ALEXNET_ENV)
-    return Path(given).expanduser() if given else None
+    """The AlexNet weights: ``weights`` if given, else ``$BENCH_ALEXNET`` (which must name a
+    file when set), else None."""
+    if weights:
+        return Path(weights).expanduser()
+    return env_path(ALEXNET_ENV, kind="file", expected="torchvision AlexNet weights (.pth or "
+                    ".safetensors)")
 
 
 @register_sensor(

@@ -96,7 +96,7 @@ def test_list(toys, capsys):
     assert "mig" in out and "higher" in out
 
 
-def test_prepare_and_train_generator_forwarding(capsys, monkeypatch):
+def test_prepare_and_train_generator_forwarding(capsys, monkeypatch, tmp_path):
     seen = {}
 
     def prepare_dataset(name, data_dir=None, write_h5=None):
@@ -110,8 +110,9 @@ def test_prepare_and_train_generator_forwarding(capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "datasets.prepare",
                         types.SimpleNamespace(prepare_dataset=prepare_dataset))
     monkeypatch.setitem(sys.modules, "models.train_gan", types.SimpleNamespace(main=train_main))
-    code, out, _ = run_cli(capsys, "prepare", "shapes3d", "--data-dir", "/d", "--write-h5", "x.h5")
-    assert code == 0 and seen["prepare"] == ("shapes3d", "/d", "x.h5") and '"ok": true' in out
+    data = str(tmp_path)  # a --data-dir must exist (checked before the command runs)
+    code, out, _ = run_cli(capsys, "prepare", "shapes3d", "--data-dir", data, "--write-h5", "x.h5")
+    assert code == 0 and seen["prepare"] == ("shapes3d", data, "x.h5") and '"ok": true' in out
     assert main(["train-generator", "--steps", "3", "--help"]) == 0
     assert seen["train"] == ["--steps", "3", "--help"]
     for command, module in (("train-predictor", "models.train_predictor"),

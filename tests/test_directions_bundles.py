@@ -7,6 +7,7 @@ import torch
 
 import bench.bundles as bundles
 from bench.bundles import load_bundle
+from core.inputs import InputError
 
 
 def test_ffhq_without_checkpoint_says_how_to_give_one(monkeypatch, tmp_path) -> None:
@@ -15,7 +16,7 @@ def test_ffhq_without_checkpoint_says_how_to_give_one(monkeypatch, tmp_path) -> 
     with pytest.raises(FileNotFoundError, match=bundles.FFHQ_GENERATOR_ENV):
         load_bundle("ffhq")
     monkeypatch.setenv(bundles.FFHQ_GENERATOR_ENV, str(tmp_path / "nope.pkl"))
-    with pytest.raises(FileNotFoundError, match="nope.pkl"):
+    with pytest.raises(InputError, match=f"\\${bundles.FFHQ_GENERATOR_ENV} .*nope.pkl not found"):
         load_bundle("ffhq")
 
 
@@ -29,8 +30,10 @@ def test_ffhq_with_checkpoint_has_generator_and_no_ground_truth(monkeypatch, tmp
     assert bundle.sensor == "alexnet" and bundle.identity["sensor"]["name"] == "alexnet"
     assert bundle.identity["generator"]["file"] == str(ckpt)
     monkeypatch.setenv(bundles.FFHQ_PREDICTOR_ENV, str(tmp_path / "missing.safetensors"))
-    with pytest.raises(FileNotFoundError, match="missing.safetensors"):
+    with pytest.raises(InputError, match="missing.safetensors not found"):
         load_bundle("ffhq", data_dir=str(tmp_path))
+    with pytest.raises(InputError, match=r"--data-dir .*ffhq.pt: .*cannot be read"):
+        bundle.sources()  # opened before any cell: the bytes above are no checkpoint
 
 
 def test_shapes3d_needs_the_shipped_generator(monkeypatch, tmp_path) -> None:
@@ -53,7 +56,7 @@ def test_shapes3d_records_ground_truth_choice_and_asset_hash(monkeypatch, tmp_pa
     micro_generator(tmp_path / "g.safetensors")
     monkeypatch.delenv(bundles.SHAPES3D_GENERATOR_ENV, raising=False)
     monkeypatch.setattr(bundles, "SHAPES3D_GENERATOR", tmp_path / "g.safetensors")
-    monkeypatch.setenv("BENCH_DATA", str(tmp_path))  # no 3dshapes.h5 here: look-alike
+    monkeypatch.delenv("BENCH_DATA", raising=False)  # nothing named: the look-alike
     bundle = load_bundle("shapes3d")
     assert bundle.identity["ground_truth_source"] == "shapes3d-synth"
     assert len(bundle.identity["generator"]["sha256"]) == 64
@@ -63,9 +66,9 @@ def test_shapes3d_records_ground_truth_choice_and_asset_hash(monkeypatch, tmp_pa
 
 
 def test_shapes3d_takes_a_user_chosen_generator(monkeypatch, tmp_path) -> None:
-    monkeypatch.setenv("BENCH_DATA", str(tmp_path))
+    monkeypatch.delenv("BENCH_DATA", raising=False)
     monkeypatch.setenv(bundles.SHAPES3D_GENERATOR_ENV, str(tmp_path / "missing.pkl"))
-    with pytest.raises(FileNotFoundError, match=f"missing.pkl .*{bundles.SHAPES3D_GENERATOR_ENV}"):
+    with pytest.raises(InputError, match=f"{bundles.SHAPES3D_GENERATOR_ENV} .*missing.pkl not"):
         load_bundle("shapes3d")
     micro_generator(tmp_path / "mine.safetensors")
     monkeypatch.setenv(bundles.SHAPES3D_GENERATOR_ENV, str(tmp_path / "mine.safetensors"))
@@ -74,6 +77,9 @@ def test_shapes3d_takes_a_user_chosen_generator(monkeypatch, tmp_path) -> None:
     assert bundle.identity["generator"]["file"] == "mine.safetensors"
     assert bundle.identity["generator_source"] == f"mine.safetensors sha256 {sha[:12]}"
     assert bundle.generator.resolution == 64 and bundle.generator.native_resolution == 32
+    generator_line = dict(bundle.sources())["generator"]
+    assert generator_line.endswith(f"(${bundles.SHAPES3D_GENERATOR_ENV}): native StyleGAN2, "
+                                   "32 px, z 32, w 32, 8 W+ rows, 2 mapping layers, 16-32 channels")
     monkeypatch.delenv(bundles.SHAPES3D_GENERATOR_ENV)
     assert load_bundle("shapes3d").identity != bundle.identity  # its cells get their own ids
 
@@ -85,3 +91,44 @@ def test_oracle_bundles_share_the_data_and_differ_in_the_generator() -> None:
     assert layered.identity["generator"]["oracle"]["num_ws"] == 12
     assert (flat.generator.num_ws, layered.generator.num_ws) == (1, 12)
     assert "true_directions" in layered.provides() and layered.sensor == flat.sensor
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty-folder", "file"])
+def test_data_folder_by_variable_is_checked_like_the_flag(monkeypatch, tmp_path, kind) -> None:
+    """$BENCH_DATA naming nothing usable stops the bundle as --data-dir does; the look-alike
+    is used only when neither names a folder (never silently in place of the user's data)."""
+    named = {"missing": tmp_path / "nowhere", "empty-folder": tmp_path / "empty",
+             "file": tmp_path / "notes.txt"}[kind]
+    if kind == "empty-folder":
+        named.mkdir()
+    if kind == "file":
+        named.write_text("not data", encoding="utf-8")
+    monkeypatch.delenv(bundles.SHAPES3D_GENERATOR_ENV, raising=False)
+    monkeypatch.setenv("BENCH_DATA", str(named))
+    with pytest.raises((InputError, FileNotFoundError), match=r"\$BENCH_DATA") as by_variable:
+        load_bundle("shapes3d")
+    monkeypatch.delenv("BENCH_DATA")
+    with pytest.raises((InputError, FileNotFoundError), match="--data-dir") as by_flag:
+        load_bundle("shapes3d", data_dir=str(named))
+    assert str(by_variable.value).replace("$BENCH_DATA", "--data-dir") == str(by_flag.value)
+    assert load_bundle("shapes3d").identity["ground_truth_source"] == "shapes3d-synth"
+
+
+@pytest.mark.parametrize(("value", "fragment"), [
+    ("foo", "is not a torch device"), ("cuda:7", r"CUDA device\(s\)"), ("cpu", None)])
+def test_device_by_variable_is_checked(monkeypatch, value, fragment) -> None:
+    monkeypatch.setenv("BENCH_DEVICE", value)
+    if fragment is None:
+        assert bundles.bench_device() == "cpu"
+        return
+    with pytest.raises(InputError, match=fragment):
+        bundles.resolve_named_inputs()
+
+
+def test_cache_by_variable_must_be_a_folder(monkeypatch, tmp_path) -> None:
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "file"))
+    with pytest.raises(InputError, match=r"\$BENCH_CACHE .*file is a file"):
+        bundles.resolve_named_inputs()
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "new"))  # made when first written
+    bundles.resolve_named_inputs()

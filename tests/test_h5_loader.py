@@ -10,6 +10,7 @@ import h5py
 import numpy as np
 import pytest
 
+from core.inputs import InputError
 from datasets import load_ground_truth
 from datasets.prepare import prepare_dataset, write_shapes3d_h5
 from datasets.shapes3d_real import Shapes3D
@@ -154,7 +155,7 @@ def test_prepare_writes_and_verifies(tmp_path: Path) -> None:
     assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600
     real = Shapes3D(target.parent, factor_sizes=SMALL)
     assert real.size == 96
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(InputError, match="--data-dir .*nowhere not found"):
         prepare_dataset("shapes3d", data_dir=str(tmp_path / "nowhere"), progress=False)
     with pytest.raises(ValueError, match="unknown dataset"):
         prepare_dataset("shapes4d", progress=False)

@@ -148,3 +148,37 @@ def convert_to_native(
     G = load_any_generator(src, **hints)
     return save_generator(G, dst, extra_meta={"converted_from": Path(src).name,
                                               "source_format": fmt})
+
+
+def describe_generator(G: StyleGAN2Generator, fmt: str) -> str:
+    """A short line saying what a loaded generator is (format and architecture)."""
+    config = G.config
+    channels = sorted({int(c) for _, c in config.channels}) if config.channels else None
+    width = (f"{channels[0]} channels" if channels and len(channels) == 1
+             else f"{channels[0]}-{channels[-1]} channels" if channels else "default channels")
+    return (f"{fmt} StyleGAN2, {config.resolution} px, z {config.z_dim}, w {config.w_dim}, "
+            f"{config.num_ws} W+ rows, {config.mapping_layers} mapping layers, {width}")
+
+
+def inspect_generator(path: str | os.PathLike[str]) -> str:
+    """Open ``path`` as the cells will (every check of ``load_any_generator``: format by
+    header, the restricted unpickler's allowlist, the architecture inferred from the tensors)
+    and say what it is; any failure is a one-line ``CheckpointFormatError``.
+
+    Used before a grid starts, so that a bad file is one error line, not a failed cell."""
+    path = Path(path)
+    try:
+        fmt = detect_format(path)
+        if fmt == "torch":
+            fmt = _torch_flavour(read_torch_checkpoint(path, "StyleGAN2 generator"), path)
+        G = load_any_generator(path, format=fmt)
+    except CheckpointFormatError:
+        raise
+    except (ValueError, FileNotFoundError, IsADirectoryError) as err:
+        raise CheckpointFormatError(str(err).splitlines()[0] if str(err) else
+                                    f"{path}: not a StyleGAN2 generator checkpoint") from None
+    except Exception as err:  # noqa: BLE001 - whatever a damaged file raises, one line
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
+        raise CheckpointFormatError(f"{path}: not a readable StyleGAN2 generator checkpoint "
+                                    f"({type(err).__name__}: {first}); {_EXPECTED}") from None
+    return describe_generator(G, fmt)
