@@ -91,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data-dir", help="folder with real dataset files (else $BENCH_DATA)")
     run.add_argument("--no-leaderboard", action="store_true",
                      help="do not print the leaderboard of the grid afterwards")
+    run.add_argument("--max-cells", type=int, default=None, metavar="N",
+                     help="refuse a grid of more than N cells (default 100,000)")
 
     lister = sub.add_parser("list", help="list registered methods, datasets or metrics")
     _common(lister)
@@ -212,7 +214,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     store.check_folder()
     grid = grid_from_args(args)
     threads = resolve_threads(args.threads)
-    plans = plan_grid(grid, args.data_dir, threads)
+    plans = plan_grid(grid, args.data_dir, threads, max_cells=_max_cells(args),
+                      notice=lambda line: print(line, file=sys.stderr, flush=True))
     if args.dry_run:
         _print_dry_run(plans, store)
         return 0
@@ -249,6 +252,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _max_cells(args: argparse.Namespace) -> int:
+    from bench.plan import DEFAULT_MAX_CELLS
+
+    if args.max_cells is None:
+        return DEFAULT_MAX_CELLS
+    if args.max_cells < 1:
+        raise BenchError(f"--max-cells must be >= 1, got {args.max_cells}")
+    return int(args.max_cells)
+
+
 def check_data_dir(data_dir: str | None) -> None:
     """An explicit ``--data-dir`` must exist (a folder, or a dataset file itself)."""
     if data_dir is not None and not Path(data_dir).expanduser().exists():
@@ -279,6 +292,15 @@ def _print_dry_run(plans: list[Any], store: Any) -> None:
     print(tabulate(rows, headers=["status", "id", "method", "dataset", "seed", "profile",
                                   "overrides"], tablefmt="simple", disable_numparse=True))
     print(f"{len(plans)} cell(s): {done} done, {len(plans) - done} to run")
+    described: dict[str, tuple[tuple[str, str], ...]] = {}
+    for plan in plans:
+        described.setdefault(plan.cell.dataset, plan.sources)
+    for dataset, sources in described.items():
+        if sources:
+            print(f"{dataset} loads:")
+            width = max(len(component) for component, _ in sources)
+            for component, what in sources:
+                print(f"  {component:<{width}}  {what}")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -344,8 +366,10 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from bench.bundles import resolve_named_inputs
     from bench.report import build_report
 
+    resolve_named_inputs()
     try:
         index = build_report(args.results, args.out)
     except OSError as err:
@@ -364,6 +388,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     store = ResultStore(args.results)
     store.check_folder()
     check_data_dir(args.data_dir)
+    if args.grid:
+        from bench.bundles import resolve_named_inputs
+
+        resolve_named_inputs(args.data_dir)
     baselines_dir = Path(args.baselines) if args.baselines else store.root / "baselines"
     if baselines_dir.exists() and not baselines_dir.is_dir():
         raise BenchError(f"baseline folder {baselines_dir} is a file: expected a folder")
@@ -407,8 +435,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
+    from bench.bundles import resolve_named_inputs
     from datasets.prepare import prepare_dataset
 
+    resolve_named_inputs(args.data_dir)
     try:
         summary = prepare_dataset(args.name, data_dir=args.data_dir, write_h5=args.write_h5)
     except (UnknownNameError, ValueError) as err:  # a loader's diagnosis of the user's file

@@ -6,11 +6,13 @@ resolves each cell's config and identity.
 
 from __future__ import annotations
 
+import bisect
 import re
 import sys
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from core.errors import BenchError
 
@@ -74,7 +76,7 @@ class GridSpec:
 
     methods: list[str] | None = None
     datasets: list[str] | None = None
-    seeds: list[int] = field(default_factory=lambda: list(DEFAULT_SEEDS))
+    seeds: Sequence[int] = field(default_factory=lambda: Seeds((s, s) for s in DEFAULT_SEEDS))
     profile: str = DEFAULT_PROFILE
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     origins: dict[tuple[str, str], str] = field(default_factory=dict, compare=False)
@@ -86,8 +88,84 @@ class GridSpec:
         return self.origins.get((scope, name), default)
 
 
-def parse_seeds(text: str | int | list[Any]) -> list[int]:
-    """Seeds from "0-4", "0,2,5", "0-2,7", an int, or a list of ints; errors say what is wrong."""
+# The largest seed plus one. The methods derive torch seeds as ``seed * 1_000_003 + salt``, which
+# must stay inside ``torch.manual_seed``'s 64-bit range; below 2**32 that holds with room, and it
+# is also NumPy's legacy ``RandomState`` bound, so a seed valid here is valid for every generator.
+SEED_LIMIT = 2**32
+
+
+class Seeds(Sequence[int]):
+    """Seeds as sorted-by-position ranges, expanded only when iterated (``0-999999999`` costs
+    nothing until its cells are planned); equal to any sequence of the same ints."""
+
+    def __init__(self, ranges: Iterable[tuple[int, int]]) -> None:
+        self.ranges: tuple[tuple[int, int], ...] = tuple((int(a), int(b)) for a, b in ranges)
+        self._starts: list[int] = []
+        total = 0
+        for low, high in self.ranges:
+            self._starts.append(total)
+            total += high - low + 1
+        self._len = total
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __iter__(self) -> Iterator[int]:
+        for low, high in self.ranges:
+            yield from range(low, high + 1)
+
+    @overload
+    def __getitem__(self, index: int) -> int: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[int]: ...
+
+    def __getitem__(self, index: int | slice) -> int | list[int]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("seed index out of range")
+        position = bisect.bisect_right(self._starts, index) - 1
+        return self.ranges[position][0] + index - self._starts[position]
+
+    def __contains__(self, seed: object) -> bool:
+        return isinstance(seed, int) and any(a <= seed <= b for a, b in self.ranges)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Seeds):
+            return self._merged() == other._merged()
+        if isinstance(other, (list, tuple)):
+            return len(other) == len(self) and all(a == b for a, b in zip(self, other,
+                                                                          strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Seeds({self.text()!r})"
+
+    def _merged(self) -> list[tuple[int, int]]:
+        """The ranges with neighbours joined (``0,1,2`` and ``0-2`` are the same seeds)."""
+        merged: list[tuple[int, int]] = []
+        for low, high in self.ranges:
+            if merged and merged[-1][1] + 1 == low:
+                merged[-1] = (merged[-1][0], high)
+            else:
+                merged.append((low, high))
+        return merged
+
+    def text(self) -> str:
+        """The seeds as the CLI writes them, e.g. ``0-4,7``."""
+        return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in self.ranges)
+
+
+def parse_seeds(text: str | int | list[Any]) -> Seeds:
+    """Seeds from "0-4", "0,2,5", "0-2,7", an int, or a list of ints; errors say what is wrong.
+
+    Ranges stay ranges (nothing is expanded here), every seed is in ``[0, SEED_LIMIT)`` and no
+    seed may be listed twice."""
     if isinstance(text, bool):
         raise BenchError(f"bad seeds {text!r}: expected e.g. '0-4', '0,2,5' or a list of ints")
     if isinstance(text, int):
@@ -98,14 +176,14 @@ def parse_seeds(text: str | int | list[Any]) -> list[int]:
         items = [part.strip() for part in text.split(",")]
     else:
         raise BenchError(f"bad seeds {text!r}: expected e.g. '0-4', '0,2,5' or a list of ints")
-    seeds: list[int] = []
+    ranges: list[tuple[int, int]] = []
     for item in items:
         if isinstance(item, bool):
             raise BenchError(f"bad seed {item!r} in {text!r}: expected a non-negative integer")
         if isinstance(item, int):
             if item < 0:
                 raise BenchError(f"bad seed {item} in {text!r}: seeds must be >= 0")
-            seeds.append(item)
+            ranges.append((item, item))
             continue
         if not isinstance(item, str):
             raise BenchError(f"bad seed {item!r} in {text!r}: expected a non-negative integer")
@@ -116,19 +194,25 @@ def parse_seeds(text: str | int | list[Any]) -> list[int]:
                 raise BenchError(
                     f"bad seed range {item!r}: the end {high} is below the start {low}"
                 )
-            seeds.extend(range(low, high + 1))
+            ranges.append((low, high))
         elif item.isdigit():
-            seeds.append(int(item))
+            ranges.append((int(item), int(item)))
         else:
             raise BenchError(
                 f"bad seeds {text!r}: {item!r} is neither a seed nor a range like '0-4'"
             )
-    if not seeds:
+    if not ranges:
         raise BenchError(f"bad seeds {text!r}: no seed given")
-    duplicates = sorted({s for s in seeds if seeds.count(s) > 1})
+    too_large = max(high for _, high in ranges)
+    if too_large >= SEED_LIMIT:
+        raise BenchError(f"bad seeds {text!r}: seed {too_large} is too large: seeds must be below "
+                         f"2**32 = {SEED_LIMIT} (the methods derive 64-bit torch seeds from them)")
+    ordered = sorted(ranges)
+    duplicates = sorted({later[0] for earlier, later in zip(ordered, ordered[1:], strict=False)
+                         if later[0] <= earlier[1]})
     if duplicates:
         raise BenchError(f"bad seeds {text!r}: seed(s) {duplicates} listed more than once")
-    return seeds
+    return Seeds(ranges)
 
 
 def parse_names(text: str | list[Any], what: str) -> list[str]:

@@ -10,20 +10,23 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
+import hashlib
 import json
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import datasets
 from bench import bundles
-from bench.bundles import BUNDLES
+from bench.bundles import BUNDLES, resolve_named_inputs
 from bench.flow import flow_metric_settings, flow_stage_versions
 from bench.grid import DEFAULT_DATASETS, Cell, GridSpec
 from bench.threads import DEFAULT_THREADS, threads_identity
 from core.config import check_field_value, field_names, unknown_field_message
 from core.config import check_profile as core_check_profile
 from core.errors import BenchError
-from core.hashing import canonical_json, stable_hash
+from core.hashing import SHORT_HASH_CHARS, canonical_json, stable_hash
 from core.registry import UnknownNameError
 from methods.base import METHODS, import_builtin_methods
 
@@ -41,6 +44,8 @@ class CellPlan:
     metric_settings: dict[str, Any]
     stage_versions: dict[str, int]
     threads: int = DEFAULT_THREADS
+    # what the bundle loads (component, one line), for the dry-run; not part of the identity
+    sources: tuple[tuple[str, str], ...] = dataclasses.field(default=(), compare=False)
 
     def identity(self, *, with_seed: bool = True) -> dict[str, Any]:
         ident = {
@@ -59,13 +64,39 @@ class CellPlan:
             ident["seed"] = self.cell.seed
         return ident
 
-    @property
+    @functools.cached_property
     def id(self) -> str:
+        """The hash of ``identity()`` (computed once per plan; ``plan_grid`` fills it in from
+        ``seed_ids``, and ``dataclasses.replace`` makes a plan that computes its own)."""
         return stable_hash(self.identity())
 
     @property
     def config_hash(self) -> str:
         return stable_hash(self.identity(with_seed=False))
+
+
+_SEED_MARK = "@seed@"
+
+
+def seed_ids(template: CellPlan, seeds: Iterable[int]) -> Iterator[str]:
+    """The ids of ``template``'s cell at each of ``seeds`` without hashing its whole identity
+    per seed: the canonical JSON is written once with a mark where the seed goes (canonical
+    JSON writes an int as its digits), so each id is one sha256 of a short join. Equal to
+    ``CellPlan.id`` (a test holds them together)."""
+    identity = template.identity(with_seed=False)
+    identity["seed"] = _SEED_MARK
+    parts = canonical_json(identity).split(f'"{_SEED_MARK}"')
+    if len(parts) != 2:  # the mark also occurs in a config value: hash each identity whole
+        for seed in seeds:
+            yield dataclasses.replace(template, cell=dataclasses.replace(
+                template.cell, seed=int(seed))).id
+        return
+    head, tail = parts
+    head_hash = hashlib.sha256(head.encode("ascii"))
+    for seed in seeds:
+        sha = head_hash.copy()
+        sha.update(f"{int(seed)}{tail}".encode("ascii"))
+        yield sha.hexdigest()[:SHORT_HASH_CHARS]
 
 
 def plain_config(config: Any) -> dict[str, Any]:
@@ -163,17 +194,41 @@ def check_overrides(grid: GridSpec, methods_registry: Any) -> dict[str, dict[str
     return checked
 
 
+DEFAULT_MAX_CELLS = 100_000
+"""Cells one invocation plans at most unless ``--max-cells`` raises it (a typo such as
+``--seeds 0-1000000`` is one error line, not minutes of planning)."""
+ANNOUNCE_CELLS = 5_000
+"""Grids at least this large say how many cells they plan before planning them."""
+
+
+def describe_bundle(bundle: Any) -> tuple[tuple[str, str], ...]:
+    """What ``bundle`` will load, after opening every input the user named (as a cell would);
+    a bad input is a BenchError naming it, before any cell starts."""
+    try:
+        return tuple(bundle.sources().items())
+    except (FileNotFoundError, ValueError) as err:
+        text = str(err)
+        name = bundle.name
+        raise BenchError(text if text.startswith(f"{name}:") else f"dataset {name!r}: {text}") \
+            from None
+
+
 def plan_grid(
-    grid: GridSpec, data_dir: str | None = None, threads: int = DEFAULT_THREADS
+    grid: GridSpec, data_dir: str | None = None, threads: int = DEFAULT_THREADS, *,
+    max_cells: int = DEFAULT_MAX_CELLS, notice: Callable[[str], None] | None = None,
 ) -> list[CellPlan]:
     """Expand a grid into planned cells (order: dataset, method, seed; duplicates dropped),
     each to run on ``threads`` torch threads.
 
     Without explicit methods, every registered method that fits the dataset (its ``requires``
     are provided by the bundle) and did not opt out (registry meta ``default=False``) runs; an
-    explicitly named method that does not fit is an error.
+    explicitly named method that does not fit is an error. Every input a bundle loads is
+    opened here (``describe_bundle``), so a bad one stops the grid before its first cell.
+    More than ``max_cells`` cells is an error; ``notice`` hears one line before a large grid
+    (``ANNOUNCE_CELLS``) is expanded.
     """
     check_profile(grid.profile)
+    resolve_named_inputs(data_dir)
     methods_registry, bundles_registry = _builtin_registries()
     dataset_names = list(grid.datasets) if grid.datasets is not None else list(DEFAULT_DATASETS)
     for name in dataset_names:
@@ -184,9 +239,7 @@ def plan_grid(
             raise BenchError(methods_registry.unknown_message(name))
     checked = check_overrides(grid, methods_registry)
 
-    plans: list[CellPlan] = []
-    seen: set[str] = set()
-    used_shared: set[str] = set()
+    chosen_per_dataset: list[tuple[str, Any, list[str]]] = []
     for dataset in dataset_names:
         bundle = load_bundle(dataset, data_dir)
         provides = bundle.provides()
@@ -207,18 +260,44 @@ def plan_grid(
                     f"method {method!r} needs {', '.join(missing)}, which dataset {dataset!r} "
                     f"does not provide (it provides: {', '.join(sorted(provides)) or 'nothing'})"
                 )
+        chosen_per_dataset.append((dataset, bundle, chosen))
+    planned_methods = {m for _, _, chosen in chosen_per_dataset for m in chosen}
+    for scope in grid.overrides:
+        if scope != "*" and scope not in planned_methods:
+            origin = next(iter(grid.overrides[scope]), "")
+            raise BenchError(f"{grid.origin(scope, origin)}: method {scope!r} is not in the grid "
+                             f"(its methods: {', '.join(sorted(planned_methods))})")
+    total = sum(len(chosen) for _, _, chosen in chosen_per_dataset) * len(grid.seeds)
+    if total > max_cells:
+        raise BenchError(f"the grid has {total:,} cells, more than --max-cells {max_cells:,}: "
+                         "expected fewer seeds, methods or datasets, or raise --max-cells")
+    if notice is not None and total >= ANNOUNCE_CELLS:
+        notice(f"planning {total:,} cells")
+
+    plans: list[CellPlan] = []
+    seen: set[str] = set()
+    used_shared: set[str] = set()
+    for dataset, bundle, chosen in chosen_per_dataset:
+        sources = describe_bundle(bundle)
+        identity = dict(bundle.identity)
+        for method in chosen:
+            spec = methods_registry.entry(method).meta["spec"]
             overrides = checked[method]
             used_shared.update(k for k in grid.overrides.get("*", {}) if k in overrides)
             config = plain_config(_method_config(spec, method, grid.profile, overrides))
             stage_versions = flow_stage_versions(spec.kind)
             settings = flow_metric_settings(spec.kind, grid.profile)
-            for seed in grid.seeds:
-                cell = Cell(method, dataset, seed, grid.profile, tuple(sorted(overrides.items())))
-                plan = CellPlan(cell, spec.kind, config, dict(bundle.identity), settings,
-                                stage_versions, threads)
-                if plan.id not in seen:
-                    seen.add(plan.id)
-                    plans.append(plan)
+            override_items = tuple(sorted(overrides.items()))
+            template = CellPlan(Cell(method, dataset, 0, grid.profile, override_items), spec.kind,
+                                config, identity, settings, stage_versions, threads, sources)
+            for seed, cell_id in zip(grid.seeds, seed_ids(template, grid.seeds), strict=True):
+                if cell_id in seen:
+                    continue
+                seen.add(cell_id)
+                cell = Cell(method, dataset, seed, grid.profile, override_items)
+                plan = dataclasses.replace(template, cell=cell)
+                plan.__dict__["id"] = cell_id  # the cached_property's slot: seed_ids' equal hash
+                plans.append(plan)
     unused = sorted(set(grid.overrides.get("*", {})) - used_shared)
     if unused and plans:
         raise BenchError(f"--set: no method in the grid has a config field {', '.join(unused)}")

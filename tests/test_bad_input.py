@@ -202,6 +202,107 @@ CATALOGUE: list[tuple[str, Callable[[Path], None], list[str], str]] = [
 ]
 
 
+def _checkpoint(kind: str, name: str) -> Callable[[Path], None]:
+    """A bad checkpoint file (or folder) ``name`` of ``kind``, made in the test folder."""
+    def setup(root: Path) -> None:
+        _nothing(root)
+        path = root / name
+        if kind == "folder":
+            path.mkdir()
+        elif kind == "empty":
+            _write(path, b"")
+        elif kind == "random":
+            _write(path, bytes(range(256)) * 16)
+        elif kind == "forbidden-global":  # a protocol-0 pickle that would call os.system
+            _write(path, b"cos\nsystem\n(S'echo unsafe'\ntR.")
+        elif kind == "zip-not-torch":
+            import zipfile
+
+            with zipfile.ZipFile(path, "w") as archive:
+                archive.writestr("notes.txt", "a zip file, not a torch checkpoint")
+        elif kind == "no-sidecar":  # safetensors weights without the .json beside them
+            _write(path, b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
+    return setup
+
+
+SHAPES3D_DRY = ["run", "--datasets", "shapes3d", "--methods", "sefa", "--dry-run", "--results",
+                RESULTS]
+FFHQ_DRY = ["run", "--datasets", "ffhq", "--methods", "sefa", "--dry-run", "--results", RESULTS]
+GEN_VAR, FFHQ_VAR = "BENCH_SHAPES3D_GENERATOR", "BENCH_FFHQ_GENERATOR"
+
+# Inputs checked when the grid is planned, many named by environment variables (each checked
+# like its flag): (case id, setup, environment, arguments, fragment). One line, exit 2,
+# nothing written.
+PLANNING_CATALOGUE: list[tuple[str, Callable[[Path], None], dict[str, str], list[str], str]] = [
+    ("data-var-missing", _nothing, {"BENCH_DATA": "nowhere"}, SHAPES3D_DRY,
+     "$BENCH_DATA nowhere not found"),
+    ("data-var-empty-folder", lambda root: (_nothing(root), (root / "data").mkdir()),
+     {"BENCH_DATA": "data"}, SHAPES3D_DRY, "3dshapes.h5 not found in $BENCH_DATA data"),
+    ("data-var-file", lambda root: (_nothing(root), _write(root / "notes.txt", "x")),
+     {"BENCH_DATA": "notes.txt"}, SHAPES3D_DRY, "$BENCH_DATA notes.txt is a file"),
+    ("data-var-default-grid", _nothing, {"BENCH_DATA": "nowhere"},
+     ["run", "--dry-run", "--results", RESULTS], "$BENCH_DATA nowhere not found"),
+    ("data-var-synthetic-dataset", _nothing, {"BENCH_DATA": "nowhere"},
+     [*SYNTH, "--dry-run"], "$BENCH_DATA nowhere not found"),
+    ("data-var-prepare", _nothing, {"BENCH_DATA": "nowhere"}, ["prepare", "shapes3d"],
+     "$BENCH_DATA nowhere not found"),
+    ("data-var-report", _nothing, {"BENCH_DATA": "nowhere"}, REPORT,
+     "$BENCH_DATA nowhere not found"),
+    ("cache-var-file", lambda root: (_nothing(root), _write(root / "cache", "x")),
+     {"BENCH_CACHE": "cache"}, SHAPES3D_DRY, "$BENCH_CACHE cache is a file"),
+    ("device-var-unknown", _nothing, {"BENCH_DEVICE": "gpu0"}, SHAPES3D_DRY,
+     "'gpu0' is not a torch device"),
+    ("device-var-absent", _nothing, {"BENCH_DEVICE": "cuda:3"}, SHAPES3D_DRY,
+     "CUDA device(s)"),
+    *[(f"generator-var-{kind}", _checkpoint(kind, "g.pkl"), {GEN_VAR: "g.pkl"}, SHAPES3D_DRY,
+       fragment) for kind, fragment in [
+        ("folder", "$BENCH_SHAPES3D_GENERATOR g.pkl is a folder"),
+        ("empty", "$BENCH_SHAPES3D_GENERATOR g.pkl is an empty file"),
+        ("random", "g.pkl: cannot be read as an NVIDIA"),
+        ("forbidden-global", "refusing to load global 'os.system'")]],
+    ("generator-var-missing", _nothing, {GEN_VAR: "g.pkl"}, SHAPES3D_DRY,
+     "$BENCH_SHAPES3D_GENERATOR g.pkl not found"),
+    ("generator-var-zip-not-torch", _checkpoint("zip-not-torch", "g.pt"), {GEN_VAR: "g.pt"},
+     SHAPES3D_DRY, "g.pt: cannot be read as a StyleGAN2 generator torch.save"),
+    ("ffhq-generator-var-random", _checkpoint("random", "f.pt"), {FFHQ_VAR: "f.pt"}, FFHQ_DRY,
+     "$BENCH_FFHQ_GENERATOR: f.pt: cannot be read"),
+    ("ffhq-generator-var-folder", _checkpoint("folder", "f.pkl"), {FFHQ_VAR: "f.pkl"},
+     FFHQ_DRY, "$BENCH_FFHQ_GENERATOR f.pkl is a folder"),
+    ("ffhq-predictor-var-folder", _checkpoint("folder", "p.safetensors"),
+     {FFHQ_VAR: str(REPO / "models" / "weights" / "shapes3d_generator.safetensors"),
+      "BENCH_FFHQ_PREDICTOR": "p.safetensors"}, FFHQ_DRY,
+     "$BENCH_FFHQ_PREDICTOR p.safetensors is a folder"),
+    ("ffhq-predictor-var-no-sidecar", _checkpoint("no-sidecar", "p.safetensors"),
+     {FFHQ_VAR: str(REPO / "models" / "weights" / "shapes3d_generator.safetensors"),
+      "BENCH_FFHQ_PREDICTOR": "p.safetensors"}, FFHQ_DRY,
+     "attribute predictor p.safetensors: its architecture file p.json is missing"),
+    ("alexnet-var-random", _checkpoint("random", "a.pth"),
+     {FFHQ_VAR: str(REPO / "models" / "weights" / "shapes3d_generator.safetensors"),
+      "BENCH_ALEXNET": "a.pth"}, FFHQ_DRY, "a.pth: not a readable torch state dict"),
+    # seeds and grid size
+    ("seed-too-large", _nothing, {}, [*SYNTH, "--seeds", "4294967296"],
+     "seed 4294967296 is too large"),
+    ("seed-range-absurd", _nothing, {}, [*SYNTH, "--seeds", "0-99999999999999999999"],
+     "is too large"),
+    ("grid-too-many-cells", _nothing, {}, [*SYNTH, "--seeds", "0-100000", "--dry-run"],
+     "the grid has 100,001 cells, more than --max-cells 100,000"),
+    ("max-cells-zero", _nothing, {}, [*SYNTH, "--max-cells", "0"], "--max-cells must be >= 1"),
+    # --set on a method that is not in the grid, and values outside a setting's range
+    ("set-method-not-in-grid", _nothing, {}, [*SYNTH, "--set", "sefa.num_directions=3"],
+     "method 'sefa' is not in the grid"),
+    ("set-below-range", _nothing, {}, [*SYNTH, "--set", "beta-vae.steps=0"],
+     "steps: expected a value in [1, inf), got 0"),
+    ("set-tuple-outside-range", _nothing, {}, [*SYNTH, "--set", "beta-vae.adam_betas=[0.9,1]"],
+     "adam_betas: expected a value in [0, 1), got (0.9, 1.0)"),
+    ("set-fraction-above-range", _nothing, {},
+     ["run", "--methods", "corr-intervention", "--datasets", "shapes3d-oracle", "--set",
+      "flip_fraction=1.5", "--results", RESULTS], "flip_fraction: expected a value in (0, 1]"),
+    ("grid-below-range", _grid("[set]\nnum_directions = 0\n"), {},
+     ["run", "--methods", "sefa", "--datasets", "shapes3d-oracle", "--grid", "grid.toml",
+      "--results", RESULTS], "num_directions: expected a value in [1, inf), got 0"),
+]
+
+
 def _tree(root: Path) -> dict[str, tuple[int, int]]:
     """Every path under ``root`` with its modification time and size."""
     found = {}
@@ -211,12 +312,17 @@ def _tree(root: Path) -> dict[str, tuple[int, int]]:
     return found
 
 
+NAMED_INPUT_VARS = ("BENCH_DATA", "BENCH_PLUGINS", "BENCH_CACHE", "BENCH_DEVICE", GEN_VAR,
+                    FFHQ_VAR, "BENCH_FFHQ_PREDICTOR", "BENCH_ALEXNET")
+
+
 def run_bench(root: Path, args: list[str]) -> subprocess.CompletedProcess[str]:
-    """``python -m bench ARGS`` in ``root`` with this checkout (and the test toys) importable."""
+    """``python -m bench ARGS`` in ``root`` with this checkout (and the test toys) importable
+    and none of the user's named-input variables."""
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}",
            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    env.pop("BENCH_DATA", None)
-    env.pop("BENCH_PLUGINS", None)
+    for name in NAMED_INPUT_VARS:
+        env.pop(name, None)
     return subprocess.run([sys.executable, "-m", "bench", *args], cwd=root, env=env,
                           capture_output=True, text=True, timeout=300, check=False)
 
@@ -224,6 +330,35 @@ def run_bench(root: Path, args: list[str]) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(("setup", "args", "fragment"),
                          [pytest.param(s, a, f, id=i) for i, s, a, f in CATALOGUE])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, setup, args, fragment):
+    _assert_one_line_error(tmp_path, setup, args, fragment)
+
+
+@pytest.mark.parametrize(("setup", "env", "args", "fragment"),
+                         [pytest.param(s, e, a, f, id=i) for i, s, e, a, f in PLANNING_CATALOGUE])
+def test_bad_named_input_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, setup, env, args,
+                                               fragment):
+    """In this process (``bench.cli.main``), to keep the catalogue fast: an exception that is
+    not a one-line error fails the test as a traceback would."""
+    from bench.cli import main
+
+    setup(tmp_path)
+    before = _tree(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    for name in NAMED_INPUT_VARS:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert fragment in lines[0]
+    assert _tree(tmp_path) == before
+
+
+def _assert_one_line_error(tmp_path: Path, setup: Callable[[Path], None], args: list[str],
+                           fragment: str) -> None:
     setup(tmp_path)
     before = _tree(tmp_path)
     done = run_bench(tmp_path, args)
