@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -23,6 +24,88 @@ PROFILES: tuple[str, ...] = ("quick", "paper")
 
 NONE_WORDS = ("none", "null")
 """Strings that mean "no value" for an optional field (TOML has no null)."""
+
+
+RANGES_ATTR = "RANGES"
+"""The class attribute of a config dataclass mapping each numeric field to its ``Range``."""
+
+_INTERVAL = re.compile(r"^\s*([\[(])\s*(-?inf|[-+0-9.e]+)\s*,\s*(-?inf|[-+0-9.e]+)\s*([\])])\s*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """An interval a numeric setting (or each number of a tuple setting) must lie in, written
+    as in mathematics: ``Range("[1, inf)")``, ``Range("(0, 1]")``."""
+
+    text: str
+
+    def __post_init__(self) -> None:
+        match = _INTERVAL.match(self.text)
+        if match is None:
+            raise ValueError(f"bad range {self.text!r}: expected e.g. '[1, inf)' or '(0, 1]'")
+        low, high = float(match.group(2)), float(match.group(3))
+        if low > high:
+            raise ValueError(f"bad range {self.text!r}: its low end is above its high end")
+
+    def _parts(self) -> tuple[bool, float, float, bool]:
+        match = _INTERVAL.match(self.text)
+        assert match is not None  # checked in __post_init__
+        return (match.group(1) == "[", float(match.group(2)), float(match.group(3)),
+                match.group(4) == "]")
+
+    def __contains__(self, value: object) -> bool:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        low_closed, low, high, high_closed = self._parts()
+        above = value >= low if low_closed else value > low
+        below = value <= high if high_closed else value < high
+        return bool(above and below)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def field_ranges(config_cls: type) -> dict[str, Range]:
+    """Field name -> Range of a config dataclass (its ``RANGES`` and those of its bases; a
+    subclass's entry wins)."""
+    ranges: dict[str, Range] = {}
+    for klass in reversed(config_cls.__mro__):
+        for name, value in vars(klass).get(RANGES_ATTR, {}).items():
+            ranges[name] = value if isinstance(value, Range) else Range(str(value))
+    return ranges
+
+
+def numeric_fields(config_cls: type) -> list[str]:
+    """The fields holding numbers (int, float, optional or tuples of them): each must have a
+    Range in ``RANGES``."""
+    def numeric(tp: Any) -> bool:
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+        if tp in (int, float):
+            return True
+        if origin in (Union, types.UnionType, tuple):
+            inner = [a for a in args if a not in (type(None), Ellipsis)]
+            return bool(inner) and all(numeric(a) for a in inner)
+        return False
+
+    return sorted(name for name, tp in field_types(config_cls).items() if numeric(tp))
+
+
+def check_range(config_cls: type, name: str, value: Any) -> None:
+    """A one-line ValueError when ``value`` (or a number in it) is outside field ``name``'s
+    declared Range; None and fields without a Range pass."""
+    bounds = field_ranges(config_cls).get(name)
+    if bounds is None or value is None:
+        return
+    numbers = value if isinstance(value, (tuple, list)) else (value,)
+    for number in numbers:
+        if number not in bounds:
+            raise ValueError(f"{name}: expected a value in {bounds}, got {_show(value)}")
+
+
+def check_ranges(config: Any) -> None:
+    """Every field of ``config`` within its declared Range (call from ``__post_init__``)."""
+    for name in field_ranges(type(config)):
+        check_range(type(config), name, getattr(config, name))
 
 
 def check_profile(profile: str) -> str:
@@ -74,7 +157,8 @@ def field_types(config_cls: type) -> dict[str, Any]:
 def check_field_value(config_cls: type, name: str, value: Any) -> Any:
     """``value`` converted to the type of field ``name`` (an int for a float field becomes a
     float, a list for a tuple field a tuple, "none" for an optional field None); a one-line
-    ValueError ``expected <what>, got <value>`` otherwise.
+    ValueError ``expected <what>, got <value>`` otherwise; a number outside the field's
+    declared Range (``RANGES``) is refused the same way.
 
     Integer fields refuse booleans, strings and non-integral numbers; number fields refuse
     booleans, NaN and infinities.
@@ -82,7 +166,9 @@ def check_field_value(config_cls: type, name: str, value: Any) -> Any:
     types_ = field_types(config_cls)
     if name not in types_:
         raise ValueError(unknown_field_message(config_cls, name))
-    return _convert(types_[name], value)
+    converted = _convert(types_[name], value)
+    check_range(config_cls, name, converted)
+    return converted
 
 
 def describe_type(tp: Any) -> str:

@@ -21,18 +21,17 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
 
-from core.config import resolve_config
+from core.config import check_ranges, resolve_config
 from methods.vae_common import (
     ProgressFn,
     SeedStreams,
     VAEEncoder,
     adam,
-    check_positive,
     run_steps,
 )
 from models.vae import (
@@ -65,10 +64,12 @@ class GroupVAEConfig:
     fusion: Fusion = "var"
     resolution: int = 64  # the VAE's working size; 32 downsamples the 64x64 pairs (4x cheaper)
 
+    RANGES: ClassVar[dict[str, str]] = {
+        "beta": "[0, inf)", "batch_size": "[1, inf)", "steps": "[1, inf)", "lr": "(0, inf)",
+        "adam_betas": "[0, 1)", "adam_eps": "(0, inf)", "resolution": "[1, inf)"}
+
     def __post_init__(self) -> None:
-        check_positive(self, ("batch_size", "steps", "lr", "adam_eps"))
-        if self.beta < 0:
-            raise ValueError(f"beta must be >= 0, got {self.beta}")
+        check_ranges(self)
         if self.fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
         if self.resolution not in RESOLUTIONS:

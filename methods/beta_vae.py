@@ -9,13 +9,13 @@ mean. Training images are drawn uniformly (i.i.d.) from the ground-truth factor 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
+from core.config import check_ranges
 from methods.base import register_method
 from methods.vae_common import (
     ProgressFn,
     VAEEncoder,
-    check_positive,
     finish_vae_training,
     load_vae_encoder,
     require_ground_truth,
@@ -36,10 +36,12 @@ class BetaVAEConfig:
     adam_betas: tuple[float, float] = (0.9, 0.999)
     adam_eps: float = 1e-8
 
+    RANGES: ClassVar[dict[str, str]] = {
+        "num_latents": "[1, inf)", "beta": "[0, inf)", "batch_size": "[1, inf)",
+        "steps": "[1, inf)", "lr": "(0, inf)", "adam_betas": "[0, 1)", "adam_eps": "(0, inf)"}
+
     def __post_init__(self) -> None:
-        check_positive(self, ("num_latents", "batch_size", "steps", "lr", "adam_eps"))
-        if self.beta < 0:
-            raise ValueError(f"beta must be >= 0, got {self.beta}")
+        check_ranges(self)
 
 
 # Quick (2 CPU cores): 1200 steps at lr 5e-4 instead of 300k at 1e-4; about 165 s of one core

@@ -20,13 +20,13 @@ every ``checkpoint_every`` steps into the stage's work folder and resumes from t
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
+from core.config import check_ranges
 from methods.base import METHODS, method_spec, register_method
 from methods.contrast import (
     binary_contrast_loss,
@@ -67,22 +67,21 @@ class NavigatorTrainingConfig:
     sensor_weights: str | None = None
     checkpoint_every: int = 200  # steps
 
+    RANGES: ClassVar[dict[str, str]] = {
+        "num_directions": "[1, inf)", "gaussian_size": "[1, inf)", "gaussian_std": "(0, inf)",
+        "num_colors": "[1, inf)", "var_scale": "(0, inf)", "lr": "(0, inf)",
+        "batch_size": "[2, inf)", "kimg": "(0, inf)", "div_lambda": "[0, inf)",
+        "pattern_size": "[1, inf)", "checkpoint_every": "[1, inf)"}
+
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         check_spatial_mode(self.spatial_mode)
-        if self.batch_size < 2 or (self.loss == "bi" and self.batch_size % 2):
-            raise ValueError(f"batch_size must be >= 2 (and even for the Bi loss), got "
-                             f"{self.batch_size}")
-        for name in ("num_directions", "num_colors", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("var_scale", "lr", "kimg"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a positive number, got {value}")
-        if not math.isfinite(self.div_lambda) or self.div_lambda < 0:
-            raise ValueError(f"div_lambda must be >= 0, got {self.div_lambda}")
+        check_ranges(self)
+        if self.loss == "bi" and self.batch_size % 2:
+            raise ValueError(f"batch_size must be even for the Bi loss, got {self.batch_size}")
+        if self.gaussian_size % 2 == 0:
+            raise ValueError(f"gaussian_size must be odd, got {self.gaussian_size}")
 
     @property
     def steps(self) -> int:
@@ -95,6 +94,8 @@ class ContraFeatConfig(NavigatorTrainingConfig):
 
     num_eigen: int = 100
     pca_samples: int = 1_000_000
+
+    RANGES: ClassVar[dict[str, str]] = {"num_eigen": "[1, inf)", "pca_samples": "[1, inf)"}
 
 
 @dataclass(frozen=True)

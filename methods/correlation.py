@@ -31,11 +31,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
+from core.config import check_ranges
 from core.hashing import stable_int
 from core.io import atomic_path
 from datasets.render3d import SHAPE_NAMES
@@ -62,13 +63,20 @@ class CorrelationConfig:
     direction_samples: int = 1000  # pool codes mapping a Z direction into W
     batch_size: int = 256
 
+    RANGES: ClassVar[dict[str, str]] = {
+        "pool_size": "[1, inf)", "num_codes": "[1, inf)", "min_codes": "[1, inf)",
+        "max_set_size": "[1, inf)", "direction_samples": "[1, inf)", "batch_size": "[1, inf)"}
+
+    def __post_init__(self) -> None:
+        self.check()
+
     def check(self) -> None:
+        """The space and every declared range (the subclasses' fields included)."""
         if self.space not in SPACES:
             raise ValueError(f"space must be one of {SPACES}, got {self.space!r}")
-        for name in ("pool_size", "num_codes", "min_codes", "max_set_size",
-                     "direction_samples", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        check_ranges(self)
+        if getattr(self, "deltas", None) == ():
+            raise ValueError("deltas: expected at least one magnitude, got ()")
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,9 @@ class InterventionConfig(CorrelationConfig):
     deltas: tuple[float, ...] = (1.0, 2.0, 3.0, 5.0)
     flip_fraction: float = 0.5
     prob_threshold: float = 0.5
+
+    RANGES: ClassVar[dict[str, str]] = {
+        "deltas": "(0, inf)", "flip_fraction": "(0, 1]", "prob_threshold": "(0, 1)"}
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,12 @@ class OptimizeConfig(CorrelationConfig):
     init: float = 0.5
     set_threshold: float = 0.5
     checkpoint_every: int = 100
+
+    # ``init``: the starting value of a (g = tanh a), any finite number
+    RANGES: ClassVar[dict[str, str]] = {
+        "steps": "[1, inf)", "opt_batch_size": "[1, inf)", "lr": "(0, inf)",
+        "kappa": "(0, inf)", "l1": "[0, inf)", "init": "(-inf, inf)", "set_threshold": "[0, 1]",
+        "checkpoint_every": "[1, inf)"}
 
 
 # -- concepts, codes and the classifier ---------------------------------------------------------
@@ -367,8 +384,6 @@ def grow_set(latent: LatentSpace, codes: torch.Tensor, concept: Concept, order: 
 )
 def run_intervention(bundle: Any, config: InterventionConfig, seed: int,
                      progress: Any = None) -> Directions:
-    if not config.deltas or min(config.deltas) <= 0:
-        raise ValueError(f"deltas must be positive magnitudes, got {config.deltas}")
     latent, pool, concepts, members, skipped = setup(bundle, config, seed)
     rows = torch.unique(torch.cat(list(members.values())))
     position = {int(r): k for k, r in enumerate(rows)}
@@ -492,11 +507,6 @@ def weighted_set(weights: torch.Tensor, config: OptimizeConfig) -> list[int]:
 )
 def run_optimize(bundle: Any, config: OptimizeConfig, seed: int, progress: Any = None,
                  checkpoint_dir: Path | None = None) -> Directions:
-    for name in ("steps", "opt_batch_size", "checkpoint_every"):
-        if getattr(config, name) < 1:
-            raise ValueError(f"{name} must be positive, got {getattr(config, name)}")
-    if config.kappa <= 0 or config.lr <= 0 or config.l1 < 0:
-        raise ValueError("kappa and lr must be positive and l1 non-negative")
     latent, pool, concepts, members, skipped = setup(bundle, config, seed)
     bar = open_bar(progress, config.steps * len(concepts), "corr-optimize: weightings")
     records, vectors = [], []

@@ -15,18 +15,18 @@ unsupervised-study grid {10, 20, 30, 40, 50, 100}.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from core.config import check_ranges
 from methods.base import register_method
 from methods.vae_common import (
     ProgressFn,
     VAEEncoder,
     adam,
-    check_positive,
     finish_vae_training,
     load_vae_encoder,
     require_ground_truth,
@@ -51,13 +51,15 @@ class FactorVAEConfig:
     disc_lr: float = 1e-4
     disc_adam_betas: tuple[float, float] = (0.5, 0.9)
 
+    # batch_size >= 2: the total-correlation term permutes codes across the batch
+    RANGES: ClassVar[dict[str, str]] = {
+        "num_latents": "[1, inf)", "gamma": "[0, inf)", "batch_size": "[2, inf)",
+        "steps": "[1, inf)", "lr": "(0, inf)", "adam_betas": "[0, 1)", "adam_eps": "(0, inf)",
+        "disc_layers": "[1, inf)", "disc_width": "[1, inf)", "disc_lr": "(0, inf)",
+        "disc_adam_betas": "[0, 1)"}
+
     def __post_init__(self) -> None:
-        check_positive(self, ("num_latents", "batch_size", "steps", "lr", "adam_eps",
-                              "disc_layers", "disc_width", "disc_lr"))
-        if self.gamma < 0:
-            raise ValueError(f"gamma must be >= 0, got {self.gamma}")
-        if self.batch_size < 2:
-            raise ValueError("FactorVAE needs batch_size >= 2 to permute codes")
+        check_ranges(self)
 
 
 # Quick (2 CPU cores): a smaller discriminator (2 × 256; the paper's 6 × 1000 would double the

@@ -12,11 +12,12 @@ ones). Edits go to the W+ rows ``[layer_start, layer_end)`` (all rows by default
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
+from core.config import check_ranges
 from methods.base import register_method
 from methods.directions import Directions, open_bar, orient_signs, sample_w
 
@@ -30,6 +31,13 @@ class GANSpaceConfig:
     batch_size: int = 10_000
     layer_start: int | None = None
     layer_end: int | None = None
+
+    RANGES: ClassVar[dict[str, str]] = {
+        "num_directions": "[1, inf)", "num_samples": "[2, inf)", "batch_size": "[1, inf)",
+        "layer_start": "[0, inf)", "layer_end": "[1, inf)"}
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
 
 
 class StreamingCovariance:
@@ -87,10 +95,6 @@ def run_ganspace(
     bundle: Any, config: GANSpaceConfig, seed: int, progress: Any = None
 ) -> Directions:
     generator = bundle.generator
-    if config.num_directions <= 0:
-        raise ValueError(f"num_directions must be positive, got {config.num_directions}")
-    if config.num_samples < 2:
-        raise ValueError(f"num_samples must be at least 2, got {config.num_samples}")
     rows = layer_range(config.layer_start, config.layer_end, generator.num_ws)
     rng = torch.Generator().manual_seed(int(seed))
     stats = StreamingCovariance(generator.w_dim)

@@ -20,15 +20,15 @@ The generator is frozen. Output: the unit directions broadcast on every W+ row, 
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.config import check_ranges
 from methods.base import register_method
 from methods.contrafeat import register_attention_addon
 from methods.directions import Directions
@@ -53,22 +53,16 @@ class LatentCLRConfig:
     steps: int = 10_000
     checkpoint_every: int = 1000
 
+    RANGES: ClassVar[dict[str, str]] = {
+        "num_directions": "[2, inf)", "alpha": "(0, inf)", "feature_blocks": "[1, inf)",
+        "temperature": "(0, inf)", "lr": "(0, inf)", "weight_decay": "[0, inf)",
+        "milestones": "[1, inf)", "gamma": "(0, inf)", "batch_size": "[2, inf)",
+        "steps": "[1, inf)", "checkpoint_every": "[1, inf)"}
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
-        if self.num_directions < 2 or self.batch_size < 2:
-            raise ValueError(f"num_directions and batch_size must be >= 2, got "
-                             f"{self.num_directions} and {self.batch_size}")
-        for name in ("feature_blocks", "steps", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("alpha", "temperature", "lr", "gamma"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a positive number, got {value}")
-        if not math.isfinite(self.weight_decay) or self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
-        if list(self.milestones) != sorted(self.milestones) or any(
-                m < 1 for m in self.milestones):
+        check_ranges(self)
+        if list(self.milestones) != sorted(self.milestones):
             raise ValueError(f"milestones must be increasing positive steps, got "
                              f"{self.milestones}")
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
+from core.config import check_ranges
 from methods.base import register_method
 from methods.directions import Directions
 
@@ -16,6 +17,11 @@ class RandomConfig:
     """``num_directions`` isotropic unit vectors in W, applied to every W+ row."""
 
     num_directions: int = 30
+
+    RANGES: ClassVar[dict[str, str]] = {"num_directions": "[1, inf)"}
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
 
 
 def random_unit_vectors(num: int, dim: int, rng: torch.Generator) -> torch.Tensor:
@@ -34,8 +40,6 @@ def random_unit_vectors(num: int, dim: int, rng: torch.Generator) -> torch.Tenso
     load_output=Directions.load,
 )
 def run_random(bundle: Any, config: RandomConfig, seed: int, progress: Any = None) -> Directions:
-    if config.num_directions <= 0:
-        raise ValueError(f"num_directions must be positive, got {config.num_directions}")
     generator = bundle.generator
     rng = torch.Generator().manual_seed(int(seed))
     vectors = random_unit_vectors(config.num_directions, generator.w_dim, rng)

@@ -22,15 +22,15 @@ the learned norm, the W shift of ε = 1).
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.config import check_ranges
 from methods.base import register_method
 from methods.contrafeat import register_attention_addon
 from methods.directions import Directions
@@ -60,6 +60,12 @@ class RecogConfig:
     steps: int = 100_000
     checkpoint_every: int = 1000
 
+    RANGES: ClassVar[dict[str, str]] = {
+        "num_directions": "[2, inf)", "shift_scale": "(0, inf)", "min_shift": "[0, inf)",
+        "reconstructor_size": "[8, inf)", "reconstructor_width": "[1, inf)",
+        "shift_weight": "[0, inf)", "lr": "(0, inf)", "deformator_lr": "(0, inf)",
+        "batch_size": "[1, inf)", "steps": "[1, inf)", "checkpoint_every": "[1, inf)"}
+
     def __post_init__(self) -> None:
         if self.deformator not in DEFORMATORS:
             raise ValueError(f"deformator must be one of {', '.join(DEFORMATORS)}, got "
@@ -67,24 +73,9 @@ class RecogConfig:
         if self.reconstructor not in RECONSTRUCTORS:
             raise ValueError(f"reconstructor must be one of {', '.join(RECONSTRUCTORS)}, got "
                              f"{self.reconstructor!r}")
-        if self.num_directions is not None and self.num_directions < 2:
-            raise ValueError(f"num_directions must be >= 2, got {self.num_directions}")
-        for name in ("batch_size", "steps", "checkpoint_every", "reconstructor_width"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.reconstructor_size is not None and self.reconstructor_size < 8:
-            raise ValueError(f"reconstructor_size must be >= 8, got {self.reconstructor_size}")
-        for name in ("shift_scale", "lr"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a positive number, got {value}")
-        if self.deformator_lr is not None and not (
-                math.isfinite(self.deformator_lr) and self.deformator_lr > 0):
-            raise ValueError(f"deformator_lr must be a positive number, got {self.deformator_lr}")
-        if not 0 <= self.min_shift <= self.shift_scale:
+        check_ranges(self)
+        if self.min_shift > self.shift_scale:
             raise ValueError(f"min_shift must be in [0, shift_scale], got {self.min_shift}")
-        if not math.isfinite(self.shift_weight) or self.shift_weight < 0:
-            raise ValueError(f"shift_weight must be >= 0, got {self.shift_weight}")
 
 
 # -- deformator -----------------------------------------------------------------------------

@@ -10,11 +10,12 @@ is unsorted). Edits go only to the selected W+ rows; the native unit is 1 (unit 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
+from core.config import check_ranges
 from methods.base import register_method
 from methods.directions import Directions, check_layers, orient_signs
 
@@ -25,6 +26,11 @@ class SeFaConfig:
 
     num_directions: int = 30
     layers: tuple[int, ...] | None = None
+
+    RANGES: ClassVar[dict[str, str]] = {"num_directions": "[1, inf)", "layers": "[0, inf)"}
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
 
 
 def sefa_eigenpairs(affines: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -47,8 +53,6 @@ def sefa_eigenpairs(affines: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 def run_sefa(bundle: Any, config: SeFaConfig, seed: int, progress: Any = None) -> Directions:
     generator = bundle.generator
-    if config.num_directions <= 0:
-        raise ValueError(f"num_directions must be positive, got {config.num_directions}")
     rows = check_layers(config.layers, generator.num_ws)
     affines = generator.style_affines()
     if len(affines) != generator.num_ws:

@@ -279,14 +279,6 @@ def fresh_encoder(arch: VAEArchitecture, seed: int) -> VAEEncoder:
     return VAEEncoder(build_vae(arch, seed), {"trained": False, "seed": seed})
 
 
-def check_positive(config: Any, names: tuple[str, ...]) -> None:
-    """Raise a one-line ValueError for the first config field that is not > 0."""
-    for name in names:
-        value = getattr(config, name)
-        if not value > 0:
-            raise ValueError(f"{type(config).__name__}.{name} must be > 0, got {value!r}")
-
-
 def require_ground_truth(bundle: Any, method: str) -> Any:
     ground_truth = getattr(bundle, "ground_truth", None)
     if ground_truth is None:

@@ -181,3 +181,35 @@ def test_plan_errors(toys):
 def test_stable_int_differs_by_name():
     assert stable_int("metrics") != stable_int("train")
     assert 0 <= stable_int("x") < 2**64
+
+
+def test_every_numeric_setting_declares_its_range():
+    """Each number a user may set (every method's config, the group VAE's) has a Range, and
+    each Range names a field: a value outside it is refused when the grid is planned."""
+    from core.config import field_names, field_ranges, numeric_fields
+    from distill.group_vae import GroupVAEConfig
+    from methods.base import METHODS, import_builtin_methods
+
+    import_builtin_methods()
+    classes = {entry.meta["spec"].config_cls for entry in METHODS.entries()} | {GroupVAEConfig}
+    for config_cls in classes:
+        ranges = field_ranges(config_cls)
+        assert set(numeric_fields(config_cls)) <= set(ranges), config_cls.__name__
+        assert set(ranges) <= set(field_names(config_cls)), config_cls.__name__
+        defaults = config_cls()  # the paper's settings lie inside their ranges
+        assert defaults is not None
+
+
+@pytest.mark.parametrize(("text", "inside", "outside"), [
+    ("[1, inf)", [1, 2, 10**9], [0, -1, 0.5]),
+    ("(0, 1]", [1e-9, 0.5, 1], [0, 1.0000001, -3]),
+    ("[0, 1)", [0, 0.999], [1, -1e-9]),
+    ("(-inf, inf)", [-1e300, 0, 1e300], [float("nan")]),
+])
+def test_range_bounds_are_the_written_interval(text, inside, outside):
+    from core.config import Range
+
+    bounds = Range(text)
+    assert all(value in bounds for value in inside)
+    assert not any(value in bounds for value in outside)
+    assert True not in bounds and "1" not in bounds  # only numbers are in a range

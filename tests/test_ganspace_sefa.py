@@ -206,8 +206,8 @@ def test_run_sefa_meta_and_argument_checks() -> None:
     assert dirs.meta["names"] == ["sefa0"] and dirs.meta["layers"] == [0, 2]
     np.testing.assert_allclose(dirs.meta["eigenvalues"], values[:1], rtol=1e-12)
     np.testing.assert_allclose(dirs.meta["eigenvalue_ratio"], values[:1] / 12.0, rtol=1e-12)
-    with pytest.raises(ValueError, match="^num_directions must be positive, got 0$"):
-        run_sefa(bundle_of(gen), SeFaConfig(num_directions=0), seed=0)
+    with pytest.raises(ValueError, match=r"^num_directions: expected a value in \[1, inf\), got 0"):
+        SeFaConfig(num_directions=0)  # refused when the config is made (at planning)
     gen.style_affines = lambda: affines[:2]
     wrong_count = r"^style_affines\(\) returned 2 matrices, expected num_ws=3$"
     with pytest.raises(ValueError, match=wrong_count):
@@ -238,10 +238,10 @@ def test_run_ganspace_meta_progress_and_argument_checks() -> None:
     np.testing.assert_allclose(dirs.meta["w_mean"], w.mean(0), rtol=1e-9, atol=1e-12)
     # two samples are enough; fewer, or no direction, is an error
     assert run_ganspace(bundle_of(gen), GANSpaceConfig(1, 2, 2), seed=0).meta["num_samples"] == 2
-    with pytest.raises(ValueError, match="^num_samples must be at least 2, got 1$"):
-        run_ganspace(bundle_of(gen), GANSpaceConfig(1, 1, 1), seed=0)
-    with pytest.raises(ValueError, match="^num_directions must be positive, got 0$"):
-        run_ganspace(bundle_of(gen), GANSpaceConfig(0, 10, 10), seed=0)
+    with pytest.raises(ValueError, match=r"^num_samples: expected a value in \[2, inf\), got 1$"):
+        GANSpaceConfig(1, 1, 1)
+    with pytest.raises(ValueError, match=r"^num_directions: expected a value in \[1, inf\)"):
+        GANSpaceConfig(0, 10, 10)
 
 
 def test_run_ganspace_constant_w_has_zero_variance_ratio() -> None:
