@@ -2,7 +2,7 @@
 
 Reads the result files of a results folder (what ``python -m bench run`` wrote) and prints one
 row per cell (wall seconds of each stage, the cell's wall time and peak resident memory) and a
-total row, as a Markdown table for the README.
+total row, as a Markdown table (the one in docs/performance.md).
 
     PYTHONPATH=. python benchmarks/run_stages.py [results]
 """
