@@ -215,7 +215,9 @@ class Separation:
 def separate_best(values: dict[int, dict[int, float]], higher_is_better: bool,
                   level: float = LEVEL, *, atol: float = 1e-12) -> Separation:
     """Pick the best and the runner-up of ``values`` (key -> seed -> value) by median, in the
-    better direction, and test the best against the runner-up over their common seeds.
+    better direction, and test the best against the runner-up over their common seeds. Where
+    several rows tie for the second-best median, the best must beat each of them; the one it
+    separates least from is reported as the runner-up.
 
     Separable only when the one-sided exact signed-rank p (best better than runner-up) is at most
     ``level``; a tie between the two best medians, fewer than :func:`min_seeds` common seeds or a
@@ -226,11 +228,24 @@ def separate_best(values: dict[int, dict[int, float]], higher_is_better: bool,
     sign = better_sign(higher_is_better)
     medians = {key: float(np.median(list(seeds.values()))) for key, seeds in entries.items()}
     order = sorted(entries, key=lambda key: -sign * medians[key])  # stable: ties keep row order
-    best, runner = order[0], order[1]
-    common = tuple(sorted(set(entries[best]) & set(entries[runner])))
-    if math.isclose(medians[best], medians[runner], rel_tol=0, abs_tol=atol):
+    best = order[0]
+    if math.isclose(medians[best], medians[order[1]], rel_tol=0, abs_tol=atol):
+        runner = order[1]
+        common = tuple(sorted(set(entries[best]) & set(entries[runner])))
         return Separation(best, runner, common, None, False, level,
                           "the two best medians are equal")
+    # rows tied for the second-best median are all runners-up: the best must beat each of them,
+    # and the one it separates least from is reported
+    tied = [key for key in order[1:]
+            if math.isclose(medians[key], medians[order[1]], rel_tol=0, abs_tol=atol)]
+    outcomes = [_against(entries, best, runner, sign, level, atol) for runner in tied]
+    return max(outcomes, key=lambda sep: (not sep.separable,
+                                          sep.test.p_value if sep.test is not None else 2.0))
+
+
+def _against(entries: dict[int, dict[int, float]], best: int, runner: int, sign: float,
+             level: float, atol: float) -> Separation:
+    common = tuple(sorted(set(entries[best]) & set(entries[runner])))
     if len(common) < 2:
         return Separation(best, runner, common, None, False, level,
                           f"{len(common)} seed(s) in common with the runner-up")

@@ -145,3 +145,14 @@ def test_lower_is_better_and_tied_medians():
     tied = separate_best({0: seeds([1, 2, 3]), 1: seeds([2, 2, 2]), 2: seeds([0, 0, 0])}, True)
     assert (tied.best, tied.runner_up, tied.separable, tied.test) == (0, 1, False, None)
     assert tied.reason == "the two best medians are equal"
+
+
+def test_rows_tied_for_runner_up_must_all_be_beaten():
+    values = {0: seeds([1.0, 1.0, 1.0, 1.0, 1.0]),
+              1: seeds([0.5, 0.5, 0.5, 0.5, 0.5]),  # beaten on every seed
+              2: seeds([0.5, 0.5, 0.5, 2.0, 2.0])}  # same median, above the best on two seeds
+    sep = separate_best(values, higher_is_better=True)
+    assert (sep.best, sep.runner_up, sep.separable) == (0, 2, False)
+    values[2] = seeds([0.5, 0.4, 0.5, 0.6, 0.5])
+    sep = separate_best(values, higher_is_better=True)
+    assert sep.separable and sep.test.p_value == 1 / 32
