@@ -24,10 +24,16 @@ This module uses only what holds without one:
 
 * **The leaderboard's mark** (:func:`separate_best`): the best median of a column is marked only
   where its seeds beat the runner-up's (the second-best median) on the seeds both have, one-sided
-  exact signed-rank p ≤ :data:`LEVEL` (0.05). The side is the one the medians picked, so the mark
-  is as strict as a two-sided test at 10 %; it is one-sided so that five seeds all in one
-  direction (p = 1/32 = 0.031) can be separated at all (two-sided, five seeds give at best
-  0.0625). Fewer than :data:`MIN_SEEDS_ONE_SIDED` (5) common seeds: never marked.
+  exact signed-rank p ≤ :data:`LEVEL` (0.05). The side is the one the medians picked, so a marked
+  column passes a two-sided test at 10 % and no stricter claim should be read into it; it is
+  one-sided so that five seeds all in one direction (p = 1/32 = 0.031) can be separated at all
+  (two-sided, five seeds give at best 0.0625). Fewer than :data:`MIN_SEEDS_ONE_SIDED` (5) common
+  seeds: never marked. Rows tied for the second-best median are all runners-up (the best must
+  beat each). Each column is its own test, not corrected for the number of columns: with many
+  seeds and twenty columns, expect about one mark in twenty columns where nothing differs.
+
+* ``bench compare`` (:mod:`bench.compare`) names its two methods before looking, so it uses the
+  two-sided test at the same 5 % level: 6 seeds all in one direction are the fewest it separates.
 """
 
 from __future__ import annotations
