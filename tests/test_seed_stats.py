@@ -158,7 +158,7 @@ def test_rows_tied_for_runner_up_must_all_be_beaten():
     assert sep.separable and sep.test.p_value == 1 / 32
 
 
-@pytest.mark.parametrize(("rows", "seeds", "most"), [(2, 5, 0.07), (2, 6, 0.12), (15, 6, 0.04)])
+@pytest.mark.parametrize(("rows", "seeds", "most"), [(2, 5, 0.08), (2, 6, 0.12), (15, 6, 0.04)])
 def test_false_marks_where_nothing_differs(rows, seeds, most):
     """Every row's seeds from one normal distribution: the rate of marked columns stays at or
     below the two-sided 10 % that the one-sided test on the medians' side amounts to."""
