@@ -7,13 +7,18 @@ its bundle apart (e.g. ``generator: shapes3d_generator.safetensors sha256 28fc14
 
 Each table is shown twice in Markdown: the headline view (the score keys the metric registry
 flags ``headline``: the numbers the papers report, e.g. disentanglement score and attribute count
-for discovery, FVM, MIG and DCI disentanglement for representations), then every sub-score. The
-CSV and LaTeX hold every score.
+for discovery, FVM, MIG and DCI disentanglement for representations), then every sub-score, then
+per column the best and the runner-up and whether the seeds separate them. The CSV and LaTeX
+hold every score.
 
-Every metric column shows mean ± std and a 95% t-interval over seeds; the best mean per column
-(direction from the metric registry's ``score_keys()``; unknown keys are never marked) is bold
-in Markdown and LaTeX and flagged in a ``<metric>_best`` CSV column. Marked only when two or
-more rows compete.
+Every metric cell shows the median over seeds and the order-statistic interval for it that the
+seed count supports (:func:`bench.seed_stats.median_interval`: the seeds' range below 6 seeds,
+with its coverage stated per table). A column's best median (direction from the metric
+registry's ``score_keys()``; unknown keys are never marked) is bold in Markdown, LaTeX and the
+HTML report, and flagged in a ``<metric>_best`` CSV column, only where its seeds beat the
+runner-up's (the second-best median) on the seeds both have: one-sided exact Wilcoxon
+signed-rank test, p ≤ 0.05 (:func:`bench.seed_stats.separate_best`). Fewer than 5 common seeds
+can never reach that, so such columns are 'not separable', whatever their medians.
 """
 
 from __future__ import annotations
@@ -33,6 +38,16 @@ import numpy as np
 from scipy import stats
 from tabulate import tabulate
 
+from bench.seed_stats import (
+    LEVEL,
+    MIN_SEEDS_ONE_SIDED,
+    MedianInterval,
+    Separation,
+    median_interval,
+    order_statistic_rank,
+    separate_best,
+    smallest_p,
+)
 from core.hashing import stable_hash
 from core.io import atomic_write_text
 from metrics.registry import score_keys
@@ -42,7 +57,10 @@ LEADERBOARD_NAME = "LEADERBOARD"
 
 @dataclass(frozen=True)
 class Summary:
-    """Mean, sample std and 95% t-interval of one metric over seeds (std/CI NaN when n = 1)."""
+    """Mean, sample std and 95% t-interval of one metric over seeds (std/CI NaN when n = 1).
+
+    The leaderboard shows medians and order-statistic intervals instead
+    (:func:`bench.seed_stats.median_interval`); the CSV keeps the mean and std beside them."""
 
     n: int
     mean: float
@@ -73,11 +91,24 @@ class Row:
     seeds: list[int] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)  # cell ids, one per seed
     values: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    # metric -> seed -> values (several where one seed ran more than once, e.g. other threads)
+    by_seed: dict[str, dict[int, list[float]]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(list)))
     figures: list[tuple[str, str]] = field(default_factory=list)  # (text, path under results)
 
     def summary(self, metric: str) -> Summary | None:
         vals = self.values.get(metric)
         return summarize(vals) if vals else None
+
+    def interval(self, metric: str) -> MedianInterval | None:
+        """Median and order-statistic interval of one metric over this row's values."""
+        vals = self.values.get(metric)
+        return median_interval(vals) if vals else None
+
+    def per_seed(self, metric: str) -> dict[int, float]:
+        """seed -> value of one metric (the mean where a seed has several), for pairing rows."""
+        return {seed: float(np.mean(vals)) for seed, vals in
+                sorted(self.by_seed.get(metric, {}).items()) if vals}
 
 
 @dataclass
@@ -86,10 +117,12 @@ class Table:
     profile: str
     rows: list[Row]
     metrics: list[str]
-    best: dict[str, set[int]]  # metric -> indices of best rows
+    best: dict[str, set[int]]  # metric -> index of the bold row (only where separable)
     source: str | None = None  # the ground-truth source, where the bundle records one
     generator: str | None = None  # a user-chosen generator, where the bundle records one
     bundle: str | None = None  # what sets this bundle apart from another one of the same name
+    # metric -> best vs runner-up, for every metric with registry metadata and two or more rows
+    separations: dict[str, Separation] = field(default_factory=dict)
 
     @property
     def title(self) -> str:
@@ -200,6 +233,7 @@ def build_tables(results: Iterable[dict[str, Any]]) -> list[Table]:
         row.ids.append(str(result["id"]))
         for metric, value in result.get("metrics", {}).items():
             row.values[metric].append(float(value))
+            row.by_seed[metric][int(result["seed"])].append(float(value))
         for group, files in sorted(result.get("artifacts", {}).items()):
             if group == "figures":
                 for name, path in sorted(files.items()):
@@ -218,9 +252,11 @@ def build_tables(results: Iterable[dict[str, Any]]) -> list[Table]:
         rows = list(rows_by_key.values())
         _label_rows(rows)
         metrics = _ordered_metrics({m for row in rows for m in row.values}, info)
-        best = {m: _best_rows(rows, m, info) for m in metrics}
+        separations = {m: sep for m in metrics if (sep := _separation(rows, m, info)) is not None}
+        best = {m: {sep.best} if (sep := separations.get(m)) is not None and sep.separable
+                and sep.best is not None else set() for m in metrics}
         tables.append(Table(dataset, profile, rows, metrics, best, source or None,
-                            generator or None, bundles[group]))
+                            generator or None, bundles[group], separations))
     return tables
 
 
@@ -236,31 +272,28 @@ def _label_rows(rows: list[Row]) -> None:
             row.label = f"{row.label} [{row.config_hash[:6]}]"
 
 
-def _best_rows(rows: list[Row], metric: str, info: dict[str, Any]) -> set[int]:
+def _separation(rows: list[Row], metric: str, info: dict[str, Any]) -> Separation | None:
+    """Best vs runner-up of one column (None: no registry direction, or fewer than two rows)."""
     if metric not in info:
-        return set()
-    means = {i: float(np.mean(row.values[metric])) for i, row in enumerate(rows)
-             if row.values.get(metric)}
-    if len(means) < 2:
-        return set()
-    pick = max if info[metric].higher_is_better else min
-    target = pick(means.values())
-    return {i for i, mean in means.items() if math.isclose(mean, target, rel_tol=0, abs_tol=1e-12)}
+        return None
+    values = {i: seeds for i, row in enumerate(rows) if (seeds := row.per_seed(metric))}
+    if len(values) < 2:
+        return None
+    return separate_best(values, info[metric].higher_is_better)
 
 
 def _fmt(value: float) -> str:
     return f"{value:.3f}"
 
 
-def _cell_text(summary: Summary | None, row_seeds: int, *, latex: bool = False) -> str:
-    if summary is None:
+def _cell_text(interval: MedianInterval | None, row_seeds: int, *, latex: bool = False) -> str:
+    if interval is None:
         return "–" if not latex else "--"
-    pm = " $\\pm$ " if latex else " ± "
-    text = _fmt(summary.mean)
-    if summary.n > 1:
-        text += f"{pm}{_fmt(summary.std)} [{_fmt(summary.ci_low)}, {_fmt(summary.ci_high)}]"
-    if summary.n != row_seeds:
-        text += f" (n={summary.n})"
+    text = _fmt(interval.median)
+    if interval.n > 1:
+        text += f" [{_fmt(interval.low)}, {_fmt(interval.high)}]"
+    if interval.n != row_seeds:
+        text += f" (n={interval.n})"
     return text
 
 
@@ -269,10 +302,102 @@ def _link(path: str, results_root: Path, out_dir: Path) -> str:
 
 
 def cell_text(table: Table, index: int, metric: str) -> str:
-    """The text of one table cell (mean ± std [CI], ``(n=k)`` when seeds are missing), as in
+    """The text of one table cell (median [interval], ``(n=k)`` when seeds are missing), as in
     Markdown without the bold mark."""
     row = table.rows[index]
-    return _cell_text(row.summary(metric), len(row.seeds))
+    return _cell_text(row.interval(metric), len(row.seeds))
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.3g} %"
+
+
+def interval_note(table: Table) -> str:
+    """What the table's intervals are for the seed counts it has, with their coverage."""
+    counts = sorted({len(vals) for row in table.rows for vals in row.values.values()
+                     if len(vals) > 1})
+    if not counts:
+        return "One seed per cell: no interval."
+    parts = []
+    for n in counts:
+        interval = median_interval(range(n))
+        k = order_statistic_rank(n)
+        what = ("the seeds' range" if k == 1 else
+                f"the {_ordinal(k)} to {_ordinal(n + 1 - k)} smallest value")
+        parts.append(f"{n} seeds: {what}, which covers the median with probability "
+                     f"{_percent(interval.coverage)}")
+    return "Interval: " + "; ".join(parts) + "."
+
+
+def _ordinal(k: int) -> str:
+    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+    return f"{k}{suffix}"
+
+
+def mark_rule() -> str:
+    """The bold rule, in words (the Markdown and report captions)."""
+    return (f"Bold: the best median of a column, only where its seeds beat the runner-up's "
+            f"(the second-best median) on the seeds both have: one-sided exact Wilcoxon "
+            f"signed-rank test, p ≤ {LEVEL:g} (as the side is the one the medians picked, read "
+            f"it as a two-sided test at the {_percent(2 * LEVEL)} level). Where rows tie for "
+            f"the second-best median, the best must beat each of them. With n common seeds the "
+            f"smallest possible p is 1/2^n, so fewer than {MIN_SEEDS_ONE_SIDED} never separate "
+            "a column: it is 'not separable', whatever its medians.")
+
+
+def separation_note(table: Table) -> str:
+    """One sentence on what the table's seed counts allow."""
+    common = [len(sep.seeds) for sep in table.separations.values()]
+    if not common:
+        return "No column has two rows with a known direction to compare."
+    bold = sum(sep.separable for sep in table.separations.values())
+    most = max(common)
+    if most < MIN_SEEDS_ONE_SIDED:
+        return (f"No column can be bold here: at most {most} seed(s) in common between the best "
+                f"and the runner-up, whose smallest possible p is "
+                f"{smallest_p(most, 'greater'):.3g}.")
+    return f"{bold} of {len(common)} column(s) separable."
+
+
+@dataclass(frozen=True)
+class SeparationLine:
+    """One column's best vs runner-up, as the Markdown and the report show it."""
+
+    metric: str
+    best: str
+    best_median: float
+    runner_up: str
+    runner_up_median: float
+    seeds: int  # seeds both have
+    ahead: str  # "3 of 5": seeds where the best is on the better side
+    p_value: float | None  # one-sided exact signed-rank p (None: no test ran)
+    separable: bool
+    reason: str
+
+
+def separation_lines(table: Table) -> list[SeparationLine]:
+    """Best vs runner-up of each compared column, in column order."""
+    lines = []
+    for metric in table.metrics:
+        sep = table.separations.get(metric)
+        if sep is None or sep.best is None or sep.runner_up is None:
+            continue
+        best, runner = table.rows[sep.best], table.rows[sep.runner_up]
+        test = sep.test
+        lines.append(SeparationLine(
+            metric, best.label, float(np.median(best.values[metric])), runner.label,
+            float(np.median(runner.values[metric])), len(sep.seeds),
+            f"{test.above} of {test.n}" if test is not None else "–",
+            test.p_value if test is not None else None, sep.separable, sep.reason))
+    return lines
+
+
+def _separation_rows(table: Table) -> list[list[str]]:
+    return [[line.metric, f"{line.best} ({_fmt(line.best_median)})",
+             f"{line.runner_up} ({_fmt(line.runner_up_median)})", str(line.seeds), line.ahead,
+             "–" if line.p_value is None else f"{line.p_value:.3g}",
+             ("**separable**" if line.separable else "not separable") + f": {line.reason}"]
+            for line in separation_lines(table)]
 
 
 def _markdown_table(table: Table, metrics: list[str], results_root: Path, out_dir: Path, *,
@@ -302,11 +427,16 @@ def render_markdown(tables: list[Table], results_root: Path = Path("results"),
     """Per table: the headline view (if any headline metric is present), then every score."""
     out_dir = results_root if out_dir is None else out_dir
     parts = ["# Leaderboard", "",
-             "Mean ± std [95% t-interval] over seeds; best mean per column in bold.", ""]
+             "Median [interval] over seeds; the seeds column gives n (a cell with fewer says "
+             "`(n=k)`). The interval is the order-statistic interval for the median that the "
+             "seed count supports: the narrowest [x(k), x(n+1-k)] that covers the median with "
+             "probability ≥ 95 %, or, below 6 seeds, where none does, the seeds' range, whose "
+             "coverage each table states. " + mark_rule(), ""]
     if not tables:
         parts.append("No results yet: run `python -m bench run`.")
     for table in tables:
-        parts += [f"## {table.title}", ""]
+        parts += [f"## {table.title}", "", f"{interval_note(table)} {separation_note(table)}",
+                  ""]
         full = _markdown_table(table, table.metrics, results_root, out_dir, with_figures=True)
         if table.headline:
             parts += ["### Headline", "",
@@ -314,16 +444,28 @@ def render_markdown(tables: list[Table], results_root: Path = Path("results"),
                                       with_figures=False), "",
                       "### All scores", ""]
         parts += [full, ""]
+        separations = _separation_rows(table)
+        if separations:
+            parts += ["### Best vs runner-up", "",
+                      tabulate(separations, headers=[
+                          "metric", "best (median)", "runner-up (median)", "seeds both have",
+                          "best ahead on", "p (one-sided)", "mark"],
+                          tablefmt="github", disable_numparse=True), ""]
     return "\n".join(parts).rstrip() + "\n"
 
 
+CSV_PARTS = ("median", "low", "high", "coverage", "n", "mean", "std", "best", "p")
+
+
 def render_csv(tables: list[Table]) -> str:
+    """One line per row; per metric: ``median``, the interval ``low``/``high`` and its
+    ``coverage``, ``n``, ``mean`` and ``std``, ``best`` (1 only on a separable best row) and
+    ``p`` (on the best row: the one-sided p against the runner-up, where a test ran)."""
     metrics = _ordered_metrics({m for t in tables for m in t.metrics}, _metric_info())
     header = ["dataset", "profile", "ground_truth", "generator", "bundle", "method", "label",
               "config_hash", "seeds"]
     for metric in metrics:
-        header += [f"{metric}_{part}" for part in ("mean", "std", "ci95_low", "ci95_high", "n",
-                                                   "best")]
+        header += [f"{metric}_{part}" for part in CSV_PARTS]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
@@ -333,15 +475,23 @@ def render_csv(tables: list[Table]) -> str:
                                table.generator or "", table.bundle or "", row.method,
                                row.label, row.config_hash, len(row.seeds)]
             for metric in metrics:
-                summary = row.summary(metric)
-                if summary is None:
-                    line += [""] * 6
+                interval, summary = row.interval(metric), row.summary(metric)
+                if interval is None or summary is None:
+                    line += [""] * len(CSV_PARTS)
                     continue
-                line += [repr(x) if not math.isnan(x) else "" for x in
-                         (summary.mean, summary.std, summary.ci_low, summary.ci_high)]
-                line += [summary.n, int(i in table.best.get(metric, set()))]
+                sep = table.separations.get(metric)
+                p = (sep.test.p_value if sep is not None and sep.best == i
+                     and sep.test is not None else math.nan)
+                line += [_number(x) for x in (interval.median, interval.low, interval.high,
+                                              interval.coverage)]
+                line += [interval.n, *(_number(x) for x in (summary.mean, summary.std)),
+                         int(i in table.best.get(metric, set())), _number(p)]
             writer.writerow(line)
     return buffer.getvalue()
+
+
+def _number(value: float) -> str:
+    return "" if math.isnan(value) else repr(value)
 
 
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
@@ -362,7 +512,7 @@ def render_latex(tables: list[Table]) -> str:
         for i, row in enumerate(table.rows):
             line = [latex_escape(row.label), str(len(row.seeds))]
             for metric in table.metrics:
-                text = _cell_text(row.summary(metric), len(row.seeds), latex=True)
+                text = _cell_text(row.interval(metric), len(row.seeds), latex=True)
                 line.append(f"\\textbf{{{text}}}" if i in table.best[metric] else text)
             lines.append(" & ".join(line) + r" \\")
         caption = latex_escape(table.title)
@@ -370,9 +520,19 @@ def render_latex(tables: list[Table]) -> str:
                   "\\begin{tabular}{l" + "r" * (len(headers) - 1) + "}", "\\toprule",
                   " & ".join(headers) + r" \\", "\\midrule", *lines, "\\bottomrule",
                   "\\end{tabular}",
-                  f"\\caption{{{caption}: mean $\\pm$ std [95\\% t-interval] over seeds.}}",
+                  f"\\caption{{{caption}: {_latex_caption(table)}}}",
                   "\\end{table}", ""]
     return "\n".join(parts)
+
+
+def _latex_caption(table: Table) -> str:
+    bold = [m for m in table.metrics if table.best.get(m)]
+    marks = (f"bold in {len(bold)} column(s)" if bold else "no column separable")
+    text = (f"median [interval] over seeds. {interval_note(table)} Bold: the best median, only "
+            f"where its seeds beat the runner-up's (second-best median) on the seeds both have, "
+            f"one-sided exact Wilcoxon signed-rank test at the {_percent(LEVEL)} level (fewer "
+            f"than {MIN_SEEDS_ONE_SIDED} common seeds: not separable); {marks}.")
+    return latex_escape(text).replace("≥", "$\\geq$")
 
 
 def write_leaderboard(results: Iterable[dict[str, Any]], results_root: Path,

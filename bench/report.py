@@ -1,11 +1,14 @@
 """A static HTML report of a results folder: ``<results>/report/index.html`` and one page per cell.
 
 The folder is self-contained (no server, no network): figures, result files and error logs are
-copied into it, and the plots drawn here (metric-vs-seed strips, training losses, the generator
-asset's curves) are PNG files beside the pages. It holds the leaderboard's headline and full
-tables (the same numbers, from :func:`bench.leaderboard.build_tables`), per table the methods'
-traversal grids and R heatmaps side by side by seed, the generator assets the cells used, and
-every cell: complete, failed (``error.txt`` without a result), damaged or unfinished.
+copied into it, and the plots drawn here (per-metric distributions over seeds, training losses,
+the generator asset's curves) are PNG files beside the pages. It holds the leaderboard's headline
+and full tables (the same numbers and the same bold rule, from
+:func:`bench.leaderboard.build_tables`: median [interval] over seeds, bold only where the best
+row's seeds beat the runner-up's), per table its best-vs-runner-up comparisons and a box/strip
+plot per headline metric with every seed as a point, the methods' traversal grids and R heatmaps
+side by side by seed, the generator assets the cells used, and every cell: complete, failed
+(``error.txt`` without a result), damaged or unfinished.
 
 The report is built in a temporary sibling folder and swapped in whole, so an interrupted build
 never leaves a half-written report.
@@ -23,7 +26,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.leaderboard import Table, build_tables, cell_text
+import numpy as np
+
+from bench.leaderboard import (
+    SeparationLine,
+    Table,
+    build_tables,
+    cell_text,
+    interval_note,
+    mark_rule,
+    separation_lines,
+    separation_note,
+)
 from bench.store import RESULT_FILE, InvalidResult, ResultStore
 from core.errors import BenchError
 from core.io import atomic_path, atomic_write_text, dumps_json, read_json
@@ -188,34 +202,59 @@ def plot_losses(logs: list[LossLog], path: Path) -> None:
     _save(fig, path)
 
 
-def plot_strips(table: Table, metrics: list[str], by_id: dict[str, dict[str, Any]],
-                path: Path) -> None:
-    """Metric-vs-seed strip plot: one panel per metric, one column per row, a dot per seed
-    (labelled with the seed) and a bar at the mean."""
+BOX_MIN_SEEDS = 5  # a box (quartiles) is drawn only where a row has this many seeds
+
+
+def plot_seed_distributions(table: Table, metrics: list[str], path: Path) -> None:
+    """Per metric one panel; per row every seed's value as a point (labelled with its seed, or
+    its seeds where several share a value), a bar at the median and, where the row has
+    :data:`BOX_MIN_SEEDS` seeds or more, a box (quartiles, whiskers to the smallest and largest
+    seed): the distribution over seeds, as disentanglement_lib draws it, without pretending that
+    two seeds have quartiles. A column's bold row (see :mod:`bench.leaderboard`) has its label in
+    bold and its points in black."""
     plt = _pyplot()
     width = max(3.2, 0.9 * len(table.rows) + 1.2)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(width * len(metrics), 3.6),
-                             squeeze=False)
-    for ax, metric in zip(axes[0], metrics, strict=True):
+    columns = max(1, min(len(metrics), int(18 // width)))  # panels side by side up to ~18 in
+    grid = -(-len(metrics) // columns)
+    fig, axes = plt.subplots(grid, columns, figsize=(width * columns, 3.8 * grid),
+                             squeeze=False, layout="constrained")
+    for ax in axes.flat[len(metrics):]:
+        ax.set_visible(False)
+    for ax, metric in zip(axes.flat, metrics, strict=False):
+        best = table.best.get(metric, set())
         for x, row in enumerate(table.rows):
-            points = [(by_id[i]["seed"], by_id[i]["metrics"][metric]) for i in row.ids
-                      if metric in by_id[i]["metrics"]]
+            points = [(seed, value) for seed, vals in sorted(row.by_seed.get(metric, {}).items())
+                      for value in vals]
             if not points:
                 continue
-            ys = [v for _, v in points]
-            ax.scatter([x] * len(ys), ys, s=18, zorder=3)
+            ys = [value for _, value in points]
+            if len(ys) >= BOX_MIN_SEEDS:
+                ax.boxplot([ys], positions=[x], widths=0.5, whis=(0, 100), showfliers=False,
+                           medianprops={"linewidth": 0}, boxprops={"color": "0.55"},
+                           whiskerprops={"color": "0.55"}, capprops={"color": "0.55"})
+            ax.scatter([x] * len(ys), ys, s=20, zorder=3,
+                       color="black" if x in best else "tab:blue")
+            labels: dict[float, list[str]] = defaultdict(list)  # seeds with equal values: one
             for seed, value in points:
-                ax.annotate(str(seed), (x, value), xytext=(4, 0), textcoords="offset points",
-                            fontsize=6, va="center")
-            mean = sum(ys) / len(ys)
-            ax.plot([x - 0.25, x + 0.25], [mean, mean], color="black", linewidth=1.5)
+                labels[value].append(str(seed))
+            for value, seeds in labels.items():
+                ax.annotate(",".join(seeds), (x, value), xytext=(4, 0),
+                            textcoords="offset points", fontsize=6, va="center")
+            median = float(np.median(ys))
+            ax.plot([x - 0.28, x + 0.28], [median, median], color="black", linewidth=1.6)
         ax.set_xticks(range(len(table.rows)), [r.label for r in table.rows], rotation=30,
                       ha="right", fontsize=8)
+        for x, tick in enumerate(ax.get_xticklabels()):
+            if x in best:
+                tick.set_fontweight("bold")
         ax.set_xlim(-0.6, len(table.rows) - 0.4)
-        ax.set_title(metric, fontsize=9)
+        sep = table.separations.get(metric)
+        verdict = ("" if sep is None or sep.best is None else
+                   "; best separable" if sep.separable else "; not separable")
+        ax.set_title(f"{metric}{verdict}", fontsize=9)
         ax.grid(axis="y", alpha=0.3)
-    fig.suptitle(f"{table.title}: value per seed (bar: mean)", fontsize=9)
-    fig.tight_layout()
+    fig.suptitle(f"{table.title}: every seed (bar: median; box where n ≥ {BOX_MIN_SEEDS})",
+                 fontsize=9)
     _save(fig, path)
 
 
@@ -305,7 +344,9 @@ class TableView:
     protocols: list[str]
     side_by_side: list[dict[str, Any]]  # per seed: {"seed", "entries": [...]}
     has_figures: bool
-    strip_plot: str | None = None
+    notes: str = ""  # what the intervals are and what the seed counts allow
+    separations: list[SeparationLine] = field(default_factory=list)
+    seed_plot: str | None = None
 
 
 def _table_views(tables: list[Table], cells: dict[str, Cell], work: Path) -> list[TableView]:
@@ -338,12 +379,12 @@ def _table_views(tables: list[Table], cells: dict[str, Cell], work: Path) -> lis
                                 if cell else []})
             side.append({"seed": seed, "entries": entries})
         view = TableView(table, slug, table.headline, rows, seeds, common, protocols, side,
-                         has_figures)
+                         has_figures, f"{interval_note(table)} {separation_note(table)}",
+                         separation_lines(table))
         metrics = table.headline or table.metrics[:4]
         if metrics:
-            by_id = {cid: cells[cid].result for row in table.rows for cid in row.ids}
-            plot_strips(table, metrics, by_id, work / "plots" / f"{slug}-seeds.png")
-            view.strip_plot = f"plots/{slug}-seeds.png"
+            plot_seed_distributions(table, metrics, work / "plots" / f"{slug}-seeds.png")
+            view.seed_plot = f"plots/{slug}-seeds.png"
         views.append(view)
     return views
 
@@ -468,7 +509,7 @@ def _write_report(root: Path, store: ResultStore, work: Path) -> None:
                or cell.missing_artifacts]
     env = _environment()
     index = env.get_template("index.html.j2").render(
-        root=str(root), cells=cells, counts=dict(counts), views=views,
+        root=str(root), cells=cells, counts=dict(counts), views=views, mark_rule=mark_rule(),
         generators=_generators(results, work), missing=missing,
         info={k: {"description": v.description, "higher": v.higher_is_better}
               for k, v in info.items()})

@@ -1,4 +1,5 @@
-"""Leaderboard rendering from hand-made result files: Markdown, CSV and LaTeX."""
+"""Leaderboard rendering from hand-made result files: Markdown, CSV and LaTeX; medians with the
+interval the seeds support, bold only where the best row's seeds beat the runner-up's."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from scipy import stats
 from bench.leaderboard import (
     build_tables,
     bundle_differences,
+    cell_text,
     latex_escape,
     render_csv,
     render_latex,
@@ -29,6 +31,19 @@ def result(method, seed, metrics, *, dataset="toy", profile="quick", config_hash
             "config": {}, "overrides": overrides or {}, "metrics": metrics,
             "artifacts": artifacts or {}}
 
+
+# Five seeds: alpha beats beta on every seed in mig (separable); in attribute_count alpha has the
+# better median but beta is above it on two seeds (overlapping: no bold); in
+# edit_w_plus_displacement (lower is better) beta is below alpha on every seed.
+FIVE = [result(method, seed, {"mig": mig, "attribute_count": count,
+                              "edit_w_plus_displacement": shift}, dataset="five")
+        for method, table in {
+            "alpha": [(0.50, 6.0, 2.0), (0.61, 2.0, 2.1), (0.55, 5.0, 2.2), (0.58, 4.0, 2.3),
+                      (0.52, 3.0, 2.4)],
+            "beta": [(0.40, 3.0, 1.0), (0.60, 4.0, 1.1), (0.50, 3.0, 1.2), (0.41, 3.0, 1.3),
+                     (0.51, 4.0, 1.4)],
+            "gamma": [(0.1, 1.0, 5.0)] * 5}.items()
+        for seed, (mig, count, shift) in enumerate(table)]
 
 RESULTS = [
     result("alpha", 0, {"mig": 0.5, "attribute_count": 3.0, "custom_score": 9.0}),
@@ -59,9 +74,48 @@ def test_tables_split_by_dataset_and_profile():
     assert [r.label for r in quick.rows] == ["alpha", "beta"]
     assert [r.seeds for r in quick.rows] == [[0, 1, 2], [0, 1]]
     assert quick.metrics[:2] == ["attribute_count", "mig"]  # headline keys first, in key order
-    assert quick.best["mig"] == {0}
-    assert quick.best["attribute_count"] == {1}
+    # two seeds in common: alpha is above beta on both in mig, yet nothing is bold
+    assert quick.best["mig"] == set() and quick.best["attribute_count"] == set()
+    mig = quick.separations["mig"]
+    assert (mig.best, mig.runner_up, mig.seeds, mig.separable) == (0, 1, (0, 1), False)
+    assert mig.test is not None and mig.test.p_value == 0.25
+    assert quick.separations["attribute_count"].best == 1  # beta's median 6 over alpha's 4
     assert quick.best["custom_score"] == set()  # no metadata: never marked
+    assert "custom_score" not in quick.separations
+
+
+def test_bold_needs_seeds_that_separate():
+    (table,) = build_tables(FIVE)
+    assert [r.label for r in table.rows] == ["alpha", "beta", "gamma"]
+    assert table.best["mig"] == {0}  # above beta on all 5 seeds: p = 1/32
+    assert table.separations["mig"].test.p_value == pytest.approx(1 / 32)
+    # alpha's median count (4) beats beta's (3), but beta is above it on seeds 1 and 3
+    count = table.separations["attribute_count"]
+    assert (count.best, count.runner_up, count.separable) == (0, 1, False)
+    assert table.best["attribute_count"] == set()
+    assert table.best["edit_w_plus_displacement"] == {1}  # lower is better
+    text = render_markdown([table])
+    alpha = next(line for line in text.splitlines() if line.startswith("| alpha"))
+    assert "**0.550 [0.500, 0.610]**" in alpha and "| 4.000 [2.000, 6.000]" in alpha
+    assert "**" not in next(line for line in text.splitlines() if line.startswith("| gamma"))
+    assert "5 seeds: the seeds' range, which covers the median with probability 93.8 %" in text
+    assert "2 of 3 column(s) separable." in text
+    section = text.split("### Best vs runner-up")[1]
+    line = next(x for x in section.splitlines() if x.startswith("| attribute_count"))
+    assert "alpha (4.000)" in line and "beta (3.000)" in line and "3 of 5" in line
+    # differences 3, -2, 2, 1, -1: mid-ranks 5, 3.5, 3.5, 1.5, 1.5, W+ = 10; 11 of the 32 sign
+    # patterns reach it
+    assert "not separable: p = 0.344 > 0.05" in line
+    assert "**separable**: p = 0.0312" in section
+    rows = list(csv.DictReader(io.StringIO(render_csv([table]))))
+    assert [(r["mig_best"], r["attribute_count_best"], r["edit_w_plus_displacement_best"])
+            for r in rows] == [("1", "0", "0"), ("0", "0", "1"), ("0", "0", "0")]
+    assert float(rows[0]["mig_p"]) == pytest.approx(1 / 32) and rows[1]["mig_p"] == ""
+    assert float(rows[0]["attribute_count_p"]) == 11 / 32
+    latex = render_latex([table])
+    assert "\\textbf{0.550 [0.500, 0.610]}" in latex and "\\textbf{4.000" not in latex
+    assert "one-sided exact Wilcoxon signed-rank test at the 5 \\% level" in latex
+    assert "bold in 2 column(s)" in latex
 
 
 def test_markdown(tmp_path):
@@ -69,26 +123,44 @@ def test_markdown(tmp_path):
     (tmp_path / "runs" / "b0" / "traversal.png").write_bytes(b"png")
     text = render_markdown(build_tables(RESULTS), tmp_path)
     assert "## toy (quick)" in text and "## toy (paper)" in text
-    half = stats.t.ppf(0.975, 2) * 0.1 / math.sqrt(3)
-    assert f"**0.600 ± 0.100 [{0.6 - half:.3f}, {0.6 + half:.3f}]**" in text
+    assert "one-sided exact Wilcoxon signed-rank test, p ≤ 0.05" in text
     quick = text.split("## toy (quick)")[1].split("## toy")[0]
+    assert ("Interval: 2 seeds: the seeds' range, which covers the median with probability 50 %;"
+            " 3 seeds: the seeds' range, which covers the median with probability 75 %.") in quick
+    assert "No column can be bold here: at most 2 seed(s) in common" in quick
+    assert "| 0.600 [0.500, 0.700] " in quick and "**" not in quick.split("### Best vs")[0]
     headline, full = quick.split("### All scores")
     assert "### Headline" in headline
     header = next(line for line in headline.splitlines() if line.startswith("| method"))
     assert [c.strip() for c in header.strip("|").split("|")] == \
         ["method", "seeds", "attribute_count", "mig"]  # headline keys only, no figures
-    assert "custom_score" not in headline and "custom_score" in full
+    assert "custom_score" not in headline and "custom_score" in full.split("### Best")[0]
     line_beta = next(line for line in full.splitlines() if line.startswith("| beta"))
     assert "| 2 " in line_beta and "[traversal s0](runs/b0/traversal.png)" in line_beta
+    assert "6.000 [6.000, 6.000]" in line_beta
     # a figure file that is not there gets no link, and no row needing one: no column
     (tmp_path / "runs" / "b0" / "traversal.png").unlink()
     bare = render_markdown(build_tables(RESULTS), tmp_path)
     assert "traversal" not in bare and "figures" not in bare
-    assert "**6.000 ± 0.000" in line_beta
-    assert "3.667 ± 4.619" in text and "**3.667" not in text  # custom_score unmarked
+    assert "1.000 [1.000, 9.000]" in text  # custom_score: median of 9, 1, 1
+    runner = quick.split("### Best vs runner-up")[1]
+    assert "custom_score" not in runner  # unknown direction: not compared
+    line = next(x for x in runner.splitlines() if x.startswith("| mig"))
+    assert "| alpha (0.600) " in line and "| beta (0.250) " in line and "2 of 2" in line
+    assert ("not separable: only 2 seeds in common (the smallest p they can give is 0.25; 5 are "
+            "needed for 0.05)") in line
     paper = text.split("## toy (paper)")[1].split("## toy")[0]
-    assert "0.900" in paper and "±" not in paper.split("|---")[1]  # one seed: no spread
-    assert "**" not in paper  # a lone row is not "best"
+    assert "0.900" in paper and "[" not in paper.split("|---")[1]  # one seed: no interval
+    assert "One seed per cell: no interval." in paper
+    assert "**" not in paper and "Best vs runner-up" not in paper  # a lone row is not "best"
+
+
+def test_cell_text_names_missing_seeds():
+    results = [result("alpha", 0, {"mig": 0.5, "sap": 0.1}), result("alpha", 1, {"mig": 0.7}),
+               result("alpha", 2, {"mig": 0.6, "sap": 0.3})]
+    (table,) = build_tables(results)
+    assert cell_text(table, 0, "mig") == "0.600 [0.500, 0.700]"
+    assert cell_text(table, 0, "sap") == "0.200 [0.100, 0.300] (n=2)"
 
 
 def test_csv():
@@ -96,18 +168,25 @@ def test_csv():
     assert [(r["profile"], r["method"], r["seeds"]) for r in rows] == \
         [("paper", "alpha", "1"), ("quick", "alpha", "3"), ("quick", "beta", "2")]
     alpha = rows[1]
+    assert [float(alpha[f"mig_{part}"]) for part in ("median", "low", "high", "coverage", "n")] \
+        == [pytest.approx(0.6), 0.5, 0.7, 0.75, 3]
     assert float(alpha["mig_mean"]) == pytest.approx(0.6)
     assert float(alpha["mig_std"]) == pytest.approx(0.1)
-    assert (alpha["mig_best"], rows[2]["mig_best"]) == ("1", "0")
-    assert (alpha["attribute_count_best"], rows[2]["attribute_count_best"]) == ("0", "1")
-    assert rows[2]["custom_score_mean"] == "" and rows[0]["mig_std"] == ""
+    assert (alpha["mig_best"], rows[2]["mig_best"]) == ("0", "0")  # 2 common seeds: no mark
+    assert float(alpha["mig_p"]) == 0.25 and rows[2]["mig_p"] == ""
+    assert (alpha["attribute_count_best"], rows[2]["attribute_count_best"]) == ("0", "0")
+    assert rows[2]["custom_score_median"] == "" and rows[0]["mig_std"] == ""
+    assert rows[0]["mig_low"] == "" and rows[0]["mig_coverage"] == ""
+    assert "mig_ci95_low" not in alpha
 
 
 def test_latex():
     text = render_latex(build_tables(RESULTS))
     assert text.count("\\begin{tabular}") == 2 and "\\toprule" in text
-    assert "attribute\\_count" in text and "\\textbf{0.600 $\\pm$ 0.100" in text
-    assert "\\caption{toy (quick)" in text
+    assert "attribute\\_count" in text and "0.600 [0.500, 0.700]" in text
+    assert "\\textbf" not in text
+    assert "\\caption{toy (quick): median [interval] over seeds." in text
+    assert "probability 50 \\%" in text and "no column separable" in text
     assert latex_escape("a_b&c%d") == "a\\_b\\&c\\%d"
 
 

@@ -109,6 +109,8 @@ class Page(HTMLParser):
         self.path, self.images, self.links, self.ids = path, [], [], set()
         self.text: list[str] = []
         self.tables: list[dict[str, object]] = []
+        # (table class, table title, metric) of each <strong> in a table cell
+        self.bold: list[tuple[object, object, str | None]] = []
         self._table: dict[str, object] | None = None
         self._row: list[tuple[str | None, str]] | None = None
         self._cell: list[str] | None = None
@@ -131,6 +133,8 @@ class Page(HTMLParser):
             self._row = []
         if tag in ("td", "th") and self._row is not None:
             self._cell, self._metric = [], attrs.get("data-metric")
+        if tag == "strong" and self._cell is not None and self._table is not None:
+            self.bold.append((self._table["class"], self._table["title"], self._metric))
 
     def handle_endtag(self, tag):
         if tag in ("td", "th") and self._cell is not None and self._row is not None:
@@ -218,6 +222,18 @@ def test_report_of_a_tiny_grid(grid_results, tmp_path):
             for name in ("traversal.png", "r_heatmap.png"):
                 assert f"cells/{method}-s{seed}/{name}" in page.images
     assert any(src.startswith("plots/") and src.endswith("-seeds.png") for src in page.images)
+    # two seeds: no column is bold, and the page says why
+    assert page.bold == []
+    assert "No column can be bold here: at most 2 seed(s) in common" in page.all_text
+    assert "one-sided exact Wilcoxon signed-rank test, p ≤ 0.05" in page.all_text
+    separations = next(t for t in page.tables if t["class"] == "separations"
+                       and t["title"] == "toy-gen (quick)")
+    header = [text for _, text in separations["rows"][0]]
+    assert header[:2] == ["metric", "best (median)"]
+    row = {text.split()[0]: cells for cells in separations["rows"][1:]
+           for _, text in cells[:1]}["disentanglement_score"]
+    assert [text for _, text in row][1:4] == ["toy-contrafeat (0.555)", "toy-ganspace (0.315)",
+                                              "2"]
     assert "changes 0.04 of the pixel range" in page.all_text
     # the navigator's loss is plotted; the other method says it logs none
     trained = Page(root / "report" / "cells" / "toy-contrafeat-s0" / "index.html")
@@ -225,6 +241,40 @@ def test_report_of_a_tiny_grid(grid_results, tmp_path):
     untrained = Page(root / "report" / "cells" / "toy-ganspace-s0" / "index.html")
     assert "losses.png" not in untrained.images
     assert "no loss_history recorded" in untrained.all_text
+
+
+def test_bold_in_the_report_needs_seeds_that_separate(tmp_path):
+    """Five seeds: toy-a above toy-b on every seed in mig (bold), but in attribute_count toy-a's
+    better median hides two seeds where toy-b is above (no bold)."""
+    store = ResultStore(tmp_path / "results")
+    values = {"toy-a": [(0.50, 6.0), (0.61, 2.0), (0.55, 5.0), (0.58, 4.0), (0.52, 3.0)],
+              "toy-b": [(0.40, 3.0), (0.60, 4.0), (0.50, 3.0), (0.41, 3.0), (0.51, 4.0)]}
+    for method, seeds in values.items():
+        for seed, (mig, count) in enumerate(seeds):
+            cell_id = f"{method}-s{seed}"
+            store.write(cell_id, {
+                "id": cell_id, "method": method, "dataset": "toy-gen", "profile": "quick",
+                "seed": seed, "config_hash": f"h{method}", "config": {}, "overrides": {},
+                "metrics": {"mig": mig, "attribute_count": count}})
+    page = Page(build_report(store.root))
+    page.check_references()
+    assert sorted(page.bold) == [("full", "toy-gen (quick)", "mig"),
+                                 ("headline", "toy-gen (quick)", "mig"),
+                                 ("separations", "toy-gen (quick)", None)]  # "separable"
+    headline = next(t for t in page.tables if t["class"] == "headline")
+    cells = {text.split()[0]: dict(row) for row in headline["rows"][1:]
+             for _, text in row[:1]}
+    assert cells["toy-a"]["mig"] == "0.550 [0.500, 0.610]"
+    assert cells["toy-a"]["attribute_count"] == "4.000 [2.000, 6.000]"
+    assert "5 seeds: the seeds' range, which covers the median with probability 93.8 %" in \
+        page.all_text
+    assert "1 of 2 column(s) separable." in page.all_text
+    separations = next(t for t in page.tables if t["class"] == "separations")
+    marks = {row[0][1]: row[-1][1] for row in separations["rows"][1:]}
+    assert marks["mig"] == "separable: p = 0.0312 ≤ 0.05"
+    assert marks["attribute_count"] == "not separable: p = 0.344 > 0.05"
+    plot = store.root / "report" / next(src for src in page.images if src.endswith("-seeds.png"))
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_failed_damaged_and_unfinished_cells_are_reported(grid_results, tmp_path):
