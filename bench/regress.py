@@ -24,12 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.store import record_schema
 from core.errors import BenchError
 from core.hashing import stable_hash
 from core.io import atomic_write_json, read_json
 from metrics.registry import score_keys
 
-BASELINE_SCHEMA = 1
+BASELINE_SCHEMA = 1  # the version written
+BASELINE_SCHEMAS = (1,)  # the versions read (a file without "schema" is version 1)
 BASELINE_FIELDS = ("id", "method", "dataset", "seed", "profile", "config", "metrics")
 CROSS_HOST_FACTOR = 4.0
 
@@ -78,11 +80,17 @@ def baseline_file_name(dataset: str, profile: str) -> str:
 
 
 def load_baselines(directory: Path) -> list[dict[str, Any]]:
-    """Every baseline cell from ``directory/*.json``; malformed files are BenchErrors."""
+    """Every baseline cell from ``directory/*.json``; malformed files are BenchErrors, a file of
+    a schema version this release does not read an UnknownSchema."""
     cells = []
     for path in sorted(Path(directory).glob("*.json")):
         data = read_json(path)
-        if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+        if not isinstance(data, dict):
+            raise BenchError(f"{path}: not a baseline file (expected an object with 'cells')")
+        if record_schema(data, path, "baseline file", BASELINE_SCHEMAS) is None:
+            raise BenchError(f"{path}: 'schema' is {data['schema']!r}: expected an integer "
+                             "(a baseline file written by `bench check --update`)")
+        if not isinstance(data.get("cells"), list):
             raise BenchError(f"{path}: not a baseline file (expected an object with 'cells')")
         for index, cell in enumerate(data["cells"]):
             cells.append(_check_baseline_cell(cell, f"{path}: cell {index}"))

@@ -141,6 +141,11 @@ CATALOGUE: list[tuple[str, Callable[[Path], None], list[str], str]] = [
      "not its folder's name"),
     ("result-folder", lambda root: (root / RESULTS / "runs" / "abc" / "result.json").mkdir(
         parents=True), BOARD, "cannot be read"),
+    # another release's result: named with the versions read here, never skipped or moved
+    ("result-unknown-schema", _stored_result(json.dumps(_result(schema=2))), BOARD,
+     "result.json has schema 2: this release reads schema 1"),
+    ("result-unknown-schema-check", _stored_result(json.dumps(_result(schema=2))), CHECK,
+     "result.json has schema 2: this release reads schema 1"),
     # stored files: baselines
     ("baseline-empty-object", _baseline("{}"), CHECK, "not a baseline file"),
     ("baseline-cell-number", _baseline('{"cells": [5]}'), CHECK, "cell 0 is not an object"),
@@ -150,6 +155,12 @@ CATALOGUE: list[tuple[str, Callable[[Path], None], list[str], str]] = [
                                                                "metrics": {"mig": None}}]})),
      CHECK, "expected a finite number"),
     ("baseline-not-utf8", _baseline(b"\xff{}"), CHECK, "not UTF-8"),
+    ("baseline-unknown-schema", _baseline(json.dumps({"schema": 2, "cells": [BASELINE_OK]})),
+     CHECK, "shapes3d-synth--quick.json has schema 2: this release reads schema 1"),
+    ("baseline-unknown-schema-update",
+     lambda root: (_baseline(json.dumps({"schema": 2, "cells": [BASELINE_OK]}))(root),
+                   _stored_result(json.dumps(_result()))(root)), [*CHECK, "--update"],
+     "shapes3d-synth--quick.json has schema 2: this release reads schema 1"),
     ("baseline-update-keeps-damaged",
      lambda root: (_baseline("{}")(root),
                    _stored_result(json.dumps(_result()))(root)), [*CHECK, "--update"],

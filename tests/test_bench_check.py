@@ -9,13 +9,14 @@ import pytest
 
 from bench.cli import main
 from bench.regress import (
+    BASELINE_SCHEMA,
     CROSS_HOST_FACTOR,
     baseline_cell,
     compare,
     load_baselines,
     update_baselines,
 )
-from bench.store import ResultStore
+from bench.store import ResultStore, UnknownSchema
 from core.errors import BenchError
 from metrics.registry import ScoreKey, score_keys
 
@@ -173,3 +174,22 @@ def test_a_result_from_another_cpu_is_compared_with_wider_tolerances(tmp_path):
     update_baselines(tmp_path, [on_cpu("Xeon", result(mig=0.5))])
     (cell,) = load_baselines(tmp_path)
     assert cell["numerics"]["cpu_model"] == "Xeon"
+
+
+def test_baseline_schema_versions(tmp_path):
+    """A baseline file without "schema" is version 1; one of another version is named with the
+    versions this release reads; a written file records the version."""
+    cell = baseline_cell({**result(0), "metrics": {"mig": 0.5}})
+    path = tmp_path / "d--quick.json"
+    path.write_text(json.dumps({"cells": [cell]}))
+    assert load_baselines(tmp_path) == [cell]
+    path.write_text(json.dumps({"schema": 2, "cells": [cell]}))
+    with pytest.raises(UnknownSchema, match=re.escape(
+            f"baseline file {path} has schema 2: this release reads schema 1 (")):
+        load_baselines(tmp_path)
+    path.write_text(json.dumps({"schema": "one", "cells": [cell]}))
+    with pytest.raises(BenchError, match="'schema' is 'one': expected an integer"):
+        load_baselines(tmp_path)
+    path.unlink()
+    update_baselines(tmp_path, [result(0)])
+    assert json.loads(path.read_text())["schema"] == BASELINE_SCHEMA == 1

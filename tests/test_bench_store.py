@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from bench.store import ResultStore, check_metrics, results_lock
+from bench.store import (
+    RESULT_SCHEMA,
+    InvalidResult,
+    ResultStore,
+    UnknownSchema,
+    check_metrics,
+    results_lock,
+)
 from core.errors import BenchError
 from core.io import atomic_write_json, atomic_write_text, read_json
 
@@ -96,3 +103,44 @@ def test_store_completeness_and_stale_temporaries(tmp_path):
     kept.mkdir()
     store.clean_stale_temporaries()
     assert not stale.exists() and kept.exists()
+
+
+WHOLE = {"id": "abc", "method": "m", "dataset": "d", "profile": "quick", "seed": 0,
+         "config": {}, "metrics": {"mig": 0.5}}
+
+
+def test_result_schema_versions(tmp_path):
+    """No "schema" field reads as version 1 (results written before it); an unknown version
+    is not damage but a one-line error naming the file and the versions read here."""
+    store = ResultStore(tmp_path)
+    store.write("abc", WHOLE)
+    assert store.status("abc") == "done" and store.results() == [WHOLE]
+    store.write("abc", {**WHOLE, "schema": RESULT_SCHEMA})
+    assert store.status("abc") == "done"
+    store.write("abc", {**WHOLE, "schema": 2})
+    expected = f"result {store.result_path('abc')} has schema 2: this release reads schema 1 "
+    for read in (lambda: store.status("abc"), store.results, store.scan):
+        with pytest.raises(UnknownSchema) as err:
+            read()
+        assert str(err.value).startswith(expected) and not isinstance(err.value, InvalidResult)
+    store.write("abc", {**WHOLE, "schema": "1"})  # not a version any release writes
+    assert store.status("abc") == "damaged"
+    with pytest.raises(InvalidResult, match="'schema' is a string"):
+        store.load("abc")
+
+
+def test_scan_returns_every_damaged_result(tmp_path):
+    store = ResultStore(tmp_path)
+    store.write("abc", WHOLE)
+    for cell_id, text in (("bad1", "{"), ("bad2", "[]")):
+        store.run_dir(cell_id).mkdir(parents=True)
+        store.result_path(cell_id).write_text(text)
+    found, damaged = store.scan()
+    assert found == [WHOLE]
+    assert [(e.path, e.problem) for e in damaged] == [
+        (store.result_path("bad1"), "not valid JSON (Expecting property name enclosed in "
+                                    "double quotes at line 1)"),
+        (store.result_path("bad2"), "a list instead of an object")]
+    with pytest.raises(InvalidResult, match="bad1"):
+        store.results()
+    assert store.scan({"abc"}) == ([WHOLE], [])
