@@ -116,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     _threads_option(check)
     check.add_argument("--update", action="store_true",
                        help="rewrite the baselines from the current results, on purpose")
+    check.add_argument("--allow-unchecked", action="store_true",
+                       help="leave out score keys without metadata (direction, tolerance) "
+                            "with a warning per key, instead of failing")
 
     prepare = sub.add_parser("prepare", help="check or convert a dataset's files")
     _common(prepare)
@@ -358,7 +361,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from bench.regress import compare, load_baselines, update_baselines
+    from bench.flow import score_metadata
+    from bench.regress import check_score_keys, compare, load_baselines, update_baselines
     from bench.store import ResultStore
 
     store = ResultStore(args.results)
@@ -383,6 +387,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         if not results:
             raise BenchError(f"no results in {store.root} to make baselines from")
         load_baselines(baselines_dir)  # a damaged baseline file stops the update before the lock
+        for line in check_score_keys(results, score_metadata(), args.allow_unchecked):
+            print(f"warning: {line}", file=sys.stderr)
         try:
             with store.lock():
                 written = update_baselines(baselines_dir, results)
@@ -401,7 +407,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     if not baselines:
         raise BenchError(f"no baseline cells in {baselines_dir} (create them on purpose with "
                          "`python -m bench check --update`)")
-    report = compare(baselines, results)
+    report = compare(baselines, results, allow_unchecked=args.allow_unchecked)
+    for line in report.warnings:
+        print(f"warning: {line}", file=sys.stderr)
     print(report.render())
     return 0 if report.ok else 1
 

@@ -11,7 +11,7 @@ for discovery, FVM, MIG and DCI disentanglement for representations), then every
 CSV and LaTeX hold every score.
 
 Every metric column shows mean ± std and a 95% t-interval over seeds; the best mean per column
-(direction from the metric registry's ``score_keys()``; unknown keys are never marked) is bold
+(direction from ``bench.flow.score_metadata()``; unknown keys are never marked) is bold
 in Markdown and LaTeX and flagged in a ``<metric>_best`` CSV column. Marked only when two or
 more rows compete.
 """
@@ -35,7 +35,6 @@ from tabulate import tabulate
 
 from core.hashing import stable_hash
 from core.io import atomic_write_text
-from metrics.registry import score_keys
 
 LEADERBOARD_NAME = "LEADERBOARD"
 
@@ -167,7 +166,9 @@ def bundle_differences(identities: Sequence[dict[str, Any]]) -> list[str | None]
 
 
 def _metric_info() -> dict[str, Any]:
-    return score_keys()
+    from bench.flow import score_metadata  # the flows' own keys too (imports torch)
+
+    return score_metadata()
 
 
 def _ordered_metrics(keys: Iterable[str], info: dict[str, Any]) -> list[str]:

@@ -165,6 +165,14 @@ CATALOGUE: list[tuple[str, Callable[[Path], None], list[str], str]] = [
      lambda root: (_baseline("{}")(root),
                    _stored_result(json.dumps(_result()))(root)), [*CHECK, "--update"],
      "not a baseline file"),
+    # a score without metadata (direction, tolerance) cannot be checked
+    ("check-unchecked-score",
+     lambda root: (_baseline(json.dumps({"cells": [_result(metrics={"mig": 0.5, "odd": 0.9})]}))(
+         root), _stored_result(json.dumps(_result(metrics={"mig": 0.5, "odd": 0.5})))(root)),
+     CHECK, "score key(s) odd have no metadata (direction, tolerance)"),
+    ("check-update-unchecked-score",
+     _stored_result(json.dumps(_result(metrics={"mig": 0.5, "odd": 0.9}))), [*CHECK, "--update"],
+     "or pass --allow-unchecked to check the other scores"),
     # config values
     ("set-int-float", _nothing, [*SYNTH, "--set", "beta-vae.steps=1.5"],
      "bad value for beta-vae.steps in --set beta-vae.steps=1.5: expected an integer, got 1.5"),
