@@ -26,7 +26,7 @@ from bench.store import ResultStore, record_schema
 from bench.threads import DEFAULT_THREADS, threads_identity
 from core.errors import BenchError
 from core.hashing import file_sha256, stable_hash, stable_int
-from core.io import atomic_write_text, dumps_json, read_json
+from core.io import atomic_write_text, dumps_json, named_os_error, read_json
 
 T = TypeVar("T")
 
@@ -222,6 +222,12 @@ class CellContext:
                 if not final.is_dir():  # not a concurrent twin that finished first
                     raise
                 shutil.rmtree(tmp, ignore_errors=True)
+        except OSError as err:  # a full disk fails a write that knows no path: name the entry
+            shutil.rmtree(tmp, ignore_errors=True)
+            named = named_os_error(err, final, (str(tmp),))
+            if named is err:
+                raise
+            raise named from err
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
@@ -144,3 +145,30 @@ def test_scan_returns_every_damaged_result(tmp_path):
     with pytest.raises(InvalidResult, match="bad1"):
         store.results()
     assert store.scan({"abc"}) == ([WHOLE], [])
+
+
+def _disk_full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")  # as a failing write: no path
+
+
+def test_a_full_disk_names_the_file(tmp_path, monkeypatch):
+    path = tmp_path / "f.json"
+    atomic_write_text(path, "old")
+    monkeypatch.setattr(os, "fsync", _disk_full)
+    with pytest.raises(OSError) as err:
+        atomic_write_json(path, {"a": 1})
+    assert err.value.errno == errno.ENOSPC and err.value.filename == str(path)
+    assert str(path) in str(err.value) and path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.json"]
+
+
+def test_leaderboard_on_a_full_disk_names_the_file(tmp_path, monkeypatch, capsys):
+    from bench.cli import main
+
+    store = ResultStore(tmp_path)
+    store.write("abc", WHOLE)
+    monkeypatch.setattr(os, "fsync", _disk_full)
+    assert main(["leaderboard", "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: cannot write the leaderboard to {tmp_path / 'LEADERBOARD.md'} (No "
+                   "space left on device): expected a writable folder with space (see --out)\n")

@@ -3,6 +3,7 @@ notice naming it and recomputed, and the rerun ends with the numbers of an undam
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 from collections.abc import Callable
@@ -154,3 +155,21 @@ def test_stage_cache_schema_versions(toys, tmp_path):
     (outcome,) = run_grid(plans, store)
     assert not outcome.ok and "has schema 2: this release reads schema 1" in outcome.error
     assert entry.is_dir() and not (store.root / "invalid").exists()
+
+
+def test_a_full_disk_in_a_stage_names_the_cache_entry(toys, tmp_path, monkeypatch):
+    """A write that fails for lack of space knows no path: the cell's error names the stage
+    entry it was writing, and no partial entry is left."""
+    from bench_toys import ToyEncoder
+
+    def full(self, directory):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ToyEncoder, "save", full)
+    plans = _plans()[:1]
+    store = ResultStore(tmp_path / "results")
+    (outcome,) = run_grid(plans, store)
+    assert not outcome.ok and "No space left on device" in outcome.error
+    (entry,) = [line for line in outcome.error.split("'") if "/cache/train/" in line]
+    assert entry.startswith(str(store.cache_dir / "train"))
+    assert list((store.cache_dir / "train").iterdir()) == []
