@@ -152,3 +152,18 @@ def test_another_releases_cache_record_stops_the_dry_run(grid_done, capsys):
     assert err == (f"error: stage cache record {entry / STAGE_INFO_FILE} has schema 9: this "
                    "release reads schema 1 (it was written by another release of "
                    "disentangle-bench; read it with that release)\n")
+
+
+def test_another_releases_result_stops_the_run_untouched(grid_done, capsys):
+    """A result of a schema this release does not read is not damage: `run` neither counts it
+    done nor moves it aside and recomputes it; it stops with one line naming it."""
+    store, ids = grid_done
+    path = store.result_path(ids[0])
+    path.write_text(json.dumps({**json.loads(path.read_text()), "schema": 2}))
+    before = path.read_text()
+    for extra in ([], ["--dry-run"], ["--verify"]):
+        code, _, err = run_cli(capsys, "run", *_grid(store.root), "--quiet", *extra)
+        assert code == 2 and err == (f"error: result {path} has schema 2: this release reads "
+                                     "schema 1 (it was written by another release of "
+                                     "disentangle-bench; read it with that release)\n")
+    assert path.read_text() == before and not (store.root / "invalid").exists()
