@@ -277,9 +277,9 @@ def _headline(metrics: dict[str, float] | None) -> str:
 def _print_dry_run(plans: list[Any], store: Any) -> None:
     from tabulate import tabulate
 
-    from bench.integrity import DAMAGED_CACHE, DONE, cell_statuses, damage_text
+    from bench.integrity import DAMAGED, DAMAGED_CACHE, DONE, cell_statuses, damage_text
 
-    statuses, damages = cell_statuses(store, [plan.id for plan in plans])
+    statuses, damaged, damages = cell_statuses(store, [plan.id for plan in plans])
     rows, done = [], 0
     for plan in plans:
         status = statuses[plan.id]
@@ -290,9 +290,11 @@ def _print_dry_run(plans: list[Any], store: Any) -> None:
                      cell.seed, cell.profile, extra])
     print(tabulate(rows, headers=["status", "id", "method", "dataset", "seed", "profile",
                                   "overrides"], tablefmt="simple", disable_numparse=True))
+    for err in damaged:  # what is wrong, one line each
+        print(f"{DAMAGED}: {damage_text(store, err)}")
     for damage in damages:
         print(f"{DAMAGED_CACHE}: {damage_text(store, damage)}")
-    spoiled = len({c for d in damages for c in d.cells} & set(statuses))
+    spoiled = sum(status == DAMAGED_CACHE for status in statuses.values())
     extra = (f" ({spoiled} with a damaged stage cache: `bench run --verify` moves it aside)"
              if spoiled else "")
     print(f"{len(plans)} cell(s): {done} done{extra}, {len(plans) - done} to run")
@@ -303,7 +305,7 @@ def _verify_caches(plans: list[Any], store: Any) -> None:
     aside (one line each) so that the cell needing one recomputes it."""
     from bench.integrity import DAMAGED_CACHE, DONE, cell_statuses, move_aside
 
-    statuses, damages = cell_statuses(store, [plan.id for plan in plans])
+    statuses, _, damages = cell_statuses(store, [plan.id for plan in plans])
     moved = move_aside(store, damages, lambda line: print(line, file=sys.stderr, flush=True))
     done = sum(status in (DONE, DAMAGED_CACHE) for status in statuses.values())
     print(f"verify: stage caches of {done} done cell(s) checked, {moved} damaged one(s) moved "

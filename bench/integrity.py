@@ -76,19 +76,27 @@ def verify_caches(store: ResultStore, results: Iterable[dict[str, Any]]) -> list
 
 
 def cell_statuses(store: ResultStore, ids: Iterable[str]
-                  ) -> tuple[dict[str, str], list[CacheDamage]]:
-    """The status of each cell (see the module docstring) and the cache damage found."""
+                  ) -> tuple[dict[str, str], list[InvalidResult], list[CacheDamage]]:
+    """The status of each cell (see the module docstring), the damaged results and the cache
+    damage found; a result of a schema this release does not read is an UnknownSchema."""
     statuses: dict[str, str] = {}
+    damaged: list[InvalidResult] = []
     done: list[dict[str, Any]] = []
     for cell_id in ids:
-        statuses[cell_id] = store.status(cell_id)
-        if statuses[cell_id] == DONE:
+        if not store.result_path(cell_id).is_file():
+            statuses[cell_id] = TODO
+            continue
+        try:
             done.append(store.load(cell_id))
+            statuses[cell_id] = DONE
+        except InvalidResult as err:
+            damaged.append(err)
+            statuses[cell_id] = DAMAGED
     damages = verify_caches(store, done)
     for damage in damages:
         for cell_id in damage.cells:
             statuses[cell_id] = DAMAGED_CACHE
-    return statuses, damages
+    return statuses, damaged, damages
 
 
 def damage_text(store: ResultStore, damage: CacheDamage | InvalidResult) -> str:

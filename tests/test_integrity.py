@@ -62,15 +62,19 @@ def test_dry_run_shows_cache_damage_before_it_is_needed(grid_done, capsys):
     store, ids = grid_done
     entry = _train_entry(store, ids[1])
     _same_size_change(entry)  # same size: only the sha256 tells
-    code, out, err = run_cli(capsys, "run", *_grid(store.root), "--dry-run")
+    store.result_path(ids[2]).write_text("{}")
+    code, out, err = run_cli(capsys, "run", *_grid(store.root, "0-3"), "--dry-run")
     assert code == 0 and err == ""
-    rows = {line.split()[1]: line.split()[0] for line in out.splitlines()
-            if line.split() and line.split()[0] in ("done", DAMAGED_CACHE)}
-    assert rows == {ids[0]: "done", ids[1]: DAMAGED_CACHE, ids[2]: "done"}
-    assert (f"{DAMAGED_CACHE}: stage cache cache/train/{entry.name} of cell(s) {ids[1]} "
-            "(toy.json changed (sha256 differs))") in out
-    assert ("3 cell(s): 3 done (1 with a damaged stage cache: `bench run --verify` moves it "
-            "aside), 0 to run") in out
+    rows = [line.split()[:2] for line in out.splitlines()[2:6]]
+    assert rows == [["done", ids[0]], [DAMAGED_CACHE, ids[1]], ["damaged", ids[2]],
+                    ["todo", rows[3][1]]]
+    assert out.splitlines()[6:] == [
+        f"damaged: result runs/{ids[2]}/result.json (missing id, method, dataset, profile, "
+        "seed, config, metrics)",
+        f"{DAMAGED_CACHE}: stage cache cache/train/{entry.name} of cell(s) {ids[1]} "
+        "(toy.json changed (sha256 differs))",
+        "4 cell(s): 2 done (1 with a damaged stage cache: `bench run --verify` moves it "
+        "aside), 2 to run"]
     assert entry.is_dir() and not (store.root / "invalid").exists()  # a dry run writes nothing
 
 
@@ -78,8 +82,8 @@ def test_a_missing_cache_is_no_damage(grid_done, capsys):
     """A fresh clone holds committed results but no cache: every cell is done."""
     store, ids = grid_done
     shutil.rmtree(store.cache_dir)
-    statuses, damages = cell_statuses(store, ids)
-    assert statuses == dict.fromkeys(ids, "done") and damages == []
+    statuses, damaged, damages = cell_statuses(store, ids)
+    assert statuses == dict.fromkeys(ids, "done") and damaged == damages == []
     code, out, _ = run_cli(capsys, "run", *_grid(store.root), "--dry-run")
     assert code == 0 and "3 cell(s): 3 done, 0 to run" in out
 
