@@ -83,7 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--profile", help="quick or paper (default quick)")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="config override: field=value or method.field=value (repeatable)")
-    run.add_argument("--dry-run", action="store_true", help="list the cells and their status")
+    run.add_argument("--dry-run", action="store_true", help="list the cells and their status "
+                     "(done, todo, damaged, damaged-cache: checks the done cells' stage caches)")
+    run.add_argument("--verify", action="store_true",
+                     help="first check the sha256 of every stage cache the grid's done cells "
+                     "used and move damaged ones aside (recomputed when needed)")
     run.add_argument("--jobs", type=int, default=1, help="cells run in parallel (processes)")
     _threads_option(run)
     run.add_argument("--executor", default="local", choices=["local", "slurm"])
@@ -137,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     _threads_option(check)
     check.add_argument("--update", action="store_true",
                        help="rewrite the baselines from the current results, on purpose")
+    check.add_argument("--allow-unchecked", action="store_true",
+                       help="leave out score keys without metadata (direction, tolerance) "
+                            "with a warning per key, instead of failing")
 
     prepare = sub.add_parser("prepare", help="check or convert a dataset's files")
     _common(prepare)
@@ -239,6 +246,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         _print_dry_run(plans, store)
         return 0
+    if args.verify:
+        _verify_caches(plans, store)
     failed = []
     lines = not args.quiet  # one line per cell start and end, on any output (bars need a tty)
 
@@ -299,12 +308,16 @@ def _headline(metrics: dict[str, float] | None) -> str:
 
 
 def _print_dry_run(plans: list[Any], store: Any) -> None:
-    """One row per cell (status, id, method, dataset, seed, profile, overrides), then what each
-    dataset loads. Columns are padded by hand: a 10^5-cell grid prints in about a second."""
+    """One row per cell (status, id, method, dataset, seed, profile, overrides), a line per
+    damaged result or stage cache, then what each dataset loads. Columns are padded by hand:
+    a 10^5-cell grid prints in about a second."""
+    from bench.integrity import DAMAGED, DAMAGED_CACHE, DONE, cell_statuses, damage_text
+
+    statuses, damaged, damages = cell_statuses(store, [plan.id for plan in plans])
     rows, done = [], 0
     for plan in plans:
-        status = store.status(plan.id)
-        done += status == "done"
+        status = statuses[plan.id]
+        done += status in (DONE, DAMAGED_CACHE)
         cell = plan.cell
         extra = ", ".join(f"{k}={v!r}" for k, v in cell.overrides)
         rows.append((status, plan.id, cell.method, cell.dataset, str(cell.seed), cell.profile,
@@ -314,7 +327,14 @@ def _print_dry_run(plans: list[Any], store: Any) -> None:
     lines = ["  ".join(text.ljust(width) for text, width in zip(row, widths, strict=True))
              .rstrip() for row in [headers, tuple("-" * w for w in widths), *rows]]
     print("\n".join(lines))
-    print(f"{len(plans)} cell(s): {done} done, {len(plans) - done} to run")
+    for err in damaged:  # what is wrong, one line each
+        print(f"{DAMAGED}: {damage_text(store, err)}")
+    for damage in damages:
+        print(f"{DAMAGED_CACHE}: {damage_text(store, damage)}")
+    spoiled = sum(status == DAMAGED_CACHE for status in statuses.values())
+    extra = (f" ({spoiled} with a damaged stage cache: `bench run --verify` moves it aside)"
+             if spoiled else "")
+    print(f"{len(plans)} cell(s): {done} done{extra}, {len(plans) - done} to run")
     described: dict[str, tuple[tuple[str, str], ...]] = {}
     for plan in plans:
         described.setdefault(plan.cell.dataset, plan.sources)
@@ -324,6 +344,18 @@ def _print_dry_run(plans: list[Any], store: Any) -> None:
             width = max(len(component) for component, _ in sources)
             for component, what in sources:
                 print(f"  {component:<{width}}  {what}")
+
+
+def _verify_caches(plans: list[Any], store: Any) -> None:
+    """``run --verify``: check the stage caches of the grid's done cells; move damaged ones
+    aside (one line each) so that the cell needing one recomputes it."""
+    from bench.integrity import DAMAGED_CACHE, DONE, cell_statuses, move_aside
+
+    statuses, _, damages = cell_statuses(store, [plan.id for plan in plans])
+    moved = move_aside(store, damages, lambda line: print(line, file=sys.stderr, flush=True))
+    done = sum(status in (DONE, DAMAGED_CACHE) for status in statuses.values())
+    print(f"verify: stage caches of {done} done cell(s) checked, {moved} damaged one(s) moved "
+          "aside", file=sys.stderr)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -377,12 +409,14 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     store = ResultStore(args.results)
     store.check_folder(must_exist=True)
     out = Path(args.out) if args.out else store.root
-    results = store.results()
+    results, damaged = store.scan()
+    _warn_skipped(damaged)
     try:
         paths = write_leaderboard(results, store.root, out)
     except OSError as err:
-        raise BenchError(f"cannot write the leaderboard to {out} ({err.strerror}): expected a "
-                         "writable folder (see --out)") from None
+        raise BenchError(f"cannot write the leaderboard to {err.filename or out} "
+                         f"({err.strerror}): expected a writable folder with space (see --out)"
+                         ) from None
     print(paths["md"].read_text(encoding="utf-8"))
     print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
     return 0
@@ -391,15 +425,20 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from bench.bundles import resolve_named_inputs
     from bench.report import build_report
+    from bench.store import ResultStore
 
     resolve_named_inputs()
+    store = ResultStore(args.results)
+    store.check_folder(must_exist=True)
+    _warn_skipped(store.scan()[1])  # another release's result stops here, before any write
     try:
         index = build_report(args.results, args.out)
     except OSError as err:
         if err.errno not in USER_OS_ERRORS:
             raise
         raise BenchError(f"cannot write the report to {args.out or args.results} "
-                         f"({err.strerror}): expected a writable folder (see --out)") from None
+                         f"({err.strerror}): expected a writable folder with space (see --out)"
+                         ) from None
     print(index)
     return 0
 
@@ -418,8 +457,26 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_integrity(store: Any, results: list[dict[str, Any]], damaged: list[Any]) -> None:
+    """A BenchError naming every damaged result and every damaged stage cache of ``results``
+    at once (sha256 of each cache file; a cache folder that is not there is no damage)."""
+    from bench.integrity import damaged_cells_message, verify_caches
+
+    damages = verify_caches(store, results)
+    if damaged or damages:
+        raise BenchError(damaged_cells_message(store, damaged, damages))
+
+
+def _warn_skipped(damaged: list[Any]) -> None:
+    """One line per damaged result that a reading command leaves out."""
+    for err in damaged:
+        print(f"warning: skipped damaged result {err.path} ({err.problem}); rerunning its grid "
+              "recomputes it", file=sys.stderr)
+
+
 def cmd_check(args: argparse.Namespace) -> int:
-    from bench.regress import compare, load_baselines, update_baselines
+    from bench.flow import score_metadata
+    from bench.regress import check_score_keys, compare, load_baselines, update_baselines
     from bench.store import ResultStore
 
     store = ResultStore(args.results)
@@ -432,7 +489,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     baselines_dir = Path(args.baselines) if args.baselines else store.root / "baselines"
     if baselines_dir.exists() and not baselines_dir.is_dir():
         raise BenchError(f"baseline folder {baselines_dir} is a file: expected a folder")
-    results = store.results()
+    results, damaged = store.scan()
     selected_ids: set[str] | None = None
     if args.grid:
         from bench.plan import plan_grid
@@ -440,6 +497,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         plans = plan_grid(grid_from_args(args), args.data_dir, resolve_threads(args.threads))
         selected_ids = {plan.id for plan in plans}
         results = [r for r in results if r["id"] in selected_ids]
+        damaged = [e for e in damaged if e.path is not None and e.path.parent.name in selected_ids]
+    _check_integrity(store, results, damaged)
+    if selected_ids is not None:
         missing = sorted(selected_ids - {r["id"] for r in results})
         if args.update and missing:
             raise BenchError(f"{len(missing)} cell(s) of {args.grid} have no result: run the "
@@ -448,12 +508,15 @@ def cmd_check(args: argparse.Namespace) -> int:
         if not results:
             raise BenchError(f"no results in {store.root} to make baselines from")
         load_baselines(baselines_dir)  # a damaged baseline file stops the update before the lock
+        for line in check_score_keys(results, score_metadata(), args.allow_unchecked):
+            print(f"warning: {line}", file=sys.stderr)
         try:
             with store.lock():
                 written = update_baselines(baselines_dir, results)
         except OSError as err:
-            raise BenchError(f"cannot write baselines to {baselines_dir} ({err.strerror}): "
-                             "expected a writable folder (see --baselines)") from None
+            raise BenchError(f"cannot write baselines to {err.filename or baselines_dir} "
+                             f"({err.strerror}): expected a writable folder with space (see "
+                             "--baselines)") from None
         print(f"updated {len(results)} baseline cell(s) in " +
               ", ".join(str(p) for p in written))
         return 0
@@ -466,7 +529,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     if not baselines:
         raise BenchError(f"no baseline cells in {baselines_dir} (create them on purpose with "
                          "`python -m bench check --update`)")
-    report = compare(baselines, results)
+    report = compare(baselines, results, allow_unchecked=args.allow_unchecked)
+    for line in report.warnings:
+        print(f"warning: {line}", file=sys.stderr)
     print(report.render())
     return 0 if report.ok else 1
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+from bench.flow import score_metadata
 from bench.leaderboard import Row, Table, build_tables
 from bench.seed_stats import (
     LEVEL,
@@ -33,7 +34,6 @@ from bench.seed_stats import (
     smallest_p,
 )
 from core.errors import BenchError
-from metrics.registry import score_keys
 
 MIN_PAIRS = 2
 LEVEL_TEXT = f"{100 * LEVEL:g} %"  # "5 %"
@@ -138,7 +138,7 @@ def compare_rows(table: Table, a: Row, b: Row, metrics: Sequence[str] | None = N
             raise BenchError(f"metric {', '.join(unknown)} is not one that both {a.label} and "
                              f"{b.label} have on {table.title}: expected one of "
                              f"{', '.join(both) or '(none)'}")
-    info = score_keys()
+    info = score_metadata()
     done, skipped = [], []
     for metric in (both if metrics is None else list(metrics)):
         pa, pb = a.per_seed(metric), b.per_seed(metric)

@@ -22,15 +22,17 @@ import numpy as np
 from tqdm import tqdm
 
 from bench.grid import Cell
-from bench.store import ResultStore
+from bench.store import ResultStore, record_schema
 from bench.threads import DEFAULT_THREADS, threads_identity
 from core.errors import BenchError
 from core.hashing import file_sha256, stable_hash, stable_int
-from core.io import atomic_write_text, dumps_json, read_json
+from core.io import atomic_write_text, dumps_json, named_os_error, read_json
 
 T = TypeVar("T")
 
 STAGE_INFO_FILE = ".stage.json"
+STAGE_SCHEMA = 1  # the version of .stage.json written
+STAGE_SCHEMAS = (1,)  # the versions read (one without "schema" is version 1)
 
 
 @dataclass
@@ -58,7 +60,8 @@ def stage_problem(folder: Path, name: str, version: int) -> str | None:
     """What is wrong with the cached stage folder ``folder`` of stage ``name`` at ``version``,
     in a few words, or None if it is whole: its ``.stage.json`` must be readable and name the
     stage and version, and every file it records must be there with its size and sha256
-    (entries written before files were recorded are checked by ``load`` only)."""
+    (entries written before files were recorded are checked by ``load`` only). One of a schema
+    this release does not read is an UnknownSchema (another release wrote it: not damage)."""
     info_path = folder / STAGE_INFO_FILE
     try:
         info = read_json(info_path)
@@ -66,6 +69,9 @@ def stage_problem(folder: Path, name: str, version: int) -> str | None:
         return f"no {STAGE_INFO_FILE}"
     except (OSError, BenchError):
         return f"unreadable {STAGE_INFO_FILE}"
+    if isinstance(info, dict) and record_schema(info, info_path, "stage cache record",
+                                                STAGE_SCHEMAS) is None:
+        return f"{STAGE_INFO_FILE} 'schema' is not an integer"
     if not isinstance(info, dict) or info.get("stage") != name or info.get("version") != version:
         return f"{STAGE_INFO_FILE} is not of stage {name!r} version {version}"
     files = info.get("files")
@@ -206,7 +212,8 @@ class CellContext:
         tmp.mkdir(parents=True)
         try:
             compute(tmp)
-            info = {"stage": name, "version": self.stage_versions[name], "inputs": inputs,
+            info = {"schema": STAGE_SCHEMA, "stage": name, "version": self.stage_versions[name],
+                    "inputs": inputs,
                     **threads_identity(self.threads), "files": _file_digests(tmp)}
             atomic_write_text(tmp / STAGE_INFO_FILE, dumps_json(info))
             try:
@@ -215,6 +222,12 @@ class CellContext:
                 if not final.is_dir():  # not a concurrent twin that finished first
                     raise
                 shutil.rmtree(tmp, ignore_errors=True)
+        except OSError as err:  # a full disk fails a write that knows no path: name the entry
+            shutil.rmtree(tmp, ignore_errors=True)
+            named = named_os_error(err, final, (str(tmp),))
+            if named is err:
+                raise
+            raise named from err
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

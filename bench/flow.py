@@ -2,8 +2,10 @@
 
 A flow's ``run(ctx)`` returns the cell's metrics. Its stage version salts and metric settings
 enter the cell id: bump a salt when a stage's semantics change so that old results and caches
-are not reused. The built-in flows live in ``bench.flow_<kind>`` modules; importing one
-registers it.
+are not reused. A key the flow computes itself (not a registered metric's) is declared in its
+``keys`` (:class:`metrics.registry.ScoreKey`: direction, tolerance, description), so that
+:func:`score_metadata` knows every key a cell can write. The built-in flows live in
+``bench.flow_<kind>`` modules; importing one registers it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import bench
@@ -21,6 +23,7 @@ from bench.store import check_metrics
 from core.errors import BenchError
 from core.registry import Registry
 from methods.base import Encoder
+from metrics.registry import ScoreKey, score_keys
 
 # An object with ``representation_metrics(data, represent, rng, profile)`` and
 # ``metric_settings(profile)``; None means ``metrics.sampling``. Plugins may replace it.
@@ -32,12 +35,14 @@ RunFlow = Callable[[CellContext], dict[str, float]]
 @dataclass(frozen=True)
 class Flow:
     """The flow of one method kind: ``run(ctx) -> metrics``, the version salt of every stage it
-    may run and ``metric_settings(profile)``, the settings that fix its numbers."""
+    may run, ``metric_settings(profile)``, the settings that fix its numbers, and ``keys``, the
+    metadata of the score keys it computes itself."""
 
     kind: str
     run: RunFlow
     stage_versions: dict[str, int]
     metric_settings: Callable[[str], dict[str, Any]]
+    keys: tuple[ScoreKey, ...] = field(default=())
 
 
 FLOWS: Registry[Flow] = Registry("flow")
@@ -49,11 +54,13 @@ def register_flow(
     description: str,
     stage_versions: dict[str, int],
     metric_settings: Callable[[str], dict[str, Any]],
+    keys: tuple[ScoreKey, ...] = (),
 ) -> Callable[[RunFlow], RunFlow]:
-    """Register ``run(ctx)`` as the flow of method kind ``kind``."""
+    """Register ``run(ctx)`` as the flow of method kind ``kind``; ``keys`` declares the score
+    keys it computes itself (those of registered metrics are declared with the metric)."""
 
     def decorator(run: RunFlow) -> RunFlow:
-        FLOWS.add(kind, Flow(kind, run, stage_versions, metric_settings),
+        FLOWS.add(kind, Flow(kind, run, stage_versions, metric_settings, tuple(keys)),
                   description=description)
         return run
 
@@ -65,6 +72,21 @@ def import_builtin_flows() -> None:
     for info in pkgutil.iter_modules(bench.__path__):
         if info.name.startswith("flow_"):
             importlib.import_module(f"bench.{info.name}")
+
+
+def score_metadata() -> dict[str, ScoreKey]:
+    """Every score key a cell can write, with its metadata: the metric registry's
+    (``metrics.registry.score_keys``: registered metrics and ``describe``d keys), then the
+    flows' own keys; headline keys first (the leaderboard's column order). A key without an
+    entry here cannot be checked for regressions (``bench check`` refuses it)."""
+    import_builtin_flows()
+    known = list(score_keys().values()) + [key for entry in FLOWS.entries()
+                                           for key in entry.obj.keys]
+    ordered = [k for k in known if k.headline] + [k for k in known if not k.headline]
+    found: dict[str, ScoreKey] = {}
+    for key in ordered:
+        found.setdefault(key.key, key)
+    return found
 
 
 def get_flow(kind: str) -> Flow:

@@ -49,7 +49,7 @@ from metrics.discovery import (
     discovery_metrics,
     score_matrix,
 )
-from metrics.registry import describe
+from metrics.registry import ScoreKey
 from models.generator import Generator
 
 STAGE_VERSIONS: dict[str, int] = {
@@ -82,9 +82,14 @@ class DirectionsFlowSettings:
     traversal_seeds: int = 3
 
 
-describe("pairs_kept_fraction",
-         "Fraction of scored directions kept after removing duplicates (|cos| > 0.95)",
-         tolerance=0.2)
+# The score key this flow computes itself (the others are registered metrics' and
+# metrics.discovery's); the threshold is configurable (dedup_threshold), so the text names it.
+FLOW_KEYS = (
+    ScoreKey("pairs_kept_fraction",
+             "Fraction of scored directions kept after removing near-duplicates (|cos| above "
+             f"the configured dedup_threshold, {DEFAULT_DEDUP_THRESHOLD:g} by default)",
+             tolerance=0.2),
+)
 
 # Overrides of the paper defaults per profile (core.config); quick is sized for 2 CPU cores.
 FLOW_PROFILES: dict[str, dict[str, Any]] = {
@@ -155,7 +160,7 @@ def attribute_predict(predictor: Any) -> tuple[Any, list[str]]:
 
 @register_flow("directions", description="discover directions in a generator, score them, "
                "distil them into an encoder and score that", stage_versions=STAGE_VERSIONS,
-               metric_settings=metric_settings)
+               metric_settings=metric_settings, keys=FLOW_KEYS)
 def run_directions_flow(ctx: CellContext) -> dict[str, float]:
     """Run (or load from cache) every stage of one directions cell; return its metrics."""
     settings = flow_settings(ctx.profile)

@@ -13,9 +13,9 @@ hold every score.
 
 Every metric cell shows the median over seeds and the order-statistic interval for it that the
 seed count supports (:func:`bench.seed_stats.median_interval`: the seeds' range below 6 seeds,
-with its coverage stated per table). A column's best median (direction from the metric
-registry's ``score_keys()``; unknown keys are never marked) is bold in Markdown, LaTeX and the
-HTML report, and flagged in a ``<metric>_best`` CSV column, only where its seeds beat the
+with its coverage stated per table). A column's best median (direction from
+``bench.flow.score_metadata()``; unknown keys are never marked) is bold in Markdown, LaTeX and
+the HTML report, and flagged in a ``<metric>_best`` CSV column, only where its seeds beat the
 runner-up's (the second-best median) on the seeds both have: one-sided exact Wilcoxon
 signed-rank test, p ≤ 0.05 (:func:`bench.seed_stats.separate_best`). Fewer than 5 common seeds
 can never reach that, so such columns are 'not separable', whatever their medians.
@@ -50,7 +50,6 @@ from bench.seed_stats import (
 )
 from core.hashing import stable_hash
 from core.io import atomic_write_text
-from metrics.registry import score_keys
 
 LEADERBOARD_NAME = "LEADERBOARD"
 
@@ -200,7 +199,9 @@ def bundle_differences(identities: Sequence[dict[str, Any]]) -> list[str | None]
 
 
 def _metric_info() -> dict[str, Any]:
-    return score_keys()
+    from bench.flow import score_metadata  # the flows' own keys too (imports torch)
+
+    return score_metadata()
 
 
 def _ordered_metrics(keys: Iterable[str], info: dict[str, Any]) -> list[str]:

@@ -4,9 +4,11 @@ A baseline cell is keyed by (method, dataset, seed, profile, hash of the resolve
 library versions and metric settings are deliberately not part of the key, so a fresh CI install
 with other library versions still finds its baselines and the tolerance absorbs the noise.
 
-A score that moved in its bad direction by more than its tolerance (the metric registry's keys),
-a lost metric, or a baseline cell without a current result is a failure; keys without metadata
-are shown but never checked.
+A score that moved in its bad direction by more than its tolerance (the metadata of every score
+key: ``bench.flow.score_metadata``), a lost metric, or a baseline cell without a current result
+is a failure. A key without metadata cannot be checked, so it stops the check (and
+``--update``) with one line naming it, unless ``allow_unchecked`` (``--allow-unchecked``): then
+it is left out with one warning line per key.
 
 A baseline also records the numerics it was made with (CPU model, vector features, instruction-set
 caps). Trained weights differ in their last bits between CPU models even under the caps, and
@@ -24,12 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.flow import score_metadata
+from bench.store import record_schema
 from core.errors import BenchError
 from core.hashing import stable_hash
 from core.io import atomic_write_json, read_json
-from metrics.registry import score_keys
+from metrics.registry import ScoreKey
 
-BASELINE_SCHEMA = 1
+BASELINE_SCHEMA = 1  # the version written
+BASELINE_SCHEMAS = (1,)  # the versions read (a file without "schema" is version 1)
 BASELINE_FIELDS = ("id", "method", "dataset", "seed", "profile", "config", "metrics")
 CROSS_HOST_FACTOR = 4.0
 
@@ -78,11 +83,17 @@ def baseline_file_name(dataset: str, profile: str) -> str:
 
 
 def load_baselines(directory: Path) -> list[dict[str, Any]]:
-    """Every baseline cell from ``directory/*.json``; malformed files are BenchErrors."""
+    """Every baseline cell from ``directory/*.json``; malformed files are BenchErrors, a file of
+    a schema version this release does not read an UnknownSchema."""
     cells = []
     for path in sorted(Path(directory).glob("*.json")):
         data = read_json(path)
-        if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+        if not isinstance(data, dict):
+            raise BenchError(f"{path}: not a baseline file (expected an object with 'cells')")
+        if record_schema(data, path, "baseline file", BASELINE_SCHEMAS) is None:
+            raise BenchError(f"{path}: 'schema' is {data['schema']!r}: expected an integer "
+                             "(a baseline file written by `bench check --update`)")
+        if not isinstance(data.get("cells"), list):
             raise BenchError(f"{path}: not a baseline file (expected an object with 'cells')")
         for index, cell in enumerate(data["cells"]):
             cells.append(_check_baseline_cell(cell, f"{path}: cell {index}"))
@@ -114,12 +125,41 @@ def _check_baseline_cell(cell: Any, where: str) -> dict[str, Any]:
     return cell
 
 
+def unchecked_keys(cells: Iterable[dict[str, Any]],
+                   info: dict[str, ScoreKey]) -> dict[str, int]:
+    """The score keys of ``cells`` (results or baseline cells) without metadata in ``info``,
+    each with the number of cells that have it."""
+    counts: dict[str, int] = defaultdict(int)
+    for cell in cells:
+        for key in cell["metrics"]:
+            if key not in info:
+                counts[key] += 1
+    return dict(sorted(counts.items()))
+
+
+def check_score_keys(cells: Iterable[dict[str, Any]], info: dict[str, ScoreKey],
+                     allow_unchecked: bool = False) -> list[str]:
+    """A BenchError naming the score keys of ``cells`` that have no metadata (direction,
+    tolerance), which no check can compare, unless ``allow_unchecked``: then one warning line
+    per such key (empty when every key has metadata)."""
+    unknown = unchecked_keys(cells, info)
+    if unknown and not allow_unchecked:
+        raise BenchError(
+            f"score key(s) {', '.join(unknown)} have no metadata (direction, tolerance), so a "
+            "change in them cannot be checked: declare them where they are computed (the "
+            "metric's keys, metrics.registry.describe or the flow's keys), or pass "
+            "--allow-unchecked to check the other scores")
+    return [f"unchecked score {key}: no metadata (direction, tolerance); left out of the check "
+            f"in {count} cell(s) (--allow-unchecked)" for key, count in unknown.items()]
+
+
 @dataclass
 class CheckReport:
     checked_cells: int = 0
     checked_metrics: int = 0
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # one per score key without metadata
 
     @property
     def ok(self) -> bool:
@@ -134,17 +174,24 @@ class CheckReport:
 
 
 def compare(baselines: Iterable[dict[str, Any]], results: Iterable[dict[str, Any]],
-            info: dict[str, Any] | None = None) -> CheckReport:
-    """Compare baseline cells with current results (matched by ``baseline_key``)."""
+            info: dict[str, Any] | None = None, *,
+            allow_unchecked: bool = False) -> CheckReport:
+    """Compare baseline cells with current results (matched by ``baseline_key``). A score key
+    of a baseline cell or of its result without metadata in ``info`` (default: every known
+    key's, ``score_metadata``) is a BenchError naming it, unless ``allow_unchecked``: then it is
+    left out, with one line per key in ``warnings``."""
     if info is None:
-        info = score_keys()
-    results = list(results)
+        info = score_metadata()
+    baselines, results = list(baselines), list(results)
     ambiguous = ambiguous_results(results)
     current = {baseline_key(r): r for r in results}
     by_identity: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for result in current.values():
         by_identity[_identity(result)].append(result)
+    matched = [current[baseline_key(b)] for b in baselines
+               if baseline_key(b) in current and baseline_key(b) not in ambiguous]
     report = CheckReport()
+    report.warnings = check_score_keys([*baselines, *matched], info, allow_unchecked)
     for base in sorted(baselines, key=_identity):
         report.checked_cells += 1
         if baseline_key(base) in ambiguous:
@@ -175,9 +222,7 @@ def compare(baselines: Iterable[dict[str, Any]], results: Iterable[dict[str, Any
                                        f"any more (baseline {old:.4f})")
                 continue
             meta = info.get(metric)
-            if meta is None:
-                report.notes.append(f"unchecked  {_label(base)}: {metric} {old:.4f} -> {new:.4f} "
-                                    "(no metadata in the metric registry)")
+            if meta is None:  # named in report.warnings (--allow-unchecked)
                 continue
             report.checked_metrics += 1
             tolerance = meta.tolerance * scale

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.flow import score_metadata
 from bench.leaderboard import (
     SeparationLine,
     Table,
@@ -41,7 +42,7 @@ from bench.leaderboard import (
 from bench.store import RESULT_FILE, InvalidResult, ResultStore
 from core.errors import BenchError
 from core.io import atomic_path, atomic_write_text, dumps_json, read_json
-from metrics.registry import ScoreKey, score_keys
+from metrics.registry import ScoreKey
 
 REPORT_DIR = "report"
 ERROR_FILE = "error.txt"
@@ -501,7 +502,7 @@ def _write_report(root: Path, store: ResultStore, work: Path) -> None:
     results = [cell.result for cell in cells if cell.result is not None]
     tables = build_tables(results)
     views = _table_views(tables, by_id, work)
-    info = score_keys()
+    info = score_metadata()
     counts: dict[str, int] = defaultdict(int)
     for cell in cells:
         counts[cell.status] += 1

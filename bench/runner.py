@@ -26,14 +26,13 @@ from bench.context import CellContext, make_progress
 from bench.flow import get_flow
 from bench.plan import CellPlan, load_bundle, plain_config
 from bench.plugins import import_plugins
-from bench.store import ResultStore, check_metrics
+from bench.store import RESULT_SCHEMA, ResultStore, check_metrics
 from bench.threads import torch_threads
 from core.cpu_isa import cpu_features, cpu_model, pin_cpu_isa
 from core.errors import BenchError
 from core.io import atomic_write_text
 from methods.base import method_spec
 
-RESULT_SCHEMA = 1
 EXECUTORS = ("local", "slurm")
 
 

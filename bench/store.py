@@ -4,6 +4,11 @@ A cell is complete exactly when its ``result.json`` exists and passes ``check_re
 written to a temporary name in the same folder and renamed, so a run killed at any moment leaves
 either no result or a whole one. A damaged or hand-edited one is never counted as done: reading
 commands name it, and ``bench run`` moves it aside (``<results>/invalid/``) and recomputes it.
+
+Stored records (result.json, baseline files, stage-cache ``.stage.json``) carry a ``schema``
+version; one without the field was written before it existed and is read as version 1. A version
+this release does not read is not damage (another release wrote it): it is an ``UnknownSchema``
+naming the file and the versions read here, and is never moved aside.
 """
 
 from __future__ import annotations
@@ -28,17 +33,53 @@ RUNS_DIR = "runs"
 CACHE_DIR = "cache"
 INVALID_DIR = "invalid"
 
+RESULT_SCHEMA = 1  # the version written
+RESULT_SCHEMAS = (1,)  # the versions read
+
 # Fields every result.json has, with their JSON types; optional ones are checked when present.
 RESULT_FIELDS: dict[str, type | tuple[type, ...]] = {
     "id": str, "method": str, "dataset": str, "profile": str, "seed": int, "config": dict,
     "metrics": dict}
 RESULT_OPTIONAL: dict[str, type | tuple[type, ...]] = {
-    "config_hash": str, "overrides": dict, "artifacts": dict, "bundle_identity": dict,
-    "torch_threads": int}
+    "schema": int, "config_hash": str, "overrides": dict, "artifacts": dict,
+    "bundle_identity": dict, "torch_threads": int}
 
 
 class InvalidResult(BenchError):
-    """A result.json that exists but fails ``check_result``."""
+    """A result.json that exists but fails ``check_result``; ``path`` and ``problem`` (a few
+    words) say which and why."""
+
+    path: Path | None = None
+    problem: str = ""
+
+    @classmethod
+    def of(cls, path: Path, problem: str) -> InvalidResult:
+        err = cls(f"damaged result {path} ({problem}): expected a result.json written by "
+                  "`bench run`; rerunning its grid recomputes it")
+        err.path, err.problem = Path(path), problem
+        return err
+
+
+class UnknownSchema(BenchError):
+    """A stored record whose schema version this release does not read."""
+
+
+def record_schema(data: dict[str, Any], path: Path | str, what: str,
+                  readable: tuple[int, ...]) -> int | None:
+    """The schema version of the stored record ``data`` read from ``path`` (a ``what``, e.g.
+    "result"): its ``schema`` field, or 1 when it has none (written before the field existed).
+    A version this release does not read is an UnknownSchema naming the file and the versions it
+    reads; a field that is not an integer is returned as None (the caller calls it damage)."""
+    version = data.get("schema", 1)
+    if not isinstance(version, int) or isinstance(version, bool):
+        return None
+    if version not in readable:
+        versions = ", ".join(str(v) for v in readable)
+        raise UnknownSchema(
+            f"{what} {path} has schema {version}: this release reads schema "
+            f"{versions} (it was written by another release of disentangle-bench; read it with "
+            "that release)")
+    return version
 
 
 def _json_type(value: Any) -> str:
@@ -48,15 +89,16 @@ def _json_type(value: Any) -> str:
 
 
 def check_result(data: Any, path: Path, cell_id: str | None = None) -> dict[str, Any]:
-    """``data`` if it is a whole result (required fields with their types, finite metrics, the
-    id of its folder); else an InvalidResult naming ``path`` and what is wrong."""
+    """``data`` if it is a whole result (a schema version this release reads, required fields
+    with their types, finite metrics, the id of its folder); else an InvalidResult naming
+    ``path`` and what is wrong (an UnknownSchema for a version written by another release)."""
 
     def bad(problem: str) -> InvalidResult:
-        return InvalidResult(f"damaged result {path} ({problem}): expected a result.json "
-                             "written by `bench run`; rerunning its grid recomputes it")
+        return InvalidResult.of(path, problem)
 
     if not isinstance(data, dict):
         raise bad(f"{_json_type(data)} instead of an object")
+    record_schema(data, path, "result", RESULT_SCHEMAS)
     missing = [key for key in RESULT_FIELDS if key not in data]
     if missing:
         raise bad(f"missing {', '.join(missing)}")
@@ -140,24 +182,26 @@ class ResultStore:
         return self.status(cell_id) == "done"
 
     def status(self, cell_id: str) -> str:
-        """``done``, ``todo`` (no result) or ``damaged`` (a result.json failing validation)."""
+        """``done``, ``todo`` (no result) or ``damaged`` (a result.json failing validation); a
+        result of a schema this release does not read is an UnknownSchema."""
         if not self.result_path(cell_id).is_file():
             return "todo"
         try:
             self.load(cell_id)
-        except BenchError:
+        except InvalidResult:
             return "damaged"
         return "done"
 
     def load(self, cell_id: str) -> dict[str, Any]:
+        """The cell's valid result; an InvalidResult if it is damaged, an UnknownSchema if
+        another release wrote it (a FileNotFoundError if there is none)."""
         path = self.result_path(cell_id)
         try:
-            return check_result(read_json(path), path, cell_id)
-        except InvalidResult:
-            raise
+            data = read_json(path)
         except BenchError as err:
-            raise InvalidResult(f"damaged result {err}: expected a result.json written by "
-                                "`bench run`; rerunning its grid recomputes it") from None
+            problem = str(err).removeprefix(f"{path}: ").removeprefix(f"{path} ")
+            raise InvalidResult.of(path, problem) from None
+        return check_result(data, path, cell_id)
 
     def move_aside(self, cell_id: str) -> Path:
         """Move a cell's folder (with its damaged result) to ``<results>/invalid/``; returns
@@ -189,13 +233,26 @@ class ResultStore:
     def results(self, ids: set[str] | None = None) -> list[dict[str, Any]]:
         """Every complete result (or those of ``ids``), in id order; a damaged one is an
         InvalidResult naming it."""
+        found, damaged = self.scan(ids)
+        if damaged:
+            raise damaged[0]
+        return found
+
+    def scan(self, ids: set[str] | None = None
+             ) -> tuple[list[dict[str, Any]], list[InvalidResult]]:
+        """(every valid result, every damaged one) of the folder (or of ``ids``), in id order;
+        a result of a schema this release does not read is an UnknownSchema."""
+        found: list[dict[str, Any]] = []
+        damaged: list[InvalidResult] = []
         if not self.runs_dir.is_dir():
-            return []
-        found = []
+            return found, damaged
         for path in sorted(self.runs_dir.glob(f"*/{RESULT_FILE}")):
             if ids is None or path.parent.name in ids:
-                found.append(self.load(path.parent.name))
-        return found
+                try:
+                    found.append(self.load(path.parent.name))
+                except InvalidResult as err:
+                    damaged.append(err)
+        return found, damaged
 
     def clean_stale_temporaries(self) -> None:
         """Remove temporary stage folders left by a killed run (only call with the lock held)."""

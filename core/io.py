@@ -18,13 +18,26 @@ from core.errors import BenchError
 from core.hashing import _to_plain
 
 
+def named_os_error(err: OSError, path: str | os.PathLike[str],
+                   unnamed: tuple[str, ...] = ()) -> OSError:
+    """``err`` naming ``path`` when it names no file (a full disk fails a ``write``, which knows
+    no path) or one of ``unnamed`` (a temporary name the user never sees); else ``err``."""
+    if err.filename is not None and str(err.filename) not in unnamed:
+        return err
+    return OSError(err.errno, err.strerror or str(err), str(path))  # the errno's subclass
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike[str], suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temp path beside ``path``; on success it gets the usual (umask) permissions and
-    replaces ``path``; on any error it is removed and ``path`` is left untouched."""
+    replaces ``path``; on any error it is removed and ``path`` is left untouched. An OSError
+    (a full disk, a permission) names ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    except OSError as err:
+        raise named_os_error(err, path, (str(err.filename),)) from err
     os.close(fd)
     tmp = Path(name)
     try:
@@ -33,6 +46,12 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = ".tmp") -> Iterator[
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600 files
         os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        named = named_os_error(err, path, (str(tmp),))
+        if named is err:
+            raise
+        raise named from err
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -29,6 +29,8 @@ from bench.bundle import Bundle
 from bench.bundles import BUNDLES
 from datasets.base import GroundTruthData
 from methods.base import METHODS, register_method
+from metrics import registry
+from metrics.registry import describe
 
 TOY_METHODS = ("toy-identity", "toy-nan", "toy-optout", "toy-needs-generator")
 TOY_BUNDLES = ("toy-data", "toy-missing", "toy-data-with-generator")
@@ -152,6 +154,8 @@ def register_toys() -> None:
         register_method("toy-needs-generator", description="toy: needs a generator",
                         kind="directions", config_cls=ToyConfig, requires=("generator",))(_train)
     bench.flow.METRICS_PROVIDER = ToyMetrics
+    # the provider's own key ("mig" is the registered metric's): metadata, so that it is checked
+    describe("toy_jitter", "toy: a uniform draw from the metrics' generator", tolerance=0.5)
 
 
 def unregister_toys() -> None:
@@ -160,6 +164,7 @@ def unregister_toys() -> None:
     for name in TOY_BUNDLES:
         BUNDLES._entries.pop(name, None)
     bench.flow.METRICS_PROVIDER = None
+    registry._DESCRIBED.pop("toy_jitter", None)
 
 
 def _toy_bundle(data_dir: str | None = None) -> Bundle:

@@ -45,6 +45,18 @@ def _baseline(content: str | bytes) -> Callable[[Path], None]:
     return setup
 
 
+def _damaged_cache(root: Path) -> None:
+    """A whole result whose "train" stage cache holds a file of the recorded size but not the
+    recorded sha256."""
+    _stored_result(json.dumps(_result(stages=[{"name": "train", "key": "k1"}],
+                                      stage_versions={"train": 1})))(root)
+    entry = root / RESULTS / "cache" / "train" / "k1"
+    _write(entry / "a.bin", "abc")
+    _write(entry / ".stage.json", json.dumps(
+        {"schema": 1, "stage": "train", "version": 1,
+         "files": {"a.bin": {"size": 3, "sha256": "0" * 64}}}))
+
+
 def _h5(kind: str) -> Callable[[Path], None]:
     def setup(root: Path) -> None:
         path = root / "data" / "3dshapes.h5"
@@ -128,19 +140,29 @@ CATALOGUE: list[tuple[str, Callable[[Path], None], list[str], str]] = [
     ("check-baselines-is-file",
      lambda root: (_nothing(root), _write(root / RESULTS / "baselines", "x")), CHECK,
      "baseline folder"),
-    # stored files: result.json
-    ("result-empty-object", _stored_result("{}"), BOARD, "missing id"),
-    ("result-list", _stored_result("[]"), BOARD, "a list instead of an object"),
-    ("result-not-json", _stored_result('{"id": "abc", '), BOARD, "not valid JSON"),
-    ("result-not-utf8", _stored_result(b'{"id": "\xff\xfe"}'), BOARD, "not UTF-8"),
-    ("result-seed-text", _stored_result(json.dumps(_result(seed="zero"))), BOARD,
+    # stored files: result.json (leaderboard and report skip a damaged one; check stops)
+    ("result-empty-object", _stored_result("{}"), CHECK, "missing id"),
+    ("result-list", _stored_result("[]"), CHECK, "a list instead of an object"),
+    ("result-not-json", _stored_result('{"id": "abc", '), CHECK, "not valid JSON"),
+    ("result-not-utf8", _stored_result(b'{"id": "\xff\xfe"}'), CHECK, "not UTF-8"),
+    ("result-seed-text", _stored_result(json.dumps(_result(seed="zero"))), CHECK,
      "'seed' is a string"),
     ("result-metric-text", _stored_result(json.dumps(_result(metrics={"mig": "high"}))), CHECK,
      "metric 'mig' is not a number"),
-    ("result-wrong-id", _stored_result(json.dumps(_result("xyz"))), BOARD,
+    ("result-wrong-id", _stored_result(json.dumps(_result("xyz"))), CHECK,
      "not its folder's name"),
     ("result-folder", lambda root: (root / RESULTS / "runs" / "abc" / "result.json").mkdir(
-        parents=True), BOARD, "cannot be read"),
+        parents=True), CHECK, "cannot be read"),
+    # another release's result: named with the versions read here, never skipped or moved
+    ("result-unknown-schema", _stored_result(json.dumps(_result(schema=2))), BOARD,
+     "result.json has schema 2: this release reads schema 1"),
+    ("result-unknown-schema-check", _stored_result(json.dumps(_result(schema=2))), CHECK,
+     "result.json has schema 2: this release reads schema 1"),
+    ("result-unknown-schema-report", _stored_result(json.dumps(_result(schema=2))), REPORT,
+     "result.json has schema 2: this release reads schema 1"),
+    # a stage cache whose file no longer matches the sha256 recorded when it was written
+    ("check-damaged-cache", _damaged_cache, CHECK,
+     "stage cache cache/train/k1 of cell(s) abc (a.bin changed (sha256 differs))"),
     # stored files: baselines
     ("baseline-empty-object", _baseline("{}"), CHECK, "not a baseline file"),
     ("baseline-cell-number", _baseline('{"cells": [5]}'), CHECK, "cell 0 is not an object"),
@@ -150,10 +172,24 @@ CATALOGUE: list[tuple[str, Callable[[Path], None], list[str], str]] = [
                                                                "metrics": {"mig": None}}]})),
      CHECK, "expected a finite number"),
     ("baseline-not-utf8", _baseline(b"\xff{}"), CHECK, "not UTF-8"),
+    ("baseline-unknown-schema", _baseline(json.dumps({"schema": 2, "cells": [BASELINE_OK]})),
+     CHECK, "shapes3d-synth--quick.json has schema 2: this release reads schema 1"),
+    ("baseline-unknown-schema-update",
+     lambda root: (_baseline(json.dumps({"schema": 2, "cells": [BASELINE_OK]}))(root),
+                   _stored_result(json.dumps(_result()))(root)), [*CHECK, "--update"],
+     "shapes3d-synth--quick.json has schema 2: this release reads schema 1"),
     ("baseline-update-keeps-damaged",
      lambda root: (_baseline("{}")(root),
                    _stored_result(json.dumps(_result()))(root)), [*CHECK, "--update"],
      "not a baseline file"),
+    # a score without metadata (direction, tolerance) cannot be checked
+    ("check-unchecked-score",
+     lambda root: (_baseline(json.dumps({"cells": [_result(metrics={"mig": 0.5, "odd": 0.9})]}))(
+         root), _stored_result(json.dumps(_result(metrics={"mig": 0.5, "odd": 0.5})))(root)),
+     CHECK, "score key(s) odd have no metadata (direction, tolerance)"),
+    ("check-update-unchecked-score",
+     _stored_result(json.dumps(_result(metrics={"mig": 0.5, "odd": 0.9}))), [*CHECK, "--update"],
+     "or pass --allow-unchecked to check the other scores"),
     # config values
     ("set-int-float", _nothing, [*SYNTH, "--set", "beta-vae.steps=1.5"],
      "bad value for beta-vae.steps in --set beta-vae.steps=1.5: expected an integer, got 1.5"),
@@ -405,8 +441,11 @@ def test_damaged_result_is_moved_aside_and_recomputed(tmp_path):
     result.write_text('{"id": "truncated', encoding="utf-8")
     dry = run_bench(tmp_path, [*args, "--dry-run"])
     assert dry.returncode == 0 and "damaged" in dry.stdout and "0 done, 1 to run" in dry.stdout
-    board = run_bench(tmp_path, ["leaderboard", "--results", RESULTS])
-    assert board.returncode == 2 and f"damaged result {result}" in board.stderr
+    board = run_bench(tmp_path, ["leaderboard", "--results", RESULTS])  # skips it, one line
+    assert board.returncode == 0 and board.stderr.startswith(
+        f"warning: skipped damaged result {result} (not valid JSON")
+    check = run_bench(tmp_path, ["check", "--results", RESULTS])
+    assert check.returncode == 2 and f"result runs/{result.parent.name}/result.json" in check.stderr
     again = run_bench(tmp_path, args)
     assert again.returncode == 0, again.stderr
     notices = [line for line in again.stderr.splitlines() if line.startswith("moved aside")]

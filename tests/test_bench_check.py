@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
 from bench.cli import main
+from bench.flow import score_metadata
 from bench.regress import (
+    BASELINE_SCHEMA,
     CROSS_HOST_FACTOR,
     baseline_cell,
+    check_score_keys,
     compare,
     load_baselines,
     update_baselines,
 )
-from bench.store import ResultStore
+from bench.store import ResultStore, UnknownSchema
 from core.errors import BenchError
 from metrics.registry import ScoreKey, score_keys
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def result(seed=0, **metrics):
@@ -78,9 +84,69 @@ def test_missing_cell_and_missing_metric_fail():
     assert compare([{**baseline(), "id": "other"}], [result()], INFO).ok
 
 
-def test_unknown_metric_is_shown_not_checked():
-    report = compare([baseline(odd=1.0)], [result(odd=0.0)], INFO)
-    assert report.ok and report.checked_metrics == 0 and "unchecked" in report.notes[0]
+def test_a_score_without_metadata_stops_the_check_unless_allowed():
+    """A key without direction and tolerance cannot be checked (0.9 -> 0.5 would pass
+    unseen): it is an error naming the keys and the flag, in a baseline cell or its result;
+    --allow-unchecked leaves it out with one warning per key."""
+    for base, current in (([baseline(mig=0.5, odd=0.9)], [result(mig=0.5, odd=0.5)]),
+                          ([baseline(mig=0.5)], [result(mig=0.5, odd=0.5)]),
+                          ([baseline(mig=0.5, odd=0.9, zzz=1.0)], [result(mig=0.5)])):
+        with pytest.raises(BenchError, match=r"score key\(s\) odd.* have no metadata "
+                           r"\(direction, tolerance\).*--allow-unchecked"):
+            compare(base, current, INFO)
+    report = compare([baseline(0, mig=0.5, odd=0.9, zzz=1.0), baseline(1, mig=0.5, odd=0.9)],
+                     [result(0, mig=0.5, odd=0.5, zzz=1.0), result(1, mig=0.5, odd=0.5)],
+                     INFO, allow_unchecked=True)
+    assert report.ok and report.checked_metrics == 2
+    assert report.warnings == [
+        "unchecked score odd: no metadata (direction, tolerance); left out of the check in 4 "
+        "cell(s) (--allow-unchecked)",
+        "unchecked score zzz: no metadata (direction, tolerance); left out of the check in 2 "
+        "cell(s) (--allow-unchecked)"]
+    # keys of results that no baseline cell matches are not compared, so not asked for
+    assert compare([baseline(0)], [result(0), {**result(5), "metrics": {"odd": 1.0}}], INFO).ok
+    assert check_score_keys([result(mig=0.5)], INFO) == []
+
+
+def test_every_committed_score_key_has_metadata():
+    """Every key in results/baselines/*.json and results/papers/runs/*/result.json, the flows'
+    own keys included (pairs_kept_fraction), has direction, tolerance and description."""
+    info = score_metadata()
+    keys = set()
+    for path in sorted((REPO / "results" / "baselines").glob("*.json")):
+        keys |= {k for cell in json.loads(path.read_text())["cells"] for k in cell["metrics"]}
+    runs = sorted((REPO / "results" / "papers" / "runs").glob("*/result.json"))
+    assert len(runs) > 50
+    for path in runs:
+        keys |= set(json.loads(path.read_text())["metrics"])
+    assert "pairs_kept_fraction" in keys and sorted(keys - set(info)) == []
+    for key in keys:
+        assert info[key].description and info[key].tolerance > 0
+    assert "pairs_kept_fraction" not in score_keys()  # declared by the directions flow
+    assert "the configured dedup_threshold, 0.95 by default" in \
+        info["pairs_kept_fraction"].description
+
+
+def test_committed_baselines_pass_against_themselves():
+    """The CI grid's committed baseline cells, taken as the current results, pass the check
+    with every score compared (no key without metadata, none left out)."""
+    cells = load_baselines(REPO / "results" / "baselines")
+    assert {c["method"] for c in cells} == {"beta-vae", "sefa"}
+    results = [{**c, "host": {"cpu_model": (c.get("numerics") or {}).get("cpu_model"),
+                              "cpu_features": (c.get("numerics") or {}).get("cpu_features")},
+                "versions": {"cpu_isa_caps": (c.get("numerics") or {}).get("cpu_isa_caps")}}
+               for c in cells]
+    report = compare(cells, results)
+    assert report.ok and not report.warnings and not report.notes, report.render()
+    assert report.checked_metrics == sum(len(c["metrics"]) for c in cells)
+    # pairs_kept_fraction is checked: a drop beyond its tolerance (0.2) is a regression
+    (sefa,) = [r for r in results if r["method"] == "sefa"]
+    worse = {**sefa, "metrics": {**sefa["metrics"],
+                                 "pairs_kept_fraction": sefa["metrics"]["pairs_kept_fraction"]
+                                 - 0.3}}
+    report = compare(cells, [r for r in results if r is not sefa] + [worse])
+    (line,) = report.failures
+    assert line.startswith("REGRESSED") and "pairs_kept_fraction" in line
 
 
 def test_update_roundtrip(tmp_path):
@@ -120,6 +186,35 @@ def test_check_cli(tmp_path, capsys):
     baseline_file.write_text(json.dumps(data))
     assert main(args) == 1
     assert "MISSING" in capsys.readouterr().out
+
+
+def test_check_cli_unchecked_scores(tmp_path, capsys):
+    """The issue's case: a score without metadata moved from 0.9 to 0.5. `check` and
+    `check --update` stop with one line (nothing written); --allow-unchecked warns once per
+    key and checks the rest."""
+    store = ResultStore(tmp_path / "results")
+    store.write("id0", {**result(0), "metrics": {"mig": 0.5, "odd": 0.9}})
+    args = ["check", "--results", str(store.root)]
+    assert main([*args, "--update"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: score key(s) odd have no metadata") and "--allow-unchecked" in err
+    assert len(err.splitlines()) == 1 and not (store.root / "baselines").exists()
+    assert not (store.root / ".lock").exists()
+    assert main([*args, "--update", "--allow-unchecked"]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        "warning: unchecked score odd: no metadata (direction, tolerance); left out of the "
+        "check in 1 cell(s) (--allow-unchecked)"]
+    store.write("id0", {**result(0), "metrics": {"mig": 0.5, "odd": 0.5}})
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: score key(s) odd have no metadata")
+    assert len(captured.err.splitlines()) == 1 and captured.out == ""
+    assert main([*args, "--allow-unchecked"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        "warning: unchecked score odd: no metadata (direction, tolerance); left out of the "
+        "check in 2 cell(s) (--allow-unchecked)"]
+    assert "check: OK in 1 baseline cell(s), 1 metric(s) compared" in captured.out
 
 
 def test_update_never_deletes_uncovered_baselines(tmp_path):
@@ -173,3 +268,22 @@ def test_a_result_from_another_cpu_is_compared_with_wider_tolerances(tmp_path):
     update_baselines(tmp_path, [on_cpu("Xeon", result(mig=0.5))])
     (cell,) = load_baselines(tmp_path)
     assert cell["numerics"]["cpu_model"] == "Xeon"
+
+
+def test_baseline_schema_versions(tmp_path):
+    """A baseline file without "schema" is version 1; one of another version is named with the
+    versions this release reads; a written file records the version."""
+    cell = baseline_cell({**result(0), "metrics": {"mig": 0.5}})
+    path = tmp_path / "d--quick.json"
+    path.write_text(json.dumps({"cells": [cell]}))
+    assert load_baselines(tmp_path) == [cell]
+    path.write_text(json.dumps({"schema": 2, "cells": [cell]}))
+    with pytest.raises(UnknownSchema, match=re.escape(
+            f"baseline file {path} has schema 2: this release reads schema 1 (")):
+        load_baselines(tmp_path)
+    path.write_text(json.dumps({"schema": "one", "cells": [cell]}))
+    with pytest.raises(BenchError, match="'schema' is 'one': expected an integer"):
+        load_baselines(tmp_path)
+    path.unlink()
+    update_baselines(tmp_path, [result(0)])
+    assert json.loads(path.read_text())["schema"] == BASELINE_SCHEMA == 1

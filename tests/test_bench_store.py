@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
@@ -9,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from bench.store import ResultStore, check_metrics, results_lock
+from bench.store import (
+    RESULT_SCHEMA,
+    InvalidResult,
+    ResultStore,
+    UnknownSchema,
+    check_metrics,
+    results_lock,
+)
 from core.errors import BenchError
 from core.io import atomic_write_json, atomic_write_text, read_json
 
@@ -96,3 +104,71 @@ def test_store_completeness_and_stale_temporaries(tmp_path):
     kept.mkdir()
     store.clean_stale_temporaries()
     assert not stale.exists() and kept.exists()
+
+
+WHOLE = {"id": "abc", "method": "m", "dataset": "d", "profile": "quick", "seed": 0,
+         "config": {}, "metrics": {"mig": 0.5}}
+
+
+def test_result_schema_versions(tmp_path):
+    """No "schema" field reads as version 1 (results written before it); an unknown version
+    is not damage but a one-line error naming the file and the versions read here."""
+    store = ResultStore(tmp_path)
+    store.write("abc", WHOLE)
+    assert store.status("abc") == "done" and store.results() == [WHOLE]
+    store.write("abc", {**WHOLE, "schema": RESULT_SCHEMA})
+    assert store.status("abc") == "done"
+    store.write("abc", {**WHOLE, "schema": 2})
+    expected = f"result {store.result_path('abc')} has schema 2: this release reads schema 1 "
+    for read in (lambda: store.status("abc"), store.results, store.scan):
+        with pytest.raises(UnknownSchema) as err:
+            read()
+        assert str(err.value).startswith(expected) and not isinstance(err.value, InvalidResult)
+    store.write("abc", {**WHOLE, "schema": "1"})  # not a version any release writes
+    assert store.status("abc") == "damaged"
+    with pytest.raises(InvalidResult, match="'schema' is a string"):
+        store.load("abc")
+
+
+def test_scan_returns_every_damaged_result(tmp_path):
+    store = ResultStore(tmp_path)
+    store.write("abc", WHOLE)
+    for cell_id, text in (("bad1", "{"), ("bad2", "[]")):
+        store.run_dir(cell_id).mkdir(parents=True)
+        store.result_path(cell_id).write_text(text)
+    found, damaged = store.scan()
+    assert found == [WHOLE]
+    assert [(e.path, e.problem) for e in damaged] == [
+        (store.result_path("bad1"), "not valid JSON (Expecting property name enclosed in "
+                                    "double quotes at line 1)"),
+        (store.result_path("bad2"), "a list instead of an object")]
+    with pytest.raises(InvalidResult, match="bad1"):
+        store.results()
+    assert store.scan({"abc"}) == ([WHOLE], [])
+
+
+def _disk_full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")  # as a failing write: no path
+
+
+def test_a_full_disk_names_the_file(tmp_path, monkeypatch):
+    path = tmp_path / "f.json"
+    atomic_write_text(path, "old")
+    monkeypatch.setattr(os, "fsync", _disk_full)
+    with pytest.raises(OSError) as err:
+        atomic_write_json(path, {"a": 1})
+    assert err.value.errno == errno.ENOSPC and err.value.filename == str(path)
+    assert str(path) in str(err.value) and path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.json"]
+
+
+def test_leaderboard_on_a_full_disk_names_the_file(tmp_path, monkeypatch, capsys):
+    from bench.cli import main
+
+    store = ResultStore(tmp_path)
+    store.write("abc", WHOLE)
+    monkeypatch.setattr(os, "fsync", _disk_full)
+    assert main(["leaderboard", "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: cannot write the leaderboard to {tmp_path / 'LEADERBOARD.md'} (No "
+                   "space left on device): expected a writable folder with space (see --out)\n")

@@ -3,18 +3,20 @@ notice naming it and recomputed, and the rerun ends with the numbers of an undam
 
 from __future__ import annotations
 
+import errno
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from bench_toys import register_toys, unregister_toys
 
-from bench.context import STAGE_INFO_FILE
+from bench.context import STAGE_INFO_FILE, STAGE_SCHEMA, stage_problem
 from bench.grid import GridSpec
 from bench.plan import plan_grid
 from bench.runner import run_grid
-from bench.store import ResultStore
+from bench.store import ResultStore, UnknownSchema
 
 
 @pytest.fixture
@@ -126,3 +128,48 @@ def test_damaged_metrics_cache_in_a_process_pool(toys, tmp_path):
     assert all("value.json is 1 bytes" in n for n in notices)
     assert _metrics(store) == undamaged
     assert toys.read_text().split() == ["0", "1"]  # training served from the cache
+
+
+def test_stage_cache_schema_versions(toys, tmp_path):
+    """A .stage.json records its schema; one without the field (written before it) is version
+    1 and used; one of a version this release does not read is not damage: the cell fails
+    with a line naming it, and the entry stays where it is."""
+    plans = _plans()[:1]
+    store = ResultStore(tmp_path / "results")
+    run_grid(plans, store)
+    (entry,) = (store.cache_dir / "train").iterdir()
+    info = json.loads((entry / STAGE_INFO_FILE).read_text())
+    assert info["schema"] == STAGE_SCHEMA == 1
+    assert stage_problem(entry, "train", 1) is None
+    _edit_info(lambda info: info.pop("schema"))(entry)
+    assert stage_problem(entry, "train", 1) is None
+    store.result_path(plans[0].id).unlink()
+    assert [o.ok for o in run_grid(plans, store)] == [True]
+    assert toys.read_text().split() == ["0"]  # served from the cache
+    _edit_info(lambda info: info.update(schema=2))(entry)
+    with pytest.raises(UnknownSchema, match=re.escape(
+            f"stage cache record {entry / STAGE_INFO_FILE} has schema 2: this release reads "
+            "schema 1")):
+        stage_problem(entry, "train", 1)
+    store.result_path(plans[0].id).unlink()
+    (outcome,) = run_grid(plans, store)
+    assert not outcome.ok and "has schema 2: this release reads schema 1" in outcome.error
+    assert entry.is_dir() and not (store.root / "invalid").exists()
+
+
+def test_a_full_disk_in_a_stage_names_the_cache_entry(toys, tmp_path, monkeypatch):
+    """A write that fails for lack of space knows no path: the cell's error names the stage
+    entry it was writing, and no partial entry is left."""
+    from bench_toys import ToyEncoder
+
+    def full(self, directory):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ToyEncoder, "save", full)
+    plans = _plans()[:1]
+    store = ResultStore(tmp_path / "results")
+    (outcome,) = run_grid(plans, store)
+    assert not outcome.ok and "No space left on device" in outcome.error
+    (entry,) = [line for line in outcome.error.split("'") if "/cache/train/" in line]
+    assert entry.startswith(str(store.cache_dir / "train"))
+    assert list((store.cache_dir / "train").iterdir()) == []
