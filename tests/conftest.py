@@ -19,6 +19,19 @@ settings.load_profile("repeatable")
 
 
 @pytest.fixture
+def toys(tmp_path, monkeypatch):
+    """The toy methods and datasets of ``bench_toys`` registered for one test; yields the file
+    the toy method counts its trainings in (``$TOY_COUNTER``)."""
+    from bench_toys import register_toys, unregister_toys
+
+    register_toys()
+    counter = tmp_path / "counter.txt"
+    monkeypatch.setenv("TOY_COUNTER", str(counter))
+    yield counter
+    unregister_toys()
+
+
+@pytest.fixture
 def one_torch_thread():
     """Small convs on a shared 2-core machine run far faster single-threaded; opt in per module
     with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""

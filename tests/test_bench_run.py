@@ -24,15 +24,6 @@ REPO = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent
 
 
-@pytest.fixture
-def toys(tmp_path, monkeypatch):
-    register_toys()
-    counter = tmp_path / "counter.txt"
-    monkeypatch.setenv("TOY_COUNTER", str(counter))
-    yield counter
-    unregister_toys()
-
-
 def _plans(seeds=(0, 1, 2), methods=("toy-identity",), **kwargs):
     return plan_grid(GridSpec(methods=list(methods), datasets=["toy-data"], seeds=list(seeds),
                               **kwargs))

@@ -9,21 +9,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from bench_toys import register_toys, unregister_toys
 
 from bench.cli import main
 from bench.context import STAGE_INFO_FILE
 from bench.integrity import DAMAGED_CACHE, cell_statuses, verify_caches
 from bench.store import ResultStore
-
-
-@pytest.fixture
-def toys(tmp_path, monkeypatch):
-    register_toys()
-    counter = tmp_path / "counter.txt"
-    monkeypatch.setenv("TOY_COUNTER", str(counter))
-    yield counter
-    unregister_toys()
 
 
 def run_cli(capsys, *args):

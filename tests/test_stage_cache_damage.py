@@ -10,22 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from bench_toys import register_toys, unregister_toys
 
 from bench.context import STAGE_INFO_FILE, STAGE_SCHEMA, stage_problem
 from bench.grid import GridSpec
 from bench.plan import plan_grid
 from bench.runner import run_grid
 from bench.store import ResultStore, UnknownSchema
-
-
-@pytest.fixture
-def toys(tmp_path, monkeypatch):
-    register_toys()
-    counter = tmp_path / "counter.txt"
-    monkeypatch.setenv("TOY_COUNTER", str(counter))
-    yield counter
-    unregister_toys()
 
 
 def _plans():
