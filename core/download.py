@@ -194,7 +194,7 @@ def _transfer(url: str, dest: Path, expected: Expected, *, progress: bool,
             dest.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_json(_state_path(dest), {
                 "url": url, "total": total, "validator": _validator(response.headers)})
-        _stream(response, dest, have, total, progress=progress)
+        _stream(response, url, dest, have, total, progress=progress)
 
 
 def _announced_total(response: Any, have: int, state: dict[str, Any] | None) -> int | None:
@@ -209,30 +209,36 @@ def _announced_total(response: Any, have: int, state: dict[str, Any] | None) -> 
     return int(length) if length and length.isdigit() else None
 
 
-def _stream(response: Any, dest: Path, have: int, total: int | None, *,
+def _stream(response: Any, url: str, dest: Path, have: int, total: int | None, *,
             progress: bool) -> None:
     """Copy the response body onto the partial file (appended from ``have``), block by block,
     then flush it to disk; a short body raises _Cut."""
     from tqdm import tqdm
 
-    gained = 0
+    gained, cut = 0, False
     mode = "ab" if have else "wb"
-    with open(partial_path(dest), mode) as out, tqdm(
-            total=total, initial=have, desc=dest.name, unit="B", unit_scale=True,
-            unit_divisor=1024, disable=not progress, leave=False, dynamic_ncols=True,
-            file=sys.stderr) as bar:
-        try:
-            while block := response.read(BLOCK):
+    try:
+        with open(partial_path(dest), mode) as out, tqdm(
+                total=total, initial=have, desc=dest.name, unit="B", unit_scale=True,
+                unit_divisor=1024, disable=not progress, leave=False, dynamic_ncols=True,
+                file=sys.stderr) as bar:
+            while True:
+                try:
+                    block = response.read(BLOCK)
+                except (http.client.HTTPException, OSError):
+                    cut = True
+                    break
+                if not block:
+                    break
                 out.write(block)
                 gained += len(block)
                 bar.update(len(block))
-        except (http.client.HTTPException, OSError):
             out.flush()
             os.fsync(out.fileno())
-            raise _Cut(gained, have + gained, total) from None
-        out.flush()
-        os.fsync(out.fileno())
-    if total is not None and have + gained < total:
+    except OSError as err:  # e.g. a full disk: what was written stays resumable
+        raise DownloadError(url, dest, f"cannot write {partial_path(dest)} "
+                            f"({err.strerror or err})") from None
+    if cut or (total is not None and have + gained < total):
         raise _Cut(gained, have + gained, total)
 
 

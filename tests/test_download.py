@@ -163,3 +163,35 @@ def test_damaged_record_is_one_error_naming_it(tmp_path, text, fragment):
     with pytest.raises(BenchError, match=fragment) as caught:
         DigestRecord(tmp_path).get("a.pkl")
     assert str(tmp_path / "manifest.json") in str(caught.value)
+
+
+def test_progress_bar_and_a_full_disk(tmp_path, monkeypatch, capsys):
+    """With ``progress`` the bar goes to stderr; a write that fails (a full disk) is a
+    DownloadError naming the partial file, not a traceback, and the destination stays absent."""
+    import errno
+
+    import core.download
+
+    dest = tmp_path / "f.pkl"
+    with loopback_server({"f.pkl": DATA}) as served:
+        fetch(served.url() + "f.pkl", dest, progress=True)
+        assert "f.pkl" in capsys.readouterr().err
+        dest.unlink()
+
+        class FullDisk:
+            def __init__(self, path, mode):
+                self.handle = open(path, mode)  # closed in __exit__
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                self.handle.close()
+
+            def write(self, block):
+                raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(core.download, "open", FullDisk, raising=False)
+        with pytest.raises(DownloadError, match=r"cannot write .*\.f\.pkl\.part \(No space"):
+            fetch(served.url() + "f.pkl", dest)
+    assert not dest.exists()
