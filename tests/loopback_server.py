@@ -111,3 +111,15 @@ def closed_port() -> Iterator[int]:
         yield sock.getsockname()[1]
     finally:
         sock.close()
+
+
+_RESERVED: list[socket.socket] = []
+
+
+def reserved_closed_port() -> int:
+    """Like ``closed_port``, held for the rest of the test session (for case lists built when
+    a test module is imported)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    _RESERVED.append(sock)
+    return sock.getsockname()[1]
