@@ -145,11 +145,30 @@ def build_parser() -> argparse.ArgumentParser:
                        help="leave out score keys without metadata (direction, tolerance) "
                             "with a warning per key, instead of failing")
 
-    prepare = sub.add_parser("prepare", help="check or convert a dataset's files")
+    prepare = sub.add_parser(
+        "prepare", help="check or convert a dataset's files; `prepare ffhq` downloads the FFHQ "
+        "generator and the 40 CelebA-HQ classifiers into the cache ($BENCH_CACHE)",
+        description="shapes3d, dsprites: check the real file (--data-dir); shapes3d-synth: "
+        "build its cache (--write-h5 PATH also writes the 3dshapes.h5 layout). ffhq: download "
+        "NVIDIA's FFHQ StyleGAN2 generator and StyleGAN's 40 CelebA-HQ attribute classifiers "
+        "into $BENCH_CACHE/ffhq (default ~/.cache/disentangle-bench/ffhq; --dry-run shows it). "
+        "A cut download resumes on the next run; each file's size and sha256 are recorded in "
+        "the folder's manifest.json when first seen and a later file that differs is refused. "
+        "A file put there by hand is checked and recorded instead of downloaded.")
     _common(prepare)
-    prepare.add_argument("name")
+    prepare.add_argument("name", help="shapes3d, shapes3d-synth, dsprites, dsprites-synth or "
+                         "ffhq")
     prepare.add_argument("--data-dir")
     prepare.add_argument("--write-h5", metavar="PATH")
+    prepare.add_argument("--generator", metavar="NAME",
+                         help="ffhq: which generator (ffhq512, the default; config-f; ada-ffhq)")
+    prepare.add_argument("--only", choices=["generator", "classifiers"],
+                         help="ffhq: fetch only the generator or only the classifiers")
+    prepare.add_argument("--base-url", metavar="URL",
+                         help="ffhq: a mirror folder that replaces the host and folder of "
+                              "every URL")
+    prepare.add_argument("--dry-run", action="store_true",
+                         help="ffhq: show the cache folder and each file's state and URL")
 
     for name, (module, what) in TOOL_COMMANDS.items():
         sub.add_parser(name, help=f"{what} (arguments are forwarded to {module})",
@@ -536,11 +555,20 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+FFHQ_PREPARE_FLAGS = {"generator": "--generator", "only": "--only", "base_url": "--base-url",
+                      "dry_run": "--dry-run"}
+
+
 def cmd_prepare(args: argparse.Namespace) -> int:
     from bench.bundles import resolve_named_inputs
     from datasets.prepare import prepare_dataset
 
     resolve_named_inputs(args.data_dir)
+    if args.name == "ffhq":
+        return _prepare_ffhq(args)
+    for field, flag in FFHQ_PREPARE_FLAGS.items():
+        if getattr(args, field) not in (None, False):
+            raise BenchError(f"prepare {args.name}: {flag} applies to 'ffhq' only")
     try:
         summary = prepare_dataset(args.name, data_dir=args.data_dir, write_h5=args.write_h5)
     except (UnknownNameError, ValueError) as err:  # a loader's diagnosis of the user's file
@@ -554,6 +582,21 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2, sort_keys=True, default=str))
     elif summary is not None:
         print(summary)
+    return 0
+
+
+def _prepare_ffhq(args: argparse.Namespace) -> int:
+    """``prepare ffhq``: download (or check) the generator and classifiers in the cache."""
+    from datasets.ffhq_assets import DEFAULT_GENERATOR
+    from datasets.prepare_ffhq import prepare_ffhq
+
+    for flag, value in (("--data-dir", args.data_dir), ("--write-h5", args.write_h5)):
+        if value is not None:
+            raise BenchError(f"prepare ffhq: {flag} does not apply (the files go to the cache "
+                             "folder, $BENCH_CACHE; see --dry-run)")
+    print(prepare_ffhq(args.generator or DEFAULT_GENERATOR, only=args.only,
+                       base_url=args.base_url, dry_run=args.dry_run,
+                       progress=not _quiet(args)))
     return 0
 
 

@@ -42,10 +42,7 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = ".tmp") -> Iterator[
     tmp = Path(name)
     try:
         yield tmp
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600 files
-        os.replace(tmp, path)
+        move_into_place(tmp, path)
     except OSError as err:
         tmp.unlink(missing_ok=True)
         named = named_os_error(err, path, (str(tmp),))
@@ -55,6 +52,16 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = ".tmp") -> Iterator[
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def move_into_place(tmp: str | os.PathLike[str], path: str | os.PathLike[str]) -> None:
+    """Give the finished temp file ``tmp`` the usual (umask) permissions and rename it over
+    ``path`` (same folder, so the rename is atomic); used by ``atomic_path`` and by downloads,
+    whose temp file keeps a fixed name so that a cut transfer can resume."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600 files
+    os.replace(tmp, path)
 
 
 def dumps_json(value: Any) -> str:

@@ -37,7 +37,8 @@ def prepare_dataset(name: str, data_dir: str | None = None, write_h5: str | None
     ``factor_sizes`` writes only the leading values of each factor (a small grid for tests).
     """
     if name not in PREPARABLE:
-        raise ValueError(f"prepare: unknown dataset {name!r}; expected one of {PREPARABLE}")
+        raise ValueError(f"prepare: unknown dataset {name!r}; expected one of "
+                         f"{', '.join((*PREPARABLE, 'ffhq'))}")
     if write_h5 is not None and name != "shapes3d-synth":
         raise ValueError(f"prepare: --write-h5 applies to 'shapes3d-synth' only, not {name!r}")
     if write_npz is not None and name != "dsprites-synth":

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from loopback_server import reserved_closed_port
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = "results"
@@ -265,6 +266,8 @@ SHAPES3D_DRY = ["run", "--datasets", "shapes3d", "--methods", "sefa", "--dry-run
                 RESULTS]
 FFHQ_DRY = ["run", "--datasets", "ffhq", "--methods", "sefa", "--dry-run", "--results", RESULTS]
 GEN_VAR, FFHQ_VAR = "BENCH_SHAPES3D_GENERATOR", "BENCH_FFHQ_GENERATOR"
+NOTHING_LISTENS = f"http://127.0.0.1:{reserved_closed_port()}/"
+FFHQ_CACHE = {"BENCH_CACHE": "cache", "no_proxy": "127.0.0.1", "NO_PROXY": "127.0.0.1"}
 
 # Inputs checked when the grid is planned, many named by environment variables (each checked
 # like its flag): (case id, setup, environment, arguments, fragment). One line, exit 2,
@@ -315,6 +318,19 @@ PLANNING_CATALOGUE: list[tuple[str, Callable[[Path], None], dict[str, str], list
     ("alexnet-var-random", _checkpoint("random", "a.pth"),
      {FFHQ_VAR: str(REPO / "models" / "weights" / "shapes3d_generator.safetensors"),
       "BENCH_ALEXNET": "a.pth"}, FFHQ_DRY, "a.pth: not a readable torch state dict"),
+    # bench prepare ffhq: nothing is written, not even the cache folder
+    ("ffhq-prepare-refused", _nothing, FFHQ_CACHE,
+     ["prepare", "ffhq", "--only", "generator", "--base-url", NOTHING_LISTENS],
+     f"connection refused: {NOTHING_LISTENS}ffhq-res512-mirror-stylegan2-noaug.pkl -> "),
+    ("ffhq-prepare-base-url-not-http", _nothing, FFHQ_CACHE,
+     ["prepare", "ffhq", "--base-url", "ftp://mirror/ffhq/"],
+     "--base-url 'ftp://mirror/ffhq/': expected an http:// or https:// URL"),
+    ("ffhq-prepare-unknown-generator", _nothing, FFHQ_CACHE,
+     ["prepare", "ffhq", "--generator", "config-e"],
+     "generator 'config-e' (--generator) is not known: expected one of ffhq512, config-f"),
+    ("ffhq-prepare-flag-elsewhere", _nothing, FFHQ_CACHE,
+     ["prepare", "shapes3d-synth", "--base-url", NOTHING_LISTENS],
+     "prepare shapes3d-synth: --base-url applies to 'ffhq' only"),
     # seeds and grid size
     ("seed-too-large", _nothing, {}, [*SYNTH, "--seeds", "4294967296"],
      "seed 4294967296 is too large"),
