@@ -25,12 +25,13 @@ from datasets.base import GroundTruthData
 from models.generator import seen_at
 from models.oracle import OracleConfig, OracleGenerator
 from models.predictor import RESOLUTION as SHAPES3D_IMAGE_SIZE
-from models.predictor import SHAPES3D_PREDICTOR
+from models.predictor import SHAPES3D_PREDICTOR, load_any_predictor
 from models.predictor import load_predictor as load_attribute_predictor
 from models.sensors import ALEXNET_ENV, alexnet_weights_path, load_sensor, sensor_identity
 from models.stylegan2 import load_generator as load_native
 from models.stylegan2.foreign import CheckpointFormatError
 from models.stylegan2.loader import inspect_generator, load_any_generator
+from models.user_predictor import UserPredictor
 
 BUNDLES: Registry[Callable[..., Bundle]] = Registry("dataset")
 
@@ -72,11 +73,13 @@ SHAPES3D_GENERATOR = WEIGHTS_DIR / "shapes3d_generator.safetensors"
 SHAPES3D_GENERATOR_ENV = "BENCH_SHAPES3D_GENERATOR"
 FFHQ_GENERATOR_ENV = "BENCH_FFHQ_GENERATOR"
 FFHQ_PREDICTOR_ENV = "BENCH_FFHQ_PREDICTOR"
+SHAPES3D_PREDICTOR_ENV = "BENCH_SHAPES3D_PREDICTOR"
 SHAPES3D_SENSOR = "shapes3d-disc"  # the discriminator trained with the shipped generator
 FFHQ_DATA_FILES = ("ffhq.pkl", "ffhq.pt", "ffhq.safetensors")
 GENERATOR_EXPECTED = ("a StyleGAN2 generator checkpoint (NVIDIA .pkl, rosinality or genforce "
                       ".pt/.pth, or native .safetensors)")
-PREDICTOR_EXPECTED = ("an attribute predictor .safetensors with its .json beside it (written by "
+PREDICTOR_EXPECTED = ("an attribute predictor with its .json beside it: a TorchScript file "
+                      "(models/user_predictor.py) or the suite's .safetensors (written by "
                       "`bench train-predictor`)")
 
 
@@ -144,6 +147,20 @@ def _shipped_predictor() -> tuple[object | None, dict[str, object] | None]:
     return (lambda: load_attribute_predictor(SHAPES3D_PREDICTOR)), file_identity(SHAPES3D_PREDICTOR)
 
 
+def _user_predictor(variable: str, digest: bool = True
+                    ) -> tuple[Path, Callable[[], object], dict[str, object]] | None:
+    """The predictor file ``$variable`` names (either format, ``load_any_predictor``): its
+    path, loader and identity (the file and the JSON beside it); None when unset."""
+    path = env_path(variable, kind="file", expected=PREDICTOR_EXPECTED)
+    if path is None:
+        return None
+    identity = file_identity(path, digest=digest)
+    description = path.with_suffix(".json")
+    if description.is_file():
+        identity["description_sha256"] = file_sha256(description)
+    return path, (lambda: load_any_predictor(path)), identity
+
+
 def _shapes3d_generator() -> tuple[Path, bool]:
     """The shapes3d generator checkpoint and whether the user chose it: $BENCH_SHAPES3D_GENERATOR
     (any format ``load_any_generator`` reads), else the shipped one."""
@@ -161,13 +178,19 @@ def _shapes3d_generator() -> tuple[Path, bool]:
 @BUNDLES.register(
     "shapes3d",
     description="shipped StyleGAN2 (32 px, seen at 64 px; or the checkpoint in "
-    f"${SHAPES3D_GENERATOR_ENV}) + shipped factor predictor + 3DShapes ground truth (real "
+    f"${SHAPES3D_GENERATOR_ENV}) + shipped factor predictor (or ${SHAPES3D_PREDICTOR_ENV}) + "
+    "3DShapes ground truth (real "
     "3dshapes.h5 from --data-dir/$BENCH_DATA, else the look-alike; the leaderboard shows which)",
 )
 def shapes3d(data_dir: str | None = None) -> Bundle:
     generator_path, user_given = _shapes3d_generator()
     gt, source = _shapes3d_ground_truth(data_dir)
     load_predictor, predictor_id = _shipped_predictor()
+    predictor_path, predictor_origin = SHAPES3D_PREDICTOR, "shipped"
+    chosen = _user_predictor(SHAPES3D_PREDICTOR_ENV)
+    if chosen is not None:  # the shipped predictor's cells keep their ids; a chosen one its own
+        predictor_path, load_predictor, predictor_id = chosen
+        predictor_origin = f"${SHAPES3D_PREDICTOR_ENV}"
 
     def load_generator() -> object:
         # a smaller generator (32 px) is seen at the predictor's and the group VAE's 64 px
@@ -187,7 +210,7 @@ def shapes3d(data_dir: str | None = None) -> Bundle:
         return {"ground truth": _ground_truth_source(gt, source),
                 "generator": f"{generator_path} ({origin}): "
                              f"{_inspect_generator(generator_path, origin)}",
-                "predictor": _predictor_source(SHAPES3D_PREDICTOR, "shipped"),
+                "predictor": _predictor_source(predictor_path, predictor_origin),
                 "device": bench_device()}
 
     return Bundle("shapes3d", ground_truth=gt, load_generator=load_generator,
@@ -241,7 +264,8 @@ def _oracle_bundle(name: str, config: OracleConfig) -> Bundle:
 @BUNDLES.register(
     "ffhq",
     description=f"user-given FFHQ StyleGAN2 checkpoint (${FFHQ_GENERATOR_ENV}; NVIDIA .pkl, "
-    f"rosinality .pt or native) + optional attribute predictor (${FFHQ_PREDICTOR_ENV}); "
+    f"rosinality .pt or native) + optional attribute predictor (${FFHQ_PREDICTOR_ENV}: "
+    "TorchScript + JSON or the suite's format); "
     f"sensor alexnet (${ALEXNET_ENV}); no ground truth",
 )
 def ffhq(data_dir: str | None = None) -> Bundle:
@@ -258,13 +282,11 @@ def ffhq(data_dir: str | None = None) -> Bundle:
             f"ffhq: no generator checkpoint given; set ${FFHQ_GENERATOR_ENV} to a StyleGAN2 "
             f"FFHQ checkpoint ({GENERATOR_EXPECTED}) or put {' / '.join(FFHQ_DATA_FILES)} "
             "into --data-dir (or $BENCH_DATA)")
-    predictor_path = env_path(FFHQ_PREDICTOR_ENV, kind="file", expected=PREDICTOR_EXPECTED)
+    chosen = _user_predictor(FFHQ_PREDICTOR_ENV, digest=False)
+    predictor_path = chosen[0] if chosen is not None else None
 
     def load_generator() -> object:
         return load_any_generator(generator_path, device=bench_device())
-
-    def load_predictor() -> object:
-        return load_attribute_predictor(predictor_path)
 
     def describe() -> dict[str, str]:
         described = {"generator": f"{generator_path} ({origin}): "
@@ -276,11 +298,10 @@ def ffhq(data_dir: str | None = None) -> Bundle:
         return described
 
     identity = {"generator": file_identity(generator_path, digest=False),
-                "predictor": file_identity(predictor_path, digest=False)
-                if predictor_path else None,
+                "predictor": chosen[2] if chosen is not None else None,
                 "sensor": sensor_identity("alexnet")}
     return Bundle("ffhq", load_generator=load_generator,
-                  load_predictor=load_predictor if predictor_path else None, identity=identity,
+                  load_predictor=chosen[1] if chosen is not None else None, identity=identity,
                   sensor="alexnet", describe=describe)
 
 
@@ -305,11 +326,17 @@ def _inspect_generator(path: Path, origin: str) -> str:
 def _predictor_source(path: Path, origin: str) -> str:
     """What the attribute predictor at ``path`` is, after loading it as a cell would."""
     try:
-        predictor = load_attribute_predictor(path)
+        predictor = load_any_predictor(path)
     except (FileNotFoundError, ValueError) as err:
-        raise InputError(f"{origin}: attribute predictor {path}: {err}") from None
-    factors = getattr(predictor.arch, "factor_sizes", None)
-    return f"{path} ({origin}): attribute predictor over factors {factors}"
+        text = str(err)
+        raise InputError(f"{origin}: {text}" if str(path) in text else
+                         f"{origin}: attribute predictor {path}: {text}") from None
+    kind = "TorchScript predictor" if isinstance(predictor, UserPredictor) else \
+        "attribute predictor"
+    names = ", ".join(predictor.factor_names)
+    return (f"{path} ({origin}): {kind} of {len(predictor.factor_names)} attribute(s) "
+            f"({names[:80]}{'...' if len(names) > 80 else ''}), group widths "
+            f"{predictor.factor_sizes}")
 
 
 def _alexnet_source() -> str:

@@ -222,6 +222,24 @@ def load_predictor(path: str | os.PathLike[str] = SHAPES3D_PREDICTOR) -> Attribu
     return model
 
 
+def load_any_predictor(path: str | os.PathLike[str]) -> nn.Module:
+    """A predictor in either format: the suite's own (``.safetensors`` + JSON with an
+    ``architecture``, written by ``save_predictor``) or a user's TorchScript file with its
+    description (``models.user_predictor``), told apart by the JSON beside the file."""
+    from models.user_predictor import FORMAT, load_user_predictor
+
+    path = Path(path)
+    meta_path = path.with_suffix(".json")
+    if meta_path.is_file():
+        try:
+            info = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            info = None
+        if isinstance(info, dict) and info.get("format") == FORMAT:
+            return load_user_predictor(path)
+    return load_predictor(path)
+
+
 def load_shapes3d_predictor() -> AttributePredictor:
     """The shipped predictor for the 3DShapes factor grid."""
     return load_predictor(SHAPES3D_PREDICTOR)
