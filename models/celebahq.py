@@ -28,7 +28,8 @@ f x f pixel blocks, f = size / 256), each classifier gives one logit l, and its 
 probability pair softmax([l, -l]). ``predict_proba`` returns these 40 groups of width 2, so the
 discovery metrics measure each attribute's change as a total variation, as for 3DShapes factors.
 The 40 networks run one after another on chunks of images, so the activations of only one
-network on one chunk are alive at a time (the weights of all 40, 3.7 GB in float32, stay loaded).
+network on one chunk are alive at a time (the weights of all 40, 3.7 GB in float32, stay loaded;
+docs/ffhq.md has the measured memory and time).
 
 ``python -m models.celebahq check FILE...`` loads each classifier and prints what it is.
 """
@@ -388,7 +389,7 @@ class CelebAHQ40Predictor(nn.Module):
     name = "celebahq40"
 
     def __init__(self, classifiers: Sequence[CelebAHQClassifier], names: Sequence[str],
-                 chunk: int = 16) -> None:
+                 chunk: int = 8) -> None:
         super().__init__()
         if not classifiers or len(classifiers) != len(names) or len(set(names)) != len(names):
             raise ValueError(f"need one distinct name per classifier, got {len(classifiers)} "
@@ -468,7 +469,7 @@ def celebahq40_order(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     return [by_name[name] for name in CELEBAHQ40_FILES]
 
 
-def load_celebahq40(paths: Sequence[str | os.PathLike[str]], chunk: int = 16
+def load_celebahq40(paths: Sequence[str | os.PathLike[str]], chunk: int = 8
                     ) -> CelebAHQ40Predictor:
     """The ``celebahq40`` predictor from NVIDIA's 40 classifier pickles (any order; recognised by
     file name). Each file is unpickled, checked and converted before the next is read."""
