@@ -254,7 +254,8 @@ def infer_architecture(variables: Mapping[str, np.ndarray], source: str
             f"{source}: TF variables do not describe a ProGAN attribute classifier (D_paper): "
             f"expected 'FromRGB_lod0/weight', '<r>x<r>/Conv0/weight', ... '4x4/Dense0/weight'; "
             f"found {short_list(sorted(variables), 6)}")
-    fused = {f"{r}x{r}/Conv1_down/weight" in variables for r in blocks}
+    fused = {True if f"{r}x{r}/Conv1_down/weight" in variables else
+             False if f"{r}x{r}/Conv1/weight" in variables else None for r in blocks} - {None}
     if len(fused) > 1:
         raise CheckpointFormatError(
             f"{source}: blocks mix fused (Conv1_down) and separate (Conv1) downscaling; D_paper "

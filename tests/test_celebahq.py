@@ -331,6 +331,8 @@ BAD_VARIABLES = {
     "nan": (_edit("4x4/Conv/bias", np.full(32, np.nan, np.float32)),
             r"TF variable '4x4/Conv/bias' is not finite floating point \(float32\)$"),
     "integer": (_edit("4x4/Conv/bias", np.zeros(32, np.int64)), r"not finite floating point"),
+    "no-conv-down": ([(k, v) for k, v in _tiny() if not k.startswith("8x8/Conv1_down/")],
+                     r"missing: 8x8/Conv1_down/weight, 8x8/Conv1_down/bias; unknown: none"),
     "mixed": ([(k.replace("8x8/Conv1_down", "8x8/Conv1"), v) for k, v in _tiny()],
               r"blocks mix fused \(Conv1_down\) and separate \(Conv1\) downscaling"),
     "not-array": (_edit("4x4/Dense1/bias", "zero"),
