@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from tf_network_pickle import fake_tf_network_class
 
 from models.stylegan2 import (
     StyleGAN2Config,
@@ -943,33 +944,6 @@ def test_nvidia_reader_and_generator_messages(n_generator: StyleGAN2Generator,
     refused(tmp_path / "nested2.pkl", UnsafePickleError,
             r"refusing a nested storage payload \(global 'posix\.system'.*\)")
     assert not (tmp_path / "ran").exists()
-
-
-@contextlib.contextmanager
-def fake_tf_network_class() -> Iterator[type]:
-    """A stand-in ``dnnlib.tflib.network.Network`` registered in ``sys.modules`` while dumping."""
-    names = ("dnnlib", "dnnlib.tflib", "dnnlib.tflib.network")
-    assert not any(n in sys.modules for n in names)
-    modules = [types.ModuleType(n) for n in names]
-
-    class Network:
-        def __init__(self, state: dict[str, Any]) -> None:
-            self.state = state
-
-        def __getstate__(self) -> dict[str, Any]:
-            return self.state
-
-    Network.__module__ = "dnnlib.tflib.network"
-    Network.__qualname__ = "Network"
-    modules[2].Network = Network
-    modules[1].network = modules[2]
-    modules[0].tflib = modules[1]
-    sys.modules.update(zip(names, modules, strict=True))
-    try:
-        yield Network
-    finally:
-        for name in names:
-            del sys.modules[name]
 
 
 def tf_layout(state: dict[str, torch.Tensor]) -> dict[str, dict[str, np.ndarray]]:

@@ -202,9 +202,12 @@ class RestrictedUnpickler(pickle.Unpickler):
         raise UnsafePickleError(f"{self.source}: unexpected persistent id in pickle")
 
 
-def read_nvidia_pickle(path: str | os.PathLike[str]) -> Any:
+def read_nvidia_pickle(path: str | os.PathLike[str],
+                       kind: str = "an NVIDIA stylegan2-ada-pytorch pickle") -> Any:
     """Unpickle an NVIDIA ``.pkl`` with the restricted unpickler; networks become records
-    (``PersistentRecord`` for PyTorch pickles, ``TFNetworkRecord`` for TensorFlow ones)."""
+    (``PersistentRecord`` for PyTorch pickles, ``TFNetworkRecord`` for TensorFlow ones).
+
+    ``kind`` names what the file was expected to be in the error for an unreadable file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such NVIDIA pickle file")
@@ -218,8 +221,7 @@ def read_nvidia_pickle(path: str | os.PathLike[str]) -> Any:
         except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
                 KeyError, IndexError, RuntimeError, MemoryError) as exc:
             raise CheckpointFormatError(
-                f"{path}: cannot be read as an NVIDIA stylegan2-ada-pytorch pickle "
-                f"({first_line(exc)})"
+                f"{path}: cannot be read as {kind} ({first_line(exc)})"
             ) from None
 
 
