@@ -9,7 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.bundle import Bundle
-from core.hashing import file_sha256
+from core.digest_record import DigestRecord
+from core.hashing import file_sha256, stable_hash
 from core.inputs import (
     DEVICE_ENV,
     InputError,
@@ -22,6 +23,9 @@ from core.inputs import (
 from core.registry import Registry
 from datasets import load_ground_truth
 from datasets.base import GroundTruthData
+from datasets.ffhq_assets import DEFAULT_GENERATOR as DEFAULT_FFHQ_GENERATOR
+from datasets.ffhq_assets import FFHQAssets, MissingAssetsError, ffhq_assets
+from models.celebahq import load_celebahq40, load_celebahq_classifier
 from models.generator import seen_at
 from models.oracle import OracleConfig, OracleGenerator
 from models.predictor import RESOLUTION as SHAPES3D_IMAGE_SIZE
@@ -30,7 +34,7 @@ from models.predictor import load_predictor as load_attribute_predictor
 from models.sensors import ALEXNET_ENV, alexnet_weights_path, load_sensor, sensor_identity
 from models.stylegan2 import load_generator as load_native
 from models.stylegan2.foreign import CheckpointFormatError
-from models.stylegan2.loader import inspect_generator, load_any_generator
+from models.stylegan2.loader import GeneratorSummary, inspect_generator, load_any_generator
 from models.user_predictor import UserPredictor
 
 BUNDLES: Registry[Callable[..., Bundle]] = Registry("dataset")
@@ -263,46 +267,98 @@ def _oracle_bundle(name: str, config: OracleConfig) -> Bundle:
 
 @BUNDLES.register(
     "ffhq",
-    description=f"user-given FFHQ StyleGAN2 checkpoint (${FFHQ_GENERATOR_ENV}; NVIDIA .pkl, "
-    f"rosinality .pt or native) + optional attribute predictor (${FFHQ_PREDICTOR_ENV}: "
-    "TorchScript + JSON or the suite's format); "
+    description=f"FFHQ StyleGAN2 (`bench prepare ffhq`, or ${FFHQ_GENERATOR_ENV}: NVIDIA .pkl, "
+    f"rosinality .pt or native) + NVIDIA's 40 CelebA-HQ classifiers (or ${FFHQ_PREDICTOR_ENV}: "
+    "a predictor with its JSON); "
     f"sensor alexnet (${ALEXNET_ENV}); no ground truth",
 )
 def ffhq(data_dir: str | None = None) -> Bundle:
-    generator_path = env_path(FFHQ_GENERATOR_ENV, kind="file", expected=GENERATOR_EXPECTED)
-    origin = f"${FFHQ_GENERATOR_ENV}"
-    named = data_root(data_dir)
-    if generator_path is None and named is not None and named[0].is_dir():
-        for name in FFHQ_DATA_FILES:
-            if (named[0] / name).is_file():
-                generator_path, origin = named[0] / name, f"{named[1]} {named[0]}"
-                break
-    if generator_path is None:
-        raise FileNotFoundError(
-            f"ffhq: no generator checkpoint given; set ${FFHQ_GENERATOR_ENV} to a StyleGAN2 "
-            f"FFHQ checkpoint ({GENERATOR_EXPECTED}) or put {' / '.join(FFHQ_DATA_FILES)} "
-            "into --data-dir (or $BENCH_DATA)")
+    generator_path, origin, generator_id = _ffhq_generator(data_dir)
     chosen = _user_predictor(FFHQ_PREDICTOR_ENV, digest=False)
-    predictor_path = chosen[0] if chosen is not None else None
+    classifiers = _cached_classifiers() if chosen is None else None
+    if chosen is not None:
+        predictor_path, load_predictor, predictor_id = chosen
+    elif classifiers is not None:
+        predictor_id = {"celebahq40": stable_hash([_recorded(p) for p in classifiers.classifiers])}
+
+        def load_predictor() -> object:
+            return load_celebahq40(classifiers.classifiers)
+    else:
+        load_predictor, predictor_id = None, None
 
     def load_generator() -> object:
         return load_any_generator(generator_path, device=bench_device())
 
     def describe() -> dict[str, str]:
-        described = {"generator": f"{generator_path} ({origin}): "
-                                  f"{_inspect_generator(generator_path, origin)}"}
-        if predictor_path is not None:
-            described["predictor"] = _predictor_source(predictor_path, f"${FFHQ_PREDICTOR_ENV}")
+        summary = _inspect_generator(generator_path, origin)
+        described = {"generator": f"{generator_path} ({origin}): {summary}"}
+        if chosen is not None:
+            described["predictor"] = _predictor_source(chosen[0], f"${FFHQ_PREDICTOR_ENV}")
+        elif classifiers is not None:
+            first = classifiers.classifiers[0]
+            try:  # one of the 40 opened as a cell would: its format and input size
+                size = load_celebahq_classifier(first).arch.resolution
+            except (FileNotFoundError, ValueError) as err:
+                raise InputError(f"ffhq: classifier {first}: {err}") from None
+            if summary.resolution < size or summary.resolution % size:
+                raise InputError(f"ffhq: the generator {generator_path} makes {summary.resolution}"
+                                 f"-px images; the CelebA-HQ classifiers take {size} px or a "
+                                 "multiple: expected such a generator, or a predictor of your "
+                                 f"own in ${FFHQ_PREDICTOR_ENV}")
+            described["predictor"] = (f"celebahq40: NVIDIA's 40 CelebA-HQ attribute classifiers "
+                                      f"({size} px) in {classifiers.folder}")
+        else:
+            described["predictor"] = (f"none: no discovery scores (`bench prepare ffhq` gets the "
+                                      f"40 classifiers, or set ${FFHQ_PREDICTOR_ENV})")
         described["sensor"] = _alexnet_source()
         described["device"] = bench_device()
         return described
 
-    identity = {"generator": file_identity(generator_path, digest=False),
-                "predictor": chosen[2] if chosen is not None else None,
+    identity = {"generator": generator_id, "predictor": predictor_id,
                 "sensor": sensor_identity("alexnet")}
-    return Bundle("ffhq", load_generator=load_generator,
-                  load_predictor=chosen[1] if chosen is not None else None, identity=identity,
-                  sensor="alexnet", describe=describe)
+    return Bundle("ffhq", load_generator=load_generator, load_predictor=load_predictor,
+                  identity=identity, sensor="alexnet", describe=describe)
+
+
+def _ffhq_generator(data_dir: str | None) -> tuple[Path, str, dict[str, object]]:
+    """The FFHQ generator: $BENCH_FFHQ_GENERATOR, else ffhq.pkl / .pt / .safetensors in the
+    data folder, else the default generator `bench prepare ffhq` put in the cache; its path,
+    where it came from and its identity."""
+    path = env_path(FFHQ_GENERATOR_ENV, kind="file", expected=GENERATOR_EXPECTED)
+    if path is not None:
+        return path, f"${FFHQ_GENERATOR_ENV}", file_identity(path, digest=False)
+    named = data_root(data_dir)
+    if named is not None and named[0].is_dir():
+        for name in FFHQ_DATA_FILES:
+            if (named[0] / name).is_file():
+                path = named[0] / name
+                return path, f"{named[1]} {named[0]}", file_identity(path, digest=False)
+    try:
+        cached = ffhq_assets(DEFAULT_FFHQ_GENERATOR).generator
+    except MissingAssetsError as err:
+        raise FileNotFoundError(
+            f"ffhq: no generator checkpoint: run `python -m bench prepare ffhq` (it downloads "
+            f"NVIDIA's generator and classifiers), set ${FFHQ_GENERATOR_ENV} to a StyleGAN2 "
+            f"FFHQ checkpoint ({GENERATOR_EXPECTED}), or put {' / '.join(FFHQ_DATA_FILES)} into "
+            f"--data-dir ({str(err).split('; run')[0]})") from None
+    assert cached is not None  # asked for
+    return cached, "the cache of `bench prepare ffhq`", {"file": cached.name,
+                                                         "sha256": _recorded(cached)}
+
+
+def _cached_classifiers() -> FFHQAssets | None:
+    """The 40 classifiers `bench prepare ffhq` put in the cache, or None when they are not all
+    there (the bundle then has no predictor and says how to get one)."""
+    try:
+        return ffhq_assets(None)
+    except MissingAssetsError:
+        return None
+
+
+def _recorded(path: Path) -> str | None:
+    """The sha256 recorded when ``path`` entered the cache (cheap: no hashing here)."""
+    entry = DigestRecord(path.parent).get(path.name)
+    return entry.sha256 if entry is not None else None
 
 
 # -- what a bundle will load, opened before any cell starts --------------------------------------
@@ -314,7 +370,7 @@ def _ground_truth_source(gt: GroundTruthData, source: str) -> str:
     return f"{path or source} ({gt.size:,} images, factors {gt.factor_sizes})"
 
 
-def _inspect_generator(path: Path, origin: str) -> str:
+def _inspect_generator(path: Path, origin: str) -> GeneratorSummary:
     """What the generator checkpoint at ``path`` is; a file the cells could not load is one
     error line naming ``origin`` (the variable or folder that named it)."""
     try:

@@ -17,6 +17,7 @@ Nothing here executes code from a checkpoint.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -160,7 +161,18 @@ def describe_generator(G: StyleGAN2Generator, fmt: str) -> str:
             f"{config.num_ws} W+ rows, {config.mapping_layers} mapping layers, {width}")
 
 
-def inspect_generator(path: str | os.PathLike[str]) -> str:
+@dataclass(frozen=True)
+class GeneratorSummary:
+    """What ``inspect_generator`` found: a one-line description and the image size."""
+
+    text: str
+    resolution: int
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def inspect_generator(path: str | os.PathLike[str]) -> GeneratorSummary:
     """Open ``path`` as the cells will (every check of ``load_any_generator``: format by
     header, the restricted unpickler's allowlist, the architecture inferred from the tensors)
     and say what it is; any failure is a one-line ``CheckpointFormatError``.
@@ -181,4 +193,4 @@ def inspect_generator(path: str | os.PathLike[str]) -> str:
         first = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
         raise CheckpointFormatError(f"{path}: not a readable StyleGAN2 generator checkpoint "
                                     f"({type(err).__name__}: {first}); {_EXPECTED}") from None
-    return describe_generator(G, fmt)
+    return GeneratorSummary(describe_generator(G, fmt), int(G.config.resolution))
