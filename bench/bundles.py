@@ -106,11 +106,14 @@ def bench_device() -> str:
 def resolve_named_inputs(data_dir: str | None = None) -> None:
     """Check every input a flag or environment variable names that is not tied to one dataset:
     the data folder (``--data-dir`` / $BENCH_DATA), the cache folder ($BENCH_CACHE) and the
-    device ($BENCH_DEVICE). Each bad one is one error line; the dataset-specific checkpoints
-    are opened by their bundle's ``sources``."""
+    device ($BENCH_DEVICE), and that every checkpoint variable that is set names a file. Each
+    bad one is one error line; the checkpoints of the grid's datasets are then opened by their
+    bundle's ``sources``."""
     data_root(data_dir)
     cache_root()
     bench_device()
+    for variable, expected in CHECKPOINT_VARIABLES.items():
+        env_path(variable, kind="file", expected=expected)
 
 
 def check_device(name: str, origin: str) -> str:
@@ -359,6 +362,12 @@ def _recorded(path: Path) -> str | None:
     """The sha256 recorded when ``path`` entered the cache (cheap: no hashing here)."""
     entry = DigestRecord(path.parent).get(path.name)
     return entry.sha256 if entry is not None else None
+
+
+CHECKPOINT_VARIABLES = {
+    SHAPES3D_GENERATOR_ENV: GENERATOR_EXPECTED, FFHQ_GENERATOR_ENV: GENERATOR_EXPECTED,
+    SHAPES3D_PREDICTOR_ENV: PREDICTOR_EXPECTED, FFHQ_PREDICTOR_ENV: PREDICTOR_EXPECTED,
+    ALEXNET_ENV: "torchvision AlexNet weights (.pth or .safetensors)"}
 
 
 # -- what a bundle will load, opened before any cell starts --------------------------------------

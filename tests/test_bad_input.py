@@ -301,6 +301,8 @@ PLANNING_CATALOGUE: list[tuple[str, Callable[[Path], None], dict[str, str], list
         ("forbidden-global", "refusing to load global 'os.system'")]],
     ("generator-var-missing", _nothing, {GEN_VAR: "g.pkl"}, SHAPES3D_DRY,
      "$BENCH_SHAPES3D_GENERATOR g.pkl not found"),
+    ("unused-dataset-var-missing", _nothing, {FFHQ_VAR: "f.pkl"}, SHAPES3D_DRY,
+     "$BENCH_FFHQ_GENERATOR f.pkl not found"),
     ("generator-var-zip-not-torch", _checkpoint("zip-not-torch", "g.pt"), {GEN_VAR: "g.pt"},
      SHAPES3D_DRY, "g.pt: cannot be read as a StyleGAN2 generator torch.save"),
     ("ffhq-generator-var-random", _checkpoint("random", "f.pt"), {FFHQ_VAR: "f.pt"}, FFHQ_DRY,
