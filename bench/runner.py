@@ -31,6 +31,7 @@ from bench.threads import torch_threads
 from core.cpu_isa import cpu_features, cpu_model, pin_cpu_isa
 from core.errors import BenchError
 from core.io import atomic_write_text
+from core.thread_wait import WAIT_POLICY_ENV
 from methods.base import method_spec
 
 EXECUTORS = ("local", "slurm")
@@ -103,6 +104,7 @@ def collect_versions() -> dict[str, Any]:
         "git_dirty": bool(status) if commit else None,
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cpu_isa_caps": pin_cpu_isa(),
+        "omp_wait_policy": os.environ.get(WAIT_POLICY_ENV),
     }
 
 

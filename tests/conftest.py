@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from core.cpu_isa import pin_cpu_isa
+from core.thread_wait import pin_passive_waiting
 
 pin_cpu_isa()  # before any tensor work: the same numbers on AVX2 and AVX-512 hosts
+pin_passive_waiting()  # before torch loads its OpenMP runtime: a busy machine costs its share
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
