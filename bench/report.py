@@ -407,7 +407,8 @@ def _generators(results: Iterable[dict[str, Any]], work: Path) -> list[dict[str,
     found = []
     for name in files:
         stem = Path(name).stem
-        entry: dict[str, Any] = {"file": name, "notes": [], "figures": []}
+        entry: dict[str, Any] = {"file": name, "notes": [], "figures": [], "facts": [],
+                                 "quality": None, "training_notes": ""}
         meta_path = WEIGHTS_DIR / f"{stem}.json"
         if not meta_path.is_file():
             entry["notes"].append(f"no metadata file {stem}.json among the shipped weights")
