@@ -292,7 +292,7 @@ def _oracle_bundle(name: str, config: OracleConfig) -> Bundle:
     description=f"FFHQ StyleGAN2 (`bench prepare ffhq`, or ${FFHQ_GENERATOR_ENV}: NVIDIA .pkl, "
     f"rosinality .pt or native) + NVIDIA's 40 CelebA-HQ classifiers (or ${FFHQ_PREDICTOR_ENV}: "
     "a predictor with its JSON); "
-    f"sensor alexnet (${ALEXNET_ENV}); no ground truth",
+    f"sensor alexnet (${ALEXNET_ENV}); no ground truth; paper profile: ContraFeat's FFHQ protocol",
 )
 def ffhq(data_dir: str | None = None) -> Bundle:
     generator_path, origin, generator_id = _ffhq_generator(data_dir)
