@@ -6,7 +6,7 @@ It lives in bench because it joins the layers below (datasets and models).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -26,6 +26,11 @@ class Bundle:
     ``describe`` opens the named inputs and says what each component is (``sources``).
     ``sensor`` names the registered sensor (``models.sensors``) that methods comparing deep
     features use unless their config names another; its identity belongs in ``identity``.
+    ``protocol`` maps a profile name to the dataset's own values of the directions flow's
+    settings under it (``bench.flow_directions.DirectionsFlowSettings`` fields; a mapping for
+    ``discovery`` / ``calibration`` replaces only the sub-fields it names), e.g. the paper's
+    evaluation protocol for that dataset. They enter the cell's metric settings, hence its id;
+    a bundle without one (most) keeps the profile's settings and its ids.
     """
 
     name: str
@@ -36,6 +41,7 @@ class Bundle:
     capabilities: frozenset[str] = frozenset()
     sensor: str | None = None
     describe: Callable[[], dict[str, str]] | None = None
+    protocol: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def sources(self) -> dict[str, str]:
         """What each component will load (component -> one line), after opening every input

@@ -23,9 +23,15 @@ from core.inputs import (
 from core.registry import Registry
 from datasets import load_ground_truth
 from datasets.base import GroundTruthData
+from datasets.ffhq_assets import (
+    CLASSIFIERS,
+    FFHQAssets,
+    MissingAssetsError,
+    ffhq_assets,
+    ffhq_folder,
+)
 from datasets.ffhq_assets import DEFAULT_GENERATOR as DEFAULT_FFHQ_GENERATOR
-from datasets.ffhq_assets import FFHQAssets, MissingAssetsError, ffhq_assets
-from models.celebahq import load_celebahq40, load_celebahq_classifier
+from models.celebahq import inspect_celebahq_classifier, load_celebahq40
 from models.generator import seen_at
 from models.oracle import OracleConfig, OracleGenerator
 from models.predictor import RESOLUTION as SHAPES3D_IMAGE_SIZE
@@ -82,6 +88,22 @@ SHAPES3D_SENSOR = "shapes3d-disc"  # the discriminator trained with the shipped 
 FFHQ_DATA_FILES = ("ffhq.pkl", "ffhq.pt", "ffhq.safetensors")
 GENERATOR_EXPECTED = ("a StyleGAN2 generator checkpoint (NVIDIA .pkl, rosinality or genforce "
                       ".pt/.pth, or native .safetensors)")
+# ContraFeat's FFHQ protocol (Zhu et al. 2023) as the ffhq bundle's values of the directions
+# flow's settings: `evaluate_model` and `summarize` in the authors' eval_nav_nb_table1.ipynb
+# (zhuxinqimac/stylegan2-ada-pytorch, branch group, commit 897e73e); docs/ffhq.md says where
+# each value comes from. The quick profile keeps the edit rule and the profile's 10 directions,
+# with 32 latents per direction: a check that runs, not numbers to report.
+FFHQ_PROTOCOL: dict[str, dict[str, object]] = {
+    "paper": {
+        "discovery": {
+            "num_samples": 500,  # evaluate_model(..., n_samples_per=500)
+            "truncation_psi": 0.5,  # evaluate_model(..., truncation_psi=0.5)
+            "num_directions": 30,  # used_dims = list(range(30)); summarize scores R[:30]
+        },
+        "edit_scale": 2.0,  # evaluate_model(var_scale_ls=[2]*30); sefa_var_scale_ls = [2] * 30
+    },
+    "quick": {"discovery": {"num_samples": 32}, "edit_scale": 2.0},
+}
 PREDICTOR_EXPECTED = ("an attribute predictor with its .json beside it: a TorchScript file "
                       "(models/user_predictor.py) or the suite's .safetensors (written by "
                       "`bench train-predictor`)")
@@ -273,7 +295,7 @@ def _oracle_bundle(name: str, config: OracleConfig) -> Bundle:
     description=f"FFHQ StyleGAN2 (`bench prepare ffhq`, or ${FFHQ_GENERATOR_ENV}: NVIDIA .pkl, "
     f"rosinality .pt or native) + NVIDIA's 40 CelebA-HQ classifiers (or ${FFHQ_PREDICTOR_ENV}: "
     "a predictor with its JSON); "
-    f"sensor alexnet (${ALEXNET_ENV}); no ground truth",
+    f"sensor alexnet (${ALEXNET_ENV}); no ground truth; paper profile: ContraFeat's FFHQ protocol",
 )
 def ffhq(data_dir: str | None = None) -> Bundle:
     generator_path, origin, generator_id = _ffhq_generator(data_dir)
@@ -284,8 +306,10 @@ def ffhq(data_dir: str | None = None) -> Bundle:
     elif classifiers is not None:
         predictor_id = {"celebahq40": stable_hash([_recorded(p) for p in classifiers.classifiers])}
 
-        def load_predictor() -> object:
-            return load_celebahq40(classifiers.classifiers)
+        def load_predictor() -> object:  # on the generators' device: 18 G MACs per image each
+            device = bench_device()  # chunks of 8 images keep a CPU's memory low, 32 a GPU busy
+            chunk = 8 if device == "cpu" else 32
+            return load_celebahq40(classifiers.classifiers, chunk=chunk).to(device)
     else:
         load_predictor, predictor_id = None, None
 
@@ -298,11 +322,7 @@ def ffhq(data_dir: str | None = None) -> Bundle:
         if chosen is not None:
             described["predictor"] = _predictor_source(chosen[0], f"${FFHQ_PREDICTOR_ENV}")
         elif classifiers is not None:
-            first = classifiers.classifiers[0]
-            try:  # one of the 40 opened as a cell would: its format and input size
-                size = load_celebahq_classifier(first).arch.resolution
-            except (FileNotFoundError, ValueError) as err:
-                raise InputError(f"ffhq: classifier {first}: {err}") from None
+            size = _check_classifiers(classifiers.classifiers)
             if summary.resolution < size or summary.resolution % size:
                 raise InputError(f"ffhq: the generator {generator_path} makes {summary.resolution}"
                                  f"-px images; the CelebA-HQ classifiers take {size} px or a "
@@ -320,7 +340,8 @@ def ffhq(data_dir: str | None = None) -> Bundle:
     identity = {"generator": generator_id, "predictor": predictor_id,
                 "sensor": sensor_identity("alexnet")}
     return Bundle("ffhq", load_generator=load_generator, load_predictor=load_predictor,
-                  identity=identity, sensor="alexnet", describe=describe)
+                  identity=identity, sensor="alexnet", describe=describe,
+                  protocol=FFHQ_PROTOCOL)
 
 
 def _ffhq_generator(data_dir: str | None) -> tuple[Path, str, dict[str, object]]:
@@ -337,7 +358,7 @@ def _ffhq_generator(data_dir: str | None) -> tuple[Path, str, dict[str, object]]
                 path = named[0] / name
                 return path, f"{named[1]} {named[0]}", file_identity(path, digest=False)
     try:
-        cached = ffhq_assets(DEFAULT_FFHQ_GENERATOR).generator
+        cached = ffhq_assets(DEFAULT_FFHQ_GENERATOR, classifiers=False).generator
     except MissingAssetsError as err:
         raise FileNotFoundError(
             f"ffhq: no generator checkpoint: run `python -m bench prepare ffhq` (it downloads "
@@ -350,12 +371,37 @@ def _ffhq_generator(data_dir: str | None) -> tuple[Path, str, dict[str, object]]
 
 
 def _cached_classifiers() -> FFHQAssets | None:
-    """The 40 classifiers `bench prepare ffhq` put in the cache, or None when they are not all
-    there (the bundle then has no predictor and says how to get one)."""
+    """The 40 classifiers `bench prepare ffhq` put in the cache, or None when none of them is
+    there (the bundle then has no predictor and says how to get one). Some but not all of
+    them, or one whose size differs from the manifest, is an error line: never a silent run
+    without scores."""
     try:
         return ffhq_assets(None)
-    except MissingAssetsError:
+    except MissingAssetsError as err:
+        folder = ffhq_folder()
+        if any((folder / asset.file).exists() for asset in CLASSIFIERS):
+            raise InputError(str(err)) from None
         return None
+
+
+def _check_classifiers(paths: tuple[Path, ...]) -> int:
+    """Open each classifier pickle with every check a cell's load makes, without building the
+    networks (``inspect_celebahq_classifier``: about 0.1 s per real 92-MB file, 4-5 s for the
+    40 on one busy core here, plus reading 3.7 GB when they are not in the page cache); their
+    common input size. A damaged file is one error line before any cell starts."""
+    sizes: dict[int, Path] = {}
+    for path in paths:
+        try:
+            sizes.setdefault(inspect_celebahq_classifier(path).resolution, path)
+        except (FileNotFoundError, ValueError) as err:
+            raise InputError(f"ffhq: CelebA-HQ classifier in the cache: {err} (expected "
+                             "NVIDIA's pickle: remove the file and its manifest.json entry, then "
+                             "rerun `python -m bench prepare ffhq --only classifiers`)") from None
+    if len(sizes) > 1:
+        found = ", ".join(f"{size} px ({path.name})" for size, path in sorted(sizes.items()))
+        raise InputError(f"ffhq: the CelebA-HQ classifiers in the cache take different image "
+                         f"sizes: {found}; expected one size for all 40")
+    return next(iter(sizes))
 
 
 def _recorded(path: Path) -> str | None:

@@ -124,7 +124,9 @@ def save_r_heatmap(
     direction_names: Sequence[str] | None = None,
     title: str = "",
 ) -> Path:
-    """Heatmap of the row-normalised R (directions x attributes) with values written in."""
+    """Heatmap of the row-normalised R (directions x attributes) with values written in; the
+    attribute and direction names, one per line, are also in the PNG's text chunks
+    ``Attributes`` and ``Directions`` (readable without looking at the picture)."""
     normed = normalise_rows(r)
     k, a = normed.shape
     if len(attribute_names) != a:
@@ -144,7 +146,8 @@ def save_r_heatmap(
     if title:
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    return _save(fig, Path(path))
+    return _save(fig, Path(path), {"Attributes": "\n".join(attribute_names),
+                                   "Directions": "\n".join(direction_names)})
 
 
 def save_sensitivity_bars(
@@ -220,10 +223,10 @@ def save_translation_grid(
     return _save(fig, Path(path))
 
 
-def _save(fig: Any, path: Path) -> Path:
+def _save(fig: Any, path: Path, text: dict[str, str] | None = None) -> Path:
     try:
         with atomic_path(path, suffix=".png") as tmp:
-            fig.savefig(tmp, format="png")
+            fig.savefig(tmp, format="png", metadata=text)
     finally:
         _pyplot().close(fig)
     return path

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,13 +35,15 @@ RunFlow = Callable[[CellContext], dict[str, float]]
 @dataclass(frozen=True)
 class Flow:
     """The flow of one method kind: ``run(ctx) -> metrics``, the version salt of every stage it
-    may run, ``metric_settings(profile)``, the settings that fix its numbers, and ``keys``, the
-    metadata of the score keys it computes itself."""
+    may run, ``metric_settings(profile)``, the settings that fix its numbers (called as
+    ``metric_settings(profile, protocol)`` for a dataset with its own protocol, see
+    ``flow_metric_settings``), and ``keys``, the metadata of the score keys it computes
+    itself."""
 
     kind: str
     run: RunFlow
     stage_versions: dict[str, int]
-    metric_settings: Callable[[str], dict[str, Any]]
+    metric_settings: Callable[..., dict[str, Any]]
     keys: tuple[ScoreKey, ...] = field(default=())
 
 
@@ -53,7 +55,7 @@ def register_flow(
     *,
     description: str,
     stage_versions: dict[str, int],
-    metric_settings: Callable[[str], dict[str, Any]],
+    metric_settings: Callable[..., dict[str, Any]],
     keys: tuple[ScoreKey, ...] = (),
 ) -> Callable[[RunFlow], RunFlow]:
     """Register ``run(ctx)`` as the flow of method kind ``kind``; ``keys`` declares the score
@@ -103,9 +105,16 @@ def flow_stage_versions(kind: str) -> dict[str, int]:
     return dict(get_flow(kind).stage_versions)
 
 
-def flow_metric_settings(kind: str, profile: str) -> dict[str, Any]:
-    """The metric settings of a flow under a profile (they enter the cell id)."""
-    return dict(get_flow(kind).metric_settings(profile))
+def flow_metric_settings(kind: str, profile: str,
+                         protocol: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The metric settings of a flow under a profile (they enter the cell id). ``protocol`` is
+    the dataset's own values for this profile (``Bundle.protocol``); a flow is asked
+    ``metric_settings(profile, protocol)`` only when there is one, so the settings of datasets
+    without one (and flows that take none) stay as they were."""
+    flow = get_flow(kind)
+    if not protocol:
+        return dict(flow.metric_settings(profile))
+    return dict(flow.metric_settings(profile, protocol))
 
 
 def metrics_provider() -> Any:

@@ -3,7 +3,8 @@ representation metrics -> figures, each stage cached by ``CellContext.stage``.
 
 - "discover": the method's ``run(bundle, config, seed)`` -> Directions (saved/loaded).
 - "calibrate": the first ``discovery.num_directions`` directions get their edit scale from the
-  common pixel-change protocol (``metrics.discovery.calibrate_scales``).
+  common pixel-change protocol (``metrics.discovery.calibrate_scales``), or, when the settings
+  name an ``edit_scale``, from the reference notebooks' fixed edit (``fixed_scales``).
 - "discovery-metrics": R matrices (both variants) from the bundle's attribute predictor; skipped
   when the bundle has none. R is copied into the cell's artifacts (``R_absdiff.npy``,
   ``R_meandiff.npy``, ``R.json``).
@@ -21,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,7 @@ from bench.figures import (
     save_traversal_grid,
 )
 from bench.flow import StepProgress, metrics_provider, register_flow, score_encoder
-from core.config import resolve_config
+from core.config import replace_fields, resolve_config
 from core.errors import BenchError
 from distill import group_vae
 from distill.pairs import DEFAULT_DEDUP_THRESHOLD, deduplicate, make_pairs
@@ -47,6 +49,7 @@ from metrics.discovery import (
     DiscoveryConfig,
     calibrate_scales,
     discovery_metrics,
+    fixed_scales,
     score_matrix,
 )
 from metrics.registry import ScoreKey
@@ -80,6 +83,24 @@ class DirectionsFlowSettings:
     traversal_steps: int = 7
     traversal_span: float = 2.0  # largest |amount|, in calibrated-scale units
     traversal_seeds: int = 3
+    # None: the edit scale is calibrated per direction (``calibration``); a number e: every
+    # direction is edited by w +/- e * d / rms(d), the reference notebooks' fixed scale
+    # (``metrics.discovery.fixed_scales``; e.g. the ffhq bundle's protocol)
+    edit_scale: float | None = None
+
+
+# Fields added after results were stored: they enter the metric settings (the cell id) and the
+# stage keys only when set, so that the ids of results stored before them stay what they were.
+LATER_FIELDS = ("edit_scale",)
+
+
+def settings_identity(settings: DirectionsFlowSettings) -> dict[str, Any]:
+    """``asdict(settings)`` without the ``LATER_FIELDS`` left unset (None)."""
+    out = asdict(settings)
+    for name in LATER_FIELDS:
+        if out.get(name) is None:
+            del out[name]
+    return out
 
 
 # The score key this flow computes itself (the others are registered metrics' and
@@ -108,16 +129,23 @@ FLOW_PROFILES: dict[str, dict[str, Any]] = {
 }
 
 
-def flow_settings(profile: str) -> DirectionsFlowSettings:
-    return resolve_config(DirectionsFlowSettings, FLOW_PROFILES, profile)
+def flow_settings(profile: str, protocol: Mapping[str, Any] | None = None
+                  ) -> DirectionsFlowSettings:
+    """The settings of ``profile`` (``FLOW_PROFILES`` over the paper defaults), then the
+    dataset's own values for that profile (``Bundle.protocol[profile]``, e.g. ffhq's paper
+    protocol): fields replaced, a mapping for ``discovery`` / ``calibration`` replacing only
+    the sub-fields it names."""
+    settings = resolve_config(DirectionsFlowSettings, FLOW_PROFILES, profile)
+    return replace_fields(settings, protocol) if protocol else settings
 
 
 # -- the group-VAE and representation-metric collaborators ------------------------------------
 
 
-def metric_settings(profile: str) -> dict[str, Any]:
-    """Settings that enter the cell id: flow sizes, group-VAE config, representation metrics."""
-    return {"directions_flow": asdict(flow_settings(profile)),
+def metric_settings(profile: str, protocol: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Settings that enter the cell id: flow sizes (with the dataset's ``protocol`` for this
+    profile, if it has one), group-VAE config, representation metrics."""
+    return {"directions_flow": settings_identity(flow_settings(profile, protocol)),
             "group_vae": asdict(group_vae.group_vae_config(profile)),
             "representation": dict(metrics_provider().metric_settings(profile))}
 
@@ -163,7 +191,7 @@ def attribute_predict(predictor: Any) -> tuple[Any, list[str]]:
                metric_settings=metric_settings, keys=FLOW_KEYS)
 def run_directions_flow(ctx: CellContext) -> dict[str, float]:
     """Run (or load from cache) every stage of one directions cell; return its metrics."""
-    settings = flow_settings(ctx.profile)
+    settings = flow_settings(ctx.profile, ctx.bundle.protocol.get(ctx.profile))
     method = ctx.cell.method
     spec = method_spec(method)
     run = METHODS.get(method)
@@ -194,15 +222,22 @@ def run_directions_flow(ctx: CellContext) -> dict[str, float]:
     def calibrate(directory: Path) -> None:
         bar = ctx.progress(scored, f"{method}: calibrate edit scales")
         try:
-            calibrated = calibrate_scales(generator, found.subset(range(scored)),
+            chosen = found.subset(range(scored))
+            if settings.edit_scale is None:
+                calibrated = calibrate_scales(generator, chosen, settings.calibration,
+                                              progress=bar)
+            else:
+                calibrated = fixed_scales(generator, chosen, settings.edit_scale,
                                           settings.calibration, progress=bar)
         finally:
             bar.close()
         calibrated.save(directory)
 
-    directions = ctx.stage("calibrate", {"discover": ctx.stage_keys["discover"],
-                                         "calibration": asdict(settings.calibration),
-                                         "scored": scored}, calibrate, Directions.load)
+    calibrate_inputs = {"discover": ctx.stage_keys["discover"],
+                        "calibration": asdict(settings.calibration), "scored": scored}
+    if settings.edit_scale is not None:  # a later field: absent from the keys made before it
+        calibrate_inputs["edit_scale"] = settings.edit_scale
+    directions = ctx.stage("calibrate", calibrate_inputs, calibrate, Directions.load)
     calibration = directions.meta["calibration"]
     metrics: dict[str, float] = {
         "edit_w_plus_displacement": float(calibration["mean_w_plus_displacement"]),

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,9 @@ from methods.base import METHODS, method_spec
 STAGE_VERSIONS: dict[str, int] = {"train": 1, "representation-metrics": 1}
 
 
-def metric_settings(profile: str) -> dict[str, Any]:
-    """The representation metrics' settings under ``profile``."""
+def metric_settings(profile: str, protocol: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The representation metrics' settings under ``profile``. A dataset's ``protocol`` holds
+    directions-flow settings; none of them applies here."""
     return dict(metrics_provider().metric_settings(profile))
 
 

@@ -286,7 +286,8 @@ def plan_grid(
             used_shared.update(k for k in grid.overrides.get("*", {}) if k in overrides)
             config = plain_config(_method_config(spec, method, grid.profile, overrides))
             stage_versions = flow_stage_versions(spec.kind)
-            settings = flow_metric_settings(spec.kind, grid.profile)
+            settings = flow_metric_settings(spec.kind, grid.profile,
+                                            bundle.protocol.get(grid.profile))
             override_items = tuple(sorted(overrides.items()))
             template = CellPlan(Cell(method, dataset, 0, grid.profile, override_items), spec.kind,
                                 config, identity, settings, stage_versions, threads, sources)

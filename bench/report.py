@@ -325,8 +325,14 @@ def _protocol(result: dict[str, Any]) -> str | None:
     if not isinstance(flow, dict):
         return None
     target = flow.get("calibration", {}).get("target_pixel_change")
-    size = (f"each direction scaled so that one step changes {target:g} of the pixel range; "
-            if isinstance(target, (int, float)) else "")
+    fixed = flow.get("edit_scale")
+    if isinstance(fixed, (int, float)):
+        size = (f"each direction's step a fixed {fixed:g} times its unit-RMS vector (the "
+                "reference notebooks' edit); ")
+    elif isinstance(target, (int, float)):
+        size = f"each direction scaled so that one step changes {target:g} of the pixel range; "
+    else:
+        size = ""
     return (f"{size}amounts from -{flow.get('traversal_span')} to +{flow.get('traversal_span')} "
             f"steps in {flow.get('traversal_steps')} columns, {flow.get('traversal_seeds')} "
             "latent samples drawn from the cell seed (the same for every method)")
@@ -401,7 +407,8 @@ def _generators(results: Iterable[dict[str, Any]], work: Path) -> list[dict[str,
     found = []
     for name in files:
         stem = Path(name).stem
-        entry: dict[str, Any] = {"file": name, "notes": [], "figures": []}
+        entry: dict[str, Any] = {"file": name, "notes": [], "figures": [], "facts": [],
+                                 "quality": None, "training_notes": ""}
         meta_path = WEIGHTS_DIR / f"{stem}.json"
         if not meta_path.is_file():
             entry["notes"].append(f"no metadata file {stem}.json among the shipped weights")

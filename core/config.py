@@ -148,6 +148,22 @@ def resolve_config(
     return config_cls(**{**profiles.get(profile, {}), **overrides})
 
 
+def replace_fields(config: T, values: Mapping[str, Any]) -> T:
+    """``config`` with ``values`` in place of its fields; a mapping given for a field that holds
+    a config dataclass replaces that one's fields in turn (so ``{"discovery":
+    {"num_samples": 500}}`` keeps the other discovery settings). An unknown name is a one-line
+    ValueError, as in ``resolve_config``."""
+    unknown = sorted(set(values) - set(field_names(type(config))))
+    if unknown:
+        raise ValueError(unknown_field_message(type(config), unknown))
+    changes: dict[str, Any] = {}
+    for name, value in values.items():
+        current = getattr(config, name)
+        nested = dataclasses.is_dataclass(current) and isinstance(value, Mapping)
+        changes[name] = replace_fields(current, value) if nested else value
+    return dataclasses.replace(config, **changes)
+
+
 def field_types(config_cls: type) -> dict[str, Any]:
     """Field name -> resolved type annotation of a config dataclass."""
     hints = typing.get_type_hints(config_cls)

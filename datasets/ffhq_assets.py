@@ -130,16 +130,18 @@ def prepare_command(generator: str | None) -> str:
 
 
 def ffhq_assets(generator: str | None = DEFAULT_GENERATOR, cache: str | Path | None = None,
-                *, verify: bool = False) -> FFHQAssets:
+                *, verify: bool = False, classifiers: bool = True) -> FFHQAssets:
     """The local paths of the generator ``generator`` (a GENERATORS name; None: classifiers
-    only) and the 40 classifiers, from the cache only (no network).
+    only) and the 40 classifiers (``classifiers=False``: the generator only, an empty tuple),
+    from the cache only (no network).
 
     A file missing, or of another size than the manifest records, is one MissingAssetsError
     naming the files and the ``bench prepare ffhq`` command that gets them. ``verify`` also
     compares each file's sha256 with the manifest (about a second per GB).
     """
     folder = ffhq_folder(cache)
-    wanted = ([generator_asset(generator)] if generator is not None else []) + list(CLASSIFIERS)
+    wanted = (([generator_asset(generator)] if generator is not None else [])
+              + (list(CLASSIFIERS) if classifiers else []))
     record = DigestRecord(folder)
     missing, differing = [], []
     for asset in wanted:
@@ -165,7 +167,7 @@ def ffhq_assets(generator: str | None = DEFAULT_GENERATOR, cache: str | Path | N
     return FFHQAssets(
         folder=folder,
         generator=paths[generator_asset(generator).file] if generator is not None else None,
-        classifiers=tuple(paths[asset.file] for asset in CLASSIFIERS))
+        classifiers=tuple(paths[asset.file] for asset in CLASSIFIERS if asset.file in paths))
 
 
 def _names(files: list[str]) -> str:

@@ -26,6 +26,13 @@ calibration bank; s is capped so that no W+ row moves further than ``max_displac
 RMS spread of W (sqrt(E||w - mean w||²), untruncated). Assumes the pixel change grows with s,
 which holds for the small edits targeted here; when the search runs out of evaluations the
 closest s tried is kept (its achieved change is recorded).
+
+Fixed edit scale (``fixed_scales``), the reference notebooks' rule: every direction is edited by
+w ± e · d / rms(d), e the same number for all, rms(d) the root mean square of the direction's
+entries on its largest W+ row (ContraFeat's navigator normalises each W direction to unit second
+moment, ``normalize_2nd_moment``, before ``evaluate_model`` adds ``var_scale`` times it). The
+pixel change this gives on the calibration bank and the W+ displacement are recorded as for the
+calibrated scale; nothing is capped.
 """
 
 from __future__ import annotations
@@ -257,6 +264,48 @@ def calibrate_scales(
         "achieved_pixel_change": achieved,
         "capped": capped,
         "evaluations": evaluations,
+        "w_plus_displacement": displacement,
+        "mean_w_plus_displacement": float(np.mean(displacement)),
+    }
+    return directions.with_scale(
+        scale, native_scale=directions.scale.tolist(), calibration=calibration
+    )
+
+
+@torch.no_grad()
+def fixed_scales(
+    generator: Any, directions: Any, edit_scale: float, config: CalibrationConfig,
+    progress: Any = None,
+) -> Any:
+    """``directions`` with ``scale`` set by the fixed-edit rule (module docstring): s_j =
+    ``edit_scale`` / rms of direction j's largest W+ row. The achieved pixel change (on the
+    calibration bank of ``config``) and the W+ displacement go to ``meta['calibration']`` as
+    ``calibrate_scales`` records them, so both rules report the same edit-size keys."""
+    if not edit_scale > 0:
+        raise ValueError(f"edit_scale must be > 0, got {edit_scale}")
+    k = directions.num_directions
+    if k == 0:
+        raise ValueError("no directions to scale")
+    row_rms = directions.vectors.double().pow(2).mean(dim=2).sqrt().amax(dim=1)  # [k]
+    if torch.any(row_rms == 0):
+        raise ValueError("a direction is all-zero; cannot scale its edit")
+    scale = (edit_scale / row_rms).float()
+    spread = w_spread(generator, config.spread_samples, config.bank_seed + 1)
+    ws = latent_bank(generator, config.num_samples, config.bank_seed, config.truncation_psi)
+    base = synthesize(generator, ws, config.batch_size)
+    deltas = (scale[:, None, None] * directions.vectors).to(ws.dtype)
+    achieved = pixel_changes(generator, ws, base, deltas, config.batch_size).tolist()
+    _advance(progress, k)
+    displacement = (scale.double() * directions.vectors.flatten(1).norm(dim=1).double()).tolist()
+    calibration = {
+        "protocol": "fixed edit scale: w +/- edit_scale * d / rms(d), rms over the largest "
+                    "W+ row",
+        "edit_scale": float(edit_scale),
+        "config": asdict(config),
+        "w_spread": spread,
+        "achieved_pixel_change": achieved,
+        "capped": [False] * k,
+        "evaluations": [1] * k,
         "w_plus_displacement": displacement,
         "mean_w_plus_displacement": float(np.mean(displacement)),
     }

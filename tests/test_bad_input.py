@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from ffhq_standin import write_classifiers
 from loopback_server import reserved_closed_port
 
 REPO = Path(__file__).resolve().parent.parent
@@ -262,12 +263,54 @@ def _checkpoint(kind: str, name: str) -> Callable[[Path], None]:
     return setup
 
 
+def _ffhq_classifiers(resolution: int = 16, damaged: dict[int, bytes] | None = None,
+                      leave_out: int | None = None, cut_after_record: int | None = None
+                      ) -> Callable[[Path], None]:
+    """The 40 stand-in classifier pickles in ``cache/ffhq`` (``$BENCH_CACHE`` = cache): at
+    ``resolution`` px, file i's bytes replaced by ``damaged[i]``, file ``leave_out`` absent,
+    file ``cut_after_record`` cut short after all were recorded in the manifest."""
+    def setup(root: Path) -> None:
+        from core.digest_record import DigestRecord, Recorded
+        from core.hashing import file_sha256
+
+        _nothing(root)
+        folder = write_classifiers(root / "cache" / "ffhq", resolution, damaged)
+        if leave_out is not None:
+            next(folder.glob(f"celebahq-classifier-{leave_out:02d}-*.pkl")).unlink()
+        if cut_after_record is not None:
+            record = DigestRecord(folder)
+            for path in sorted(folder.glob("celebahq-classifier-*.pkl")):
+                record.add(path.name, Recorded(file_sha256(path), path.stat().st_size, "test"))
+            path = next(folder.glob(f"celebahq-classifier-{cut_after_record:02d}-*.pkl"))
+            path.write_bytes(path.read_bytes()[:100])
+    return setup
+
+
+def _mismatched_predictor(root: Path) -> None:
+    """A TorchScript predictor of 3 output columns whose JSON declares 2 binary attributes."""
+    import torch
+
+    from models.user_predictor import export_predictor
+
+    _nothing(root)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                                  torch.nn.Linear(3, 3))
+    export_predictor(net, root / "p.pt", resolution=16,
+                     outputs=[{"name": "smiling", "kind": "binary"},
+                              {"name": "male", "kind": "binary"}])
+
+
 SHAPES3D_DRY = ["run", "--datasets", "shapes3d", "--methods", "sefa", "--dry-run", "--results",
                 RESULTS]
 FFHQ_DRY = ["run", "--datasets", "ffhq", "--methods", "sefa", "--dry-run", "--results", RESULTS]
 GEN_VAR, FFHQ_VAR = "BENCH_SHAPES3D_GENERATOR", "BENCH_FFHQ_GENERATOR"
 NOTHING_LISTENS = f"http://127.0.0.1:{reserved_closed_port()}/"
 FFHQ_CACHE = {"BENCH_CACHE": "cache", "no_proxy": "127.0.0.1", "NO_PROXY": "127.0.0.1"}
+# a 32-px generator (the shipped shapes3d one) and the classifiers `bench prepare ffhq` left
+STANDIN_32PX = {FFHQ_VAR: str(REPO / "models" / "weights" / "shapes3d_generator.safetensors"),
+                "BENCH_CACHE": "cache"}
 
 # Inputs checked when the grid is planned, many named by environment variables (each checked
 # like its flag): (case id, setup, environment, arguments, fragment). One line, exit 2,
@@ -320,6 +363,23 @@ PLANNING_CATALOGUE: list[tuple[str, Callable[[Path], None], dict[str, str], list
     ("alexnet-var-random", _checkpoint("random", "a.pth"),
      {FFHQ_VAR: str(REPO / "models" / "weights" / "shapes3d_generator.safetensors"),
       "BENCH_ALEXNET": "a.pth"}, FFHQ_DRY, "a.pth: not a readable torch state dict"),
+    # the CelebA-HQ classifiers in the cache: every one is opened before any cell starts
+    ("ffhq-classifier-corrupt", _ffhq_classifiers(damaged={7: bytes(range(256)) * 4}),
+     STANDIN_32PX, FFHQ_DRY, "celebahq-classifier-07-bags-under-eyes.pkl: cannot be read as a "
+     "CelebA-HQ attribute classifier pickle"),
+    ("ffhq-classifier-truncated", _ffhq_classifiers(damaged={39: b"\x80\x04\x95"}),
+     STANDIN_32PX, FFHQ_DRY, "celebahq-classifier-39-wearing-necktie.pkl: cannot be read"),
+    ("ffhq-classifier-missing", _ffhq_classifiers(leave_out=7), STANDIN_32PX, FFHQ_DRY,
+     "missing celebahq-classifier-07-bags-under-eyes.pkl; run `python -m bench prepare ffhq "
+     "--only classifiers`"),
+    ("ffhq-classifier-cut-after-download", _ffhq_classifiers(cut_after_record=3),
+     STANDIN_32PX, FFHQ_DRY, "ffhq/manifest.json celebahq-classifier-03-wavy-hair.pkl; run "
+     "`python -m bench prepare ffhq --only classifiers`"),
+    ("ffhq-generator-too-small", _ffhq_classifiers(resolution=64), STANDIN_32PX, FFHQ_DRY,
+     "makes 32-px images; the CelebA-HQ classifiers take 64 px or a multiple"),
+    ("ffhq-predictor-json-mismatch", _mismatched_predictor,
+     {**STANDIN_32PX, "BENCH_FFHQ_PREDICTOR": "p.pt"}, FFHQ_DRY,
+     "returned shape (1, 3), its JSON declares 2 output column(s)"),
     # bench prepare ffhq: nothing is written, not even the cache folder
     ("ffhq-prepare-refused", _nothing, FFHQ_CACHE,
      ["prepare", "ffhq", "--only", "generator", "--base-url", NOTHING_LISTENS],

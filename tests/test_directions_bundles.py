@@ -36,6 +36,42 @@ def test_ffhq_with_checkpoint_has_generator_and_no_ground_truth(monkeypatch, tmp
         bundle.sources()  # opened before any cell: the bytes above are no checkpoint
 
 
+def test_ffhq_from_the_cache_has_the_classifiers_and_the_papers_protocol(monkeypatch,
+                                                                        tmp_path) -> None:
+    """What `bench prepare ffhq` leaves in the cache (here the stand-ins: a 32-px generator,
+    16-px classifiers) makes the bundle: generator, the 40 attributes, and ContraFeat's paper
+    protocol as the directions flow's paper settings (the quick ones keep the fixed edit)."""
+    from ffhq_standin import GENERATOR_FILE, generator_bytes, write_classifiers
+
+    from bench.flow_directions import flow_settings, metric_settings
+    from datasets.ffhq_assets import CELEBA_ATTRIBUTES
+
+    for name in (bundles.FFHQ_GENERATOR_ENV, bundles.FFHQ_PREDICTOR_ENV, "BENCH_DATA",
+                 "BENCH_DEVICE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path))
+    folder = write_classifiers(tmp_path / "ffhq")
+    (folder / GENERATOR_FILE).write_bytes(generator_bytes())
+    bundle = load_bundle("ffhq")
+    assert bundle.provides() == {"generator", "predictor", "sensor"}
+    assert "(16 px)" in bundle.sources()["predictor"]
+    assert bundle.predictor.factor_names == CELEBA_ATTRIBUTES
+    assert bundle.generator.resolution == 32
+    paper = flow_settings("paper", bundle.protocol["paper"])
+    assert (paper.discovery.num_samples, paper.discovery.truncation_psi,
+            paper.discovery.num_directions, paper.edit_scale) == (500, 0.5, 30, 2.0)
+    quick = flow_settings("quick", bundle.protocol["quick"])
+    assert (quick.discovery.num_samples, quick.discovery.num_directions,
+            quick.edit_scale) == (32, 10, 2.0)
+    assert metric_settings("paper", bundle.protocol["paper"]) != metric_settings("paper")
+    (folder / "celebahq-classifier-12-black-hair.pkl").unlink()  # a cut-short prepare
+    with pytest.raises(InputError, match="missing celebahq-classifier-12-black-hair.pkl"):
+        load_bundle("ffhq")
+    for path in folder.glob("celebahq-*.pkl"):  # none at all: no predictor, no error
+        path.unlink()
+    assert "predictor" not in load_bundle("ffhq").provides()
+
+
 def test_shapes3d_needs_the_shipped_generator(monkeypatch, tmp_path) -> None:
     monkeypatch.delenv(bundles.SHAPES3D_GENERATOR_ENV, raising=False)
     monkeypatch.setattr(bundles, "SHAPES3D_GENERATOR", tmp_path / "g.safetensors")

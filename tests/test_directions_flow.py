@@ -126,6 +126,38 @@ def test_flow_without_ground_truth_scores_and_draws(tmp_path, small_settings) ->
     assert all(s.cache_hit for s in ctx2.stages)
 
 
+def test_bundle_protocol_sets_the_flow_settings_and_enters_the_metric_settings(
+        tmp_path, small_settings) -> None:
+    """A bundle's own values for a profile (ffhq's paper protocol) replace the profile's:
+    sub-fields of discovery one by one, a fixed edit scale instead of the calibrated one. A
+    bundle without a protocol keeps the metric settings (cell ids) it had before the field."""
+    protocol = {"discovery": {"num_samples": 6, "truncation_psi": 0.7}, "edit_scale": 0.5}
+    settings = flow.flow_settings("quick", protocol)
+    assert settings.discovery.num_samples == 6 and settings.discovery.truncation_psi == 0.7
+    assert settings.discovery.num_directions == 4  # the profile's, not named by the protocol
+    assert settings.edit_scale == 0.5 and flow.flow_settings("quick").edit_scale is None
+    assert "edit_scale" not in flow.metric_settings("quick")["directions_flow"]
+    assert flow.metric_settings("quick", protocol)["directions_flow"]["edit_scale"] == 0.5
+    with pytest.raises(ValueError, match="unknown config field.*num_sampels.*did you mean"):
+        flow.flow_settings("quick", {"discovery": {"num_sampels": 6}})
+    gen = _generator()
+    bundle = Bundle("toy-gan", load_generator=lambda: gen, load_predictor=ChannelPredictor,
+                    identity={"toy": 1}, protocol={"quick": protocol})
+    ctx = _context(tmp_path, "random", bundle)
+    metrics = flow.run_directions_flow(ctx)
+    info = json.loads((ctx.artifacts_dir / "R.json").read_text())
+    assert info["discovery_config"]["num_samples"] == 6
+    assert metrics["edit_capped_fraction"] == 0.0
+    # random unit W vectors on 2 W+ rows at rms 0.5 each: displacement 0.5 * sqrt(8 * 2)
+    assert metrics["edit_w_plus_displacement"] == pytest.approx(2.0, rel=1e-5)
+    plain = _context(tmp_path / "plain", "random", Bundle(
+        "toy-gan", load_generator=lambda: gen, load_predictor=ChannelPredictor,
+        identity={"toy": 1}))
+    plain.store = ctx.store
+    flow.run_directions_flow(plain)  # the same discover stage, another calibration
+    assert [s.cache_hit for s in plain.stages] == [True, False, False]
+
+
 def test_flow_with_ground_truth_distills(tmp_path, small_settings, monkeypatch) -> None:
     """Wiring only (stand-in group VAE and metrics); the real distillation path has its known
     answer in test_distill_oracle.py."""

@@ -15,6 +15,7 @@ from metrics.discovery import (
     calibrate_scales,
     discovery_metrics,
     discovery_scores,
+    fixed_scales,
     normalise_rows,
     score_matrix,
 )
@@ -114,6 +115,36 @@ def test_calibration_hits_pixel_target_on_linear_toy() -> None:
     assert not any(cal["capped"])
     assert cal["mean_w_plus_displacement"] == pytest.approx(
         float((out.scale * 2 ** 0.5).mean()), rel=1e-5)  # unit W vector on 2 rows
+
+
+def test_fixed_edit_scale_is_the_notebooks_unit_rms_step() -> None:
+    """ContraFeat's evaluate_model edits w +/- var_scale * d with d of unit second moment
+    (normalize_2nd_moment over w_dim): a unit W vector in 8 dims has rms 1/sqrt(8), so its scale
+    is e * sqrt(8) whatever its native scale; a W+ direction is normalised on its largest row."""
+    gen = LinearToyGenerator(w_dim=8, num_ws=3, resolution=4, seed=2)
+    dirs = Directions.from_w(torch.eye(8)[:2] * torch.tensor([[1.0], [3.0]]), num_ws=3,
+                             scale=torch.tensor([5.0, 0.1]))
+    uneven = torch.zeros(1, 3, 8)
+    uneven[0, 0, 2], uneven[0, 2, 2] = 2.0, 1.0  # largest row: rms 2 / sqrt(8)
+    dirs = Directions(torch.cat([dirs.vectors, uneven]), torch.tensor([5.0, 0.1, 1.0]))
+    config = CalibrationConfig(num_samples=4, spread_samples=500)
+    out = fixed_scales(gen, dirs, 2.0, config)
+    root8 = 8 ** 0.5
+    assert out.scale.tolist() == pytest.approx([2 * root8, 2 * root8 / 3, root8])
+    edits = out.scale[:, None, None] * out.vectors  # every largest row moves by 2 rms units
+    assert edits.pow(2).mean(dim=2).sqrt().amax(dim=1).tolist() == pytest.approx([2.0] * 3)
+    cal = out.meta["calibration"]
+    assert cal["edit_scale"] == 2.0 and cal["protocol"].startswith("fixed edit scale")
+    assert out.meta["native_scale"] == pytest.approx([5.0, 0.1, 1.0])
+    assert cal["capped"] == [False] * 3 and cal["evaluations"] == [1] * 3
+    for j in range(3):  # linear generator: the pixel change of a step is s * mean |M d|
+        expected = float(out.scale[j]) * float(gen.synthesize(dirs.vectors[j:j + 1]).abs().mean())
+        assert cal["achieved_pixel_change"][j] == pytest.approx(expected, rel=1e-4)
+    assert cal["w_plus_displacement"][0] == pytest.approx(2 * root8 * 3 ** 0.5, rel=1e-5)
+    with pytest.raises(ValueError, match="edit_scale must be > 0"):
+        fixed_scales(gen, dirs, 0.0, config)
+    with pytest.raises(ValueError, match="all-zero"):
+        fixed_scales(gen, Directions(torch.zeros(1, 3, 8), torch.ones(1)), 1.0, config)
 
 
 def test_calibration_caps_a_direction_that_changes_nothing() -> None:
