@@ -148,7 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     prepare = sub.add_parser(
         "prepare", help="check or convert a dataset's files; `prepare ffhq` downloads the FFHQ "
         "generator and the 40 CelebA-HQ classifiers into the cache ($BENCH_CACHE)",
-        description="shapes3d, dsprites: check the real file (--data-dir); shapes3d-synth: "
+        description="shapes3d, dsprites, mpi3d (also mpi3d-realistic, mpi3d-real): check the "
+        "real file (--data-dir; a compressed MPI3D npz is unpacked once into the cache); cars3d: "
+        "check the .mat files and scale them into the cache; shapes3d-synth: "
         "build its cache (--write-h5 PATH also writes the 3dshapes.h5 layout). ffhq: download "
         "NVIDIA's FFHQ StyleGAN2 generator and StyleGAN's 40 CelebA-HQ attribute classifiers "
         "into $BENCH_CACHE/ffhq (default ~/.cache/disentangle-bench/ffhq; --dry-run shows it). "
@@ -156,8 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
         "the folder's manifest.json when first seen and a later file that differs is refused. "
         "A file put there by hand is checked and recorded instead of downloaded.")
     _common(prepare)
-    prepare.add_argument("name", help="shapes3d, shapes3d-synth, dsprites, dsprites-synth or "
-                         "ffhq")
+    prepare.add_argument("name", help="shapes3d, shapes3d-synth, dsprites, dsprites-synth, "
+                         "mpi3d, mpi3d-realistic, mpi3d-real, cars3d or ffhq")
     prepare.add_argument("--data-dir")
     prepare.add_argument("--write-h5", metavar="PATH")
     prepare.add_argument("--generator", metavar="NAME",
