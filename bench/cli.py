@@ -605,7 +605,8 @@ def _prepare_ffhq(args: argparse.Namespace) -> int:
 # Asset tools whose own argparse takes the rest of the command line: name -> (module, summary).
 TOOL_COMMANDS: dict[str, tuple[str, str]] = {
     "train-generator": ("models.train_gan", "train (or resume) a StyleGAN2 generator"),
-    "train-predictor": ("models.train_predictor", "train the shapes3d attribute predictor"),
+    "train-predictor": ("models.train_predictor", "train an attribute predictor on ground "
+                        "truth (--ground-truth: shapes3d-synth by default, or mpi3d, cars3d, ...)"),
     "quality": ("models.quality", "generator-quality figures against rendered images"),
     "ablation": ("bench.ablation", "loss ablations: `ablation l2mask` (ContraFeat Table 8)"),
 }
