@@ -81,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--datasets", help="comma-separated dataset names")
     run.add_argument("--seeds", help="seeds: '0-4', '0,2,5' (default 0)")
     run.add_argument("--profile", help="quick or paper (default quick)")
+    run.add_argument("--metrics-profile", metavar="NAME",
+                     help="score the representation metrics with a published protocol's "
+                     "settings: disco (DisCo's evaluate.py, docs/disco.md); the cells' profile "
+                     "becomes PROFILE+NAME (own ids; the methods stay at PROFILE)")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="config override: field=value or method.field=value (repeatable)")
     run.add_argument("--dry-run", action="store_true", help="list the cells and their status "
@@ -246,6 +250,8 @@ def grid_from_args(args: argparse.Namespace) -> Any:
         grid.seeds = parse_seeds(args.seeds)
     if getattr(args, "profile", None):
         grid.profile = args.profile
+    if getattr(args, "metrics_profile", None):
+        grid.metrics_profile = args.metrics_profile
     if getattr(args, "set", None):
         grid.overrides = merge_overrides(grid.overrides, parse_set_options(args.set))
         grid.origins.update(set_option_origins(args.set))

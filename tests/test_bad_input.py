@@ -349,6 +349,11 @@ PLANNING_CATALOGUE: list[tuple[str, Callable[[Path], None], dict[str, str], list
     ("cars3d-prepare-no-files", lambda root: (_nothing(root), (root / "data").mkdir()),
      {"BENCH_DATA": "data"}, ["prepare", "cars3d"],
      "cars3d: no Cars3D .mat files (*.mat) in $BENCH_DATA data"),
+    ("metrics-profile-unknown", _nothing, {}, [*SYNTH, "--metrics-profile", "dlib"],
+     "unknown metrics profile 'dlib' in profile 'quick+dlib' (expected one of disco)"),
+    ("metrics-profile-twice", _nothing, {},
+     [*SYNTH, "--profile", "quick+disco", "--metrics-profile", "disco"],
+     "profile 'quick+disco' already names a metrics profile"),
     # bench prepare ffhq: nothing is written, not even the cache folder
     ("ffhq-prepare-refused", _nothing, FFHQ_CACHE,
      ["prepare", "ffhq", "--only", "generator", "--base-url", NOTHING_LISTENS],
