@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from bench_toys import register_toys, unregister_toys
 
-from bench.cli import build_parser, grid_from_args
+from bench.cli import build_parser, grid_from_args, main
 from bench.grid import GridSpec, load_grid_file
 from bench.plan import plan_grid
 from core.config import check_profile, split_profile
@@ -91,3 +92,30 @@ def test_metrics_profile_enters_the_cell_id_only_when_chosen(tmp_path, monkeypat
         load_grid_file(grid_file)
     args = build_parser().parse_args(["run", "--metrics-profile", "disco", "--profile", "paper"])
     assert grid_from_args(args).cell_profile == "paper+disco"
+
+
+@pytest.fixture
+def toy_plugin():
+    register_toys()
+    yield
+    unregister_toys()
+
+
+def test_a_metrics_profile_cell_reuses_the_trained_encoder(toy_plugin, capsys, tmp_path) -> None:
+    """The same grid with and without --metrics-profile: two cells, two leaderboard tables, one
+    training (the toy metrics provider stands in for metrics.sampling)."""
+    from bench.store import ResultStore
+
+    common = ["run", "--methods", "toy-identity", "--datasets", "toy-data", "--results",
+              str(tmp_path), "--quiet"]
+    assert main(common) == 0
+    assert main([*common, "--metrics-profile", "disco"]) == 0
+    out = capsys.readouterr().out
+    assert "## toy-data (quick+disco)" in out
+    results = {r["profile"]: r for r in ResultStore(tmp_path).results()}
+    assert set(results) == {"quick", "quick+disco"}
+    stages = {profile: {s["name"]: s for s in r["stages"]} for profile, r in results.items()}
+    assert stages["quick"]["train"]["key"] == stages["quick+disco"]["train"]["key"]
+    assert stages["quick+disco"]["train"]["cache_hit"]
+    assert (stages["quick"]["representation-metrics"]["key"]
+            != stages["quick+disco"]["representation-metrics"]["key"])
