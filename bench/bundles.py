@@ -6,6 +6,7 @@ Factories ``(data_dir: str | None) -> Bundle``; importing this module registers 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.bundle import Bundle
@@ -85,6 +86,10 @@ FFHQ_GENERATOR_ENV = "BENCH_FFHQ_GENERATOR"
 FFHQ_PREDICTOR_ENV = "BENCH_FFHQ_PREDICTOR"
 SHAPES3D_PREDICTOR_ENV = "BENCH_SHAPES3D_PREDICTOR"
 SHAPES3D_SENSOR = "shapes3d-disc"  # the discriminator trained with the shipped generator
+MPI3D_GENERATOR_ENV = "BENCH_MPI3D_GENERATOR"
+MPI3D_PREDICTOR_ENV = "BENCH_MPI3D_PREDICTOR"
+CARS3D_GENERATOR_ENV = "BENCH_CARS3D_GENERATOR"
+CARS3D_PREDICTOR_ENV = "BENCH_CARS3D_PREDICTOR"
 FFHQ_DATA_FILES = ("ffhq.pkl", "ffhq.pt", "ffhq.safetensors")
 GENERATOR_EXPECTED = ("a StyleGAN2 generator checkpoint (NVIDIA .pkl, rosinality or genforce "
                       ".pt/.pth, or native .safetensors)")
@@ -412,8 +417,95 @@ def _recorded(path: Path) -> str | None:
 
 CHECKPOINT_VARIABLES = {
     SHAPES3D_GENERATOR_ENV: GENERATOR_EXPECTED, FFHQ_GENERATOR_ENV: GENERATOR_EXPECTED,
+    MPI3D_GENERATOR_ENV: GENERATOR_EXPECTED, CARS3D_GENERATOR_ENV: GENERATOR_EXPECTED,
     SHAPES3D_PREDICTOR_ENV: PREDICTOR_EXPECTED, FFHQ_PREDICTOR_ENV: PREDICTOR_EXPECTED,
+    MPI3D_PREDICTOR_ENV: PREDICTOR_EXPECTED, CARS3D_PREDICTOR_ENV: PREDICTOR_EXPECTED,
     ALEXNET_ENV: "torchvision AlexNet weights (.pth or .safetensors)"}
+
+
+# -- bundles of real ground truth and a user's generator (DisCo's MPI3D and Cars3D) -------------
+
+@dataclass(frozen=True)
+class UserGeneratorBundle:
+    """A bundle over real ground truth whose generator and predictor the user names."""
+
+    name: str
+    ground_truth: str  # the registered ground-truth data
+    generator_env: str
+    predictor_env: str
+    disco_files: str  # DisCo's generators for this dataset (docs/disco.md)
+
+
+USER_GENERATOR_BUNDLES = {
+    "mpi3d": UserGeneratorBundle("mpi3d", "mpi3d", MPI3D_GENERATOR_ENV, MPI3D_PREDICTOR_ENV,
+                                 "DisCo's MPI3D generators 0.pt ... 4.pt"),
+    "cars3d": UserGeneratorBundle("cars3d", "cars3d", CARS3D_GENERATOR_ENV, CARS3D_PREDICTOR_ENV,
+                                  "DisCo's Cars3D generators 0.pt ... 4.pt"),
+}
+
+
+def user_generator_bundle(spec: UserGeneratorBundle, data_dir: str | None) -> Bundle:
+    """Ground truth from ``--data-dir`` / $BENCH_DATA (required), the generator in
+    ``$<generator_env>`` (required), the predictor in ``$<predictor_env>`` (optional: without
+    it the discovery metrics are skipped). Each missing input is one line saying what to get."""
+    generator_path = env_path(spec.generator_env, kind="file", expected=GENERATOR_EXPECTED)
+    if generator_path is None:
+        raise FileNotFoundError(
+            f"{spec.name}: no generator: set ${spec.generator_env} to a StyleGAN2 checkpoint "
+            f"trained on {spec.ground_truth} ({GENERATOR_EXPECTED}), e.g. one of "
+            f"{spec.disco_files} (docs/disco.md)")
+    gt = load_ground_truth(spec.ground_truth, data_dir)
+    size = gt.observation_shape[0]
+    chosen = _user_predictor(spec.predictor_env)
+    load_predictor, predictor_id = (chosen[1], chosen[2]) if chosen is not None else (None, None)
+    origin = f"${spec.generator_env}"
+
+    def load_generator() -> object:
+        generator = load_any_generator(generator_path, device=bench_device()).requires_grad_(False)
+        return seen_at(generator, size)
+
+    generator_id = file_identity(generator_path)
+    identity = {"ground_truth": gt.identity(), "generator": generator_id,
+                "generator_source": f"{generator_path.name} sha256 {generator_id['sha256']:.12}",
+                "predictor": predictor_id}
+
+    def describe() -> dict[str, str]:
+        described = {"ground truth": _ground_truth_source(gt, spec.ground_truth),
+                     "generator": f"{generator_path} ({origin}): "
+                                  f"{_inspect_generator(generator_path, origin)}"}
+        if chosen is not None:
+            described["predictor"] = _predictor_source(chosen[0], f"${spec.predictor_env}", gt)
+        else:
+            described["predictor"] = (
+                f"none: no discovery scores (train one with `python -m bench train-predictor "
+                f"--ground-truth {spec.ground_truth} --data-dir DIR --out P.safetensors`, then "
+                f"set ${spec.predictor_env}=P.safetensors)")
+        described["device"] = bench_device()
+        return described
+
+    return Bundle(spec.name, ground_truth=gt, load_generator=load_generator,
+                  load_predictor=load_predictor, identity=identity, describe=describe)
+
+
+@BUNDLES.register(
+    "mpi3d",
+    description=f"the StyleGAN2 in ${MPI3D_GENERATOR_ENV} (e.g. DisCo's) + MPI3D toy ground "
+    f"truth (mpi3d_toy.npz from --data-dir/$BENCH_DATA) + the predictor in "
+    f"${MPI3D_PREDICTOR_ENV} (trained with `bench train-predictor`; without it no discovery "
+    "scores)",
+)
+def mpi3d(data_dir: str | None = None) -> Bundle:
+    return user_generator_bundle(USER_GENERATOR_BUNDLES["mpi3d"], data_dir)
+
+
+@BUNDLES.register(
+    "cars3d",
+    description=f"the StyleGAN2 in ${CARS3D_GENERATOR_ENV} (e.g. DisCo's) + Cars3D ground truth "
+    f"(the .mat files from --data-dir/$BENCH_DATA) + the predictor in ${CARS3D_PREDICTOR_ENV} "
+    "(trained with `bench train-predictor`; without it no discovery scores)",
+)
+def cars3d(data_dir: str | None = None) -> Bundle:
+    return user_generator_bundle(USER_GENERATOR_BUNDLES["cars3d"], data_dir)
 
 
 # -- what a bundle will load, opened before any cell starts --------------------------------------
@@ -434,16 +526,26 @@ def _inspect_generator(path: Path, origin: str) -> GeneratorSummary:
         raise InputError(f"{origin}: {err}") from None
 
 
-def _predictor_source(path: Path, origin: str) -> str:
-    """What the attribute predictor at ``path`` is, after loading it as a cell would."""
+def _predictor_source(path: Path, origin: str, ground_truth: GroundTruthData | None = None
+                      ) -> str:
+    """What the attribute predictor at ``path`` is, after loading it as a cell would; with
+    ``ground_truth``, a suite predictor must classify exactly its factors."""
     try:
         predictor = load_any_predictor(path)
     except (FileNotFoundError, ValueError) as err:
         text = str(err)
         raise InputError(f"{origin}: {text}" if str(path) in text else
                          f"{origin}: attribute predictor {path}: {text}") from None
-    kind = "TorchScript predictor" if isinstance(predictor, UserPredictor) else \
-        "attribute predictor"
+    user = isinstance(predictor, UserPredictor)
+    if ground_truth is not None and not user and (
+            tuple(predictor.factor_names), tuple(predictor.factor_sizes)) != (
+            tuple(ground_truth.factor_names), tuple(ground_truth.factor_sizes)):
+        raise InputError(f"{origin}: attribute predictor {path} classifies "
+                         f"{tuple(predictor.factor_sizes)} classes of {predictor.factor_names}: "
+                         f"expected one trained on {ground_truth.name} "
+                         f"{tuple(ground_truth.factor_sizes)} (`bench train-predictor "
+                         f"--ground-truth {ground_truth.name}`)")
+    kind = "TorchScript predictor" if user else "attribute predictor"
     names = ", ".join(predictor.factor_names)
     return (f"{path} ({origin}): {kind} of {len(predictor.factor_names)} attribute(s) "
             f"({names[:80]}{'...' if len(names) > 80 else ''}), group widths "

@@ -81,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--datasets", help="comma-separated dataset names")
     run.add_argument("--seeds", help="seeds: '0-4', '0,2,5' (default 0)")
     run.add_argument("--profile", help="quick or paper (default quick)")
+    run.add_argument("--metrics-profile", metavar="NAME",
+                     help="score the representation metrics with a published protocol's "
+                     "settings: disco (DisCo's evaluate.py, docs/disco.md); the cells' profile "
+                     "becomes PROFILE+NAME (own ids; the methods stay at PROFILE)")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="config override: field=value or method.field=value (repeatable)")
     run.add_argument("--dry-run", action="store_true", help="list the cells and their status "
@@ -148,7 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     prepare = sub.add_parser(
         "prepare", help="check or convert a dataset's files; `prepare ffhq` downloads the FFHQ "
         "generator and the 40 CelebA-HQ classifiers into the cache ($BENCH_CACHE)",
-        description="shapes3d, dsprites: check the real file (--data-dir); shapes3d-synth: "
+        description="shapes3d, dsprites, mpi3d (also mpi3d-realistic, mpi3d-real): check the "
+        "real file (--data-dir; a compressed MPI3D npz is unpacked once into the cache); cars3d: "
+        "check the .mat files and scale them into the cache; shapes3d-synth: "
         "build its cache (--write-h5 PATH also writes the 3dshapes.h5 layout). ffhq: download "
         "NVIDIA's FFHQ StyleGAN2 generator and StyleGAN's 40 CelebA-HQ attribute classifiers "
         "into $BENCH_CACHE/ffhq (default ~/.cache/disentangle-bench/ffhq; --dry-run shows it). "
@@ -156,8 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
         "the folder's manifest.json when first seen and a later file that differs is refused. "
         "A file put there by hand is checked and recorded instead of downloaded.")
     _common(prepare)
-    prepare.add_argument("name", help="shapes3d, shapes3d-synth, dsprites, dsprites-synth or "
-                         "ffhq")
+    prepare.add_argument("name", help="shapes3d, shapes3d-synth, dsprites, dsprites-synth, "
+                         "mpi3d, mpi3d-realistic, mpi3d-real, cars3d or ffhq")
     prepare.add_argument("--data-dir")
     prepare.add_argument("--write-h5", metavar="PATH")
     prepare.add_argument("--generator", metavar="NAME",
@@ -244,6 +250,8 @@ def grid_from_args(args: argparse.Namespace) -> Any:
         grid.seeds = parse_seeds(args.seeds)
     if getattr(args, "profile", None):
         grid.profile = args.profile
+    if getattr(args, "metrics_profile", None):
+        grid.metrics_profile = args.metrics_profile
     if getattr(args, "set", None):
         grid.overrides = merge_overrides(grid.overrides, parse_set_options(args.set))
         grid.origins.update(set_option_origins(args.set))
@@ -603,7 +611,8 @@ def _prepare_ffhq(args: argparse.Namespace) -> int:
 # Asset tools whose own argparse takes the rest of the command line: name -> (module, summary).
 TOOL_COMMANDS: dict[str, tuple[str, str]] = {
     "train-generator": ("models.train_gan", "train (or resume) a StyleGAN2 generator"),
-    "train-predictor": ("models.train_predictor", "train the shapes3d attribute predictor"),
+    "train-predictor": ("models.train_predictor", "train an attribute predictor on ground "
+                        "truth (--ground-truth: shapes3d-synth by default, or mpi3d, cars3d, ...)"),
     "quality": ("models.quality", "generator-quality figures against rendered images"),
     "ablation": ("bench.ablation", "loss ablations: `ablation l2mask` (ContraFeat Table 8)"),
 }

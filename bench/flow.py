@@ -26,7 +26,9 @@ from methods.base import Encoder
 from metrics.registry import ScoreKey, score_keys
 
 # An object with ``representation_metrics(data, represent, rng, profile)`` and
-# ``metric_settings(profile)``; None means ``metrics.sampling``. Plugins may replace it.
+# ``metric_settings(profile)``; None means ``metrics.sampling``. Plugins may replace it. The
+# profile may name a metrics profile after the base one (``quick+disco``,
+# ``core.config.split_profile``).
 METRICS_PROVIDER: Any = None
 
 RunFlow = Callable[[CellContext], dict[str, float]]

@@ -28,7 +28,7 @@ DEFAULT_DATASETS: tuple[str, ...] = ("shapes3d",)
 DEFAULT_PROFILE = "quick"
 DEFAULT_SEEDS: tuple[int, ...] = (0,)
 
-GRID_KEYS = ("methods", "datasets", "seeds", "profile", "set", "slurm")
+GRID_KEYS = ("methods", "datasets", "seeds", "profile", "metrics_profile", "set", "slurm")
 # The [slurm] table (options of --executor slurm, see bench.slurm): key -> (type, meaning).
 SLURM_KEYS: dict[str, tuple[type, str]] = {
     "cluster": (str, '"slurm" (default), or "local" / "debug" to run the array on this machine'),
@@ -71,7 +71,9 @@ class GridSpec:
     ``slurm`` holds the grid file's ``[slurm]`` options (not part of any cell's identity).
     ``overrides`` maps a method name, or "*" for every method having that field, to
     config-field overrides; ``origins`` maps (scope, field) to where the value was given (the
-    ``--set`` option or the grid file and table), for error messages.
+    ``--set`` option or the grid file and table), for error messages. ``metrics_profile``
+    (``--metrics-profile``, e.g. ``disco``) pins the representation metrics to a published
+    protocol: the cells' profile becomes ``<profile>+<metrics_profile>`` (``cell_profile``).
     """
 
     methods: list[str] | None = None
@@ -81,6 +83,17 @@ class GridSpec:
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     origins: dict[tuple[str, str], str] = field(default_factory=dict, compare=False)
     slurm: dict[str, Any] = field(default_factory=dict)
+    metrics_profile: str | None = None
+
+    @property
+    def cell_profile(self) -> str:
+        """The profile of the grid's cells: ``profile``, with ``+metrics_profile`` when set."""
+        if self.metrics_profile is None:
+            return self.profile
+        if "+" in self.profile:
+            raise BenchError(f"profile {self.profile!r} already names a metrics profile: give "
+                             f"--metrics-profile {self.metrics_profile} or that, not both")
+        return f"{self.profile}+{self.metrics_profile}"
 
     def origin(self, scope: str, name: str) -> str:
         """Where the override ``scope``/``name`` was given."""
@@ -281,6 +294,7 @@ def load_grid_file(path: Path | str) -> GridSpec:
     """Read a grid TOML file::
 
         profile = "quick"                 # optional, default quick
+        metrics_profile = "disco"         # optional: metrics at a protocol's settings
         methods = ["beta-vae"]            # optional, default: every default method that fits
         datasets = ["shapes3d-synth"]     # optional, default: bench.grid.DEFAULT_DATASETS
         seeds = "0-4"                     # or [0, 1, 2] or 3
@@ -326,6 +340,11 @@ def load_grid_file(path: Path | str) -> GridSpec:
             if not isinstance(data["profile"], str):
                 raise BenchError(f"bad profile {data['profile']!r}: expected a string")
             spec.profile = data["profile"]
+        if "metrics_profile" in data:
+            if not isinstance(data["metrics_profile"], str) or not data["metrics_profile"]:
+                raise BenchError(f"bad metrics_profile {data['metrics_profile']!r}: expected a "
+                                 "name (e.g. \"disco\")")
+            spec.metrics_profile = data["metrics_profile"]
         if "set" in data:
             spec.overrides = _parse_set_table(data["set"])
         if "slurm" in data:

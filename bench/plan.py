@@ -29,6 +29,7 @@ from core.errors import BenchError
 from core.hashing import SHORT_HASH_CHARS, canonical_json, stable_hash
 from core.registry import UnknownNameError
 from methods.base import METHODS, import_builtin_methods
+from metrics.profiles import metrics_profile
 
 PLAN_SCHEMA = 1
 
@@ -111,8 +112,10 @@ def _builtin_registries() -> tuple[Any, Any]:
 
 
 def check_profile(profile: str) -> None:
+    """A known profile, with a known metrics profile where it names one (``quick+disco``)."""
     try:
         core_check_profile(profile)
+        metrics_profile(profile)
     except ValueError as err:
         raise BenchError(str(err)) from None
 
@@ -227,7 +230,8 @@ def plan_grid(
     More than ``max_cells`` cells is an error; ``notice`` hears one line before a large grid
     (``ANNOUNCE_CELLS``) is expanded.
     """
-    check_profile(grid.profile)
+    profile = grid.cell_profile
+    check_profile(profile)
     resolve_named_inputs(data_dir)
     methods_registry, bundles_registry = _builtin_registries()
     dataset_names = list(grid.datasets) if grid.datasets is not None else list(DEFAULT_DATASETS)
@@ -284,18 +288,18 @@ def plan_grid(
             spec = methods_registry.entry(method).meta["spec"]
             overrides = checked[method]
             used_shared.update(k for k in grid.overrides.get("*", {}) if k in overrides)
-            config = plain_config(_method_config(spec, method, grid.profile, overrides))
+            config = plain_config(_method_config(spec, method, profile, overrides))
             stage_versions = flow_stage_versions(spec.kind)
-            settings = flow_metric_settings(spec.kind, grid.profile,
+            settings = flow_metric_settings(spec.kind, profile,
                                             bundle.protocol.get(grid.profile))
             override_items = tuple(sorted(overrides.items()))
-            template = CellPlan(Cell(method, dataset, 0, grid.profile, override_items), spec.kind,
+            template = CellPlan(Cell(method, dataset, 0, profile, override_items), spec.kind,
                                 config, identity, settings, stage_versions, threads, sources)
             for seed, cell_id in zip(grid.seeds, seed_ids(template, grid.seeds), strict=True):
                 if cell_id in seen:
                     continue
                 seen.add(cell_id)
-                cell = Cell(method, dataset, seed, grid.profile, override_items)
+                cell = Cell(method, dataset, seed, profile, override_items)
                 plan = dataclasses.replace(template, cell=cell)
                 plan.__dict__["id"] = cell_id  # the cached_property's slot: seed_ids' equal hash
                 plans.append(plan)

@@ -22,6 +22,11 @@ T = TypeVar("T")
 PROFILES: tuple[str, ...] = ("quick", "paper")
 """``quick``: sized for 2 CPU cores, minutes per cell; ``paper``: the papers' settings."""
 
+METRICS_PROFILE_MARK = "+"
+"""``<profile>+<metrics profile>`` (e.g. ``quick+disco``): the methods, flows and group VAE at
+``<profile>``, the representation metrics at a published protocol's settings
+(``metrics.profiles``). A profile without the mark is resolved exactly as before."""
+
 NONE_WORDS = ("none", "null")
 """Strings that mean "no value" for an optional field (TOML has no null)."""
 
@@ -108,10 +113,19 @@ def check_ranges(config: Any) -> None:
         check_range(type(config), name, getattr(config, name))
 
 
+def split_profile(profile: str) -> tuple[str, str | None]:
+    """(profile, metrics profile or None) of ``quick`` or ``quick+disco``."""
+    base, mark, metrics = profile.partition(METRICS_PROFILE_MARK)
+    return base, (metrics if mark else None)
+
+
 def check_profile(profile: str) -> str:
-    """``profile`` if it is a known profile name, else a one-line ValueError."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r} (expected one of {', '.join(PROFILES)})")
+    """``profile`` if it is a known profile name, optionally with ``+<metrics profile>`` (a
+    name the metrics layer checks), else a one-line ValueError."""
+    base, metrics = split_profile(profile)
+    if base not in PROFILES or metrics == "" or (metrics and METRICS_PROFILE_MARK in metrics):
+        raise ValueError(f"unknown profile {profile!r} (expected one of {', '.join(PROFILES)}, "
+                         f"optionally followed by {METRICS_PROFILE_MARK}<metrics profile>)")
     return profile
 
 
@@ -138,14 +152,15 @@ def resolve_config(
     profile: str,
     overrides: Mapping[str, Any] | None = None,
 ) -> T:
-    """``config_cls`` with its defaults, then the profile's values, then ``overrides``."""
+    """``config_cls`` with its defaults, then the profile's values, then ``overrides``; a
+    metrics profile after the profile (``quick+disco``) does not change them."""
     check_profile(profile)
     overrides = dict(overrides or {})
     fields = field_names(config_cls)
     unknown = sorted(set(overrides) - set(fields))
     if unknown:
         raise ValueError(unknown_field_message(config_cls, unknown, fields))
-    return config_cls(**{**profiles.get(profile, {}), **overrides})
+    return config_cls(**{**profiles.get(split_profile(profile)[0], {}), **overrides})
 
 
 def replace_fields(config: T, values: Mapping[str, Any]) -> T:

@@ -23,7 +23,7 @@ def load_ground_truth(name: str, data_dir: str | None = None) -> GroundTruthData
 
 def _import_builtin() -> None:
     """Import the modules whose import registers the built-in datasets."""
-    for module in ("datasets.shapes3d", "datasets.dsprites"):
+    for module in ("datasets.shapes3d", "datasets.dsprites", "datasets.mpi3d", "datasets.cars3d"):
         importlib.import_module(module)
 
 

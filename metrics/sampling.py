@@ -18,6 +18,7 @@ import numpy as np
 from core.config import check_profile, resolve_config
 from core.hashing import stable_int
 from metrics.bank import BANK_PROFILES, BankSettings, Represent, SampleBank
+from metrics.profiles import metrics_profile
 from metrics.registry import METRICS, import_builtin_metrics
 
 BANK = "bank"
@@ -26,14 +27,25 @@ BANK = "bank"
 def resolved_settings(profile: str = "quick",
                       overrides: Mapping[str, Mapping[str, Any]] | None = None
                       ) -> dict[str, Any]:
-    """Settings objects per metric name (plus ``"bank"``) for ``profile`` and ``overrides``."""
+    """Settings objects per metric name (plus ``"bank"``) for ``profile`` and ``overrides``.
+
+    A metrics profile in ``profile`` (``quick+disco``, :mod:`metrics.profiles`) replaces the
+    settings it names (``overrides`` still come last)."""
     check_profile(profile)
+    pinned = metrics_profile(profile)
     import_builtin_metrics()
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - set(METRICS.names()) - {BANK})
     if unknown:
         raise ValueError(f"overrides name unknown metric(s) {unknown}; expected "
                          f"{[BANK, *METRICS.names()]}")
+    if pinned is not None:
+        missing = sorted(set(pinned.settings) - set(METRICS.names()) - {BANK})
+        if missing:
+            raise ValueError(f"metrics profile {pinned.name!r} names unregistered metric(s) "
+                             f"{missing}")
+        overrides = {name: {**pinned.settings.get(name, {}), **overrides.get(name, {})}
+                     for name in {*pinned.settings, *overrides}}
     out: dict[str, Any] = {BANK: resolve_config(BankSettings, BANK_PROFILES, profile,
                                                 overrides.get(BANK))}
     for entry in METRICS.entries():

@@ -3,6 +3,9 @@
     python -m models.train_predictor --ground-truth shapes3d-synth \
         --out models/weights/shapes3d_predictor.safetensors --seed 0
 
+Any registered ground truth works the same way (``--ground-truth mpi3d --data-dir DIR --out
+P.safetensors``; its factors become the heads); ``--out`` is required except for 3DShapes.
+
 Every step draws a new batch of uniformly random factor indices (from a seeded
 ``np.random.Generator``) and renders them, so the network never sees the same image twice and
 the labels are exact. Optional light augmentation (per-image Gaussian pixel noise with a random
@@ -43,6 +46,7 @@ from models.predictor import (
 )
 
 VALIDATION_SEED_OFFSET = 1_000_003
+SHAPES3D_GROUND_TRUTH = ("shapes3d-synth", "shapes3d")  # may write the shipped predictor
 TEST_SEED_OFFSET = 2_000_003
 
 
@@ -53,8 +57,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--ground-truth", default="shapes3d-synth",
                         help="registered ground-truth data name (default: shapes3d-synth)")
     parser.add_argument("--data-dir", default=None, help="folder for real-file ground truth")
-    parser.add_argument("--out", default=str(SHAPES3D_PREDICTOR),
-                        help="output .safetensors path (the JSON is written beside it)")
+    parser.add_argument("--out", default=None,
+                        help="output .safetensors path (the JSON is written beside it); default "
+                             "the shipped shapes3d predictor, for shapes3d ground truth only")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -86,6 +91,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         raise SystemExit("--noise-std must be >= 0")
     if args.outlier_fraction < 0 or args.outlier_weight < 0:
         raise SystemExit("--outlier-fraction and --outlier-weight must be >= 0")
+    if args.out is None:
+        if args.ground_truth not in SHAPES3D_GROUND_TRUTH:
+            raise SystemExit(f"--out is required for --ground-truth {args.ground_truth} (the "
+                             "default is the shipped shapes3d predictor)")
+        args.out = str(SHAPES3D_PREDICTOR)
     return args
 
 

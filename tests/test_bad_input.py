@@ -306,6 +306,11 @@ SHAPES3D_DRY = ["run", "--datasets", "shapes3d", "--methods", "sefa", "--dry-run
                 RESULTS]
 FFHQ_DRY = ["run", "--datasets", "ffhq", "--methods", "sefa", "--dry-run", "--results", RESULTS]
 GEN_VAR, FFHQ_VAR = "BENCH_SHAPES3D_GENERATOR", "BENCH_FFHQ_GENERATOR"
+MPI3D_DRY = ["run", "--datasets", "mpi3d", "--methods", "sefa", "--dry-run", "--results", RESULTS]
+CARS3D_DRY = ["run", "--datasets", "cars3d", "--methods", "sefa", "--dry-run", "--results",
+              RESULTS]
+MPI3D_GEN = {"BENCH_MPI3D_GENERATOR": str(REPO / "tests" / "golden" / "disco_g64.pt")}
+CARS3D_GEN = {"BENCH_CARS3D_GENERATOR": str(REPO / "tests" / "golden" / "disco_g64.pt")}
 NOTHING_LISTENS = f"http://127.0.0.1:{reserved_closed_port()}/"
 FFHQ_CACHE = {"BENCH_CACHE": "cache", "no_proxy": "127.0.0.1", "NO_PROXY": "127.0.0.1"}
 # a 32-px generator (the shipped shapes3d one) and the classifiers `bench prepare ffhq` left
@@ -380,6 +385,35 @@ PLANNING_CATALOGUE: list[tuple[str, Callable[[Path], None], dict[str, str], list
     ("ffhq-predictor-json-mismatch", _mismatched_predictor,
      {**STANDIN_32PX, "BENCH_FFHQ_PREDICTOR": "p.pt"}, FFHQ_DRY,
      "returned shape (1, 3), its JSON declares 2 output column(s)"),
+    # mpi3d and cars3d: a user generator and the real data, each missing one says what to get
+    ("mpi3d-no-generator", _nothing, {}, MPI3D_DRY,
+     "mpi3d: no generator: set $BENCH_MPI3D_GENERATOR to a StyleGAN2 checkpoint trained on "
+     "mpi3d"),
+    ("mpi3d-no-data", _nothing, MPI3D_GEN, MPI3D_DRY,
+     "mpi3d: no data folder given; pass --data-dir DIR (or set BENCH_DATA) to a folder holding "
+     "mpi3d_toy.npz (download https://huggingface.co/datasets/waleedgondal/mpi3d/"),
+    ("mpi3d-data-folder-without-file", lambda root: (_nothing(root), (root / "data").mkdir()),
+     {**MPI3D_GEN, "BENCH_DATA": "data"}, MPI3D_DRY,
+     "mpi3d: mpi3d_toy.npz not found in $BENCH_DATA data"),
+    ("mpi3d-predictor-var-missing", _nothing,
+     {**MPI3D_GEN, "BENCH_MPI3D_PREDICTOR": "p.safetensors"}, MPI3D_DRY,
+     "$BENCH_MPI3D_PREDICTOR p.safetensors not found"),
+    ("mpi3d-prepare-no-data", _nothing, {}, ["prepare", "mpi3d"],
+     "mpi3d: no data folder given"),
+    ("cars3d-no-generator", _nothing, {}, CARS3D_DRY,
+     "cars3d: no generator: set $BENCH_CARS3D_GENERATOR to a StyleGAN2 checkpoint trained on "
+     "cars3d"),
+    ("cars3d-no-data", _nothing, CARS3D_GEN, CARS3D_DRY,
+     "cars3d: no data folder given; pass --data-dir DIR (or set BENCH_DATA) to a folder holding "
+     "Cars3D .mat files (download http://www.scottreed.info/files/nips2015-analogy-data.tar.gz"),
+    ("cars3d-prepare-no-files", lambda root: (_nothing(root), (root / "data").mkdir()),
+     {"BENCH_DATA": "data"}, ["prepare", "cars3d"],
+     "cars3d: no Cars3D .mat files (*.mat) in $BENCH_DATA data"),
+    ("metrics-profile-unknown", _nothing, {}, [*SYNTH, "--metrics-profile", "dlib"],
+     "unknown metrics profile 'dlib' in profile 'quick+dlib' (expected one of disco)"),
+    ("metrics-profile-twice", _nothing, {},
+     [*SYNTH, "--profile", "quick+disco", "--metrics-profile", "disco"],
+     "profile 'quick+disco' already names a metrics profile"),
     # bench prepare ffhq: nothing is written, not even the cache folder
     ("ffhq-prepare-refused", _nothing, FFHQ_CACHE,
      ["prepare", "ffhq", "--only", "generator", "--base-url", NOTHING_LISTENS],
@@ -427,7 +461,9 @@ def _tree(root: Path) -> dict[str, tuple[int, int]]:
 
 
 NAMED_INPUT_VARS = ("BENCH_DATA", "BENCH_PLUGINS", "BENCH_CACHE", "BENCH_DEVICE", GEN_VAR,
-                    FFHQ_VAR, "BENCH_FFHQ_PREDICTOR", "BENCH_ALEXNET")
+                    FFHQ_VAR, "BENCH_FFHQ_PREDICTOR", "BENCH_ALEXNET", "BENCH_SHAPES3D_PREDICTOR",
+                    "BENCH_MPI3D_GENERATOR", "BENCH_MPI3D_PREDICTOR", "BENCH_CARS3D_GENERATOR",
+                    "BENCH_CARS3D_PREDICTOR")
 
 
 def run_bench(root: Path, args: list[str]) -> subprocess.CompletedProcess[str]:

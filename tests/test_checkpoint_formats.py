@@ -296,8 +296,25 @@ def test_rosinality_architecture_known_answers() -> None:
                                          ).channel_multiplier == 2
     assert infer_rosinality_architecture(fake(4, {4: 512})).channel_multiplier == 2
     for res, table in ((32, {4: 16, 8: 16, 16: 8, 32: 8}),
-                       (64, {4: 512, 8: 512, 16: 512, 32: 512, 64: 128})):
-        assert infer_rosinality_architecture(fake(res, table)).channel_multiplier is None
+                       (64, {4: 512, 8: 512, 16: 512, 32: 512, 64: 128}),
+                       (64, dict.fromkeys((4, 8, 16, 32, 64), 96)),
+                       (128, dict.fromkeys((4, 8, 16, 32, 64, 128), 256))):
+        arch = infer_rosinality_architecture(fake(res, table))
+        assert arch.channel_multiplier is None and not arch.small
+        assert arch.layout == "channels " + ", ".join(f"{r}: {c}" for r, c in table.items())
+    # small=True (DisCo's copy): one width, 64 * channel_multiplier, at every resolution <= 64
+    for res, cm in ((64, 4), (64, 1), (32, 2), (16, 3)):
+        table = dict.fromkeys(block_resolutions(res), 64 * cm)
+        arch = infer_rosinality_architecture(fake(res, table, n_mlp=3, style=512))
+        assert arch == RosinalityArchitecture(res, 512, 3, table, 3, cm, small=True)
+        assert arch.layout == (f"Generator(size={res}, style_dim=512, n_mlp=3, "
+                               f"channel_multiplier={cm}, small=True)")
+    # an all-512 table up to 32 px is the default table's (config-f), not small=True's
+    arch = infer_rosinality_architecture(fake(32, dict.fromkeys((4, 8, 16, 32), 512)))
+    assert (arch.channel_multiplier, arch.small) == (2, False)
+    assert arch.layout == "Generator(size=32, style_dim=8, n_mlp=2)"
+    arch = infer_rosinality_architecture(fake(64, {4: 512, 8: 512, 16: 512, 32: 512, 64: 1024}))
+    assert arch.layout == "Generator(size=64, style_dim=8, n_mlp=2, channel_multiplier=4)"
     no_rgb = fake(8, {4: 512, 8: 512})
     del no_rgb["to_rgb1.conv.weight"]
     assert infer_rosinality_architecture(no_rgb).img_channels == 3
@@ -310,7 +327,8 @@ def test_rosinality_architecture_known_answers() -> None:
     for key in ("input.input", "style.1.weight"):
         refused({k: v for k, v in good.items() if k != key},
                 r"not a rosinality generator state dict \(expected keys 'input\.input' and "
-                r"'style\.1\.weight'\)")
+                r"'style\.1\.weight' of rosinality's Generator, the default channel table "
+                r"or small=True .*\)")
     refused({k: v for k, v in good.items() if k != "convs.3.conv.weight"},
             r"odd number of 'convs\.\*' layers \(3\); expected pairs")
     for shape in ((1, 512, 4, 2), (512, 4, 4)):
@@ -333,7 +351,11 @@ def test_rosinality_import_messages(r_small: StyleGAN2Generator) -> None:
         with pytest.raises(CheckpointFormatError, match=f"^src: {message}$"):
             rosinality_to_native(state, source="src", **kwargs)
 
-    layout = r"rosinality generator state dict does not match a 8x8 layout; "
+    layout = (r"rosinality generator state dict does not match the keys of Generator\(size=8, "
+              r"style_dim=32, n_mlp=2\) \(expected the default channel table or small=True "
+              r"\(one width at every resolution, as in DisCo's 3DShapes/MPI3D/Cars3D files: "
+              r"Generator\(size=64, style_dim=512, n_mlp=3, channel_multiplier=4, small=True\), "
+              r"a bare state dict\)\); ")
     refused({k: v for k, v in g_ema.items() if k != "conv1.conv.weight"},
             layout + r"missing keys: conv1\.conv\.weight; unknown keys: none")
     refused(g_ema | {"noises.noise_9": torch.zeros(1, 1, 8, 8)},
@@ -347,7 +369,8 @@ def test_rosinality_import_messages(r_small: StyleGAN2Generator) -> None:
     refused(g_ema, "'latent_avg' has 31 entries; expected 32", latent_avg=latent_avg[:31])
     refused({k: v for k, v in g_ema.items() if k != "input.input"},
             r"not a rosinality generator state dict \(expected keys 'input\.input' and "
-            r"'style\.1\.weight'\)")
+            r"'style\.1\.weight' of rosinality's Generator, the default channel table or "
+            r"small=True .*\)")
     with pytest.raises(CheckpointFormatError, match="^rosinality state dict: rosinality gen"):
         rosinality_to_native({k: v for k, v in g_ema.items() if k != "conv1.conv.weight"})
     state, arch = rosinality_to_native(g_ema, latent_avg.reshape(1, -1))

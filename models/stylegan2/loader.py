@@ -4,7 +4,12 @@ The format is chosen from the file extension and then confirmed from the content
 
 * native ``name.safetensors`` + ``name.json`` (also given as ``name`` or ``name.json``);
 * rosinality ``.pt`` / ``.pth`` / ``.ckpt``: a ``torch.save`` dict with ``g_ema`` (converted or
-  training checkpoint), or a bare ``g_ema`` state dict;
+  training checkpoint), or a bare ``g_ema`` state dict, in the default channel table or the
+  ``small=True`` one (one width at every resolution). DisCo's public 3DShapes, MPI3D and
+  Cars3D generators (``0.pt`` ... ``4.pt``) are bare state dicts of
+  ``Generator(size=64, style_dim=512, n_mlp=3, channel_multiplier=4, small=True)``: 64 px,
+  256 channels at every resolution, 10 W+ rows, read unchanged (``mapping.w_avg`` estimated,
+  as for every file without ``latent_avg``);
 * genforce / SeFa ``.pth`` (same extensions): a dict with ``generator_smooth`` / ``generator``,
   or a bare genforce generator state dict;
 * NVIDIA stylegan2-ada-pytorch / StyleGAN3-release StyleGAN2 ``.pkl`` and NVIDIA TensorFlow
@@ -28,7 +33,11 @@ from models.stylegan2.generator import StyleGAN2Generator
 from models.stylegan2.genforce import genforce_generator, is_genforce_state_dict
 from models.stylegan2.native import load_generator, save_generator
 from models.stylegan2.nvidia_pickle import nvidia_generator, read_nvidia_pickle
-from models.stylegan2.rosinality import is_rosinality_state_dict, rosinality_generator
+from models.stylegan2.rosinality import (
+    is_rosinality_state_dict,
+    rosinality_generator,
+    rosinality_layout,
+)
 from models.stylegan2.tf_pickle import is_tf_network_tuple, tf_generator
 
 FORMATS = ("native", "torch", "rosinality", "genforce", "nvidia")
@@ -36,8 +45,9 @@ NATIVE_SUFFIXES = (".safetensors", ".json")
 TORCH_SUFFIXES = (".pt", ".pth", ".ckpt")
 PICKLE_SUFFIXES = (".pkl", ".pickle")
 
-_EXPECTED = ("expected .safetensors/.json (native), .pt/.pth/.ckpt (rosinality, genforce) or "
-             ".pkl (NVIDIA stylegan2-ada-pytorch or TensorFlow StyleGAN2)")
+_EXPECTED = ("expected .safetensors/.json (native), .pt/.pth/.ckpt (rosinality, also a bare "
+             "state dict such as DisCo's 64-px small=True files; genforce) or .pkl (NVIDIA "
+             "stylegan2-ada-pytorch or TensorFlow StyleGAN2)")
 _ZIP_MAGIC = b"PK\x03\x04"
 # torch's legacy (pre-1.6) serialisation starts with a protocol-2 pickle of this magic number.
 _LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
@@ -136,7 +146,9 @@ def _torch_flavour(ckpt: Any, path: Path) -> str:
     raise CheckpointFormatError(
         f"{path}: not a StyleGAN2 generator checkpoint; expected a rosinality dict with 'g_ema', "
         f"a genforce dict with 'generator'/'generator_smooth', or a bare generator state dict "
-        f"of either; found {found}"
+        f"of either (DisCo's 3DShapes/MPI3D/Cars3D files are bare rosinality state dicts of "
+        f"Generator(size=64, style_dim=512, n_mlp=3, channel_multiplier=4, small=True)); "
+        f"found {found}"
     )
 
 
@@ -152,11 +164,14 @@ def convert_to_native(
 
 
 def describe_generator(G: StyleGAN2Generator, fmt: str) -> str:
-    """A short line saying what a loaded generator is (format and architecture)."""
+    """A short line saying what a loaded generator is (format and architecture; for rosinality
+    files the ``Generator`` call whose layout the tensors have, e.g. DisCo's ``small=True``)."""
     config = G.config
     channels = sorted({int(c) for _, c in config.channels}) if config.channels else None
     width = (f"{channels[0]} channels" if channels and len(channels) == 1
              else f"{channels[0]}-{channels[-1]} channels" if channels else "default channels")
+    if fmt == "rosinality":
+        width += f", layout {rosinality_layout(config.resolution, config.channel_table())}"
     return (f"{fmt} StyleGAN2, {config.resolution} px, z {config.z_dim}, w {config.w_dim}, "
             f"{config.num_ws} W+ rows, {config.mapping_layers} mapping layers, {width}")
 

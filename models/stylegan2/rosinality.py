@@ -2,8 +2,14 @@
 
 rosinality's ``.pt`` files store a ``g_ema`` state dict (and, when converted from TF, a
 ``latent_avg``) but no architecture, so the architecture is inferred from tensor shapes and key
-counts. The tensors themselves are identical to the native ones up to renaming and a few
-reshapes (spec §1.8); the FIR kernels stored by rosinality are recomputed, never imported.
+counts. Two channel layouts of rosinality's ``Generator`` are recognised by name: the default
+table (512 channels up to 32 px, then ``256 * channel_multiplier`` at 64 px, halving per
+resolution) and ``small=True`` of the copies used by DisCo (one width, ``64 *
+channel_multiplier``, at every resolution up to 64 px; DisCo's 3DShapes, MPI3D and Cars3D
+generators are ``Generator(size=64, style_dim=512, n_mlp=3, channel_multiplier=4, small=True)``,
+256 channels, saved as bare state dicts). Any other table is read as it is. The tensors
+themselves are identical to the native ones up to renaming and a few reshapes (spec §1.8); the
+FIR kernels stored by rosinality are recomputed, never imported.
 """
 
 from __future__ import annotations
@@ -41,6 +47,12 @@ def rosinality_channels(resolution: int, channel_multiplier: int) -> dict[int, i
     return {res: table[res] for res in block_resolutions(resolution)}
 
 
+def small_channels(resolution: int, channel_multiplier: int) -> dict[int, int]:
+    """Channels per block resolution of ``Generator(resolution, ..., cm, small=True)`` (the
+    option of DisCo's copy of rosinality's model; resolution <= 64)."""
+    return {res: 64 * channel_multiplier for res in block_resolutions(resolution)}
+
+
 def block_resolutions(resolution: int) -> list[int]:
     """4, 8, ..., resolution (a power of two >= 4)."""
     log2 = int(math.log2(resolution)) if resolution >= 4 else 0
@@ -54,7 +66,9 @@ class RosinalityArchitecture:
     """What a rosinality ``g_ema`` state dict implies about its ``Generator``.
 
     ``channel_multiplier`` is None when the channels follow no rosinality table. Up to 32x32
-    every multiplier gives the same all-512 table; 2 (config-f) is reported then.
+    every multiplier gives the same all-512 table; 2 (config-f) is reported then. ``small``:
+    the table is ``small=True``'s (one width, ``64 * channel_multiplier``, up to 64 px) and not
+    also the default table's.
     """
 
     resolution: int
@@ -63,15 +77,47 @@ class RosinalityArchitecture:
     channels: dict[int, int]
     img_channels: int
     channel_multiplier: int | None
+    small: bool = False
 
     @property
     def num_ws(self) -> int:
         return 2 * int(math.log2(self.resolution)) - 2
 
+    @property
+    def layout(self) -> str:
+        """The rosinality ``Generator`` call these tensors fit, or the channel table."""
+        return rosinality_layout(self.resolution, self.channels, self.style_dim, self.n_mlp)
+
+
+def rosinality_layout(resolution: int, channels: Mapping[int, int], style_dim: int | None = None,
+                      n_mlp: int | None = None) -> str:
+    """``Generator(size=..., [style_dim=..., n_mlp=...,] channel_multiplier=...[, small=True])``
+    when ``channels`` is one of rosinality's tables, else ``channels {res: c, ...}``."""
+    channels = dict(channels)
+    head = f"size={resolution}"
+    if style_dim is not None and n_mlp is not None:
+        head += f", style_dim={style_dim}, n_mlp={n_mlp}"
+    if resolution >= 64:
+        for cm in (1, 2, 4, 8):
+            if rosinality_channels(resolution, cm) == channels:
+                return f"Generator({head}, channel_multiplier={cm})"
+    elif channels == rosinality_channels(resolution, 2):
+        return f"Generator({head})"
+    widths = set(channels.values())
+    if resolution <= 64 and len(widths) == 1 and min(widths) % 64 == 0:
+        return f"Generator({head}, channel_multiplier={min(widths) // 64}, small=True)"
+    return "channels " + ", ".join(f"{res}: {c}" for res, c in sorted(channels.items()))
+
 
 # Keys rosinality stores that carry nothing the native generator needs (FIR kernels).
 _R_IGNORED = re.compile(r"^(convs\.\d+\.conv\.blur\.kernel|to_rgbs\.\d+\.upsample\.kernel)$")
 _R_NOISE_BUFFER = re.compile(r"^noises\.noise_(\d+)$")
+
+
+# What the error lines say a rosinality file may hold.
+_LAYOUTS = ("the default channel table or small=True (one width at every resolution, as in "
+            "DisCo's 3DShapes/MPI3D/Cars3D files: Generator(size=64, style_dim=512, n_mlp=3, "
+            "channel_multiplier=4, small=True), a bare state dict)")
 
 
 def _fail(source: str, message: str) -> CheckpointFormatError:
@@ -86,7 +132,7 @@ def infer_rosinality_architecture(
         raise _fail(
             source,
             "not a rosinality generator state dict (expected keys 'input.input' and "
-            "'style.1.weight')",
+            f"'style.1.weight' of rosinality's Generator, {_LAYOUTS})",
         )
     n_mlp = 0
     while f"style.{n_mlp + 1}.weight" in state:
@@ -113,7 +159,13 @@ def infer_rosinality_architecture(
             break
     if resolution <= 32 and channels == rosinality_channels(resolution, 2):
         multiplier = 2
-    return RosinalityArchitecture(resolution, style_dim, n_mlp, channels, img_channels, multiplier)
+    small = False
+    widths = set(channels.values())
+    if (multiplier is None and resolution <= 64 and len(widths) == 1
+            and min(widths) % 64 == 0):
+        multiplier, small = min(widths) // 64, True
+    return RosinalityArchitecture(resolution, style_dim, n_mlp, channels, img_channels, multiplier,
+                                  small)
 
 
 def _layer_pairs(resolution: int) -> list[tuple[str, str, int, int]]:
@@ -197,8 +249,9 @@ def rosinality_to_native(
     if missing or unknown:
         raise _fail(
             source,
-            f"rosinality generator state dict does not match a {res}x{res} layout; "
-            f"missing keys: {short_list(missing)}; unknown keys: {short_list(unknown)}",
+            f"rosinality generator state dict does not match the keys of {arch.layout} "
+            f"(expected {_LAYOUTS}); missing keys: {short_list(missing)}; unknown keys: "
+            f"{short_list(unknown)}",
         )
     if latent_avg is not None:
         latent_avg = latent_avg.detach().clone().reshape(-1)
