@@ -150,6 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("name")
     prepare.add_argument("--data-dir")
     prepare.add_argument("--write-h5", metavar="PATH")
+    prepare.add_argument("--write-images", metavar="DIR",
+                         help="write --count of the dataset's images as PNG files into DIR (a "
+                         "new folder): photos for `bench edit --images DIR`")
+    prepare.add_argument("--count", type=int, default=8, help="images for --write-images")
 
     edit = sub.add_parser(
         "edit", help="project photos into a generator's W / W+ and edit them with a finished "
@@ -593,6 +597,17 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from datasets.prepare import prepare_dataset
 
     resolve_named_inputs(args.data_dir)
+    if args.write_images is not None:
+        from datasets.prepare import write_images
+
+        if args.write_h5 is not None:
+            raise BenchError("prepare: give --write-h5 or --write-images, not both")
+        try:
+            folder = write_images(args.name, args.write_images, args.count, args.data_dir)
+        except (UnknownNameError, ValueError) as err:
+            raise BenchError(str(err)) from None
+        print(f"{args.name}: wrote {args.count} images to {folder}")
+        return 0
     try:
         summary = prepare_dataset(args.name, data_dir=args.data_dir, write_h5=args.write_h5)
     except (UnknownNameError, ValueError) as err:  # a loader's diagnosis of the user's file

@@ -44,6 +44,7 @@ from core.config import resolve_config
 from core.errors import BenchError
 from core.io import atomic_path, atomic_write_text, dumps_json
 from datasets.photos import image_files, load_photo, read_landmarks
+from datasets.prepare import IMAGES_SEED
 from methods.directions import Directions
 from models.perceptual import PerceptualDistance, perceptual_distance, psnr
 from models.projection import ProjectionConfig, project, render
@@ -54,7 +55,7 @@ LATENTS_FILE = "projection.npz"
 RECONSTRUCTION_FILE = "reconstruction.png"
 EDITS_SCHEMA = 1
 DEFAULT_SENSOR = "pixels"
-DATASET_IMAGE_SEED = 20_240_601  # the ground-truth images drawn by --dataset-images
+DATASET_IMAGE_SEED = IMAGES_SEED  # --dataset-images draws what `prepare --write-images` writes
 # Projection settings per cell profile (defaults: projector.py's). The quick profile's 300 steps
 # keep 32 images of a 64-px generator within minutes on 2 cores; docs/editing.md has the curve.
 PROJECTION_PROFILES: dict[str, dict[str, Any]] = {"quick": {"num_steps": 300}}

@@ -125,3 +125,21 @@ def test_read_landmarks(tmp_path: Path) -> None:
         read_landmarks(bad)
     with pytest.raises(BenchError, match="not found"):
         read_landmarks(tmp_path / "none.json")
+
+
+def test_write_images_of_rendered_ground_truth(tmp_path: Path) -> None:
+    """`bench prepare shapes3d-synth --write-images DIR`: the images `bench edit
+    --dataset-images N` edits, as PNG files named with their factor indices."""
+    from datasets import load_ground_truth
+    from datasets.prepare import IMAGES_SEED, write_images
+
+    folder = write_images("shapes3d-synth", tmp_path / "photos", 3)
+    files = image_files([folder])
+    factors, images = load_ground_truth("shapes3d-synth").sample(
+        3, np.random.default_rng(IMAGES_SEED))
+    assert [p.name for p in files] == [
+        f"shapes3d-synth-{i:03d}-f{'-'.join(map(str, f))}.png" for i, f in enumerate(factors)]
+    assert np.array_equal(load_photo(files[1], 64), images[1])
+    with pytest.raises(ValueError, match="exists; expected a new folder"):
+        write_images("shapes3d-synth", folder, 3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]
