@@ -1,4 +1,4 @@
-"""Command line: ``python -m bench run|list|leaderboard|report|compare|check|prepare`` plus the
+"""Command line: ``python -m bench run|list|leaderboard|report|compare|check|prepare|edit`` plus the
 tools ``train-generator``, ``train-predictor``, ``quality`` and ``ablation``.
 
 Bad input (a bad argument or value, a damaged file, an unusable folder) ends with one line
@@ -175,6 +175,62 @@ def build_parser() -> argparse.ArgumentParser:
                               "every URL")
     prepare.add_argument("--dry-run", action="store_true",
                          help="ffhq: show the cache folder and each file's state and URL")
+    prepare.add_argument("--write-images", metavar="DIR",
+                         help="write --count of the dataset's images as PNG files into DIR (a "
+                         "new folder): photos for `bench edit --images DIR`")
+    prepare.add_argument("--count", type=int, default=8, help="images for --write-images")
+
+    edit = sub.add_parser(
+        "edit", help="project photos into a generator's W / W+ and edit them with a finished "
+        "directions cell's directions (results/edits/<name>/)",
+        description="Project photos (or images of the dataset's ground truth) into the "
+        "generator of a finished directions cell with NVIDIA's projector recipe and move each "
+        "projection along the cell's directions: results/edits/<name>/ gets the latents "
+        "(projection.npz), photo | projection figure, an edit grid per photo and edits.json "
+        "(projection loss, PSNR, predicted attributes of every edited image). Name the cell by "
+        "--cell ID or as `bench run` does (--method, --dataset, --seed, --profile, --set).")
+    _common(edit)
+    edit.add_argument("--cell", metavar="ID", help="id of a finished directions cell")
+    edit.add_argument("--method", help="the cell's method (instead of --cell)")
+    edit.add_argument("--dataset", help="the cell's dataset (instead of --cell)")
+    edit.add_argument("--seed", help="the cell's seed (default 0)")
+    edit.add_argument("--profile", help="the cell's profile (default quick)")
+    edit.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                      help="the cell's config overrides, as given to `bench run`")
+    edit.add_argument("--images", nargs="+", metavar="PATH",
+                      help="PNG / JPEG files or folders of them (centre-cropped and resized "
+                      "to the generator's size)")
+    edit.add_argument("--dataset-images", type=int, metavar="N",
+                      help="instead of --images: N images of the dataset's ground truth (the "
+                      "real 3dshapes.h5 with --data-dir), whose true factors are recorded")
+    edit.add_argument("--landmarks", metavar="JSON",
+                      help="68 face landmarks per image file name: those images are aligned "
+                      "the FFHQ way before projection (no aligner is built in)")
+    edit.add_argument("--directions", metavar="LIST",
+                      help="direction indices, e.g. 0,2,5 or 0-3 (default: every scored one)")
+    edit.add_argument("--space", choices=["w", "w+"], default="w",
+                      help="project into W (one w per image, default) or W+ (one per layer)")
+    edit.add_argument("--steps", type=int, help="projection steps (default 1000; 300 for "
+                      "quick-profile cells)")
+    edit.add_argument("--loss", metavar="SENSOR",
+                      help="perceptual loss over this sensor's features (default: the "
+                      "dataset's sensor, e.g. shapes3d-disc, alexnet when its weights are "
+                      "given; pixels always works; lpips-vgg with $BENCH_LPIPS_VGG)")
+    edit.add_argument("--loss-weights", metavar="PATH", help="weights of the --loss sensor")
+    edit.add_argument("--mse", type=float, metavar="W",
+                      help="weight of the pixel MSE term (default 10 with shapes3d-disc, else 0)")
+    edit.add_argument("--span", type=float, help="largest edit in calibrated steps (default: "
+                      "the cell's traversal span)")
+    edit.add_argument("--columns", type=int, help="amounts per edit row (default: the cell's "
+                      "traversal steps)")
+    edit.add_argument("--projection-seed", type=int, default=0, metavar="S",
+                      help="seed of the projector's noise (default 0)")
+    edit.add_argument("--batch", type=int, help="images projected together (default 8)")
+    edit.add_argument("--name", help="output folder under <results>/edits/ (default: method, "
+                      "dataset, seed and the images' folder)")
+    edit.add_argument("--results", default=DEFAULT_RESULTS)
+    edit.add_argument("--data-dir", help="folder with real dataset files (else $BENCH_DATA)")
+    _threads_option(edit)
 
     for name, (module, what) in TOOL_COMMANDS.items():
         sub.add_parser(name, help=f"{what} (arguments are forwarded to {module})",
@@ -195,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _load_plugins(args)
         handler = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard,
                    "report": cmd_report, "compare": cmd_compare, "check": cmd_check,
-                   "prepare": cmd_prepare}[args.command]
+                   "prepare": cmd_prepare, "edit": cmd_edit}[args.command]
         return handler(args)
     except (BenchError, UnknownNameError, FileNotFoundError) as err:
         return _user_error(args, str(err))
@@ -577,6 +633,17 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     for field, flag in FFHQ_PREPARE_FLAGS.items():
         if getattr(args, field) not in (None, False):
             raise BenchError(f"prepare {args.name}: {flag} applies to 'ffhq' only")
+    if args.write_images is not None:
+        from datasets.prepare import write_images
+
+        if args.write_h5 is not None:
+            raise BenchError("prepare: give --write-h5 or --write-images, not both")
+        try:
+            folder = write_images(args.name, args.write_images, args.count, args.data_dir)
+        except (UnknownNameError, ValueError) as err:
+            raise BenchError(str(err)) from None
+        print(f"{args.name}: wrote {args.count} images to {folder}")
+        return 0
     try:
         summary = prepare_dataset(args.name, data_dir=args.data_dir, write_h5=args.write_h5)
     except (UnknownNameError, ValueError) as err:  # a loader's diagnosis of the user's file
@@ -598,13 +665,74 @@ def _prepare_ffhq(args: argparse.Namespace) -> int:
     from datasets.ffhq_assets import DEFAULT_GENERATOR
     from datasets.prepare_ffhq import prepare_ffhq
 
-    for flag, value in (("--data-dir", args.data_dir), ("--write-h5", args.write_h5)):
+    for flag, value in (("--data-dir", args.data_dir), ("--write-h5", args.write_h5),
+                        ("--write-images", args.write_images)):
         if value is not None:
             raise BenchError(f"prepare ffhq: {flag} does not apply (the files go to the cache "
                              "folder, $BENCH_CACHE; see --dry-run)")
     print(prepare_ffhq(args.generator or DEFAULT_GENERATOR, only=args.only,
                        base_url=args.base_url, dry_run=args.dry_run,
                        progress=not _quiet(args)))
+    return 0
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    from bench import edit
+    from bench.bundles import resolve_named_inputs
+    from bench.finished import find_cell, load_cell
+    from bench.plan import load_bundle
+    from bench.store import ResultStore
+
+    check_data_dir(args.data_dir)
+    resolve_named_inputs(args.data_dir)
+    threads = resolve_threads(args.threads)
+    if (args.images is None) == (args.dataset_images is None):
+        raise BenchError("edit: give either --images (files or folders) or --dataset-images N")
+    if args.landmarks and args.images is None:
+        raise BenchError("--landmarks applies to --images only")
+    named = [f"--{flag}" for flag in ("method", "dataset", "seed", "profile")
+             if getattr(args, flag) is not None] + (["--set"] if args.set else [])
+    if args.cell is not None and named:
+        raise BenchError(f"--cell names the cell already: drop {', '.join(named)}")
+    if args.cell is None and (args.method is None or args.dataset is None):
+        raise BenchError("edit: name the cell with --cell ID or with --method and --dataset "
+                         "(and --seed, --profile, --set as given to `bench run`)")
+    store = ResultStore(args.results)
+    store.check_folder(must_exist=True)
+    if args.cell is not None:
+        result = load_cell(store, args.cell)
+    else:
+        grid = grid_from_args(argparse.Namespace(
+            methods=args.method, datasets=args.dataset, seeds=args.seed, profile=args.profile,
+            set=args.set, grid=None))
+        result = find_cell(store, grid, args.data_dir, threads)
+    directions = edit.cell_directions(store, result)
+    bundle = load_bundle(result["dataset"], args.data_dir)
+    edit.check_generator(bundle, result)
+    indices = edit.select_directions(args.directions, directions.num_directions)
+    span, columns = edit.default_span_columns(result)
+    amounts = edit.edit_amounts(args.span if args.span is not None else span,
+                                args.columns if args.columns is not None else columns)
+    loss = args.loss or edit.default_loss(bundle)
+    mse = args.mse if args.mse is not None else edit.DEFAULT_MSE.get(loss, 0.0)
+    config = edit.projection_config(result["profile"], space=args.space, num_steps=args.steps,
+                                    mse_weight=mse, batch_size=args.batch)
+    edit.load_distance(loss, args.loss_weights)  # a bad sensor stops here, before the photos
+    generator = bundle.generator
+    if args.images is not None:
+        photos = edit.read_photos(args.images, int(generator.resolution),
+                                  int(generator.img_channels), args.landmarks)
+    else:
+        photos = edit.dataset_photos(bundle, args.dataset_images, int(generator.resolution))
+    name = edit.output_name(result, photos, args.name, args.images)
+    run = edit.EditRun(store=store, result=result, bundle=bundle, directions=directions,
+                       indices=indices, photos=photos, config=config, loss_name=loss,
+                       loss_weights=args.loss_weights, amounts=amounts,
+                       seed=args.projection_seed, threads=threads, name=name,
+                       quiet=_quiet(args))
+    edit.check_output(store, name)
+    folder = edit.run_edit(run)
+    edit.print_summary(folder)
     return 0
 
 

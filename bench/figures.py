@@ -1,5 +1,6 @@
 """Figures of a directions cell: a traversal grid and the R-matrix heatmap, and for correlation
-analysis a sensitivity bar plot and a class-to-class translation grid (PNG, Agg backend)."""
+analysis a sensitivity bar plot and a class-to-class translation grid; of ``bench edit``: the
+photos beside their projections and an edit grid per photo (PNG, Agg backend)."""
 
 from __future__ import annotations
 
@@ -51,25 +52,31 @@ def traversal_images(
     bank = latent_bank(generator, num_seeds, seed, truncation_psi)  # [s, L, D]
     amounts = torch.linspace(-span, span, steps)
     size = min(int(generator.resolution), cell_px)
-    channels = int(generator.img_channels)
     width = num_seeds * steps * size + (num_seeds - 1) * GAP
     mosaic = np.full((rows * size, width, 3), 255, dtype=np.uint8)
     for j in range(rows):
         delta = directions.scale[j] * directions.vectors[j]
         ws = bank[:, None] + amounts[None, :, None, None] * delta  # [s, steps, L, D]
         images = synthesize(generator, ws.reshape(-1, *bank.shape[1:]), batch=64)
-        if images.shape[-1] != size:
-            images = F.interpolate(images, size=(size, size), mode="area")
-        pixels = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-        pixels = pixels.permute(0, 2, 3, 1).numpy()
-        if channels == 1:
-            pixels = np.repeat(pixels, 3, axis=3)
-        pixels = pixels[..., :3]
+        pixels = to_pixels(images, size)
         for s in range(num_seeds):
             for c in range(steps):
                 x = s * (steps * size + GAP) + c * size
                 mosaic[j * size : (j + 1) * size, x : x + size] = pixels[s * steps + c]
     return mosaic
+
+
+def to_pixels(images: torch.Tensor, size: int | None = None) -> np.ndarray:
+    """uint8 NHWC RGB of NCHW images in [-1, 1] (area-resized to ``size`` px when given and
+    different; one channel repeated three times)."""
+    images = images.detach().float().cpu()
+    if size is not None and images.shape[-1] != size:
+        images = F.interpolate(images, size=(size, size), mode="area")
+    pixels = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    pixels = pixels.permute(0, 2, 3, 1).numpy()
+    if pixels.shape[3] == 1:
+        pixels = np.repeat(pixels, 3, axis=3)
+    return pixels[..., :3]
 
 
 def save_traversal_grid(
@@ -220,6 +227,84 @@ def save_translation_grid(
     ax.set_xticks([])
     if title:
         fig.suptitle(title, fontsize=9, y=1.0 - 0.05 / (height / dpi + 0.6))
+    return _save(fig, Path(path))
+
+
+def save_edit_grid(
+    photo: np.ndarray, edited: torch.Tensor, path: str | os.PathLike[str], *,
+    names: Sequence[str], amounts: Sequence[float], title: str = "", cell_px: int = 128,
+) -> Path:
+    """One photo's edit grid: row j holds ``edited[j]`` (``[columns, C, H, W]``, the projection
+    moved by each of ``amounts`` calibrated steps along direction j), the photo (uint8 HWC) at
+    the left of every row; columns labelled with the amounts."""
+    rows, columns = int(edited.shape[0]), int(edited.shape[1])
+    if len(names) != rows or len(amounts) != columns:
+        raise ValueError(f"{rows} x {columns} edited images, {len(names)} names, "
+                         f"{len(amounts)} amounts")
+    size = min(int(edited.shape[-1]), cell_px)
+    pixels = to_pixels(edited.reshape(-1, *edited.shape[2:]), size)
+    source = to_pixels(torch.as_tensor(photo).permute(2, 0, 1)[None].float() / 127.5 - 1, size)[0]
+    width = (columns + 1) * size + GAP
+    mosaic = np.full((rows * size, width, 3), 255, dtype=np.uint8)
+    for j in range(rows):
+        mosaic[j * size:(j + 1) * size, :size] = source
+        for c in range(columns):
+            x = size + GAP + c * size
+            mosaic[j * size:(j + 1) * size, x:x + size] = pixels[j * columns + c]
+    height = mosaic.shape[0]
+    dpi = 100
+    total_w, total_h = width / dpi + 1.4, height / dpi + 0.8
+    fig = _pyplot().figure(figsize=(total_w, total_h), dpi=dpi)
+    ax = fig.add_axes((1.2 / total_w, 0.35 / total_h, width / dpi / total_w,
+                       height / dpi / total_h))
+    ax.imshow(mosaic, interpolation="nearest")
+    ax.set_yticks([size * (j + 0.5) for j in range(rows)], list(names), fontsize=8)
+    ax.set_xticks([size / 2] + [size + GAP + size * (c + 0.5) for c in range(columns)],
+                  ["photo"] + [f"{a:+.2g}" if a else "0" for a in amounts], fontsize=7)
+    ax.tick_params(axis="x", length=0)
+    if title:
+        fig.suptitle(title, fontsize=9, y=1.0 - 0.05 / total_h)
+    return _save(fig, Path(path))
+
+
+def save_reconstructions(
+    photos: np.ndarray, projections: torch.Tensor, path: str | os.PathLike[str], *,
+    labels: Sequence[str], title: str = "", per_row: int = 4, cell_px: int = 128,
+) -> Path:
+    """Photos (uint8 NHWC) beside their projections (NCHW in [-1, 1]): pairs (photo |
+    projection), ``per_row`` pairs per row, each labelled below (e.g. name and PSNR)."""
+    n = len(photos)
+    if len(projections) != n or len(labels) != n or n == 0:
+        raise ValueError(f"{n} photos, {len(projections)} projections, {len(labels)} labels")
+    size = min(int(projections.shape[-1]), cell_px)
+    left = to_pixels(torch.as_tensor(np.asarray(photos)).permute(0, 3, 1, 2).float() / 127.5 - 1,
+                     size)
+    right = to_pixels(projections, size)
+    per_row = max(1, min(per_row, n))
+    rows = -(-n // per_row)
+    label_px = 14
+    pair = 2 * size
+    width = per_row * pair + (per_row - 1) * GAP * 2
+    mosaic = np.full((rows * (size + label_px), width, 3), 255, dtype=np.uint8)
+    spots = []
+    for i in range(n):
+        r, c = divmod(i, per_row)
+        x, y = c * (pair + 2 * GAP), r * (size + label_px)
+        mosaic[y:y + size, x:x + size] = left[i]
+        mosaic[y:y + size, x + size:x + pair] = right[i]
+        spots.append((x + size, y + size + label_px / 2))
+    height = mosaic.shape[0]
+    dpi = 100
+    total_w, total_h = width / dpi + 0.2, height / dpi + 0.5
+    fig = _pyplot().figure(figsize=(total_w, total_h), dpi=dpi)
+    ax = fig.add_axes((0.1 / total_w, 0.05 / total_h, width / dpi / total_w,
+                       height / dpi / total_h))
+    ax.imshow(mosaic, interpolation="nearest")
+    for (x, y), label in zip(spots, labels, strict=True):
+        ax.text(x, y, label, ha="center", va="center", fontsize=6)
+    ax.set_axis_off()
+    if title:
+        fig.suptitle(title, fontsize=9, y=1.0 - 0.05 / total_h)
     return _save(fig, Path(path))
 
 

@@ -7,7 +7,8 @@ and full tables (the same numbers and the same bold rule, from
 :func:`bench.leaderboard.build_tables`: median [interval] over seeds, bold only where the best
 row's seeds beat the runner-up's), per table its best-vs-runner-up comparisons and a box/strip
 plot per headline metric with every seed as a point, the methods' traversal grids and R heatmaps
-side by side by seed, the generator assets the cells used, and every cell: complete, failed
+side by side by seed, the generator assets the cells used, the photos edited with ``bench edit``
+(``<results>/edits/``: reconstructions and edit grids), and every cell: complete, failed
 (``error.txt`` without a result), damaged or unfinished.
 
 The report is built in a temporary sibling folder and swapped in whole, so an interrupted build
@@ -443,6 +444,42 @@ def _generators(results: Iterable[dict[str, Any]], work: Path) -> list[dict[str,
     return found
 
 
+def _edits(root: Path, work: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """The ``bench edit`` outputs under ``<results>/edits/``: per folder its summary, the
+    reconstruction figure and edit grids (copied into ``work/edits/<name>/``); and one note per
+    folder that cannot be shown (no or a damaged ``edits.json``)."""
+    from bench.edit import EDITS_DIR, EDITS_FILE  # torch and the projector: only when used
+
+    found: list[dict[str, Any]] = []
+    notes: list[str] = []
+    folder = root / EDITS_DIR
+    if not folder.is_dir():
+        return found, notes
+    for path in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        try:
+            doc = read_json(path / EDITS_FILE)
+            summary, images = doc["summary"], doc["images"]
+            label, reconstruction = doc["label"], doc["reconstruction_figure"]
+        except FileNotFoundError:
+            notes.append(f"edits/{path.name}: no {EDITS_FILE} (not a finished `bench edit`)")
+            continue
+        except (BenchError, KeyError, TypeError) as err:
+            notes.append(f"edits/{path.name}: {EDITS_FILE} cannot be read ({err})")
+            continue
+        entry: dict[str, Any] = {"name": path.name, "label": label, "summary": summary,
+                                 "cell": doc.get("cell", {}), "figures": [], "missing": [],
+                                 "projection": doc.get("projection", {}),
+                                 "inputs": doc.get("inputs", [])}
+        for rel in [reconstruction] + [str(e.get("edit_figure")) for e in images]:
+            if (path / rel).is_file():
+                _copy(path / rel, work / EDITS_DIR / path.name / rel)
+                entry["figures"].append(f"{EDITS_DIR}/{path.name}/{rel}")
+            else:
+                entry["missing"].append(rel)
+        found.append(entry)
+    return found, notes
+
+
 def _environment() -> Any:
     import jinja2
 
@@ -516,9 +553,11 @@ def _write_report(root: Path, store: ResultStore, work: Path) -> None:
     missing = [cell for cell in cells if any(f.src is None for f in cell.figures)
                or cell.missing_artifacts]
     env = _environment()
+    edits, edit_notes = _edits(root, work)
     index = env.get_template("index.html.j2").render(
         root=str(root), cells=cells, counts=dict(counts), views=views, mark_rule=mark_rule(),
-        generators=_generators(results, work), missing=missing,
+        generators=_generators(results, work), missing=missing, edits=edits,
+        edit_notes=edit_notes, pages=set(by_id),
         info={k: {"description": v.description, "higher": v.higher_is_better}
               for k, v in info.items()})
     atomic_write_text(work / "index.html", index)

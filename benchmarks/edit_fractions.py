@@ -25,15 +25,11 @@ import numpy as np
 import torch
 
 from bench.bundles import load_bundle
+from bench.finished import CALIBRATE_STAGE, cell_directions, stage_key
 from bench.flow_directions import attribute_predict, flow_settings
+from bench.store import ResultStore
 from methods.directions import Directions
 from metrics.discovery import score_matrix
-
-
-def calibrate_key(result: dict) -> str | None:
-    """The cache key of a cell's calibrated directions (None: not a directions cell)."""
-    keys = [s["key"] for s in result.get("stages", []) if s.get("name") == "calibrate"]
-    return keys[0] if keys else None
 
 
 def main() -> None:
@@ -48,11 +44,11 @@ def main() -> None:
     fractions = [float(f) for f in args.fractions.split(",")]
     root = Path(args.results)
     results = [json.loads(p.read_text()) for p in sorted(root.glob("runs/*/result.json"))]
-    cells = [(r, key) for r in results if (key := calibrate_key(r)) is not None]
+    cells = [r for r in results if stage_key(r, CALIBRATE_STAGE) is not None]
     if not cells:
         raise SystemExit(f"{root}: no directions cells with a calibrate stage under runs/")
     bundles: dict[str, tuple[object, object, list[str]]] = {}  # name -> bundle, predict, names
-    for result, key in cells:
+    for result in cells:
         name = result["dataset"]
         if name not in bundles:
             bundle = load_bundle(name)
@@ -61,7 +57,7 @@ def main() -> None:
         if bundle.identity != result["bundle_identity"]:
             raise SystemExit(f"cell {result['id']}: dataset {name!r} is not the one it ran on "
                              "(bundle identity differs; set the same assets and environment)")
-        directions = Directions.load(root / "cache" / "calibrate" / key)
+        directions = cell_directions(ResultStore(root), result)  # sha256-checked
         k = min(args.directions, directions.num_directions)
         settings = replace(flow_settings(result["profile"]).discovery, num_directions=k)
         rows = {f: score_matrix(bundle.generator,

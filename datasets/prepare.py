@@ -150,6 +150,40 @@ def sample_grid(gt: GroundTruthData, rows: int = 8, seed: int = 0,
     return tiles.reshape(rows * tiles.shape[1], rows * tiles.shape[3], 3)
 
 
+# the seed of --write-images: `--count N` writes the N images `bench edit --dataset-images N` edits
+IMAGES_SEED = 20_240_601
+
+
+def write_images(name: str, folder: str | os.PathLike[str], count: int,
+                 data_dir: str | None = None, seed: int = IMAGES_SEED) -> Path:
+    """``count`` images of ground truth ``name`` drawn from ``seed`` as PNG files
+    ``<name>-<i>-f<factor indices>.png`` in the new folder ``folder`` (written under a temporary
+    name and renamed): photos the generators never saw, for ``bench edit --images``."""
+    from PIL import Image
+
+    if count < 1:
+        raise ValueError(f"--count must be >= 1, got {count}")
+    target = Path(folder)
+    if target.exists():
+        raise ValueError(f"--write-images {folder}: exists; expected a new folder")
+    factors, images = load_ground_truth(name, data_dir).sample(count, np.random.default_rng(seed))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".tmp-{target.name}-{os.getpid()}")
+    tmp.mkdir()
+    try:
+        for i, (f, pixels) in enumerate(zip(factors, images, strict=True)):
+            tag = "-".join(str(int(v)) for v in f)
+            Image.fromarray(pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels).save(
+                tmp / f"{name}-{i:03d}-f{tag}.png")
+        os.rename(tmp, target)
+    finally:
+        if tmp.exists():
+            for path in tmp.iterdir():
+                path.unlink()
+            tmp.rmdir()
+    return target
+
+
 def write_sample_grid(name: str, path: str | os.PathLike[str], rows: int = 8,
                       seed: int = 0) -> Path:
     """Save ``sample_grid`` of registered ground truth ``name`` as a PNG (atomically)."""

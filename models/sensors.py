@@ -8,6 +8,10 @@ Built-ins, registered in ``SENSORS`` like methods:
 - ``alexnet``: torchvision's AlexNet ``features`` cut as in LPIPS after its five ReLUs (the
   paper's sensor). Weights come from a user-given torchvision-format file (``weights=`` or
   ``$BENCH_ALEXNET``); nothing is downloaded.
+- ``pixels``: the image at full, 1/2 and 1/4 resolution (no weights).
+- ``lpips-vgg``: VGG16 at LPIPS's five stages, with LPIPS's learned linear weights when given
+  (``channel_weights``); torchvision weights (+ LPIPS's ``vgg.pth``) from a user-given path or
+  ``$BENCH_LPIPS_VGG``. The projector's loss for users who have them (``models.perceptual``).
 - ``shapes3d-disc``: the residual blocks (64, 32, 16 and 8 px) of the discriminator trained with
   the first shipped shapes3d generator (tiny64 at 50 kimg), shipped as
   ``models/weights/shapes3d_sensor.safetensors``. It stays fixed when a newer generator is
@@ -170,7 +174,11 @@ def alexnet_sensor(weights: str | os.PathLike[str] | None = None) -> nn.Module:
 
 class PixelSensor(nn.Module):
     """The image itself at full, 1/2 and 1/4 resolution (average pooling): a sensor without
-    learned features, for generators whose factors change colours and layout directly."""
+    learned features, for generators whose factors change colours and layout directly.
+    ``unit_normalise`` False: a perceptual distance compares its maps raw (``models.perceptual``).
+    """
+
+    unit_normalise = False
 
     def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
         half = torch.nn.functional.avg_pool2d(images, 2)
@@ -186,6 +194,113 @@ def pixel_sensor(weights: str | os.PathLike[str] | None = None) -> nn.Module:
     if weights:
         raise ValueError(f"sensor 'pixels' takes no weights (got {weights})")
     return PixelSensor()
+
+
+# -- VGG16 with LPIPS's linear weights ---------------------------------------------------------
+
+LPIPS_VGG_ENV = "BENCH_LPIPS_VGG"
+# torchvision's VGG16.features indices of the convolutions; LPIPS reads the ReLU after the last
+# convolution of each of the five blocks (relu1_2, relu2_2, relu3_3, relu4_3, relu5_3)
+VGG16_CONVS = {0: (3, 64), 2: (64, 64), 5: (64, 128), 7: (128, 128), 10: (128, 256),
+               12: (256, 256), 14: (256, 256), 17: (256, 512), 19: (512, 512), 21: (512, 512),
+               24: (512, 512), 26: (512, 512), 28: (512, 512)}
+VGG16_POOLS = (4, 9, 16, 23)
+VGG16_SLICES = ((0, 4), (4, 9), (9, 16), (16, 23), (23, 30))
+VGG16_KEYS = tuple(f"features.{i}.{p}" for i in VGG16_CONVS for p in ("weight", "bias"))
+LPIPS_LIN_KEYS = tuple(f"lin{k}.model.1.weight" for k in range(5))
+# LPIPS's input scaling of images in [-1, 1] (its ScalingLayer)
+LPIPS_SHIFT = (-0.030, -0.088, -0.188)
+LPIPS_SCALE = (0.458, 0.448, 0.450)
+
+
+class VGG16LPIPSSensor(nn.Module):
+    """VGG16 ``features[:30]`` (torchvision's indices) behind LPIPS's input scaling; returns
+    the five LPIPS stages. ``channel_weights`` holds LPIPS's learned linear weights per stage
+    when they were given (``models.perceptual`` then computes LPIPS exactly), else None."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for index in range(30):
+            if index in VGG16_CONVS:
+                c_in, c_out = VGG16_CONVS[index]
+                layers.append(nn.Conv2d(c_in, c_out, 3, padding=1))
+            elif index in VGG16_POOLS:
+                layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+            else:
+                layers.append(nn.ReLU(inplace=False))
+        self.features = nn.Sequential(*layers)
+        self.register_buffer("shift", torch.tensor(LPIPS_SHIFT).reshape(1, 3, 1, 1))
+        self.register_buffer("scale", torch.tensor(LPIPS_SCALE).reshape(1, 3, 1, 1))
+        self.channel_weights: list[torch.Tensor] | None = None
+
+    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        if images.shape[1] == 1:
+            images = images.repeat(1, 3, 1, 1)
+        x = (images - self.shift) / self.scale
+        maps = []
+        for start, end in VGG16_SLICES:
+            for index in range(start, end):
+                x = self.features[index](x)
+            maps.append(x)
+        return maps
+
+
+def lpips_vgg_paths(weights: str | os.PathLike[str] | None) -> list[Path] | None:
+    """The files of the ``lpips-vgg`` sensor: ``weights`` if given, else ``$BENCH_LPIPS_VGG``;
+    one file, or two joined by the path separator (torchvision's VGG16 weights, then LPIPS's
+    ``vgg.pth`` linear layers). None when neither is set."""
+    text = str(weights) if weights else os.environ.get(LPIPS_VGG_ENV, "").strip()
+    if not text:
+        return None
+    return [Path(part).expanduser() for part in text.split(os.pathsep) if part]
+
+
+def _lpips_vgg_weights_path(weights: str | os.PathLike[str] | None) -> Path | None:
+    paths = lpips_vgg_paths(weights)
+    return paths[0] if paths else None
+
+
+@register_sensor(
+    "lpips-vgg",
+    description="VGG16 features at LPIPS's five stages with LPIPS's linear weights when given "
+    f"(LPIPS-VGG); torchvision VGG16 weights [+ LPIPS vgg.pth] from a given path or "
+    f"${LPIPS_VGG_ENV}",
+    weights_path=_lpips_vgg_weights_path,
+)
+def lpips_vgg_sensor(weights: str | os.PathLike[str] | None = None) -> nn.Module:
+    paths = lpips_vgg_paths(weights)
+    expected = ("torchvision VGG16 weights (keys features.N.weight/bias), optionally with "
+                "LPIPS's linear layers (lin0..lin4.model.1.weight) in the same or a second "
+                f"file joined by {os.pathsep!r}")
+    if not paths:
+        raise FileNotFoundError(f"sensor 'lpips-vgg': no weights given; set ${LPIPS_VGG_ENV} to "
+                                f"{expected}")
+    state: dict[str, torch.Tensor] = {}
+    for path in paths:
+        if not path.is_file():
+            raise FileNotFoundError(f"sensor 'lpips-vgg': weights file {path} not found; "
+                                    f"expected {expected}")
+        state.update({k.removeprefix("module."): v for k, v in read_state_dict(path).items()})
+    missing = [k for k in VGG16_KEYS if k not in state]
+    if missing:
+        raise ValueError(f"{paths[0]}: not {expected}; missing {', '.join(missing[:4])}"
+                         f"{' ...' if len(missing) > 4 else ''}")
+    sensor = VGG16LPIPSSensor()
+    try:
+        sensor.load_state_dict({**{k: state[k].float() for k in VGG16_KEYS},
+                                "shift": sensor.shift, "scale": sensor.scale})
+    except RuntimeError as err:
+        raise ValueError(f"{paths[0]}: tensor shapes do not match {expected} "
+                         f"({str(err).splitlines()[-1].strip()[:160]})") from None
+    lin = [state.get(k) for k in LPIPS_LIN_KEYS]
+    if all(w is not None for w in lin):
+        channels = [VGG16_CONVS[end - 2][1] for _, end in VGG16_SLICES]
+        if [int(w.numel()) for w in lin] != channels:
+            raise ValueError(f"{paths[-1]}: LPIPS linear weights of {[w.numel() for w in lin]} "
+                             f"channels, expected {channels}")
+        sensor.channel_weights = [w.float().reshape(-1) for w in lin]
+    return sensor
 
 
 # -- the shapes3d discriminator's blocks -------------------------------------------------------

@@ -302,6 +302,44 @@ def _mismatched_predictor(root: Path) -> None:
                               {"name": "male", "kind": "binary"}])
 
 
+def _edit_setup(kind: str = "directions", generator: dict | None = None,
+                photo: str = "rgb") -> Callable[[Path], None]:
+    """A results folder with one done oracle cell (``tests/edit_cells.py``: its calibrate stage
+    only) of ``kind``, made with ``generator`` when given, and a photos folder holding one image
+    (``rgb``, ``gray`` or ``broken``)."""
+    def setup(root: Path) -> None:
+        import numpy as np
+        import torch
+        from edit_cells import make_cell
+        from PIL import Image
+
+        from bench.bundles import load_bundle
+        from methods.directions import Directions
+
+        bundle = load_bundle("shapes3d-oracle")
+        identity = dict(bundle.identity)
+        if generator is not None:
+            identity["generator"] = generator
+        directions = Directions.from_w(torch.eye(32)[:6], 1)
+        make_cell(root / RESULTS, "shapes3d-oracle", directions, bundle=bundle, kind=kind,
+                  identity=identity)
+        (root / "photos").mkdir()
+        if photo == "broken":
+            _write(root / "photos" / "a.png", b"\x89PNG\r\n\x1a\nbroken")
+        else:
+            shape = (64, 64) if photo == "gray" else (64, 64, 3)
+            Image.fromarray(np.full(shape, 90, np.uint8)).save(root / "photos" / "a.png")
+    return setup
+
+
+def _edit_cell_id(root: Path) -> str:
+    (path,) = (root / RESULTS / "runs").glob("*/result.json")
+    return path.parent.name
+
+
+EDIT = ["edit", "--method", "oracle", "--dataset", "shapes3d-oracle", "--images", "photos",
+        "--results", RESULTS]
+
 SHAPES3D_DRY = ["run", "--datasets", "shapes3d", "--methods", "sefa", "--dry-run", "--results",
                 RESULTS]
 FFHQ_DRY = ["run", "--datasets", "ffhq", "--methods", "sefa", "--dry-run", "--results", RESULTS]
@@ -445,6 +483,32 @@ PLANNING_CATALOGUE: list[tuple[str, Callable[[Path], None], dict[str, str], list
     ("set-fraction-above-range", _nothing, {},
      ["run", "--methods", "corr-intervention", "--datasets", "shapes3d-oracle", "--set",
       "flip_fraction=1.5", "--results", RESULTS], "flip_fraction: expected a value in (0, 1]"),
+    # bench edit: photos, cells and directions that cannot be used (nothing is written)
+    ("edit-image-unreadable", _edit_setup(photo="broken"), {}, EDIT,
+     "image photos/a.png: cannot be read (UnidentifiedImageError): expected a PNG or JPEG"),
+    ("edit-image-grayscale", _edit_setup(photo="gray"), {}, EDIT,
+     "image photos/a.png is grayscale (mode L): the generator makes RGB images"),
+    ("edit-images-missing", _edit_setup(), {}, [*EDIT[:-3], "nowhere", *EDIT[-2:]],
+     "--images nowhere not found"),
+    ("edit-cell-missing", _edit_setup(), {},
+     ["edit", "--cell", "0123456789abcdef", "--images", "photos", "--results", RESULTS],
+     "--cell 0123456789abcdef: no finished cell of that id"),
+    ("edit-cell-by-names-missing", _edit_setup(), {},
+     ["edit", "--method", "sefa", "--dataset", "shapes3d-oracle", "--images", "photos",
+      "--results", RESULTS], "no finished cell sefa / shapes3d-oracle / seed 0 / quick"),
+    ("edit-cell-not-directions", _edit_setup(kind="representation"), {}, EDIT,
+     "is a representation cell: expected a directions cell"),
+    ("edit-cell-other-generator", _edit_setup(generator={"oracle": {"seed": 7}}), {}, EDIT,
+     "was made with another generator than dataset 'shapes3d-oracle' has now"),
+    ("edit-directions-out-of-range", _edit_setup(), {}, [*EDIT, "--directions", "0,6"],
+     "--directions '0,6': 6 is out of range: the cell has 6 scored direction(s), 0-5"),
+    ("edit-loss-unknown", _edit_setup(), {}, [*EDIT, "--loss", "vgg"], "--loss vgg: unknown"),
+    ("edit-no-images", _edit_setup(), {}, EDIT[:5] + EDIT[-2:],
+     "give either --images (files or folders) or --dataset-images N"),
+    ("edit-steps-zero", _edit_setup(), {}, [*EDIT, "--steps", "0"], "num_steps must be >= 1"),
+    ("edit-edits-is-file", lambda root: (_edit_setup()(root), _write(root / RESULTS / "edits",
+                                                                     "x")), {}, EDIT,
+     "it is a file, expected a folder"),
     ("grid-below-range", _grid("[set]\nnum_directions = 0\n"), {},
      ["run", "--methods", "sefa", "--datasets", "shapes3d-oracle", "--grid", "grid.toml",
       "--results", RESULTS], "num_directions: expected a value in [1, inf), got 0"),
