@@ -94,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "used and move damaged ones aside (recomputed when needed)")
     run.add_argument("--jobs", type=int, default=1, help="cells run in parallel (processes)")
     _threads_option(run)
-    run.add_argument("--executor", default="local", choices=["local", "slurm"])
+    run.add_argument("--executor", default="local",
+                     help="where the cells run: local (default) or slurm")
     run.add_argument("--results", default=DEFAULT_RESULTS, help="results folder")
     run.add_argument("--data-dir", help="folder with real dataset files (else $BENCH_DATA)")
     run.add_argument("--no-leaderboard", action="store_true",
@@ -280,7 +281,7 @@ def _load_plugins(args: argparse.Namespace) -> list[str]:
 
 
 def _quiet(args: argparse.Namespace) -> bool:
-    from bench.context import quiet_by_default
+    from bench.results.context import quiet_by_default
 
     return args.quiet or quiet_by_default()
 
@@ -315,10 +316,12 @@ def grid_from_args(args: argparse.Namespace) -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bench.plan import plan_grid
-    from bench.runner import run_grid
-    from bench.store import ResultStore
+    from bench.planning.plan import plan_grid
+    from bench.results.store import ResultStore
+    from bench.running.runner import EXECUTORS, run_grid
 
+    if args.executor not in EXECUTORS:
+        raise BenchError(f"--executor {args.executor!r}: expected one of {', '.join(EXECUTORS)}")
     check_data_dir(args.data_dir)
     store = ResultStore(args.results)
     store.check_folder()
@@ -357,7 +360,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"{len(plans)} cell(s): {len(outcomes) - len(failed)} run, {skipped} already done, "
           f"{len(failed)} failed (results in {store.root})", file=sys.stderr)
     if not args.no_leaderboard:
-        from bench.leaderboard import build_tables, render_markdown
+        from bench.reports.leaderboard import build_tables, render_markdown
 
         results = store.results({plan.id for plan in plans})
         print(render_markdown(build_tables(results), store.root, store.root))
@@ -365,7 +368,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _max_cells(args: argparse.Namespace) -> int:
-    from bench.plan import DEFAULT_MAX_CELLS
+    from bench.planning.plan import DEFAULT_MAX_CELLS
 
     if args.max_cells is None:
         return DEFAULT_MAX_CELLS
@@ -394,7 +397,7 @@ def _print_dry_run(plans: list[Any], store: Any) -> None:
     """One row per cell (status, id, method, dataset, seed, profile, overrides), a line per
     damaged result or stage cache, then what each dataset loads. Columns are padded by hand:
     a 10^5-cell grid prints in about a second."""
-    from bench.integrity import DAMAGED, DAMAGED_CACHE, DONE, cell_statuses, damage_text
+    from bench.running.integrity import DAMAGED, DAMAGED_CACHE, DONE, cell_statuses, damage_text
 
     statuses, damaged, damages = cell_statuses(store, [plan.id for plan in plans])
     rows, done = [], 0
@@ -432,7 +435,7 @@ def _print_dry_run(plans: list[Any], store: Any) -> None:
 def _verify_caches(plans: list[Any], store: Any) -> None:
     """``run --verify``: check the stage caches of the grid's done cells; move damaged ones
     aside (one line each) so that the cell needing one recomputes it."""
-    from bench.integrity import DAMAGED_CACHE, DONE, cell_statuses, move_aside
+    from bench.running.integrity import DAMAGED_CACHE, DONE, cell_statuses, move_aside
 
     statuses, _, damages = cell_statuses(store, [plan.id for plan in plans])
     moved = move_aside(store, damages, lambda line: print(line, file=sys.stderr, flush=True))
@@ -457,7 +460,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         headers = ["method", "kind", "requires", "description"]
     elif args.what == "datasets":
         import datasets
-        from bench.bundles import BUNDLES
+        from bench.planning.bundles import BUNDLES
 
         datasets._import_builtin()
         for entry in BUNDLES.entries():
@@ -472,7 +475,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             rows.append([entry.name, entry.description])
         headers = ["sensor", "description"]
     else:
-        from bench.leaderboard import _metric_info
+        from bench.reports.leaderboard import _metric_info
 
         for key, info in _metric_info().items():
             better = "higher" if info.higher_is_better else "lower"
@@ -486,8 +489,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from bench.leaderboard import write_leaderboard
-    from bench.store import ResultStore
+    from bench.reports.leaderboard import write_leaderboard
+    from bench.results.store import ResultStore
 
     store = ResultStore(args.results)
     store.check_folder(must_exist=True)
@@ -506,9 +509,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from bench.bundles import resolve_named_inputs
-    from bench.report import build_report
-    from bench.store import ResultStore
+    from bench.planning.bundles import resolve_named_inputs
+    from bench.reports.report import build_report
+    from bench.results.store import ResultStore
 
     resolve_named_inputs()
     store = ResultStore(args.results)
@@ -527,9 +530,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from bench.compare import compare_results, render
     from bench.grid import parse_names
-    from bench.store import ResultStore
+    from bench.reports.compare import compare_results, render
+    from bench.results.store import ResultStore
 
     store = ResultStore(args.results)
     store.check_folder(must_exist=True)
@@ -543,7 +546,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def _check_integrity(store: Any, results: list[dict[str, Any]], damaged: list[Any]) -> None:
     """A BenchError naming every damaged result and every damaged stage cache of ``results``
     at once (sha256 of each cache file; a cache folder that is not there is no damage)."""
-    from bench.integrity import damaged_cells_message, verify_caches
+    from bench.running.integrity import damaged_cells_message, verify_caches
 
     damages = verify_caches(store, results)
     if damaged or damages:
@@ -558,15 +561,15 @@ def _warn_skipped(damaged: list[Any]) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from bench.flow import score_metadata
-    from bench.regress import check_score_keys, compare, load_baselines, update_baselines
-    from bench.store import ResultStore
+    from bench.flows.base import score_metadata
+    from bench.reports.regress import check_score_keys, compare, load_baselines, update_baselines
+    from bench.results.store import ResultStore
 
     store = ResultStore(args.results)
     store.check_folder()
     check_data_dir(args.data_dir)
     if args.grid:
-        from bench.bundles import resolve_named_inputs
+        from bench.planning.bundles import resolve_named_inputs
 
         resolve_named_inputs(args.data_dir)
     baselines_dir = Path(args.baselines) if args.baselines else store.root / "baselines"
@@ -575,7 +578,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     results, damaged = store.scan()
     selected_ids: set[str] | None = None
     if args.grid:
-        from bench.plan import plan_grid
+        from bench.planning.plan import plan_grid
 
         plans = plan_grid(grid_from_args(args), args.data_dir, resolve_threads(args.threads))
         selected_ids = {plan.id for plan in plans}
@@ -624,7 +627,7 @@ FFHQ_PREPARE_FLAGS = {"generator": "--generator", "only": "--only", "base_url": 
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from bench.bundles import resolve_named_inputs
+    from bench.planning.bundles import resolve_named_inputs
     from datasets.prepare import prepare_dataset
 
     resolve_named_inputs(args.data_dir)
@@ -678,10 +681,10 @@ def _prepare_ffhq(args: argparse.Namespace) -> int:
 
 def cmd_edit(args: argparse.Namespace) -> int:
     from bench import edit
-    from bench.bundles import resolve_named_inputs
-    from bench.finished import find_cell, load_cell
-    from bench.plan import load_bundle
-    from bench.store import ResultStore
+    from bench.planning.bundles import resolve_named_inputs
+    from bench.planning.plan import load_bundle
+    from bench.results.store import ResultStore
+    from bench.running.finished import find_cell, load_cell
 
     check_data_dir(args.data_dir)
     resolve_named_inputs(args.data_dir)
@@ -742,7 +745,8 @@ TOOL_COMMANDS: dict[str, tuple[str, str]] = {
     "train-predictor": ("models.train_predictor", "train an attribute predictor on ground "
                         "truth (--ground-truth: shapes3d-synth by default, or mpi3d, cars3d, ...)"),
     "quality": ("models.quality", "generator-quality figures against rendered images"),
-    "ablation": ("bench.ablation", "loss ablations: `ablation l2mask` (ContraFeat Table 8)"),
+    "ablation": ("bench.experiments.ablation",
+                 "loss ablations: `ablation l2mask` (ContraFeat Table 8)"),
 }
 
 

@@ -34,11 +34,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.context import make_progress
-from bench.figures import save_edit_grid, save_reconstructions
-from bench.finished import cell_directions, check_generator
-from bench.flow_directions import attribute_predict, flow_settings
-from bench.store import ResultStore
+from bench.flows.directions import attribute_predict, flow_settings
+from bench.flows.figures import save_edit_grid, save_reconstructions
+from bench.results.context import make_progress
+from bench.results.store import ResultStore
+from bench.running.finished import cell_directions, check_generator
 from bench.threads import torch_threads
 from core.config import resolve_config
 from core.errors import BenchError

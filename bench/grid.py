@@ -1,7 +1,7 @@
 """Grids: which (method, dataset, seed, profile) cells to run, from CLI flags or a TOML file.
 
-Parsing here is pure (no registries); ``bench.plan`` checks names against the registries and
-resolves each cell's config and identity.
+Parsing here is pure (no registries); ``bench.planning.plan`` checks names against the
+registries and resolves each cell's config and identity.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ DEFAULT_PROFILE = "quick"
 DEFAULT_SEEDS: tuple[int, ...] = (0,)
 
 GRID_KEYS = ("methods", "datasets", "seeds", "profile", "metrics_profile", "set", "slurm")
-# The [slurm] table (options of --executor slurm, see bench.slurm): key -> (type, meaning).
+# The [slurm] table (options of --executor slurm, see bench.running.slurm): key -> (type, meaning).
 SLURM_KEYS: dict[str, tuple[type, str]] = {
     "cluster": (str, '"slurm" (default), or "local" / "debug" to run the array on this machine'),
     "partition": (str, "SLURM partition"),

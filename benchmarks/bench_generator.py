@@ -18,7 +18,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.bundles import SHAPES3D_GENERATOR  # noqa: E402
+from bench.planning.bundles import SHAPES3D_GENERATOR  # noqa: E402
 from benchmarks.timing import best_of  # noqa: E402
 from models.stylegan2 import StyleGAN2Generator, get_preset, load_generator, save_generator  # noqa: E402
 

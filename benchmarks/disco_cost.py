@@ -6,7 +6,7 @@ channels at every resolution: ``Generator(size=64, style_dim=512, n_mlp=3,
 channel_multiplier=4, small=True)``); pass such a file (a DisCo ``0.pt``, or one written by
 DisCo's code as tests/golden/make_golden_disco.py does) to time its loading too, else random
 weights of that layout are used (the same arithmetic). The stages are the directions flow's at
-the quick profile (``bench.flow_directions.FLOW_PROFILES``) on SeFa's directions: edit-scale
+the quick profile (``bench.flows.directions.FLOW_PROFILES``) on SeFa's directions: edit-scale
 calibration of 10 directions, the discovery metrics with a predictor of MPI3D's seven factors
 (random weights: the cost, not the scores) and 2,000 pairs; SeFa's and GANSpace's own
 discovery make no images (a few CPU seconds; docs/disco.md).
@@ -97,11 +97,11 @@ def stage_rows(generator: Any, per_image: float, rows: list[tuple[str, float, fl
     """The quick cell's generator stages on ``generator``: images made, CPU seconds, and the
     CPU seconds they would take on a DisCo-size generator (``per_image`` CPU s per image in
     synthesize, the rest as measured)."""
-    from bench.bundle import Bundle
-    from bench.flow_directions import FLOW_PROFILES
+    from bench.flows.directions import FLOW_PROFILES
     from distill.pairs import make_pairs
     from methods.base import METHODS, import_builtin_methods, method_spec
     from metrics.discovery import calibrate_scales, score_matrix
+    from models.bundle import Bundle
     from models.predictor import PredictorArchitecture, build_predictor
 
     import_builtin_methods()

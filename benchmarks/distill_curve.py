@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.flow_directions import flow_settings
+from bench.flows.directions import flow_settings
 from datasets import load_ground_truth
 from distill.group_vae import group_vae_config, train_group_vae
 from distill.pairs import make_pairs

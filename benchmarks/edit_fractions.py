@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.bundles import load_bundle
-from bench.finished import CALIBRATE_STAGE, cell_directions, stage_key
-from bench.flow_directions import attribute_predict, flow_settings
-from bench.store import ResultStore
+from bench.flows.directions import attribute_predict, flow_settings
+from bench.planning.bundles import load_bundle
+from bench.results.store import ResultStore
+from bench.running.finished import CALIBRATE_STAGE, cell_directions, stage_key
 from methods.directions import Directions
 from metrics.discovery import score_matrix
 

@@ -19,7 +19,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.bundles import load_bundle  # noqa: E402
+from bench.planning.bundles import load_bundle  # noqa: E402
 from benchmarks.timing import best_of  # noqa: E402
 from methods.base import method_spec  # noqa: E402
 from methods.contrafeat import (  # noqa: E402

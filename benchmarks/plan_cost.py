@@ -17,16 +17,16 @@ from collections.abc import Iterable, Iterator
 
 from tabulate import tabulate
 
-import bench.plan
+import bench.planning.plan
 from bench.grid import GridSpec, parse_seeds
-from bench.plan import CellPlan
+from bench.planning.plan import CellPlan
 from benchmarks.timing import best_of
 
 
 def plan(cells: int) -> list:
     seeds = parse_seeds(f"0-{cells // 2 - 1}")
     grid = GridSpec(methods=["beta-vae", "factor-vae"], datasets=["shapes3d-synth"], seeds=seeds)
-    return bench.plan.plan_grid(grid, max_cells=cells)
+    return bench.planning.plan.plan_grid(grid, max_cells=cells)
 
 
 def whole_identity_ids(template: CellPlan, seeds: Iterable[int]) -> Iterator[str]:
@@ -36,12 +36,12 @@ def whole_identity_ids(template: CellPlan, seeds: Iterable[int]) -> Iterator[str
 
 
 def plan_by_reference(cells: int) -> list:
-    original = bench.plan.seed_ids
-    bench.plan.seed_ids = whole_identity_ids
+    original = bench.planning.plan.seed_ids
+    bench.planning.plan.seed_ids = whole_identity_ids
     try:
         return plan(cells)
     finally:
-        bench.plan.seed_ids = original
+        bench.planning.plan.seed_ids = original
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from bench.store import ResultStore
+from bench.results.store import ResultStore
 
 STAGE_ORDER = ("train", "discover", "calibrate", "discovery-metrics", "pairs", "group-vae",
                "representation-metrics", "figures")

@@ -1,7 +1,7 @@
 """Ground-truth data (real files and procedural look-alikes).
 
 ``GROUND_TRUTH``: factories ``(data_dir: str | None) -> GroundTruthData``. The grid's dataset
-bundles (ground truth + generator + predictor) live in ``bench.bundles``, above the models.
+bundles (ground truth + generator + predictor) live in ``bench.planning.bundles``, above the models.
 """
 
 from __future__ import annotations

@@ -23,14 +23,14 @@ from typing import Any
 
 import numpy as np
 
-import bench.flow
+import bench.flows.base
 import datasets
-from bench.bundle import Bundle
-from bench.bundles import BUNDLES
+from bench.planning.bundles import BUNDLES
 from datasets.base import GroundTruthData
 from methods.base import METHODS, register_method
 from metrics import registry
 from metrics.registry import describe
+from models.bundle import Bundle
 
 TOY_METHODS = ("toy-identity", "toy-nan", "toy-optout", "toy-needs-generator")
 TOY_BUNDLES = ("toy-data", "toy-missing", "toy-data-with-generator")
@@ -153,7 +153,7 @@ def register_toys() -> None:
                         **common)(_train)
         register_method("toy-needs-generator", description="toy: needs a generator",
                         kind="directions", config_cls=ToyConfig, requires=("generator",))(_train)
-    bench.flow.METRICS_PROVIDER = ToyMetrics
+    bench.flows.base.METRICS_PROVIDER = ToyMetrics
     # the provider's own key ("mig" is the registered metric's): metadata, so that it is checked
     describe("toy_jitter", "toy: a uniform draw from the metrics' generator", tolerance=0.5)
 
@@ -163,7 +163,7 @@ def unregister_toys() -> None:
         METHODS._entries.pop(name, None)
     for name in TOY_BUNDLES:
         BUNDLES._entries.pop(name, None)
-    bench.flow.METRICS_PROVIDER = None
+    bench.flows.base.METRICS_PROVIDER = None
     registry._DESCRIBED.pop("toy_jitter", None)
 
 

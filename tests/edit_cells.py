@@ -7,11 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench.bundles import load_bundle
-from bench.context import CellContext
-from bench.flow_directions import STAGE_VERSIONS, flow_settings, metric_settings
+from bench.flows.directions import STAGE_VERSIONS, flow_settings, metric_settings
 from bench.grid import Cell
-from bench.store import RESULT_SCHEMA, ResultStore
+from bench.planning.bundles import load_bundle
+from bench.results.context import CellContext
+from bench.results.store import RESULT_SCHEMA, ResultStore
 from core.hashing import stable_hash
 from methods.directions import Directions
 from metrics.discovery import calibrate_scales

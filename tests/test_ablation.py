@@ -6,7 +6,7 @@ import json
 
 import torch
 
-from bench.ablation import draw_originals, main, pair_losses
+from bench.experiments.ablation import draw_originals, main, pair_losses
 from models.oracle import load_oracle_generator
 from models.sensors import load_sensor
 

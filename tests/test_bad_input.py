@@ -313,7 +313,7 @@ def _edit_setup(kind: str = "directions", generator: dict | None = None,
         from edit_cells import make_cell
         from PIL import Image
 
-        from bench.bundles import load_bundle
+        from bench.planning.bundles import load_bundle
         from methods.directions import Directions
 
         bundle = load_bundle("shapes3d-oracle")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.flow import score_metadata
-from bench.regress import (
+from bench.flows.base import score_metadata
+from bench.reports.regress import (
     BASELINE_SCHEMA,
     CROSS_HOST_FACTOR,
     baseline_cell,
@@ -19,7 +19,7 @@ from bench.regress import (
     load_baselines,
     update_baselines,
 )
-from bench.store import ResultStore, UnknownSchema
+from bench.results.store import ResultStore, UnknownSchema
 from core.errors import BenchError
 from metrics.registry import ScoreKey, score_keys
 

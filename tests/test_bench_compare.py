@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from bench.cli import main
-from bench.compare import compare_results, sentence
-from bench.store import ResultStore
+from bench.reports.compare import compare_results, sentence
+from bench.results.store import ResultStore
 
 
 def write(store: ResultStore, method: str, seed: int, metrics: dict[str, float], *,

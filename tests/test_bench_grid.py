@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from bench_toys import register_toys, unregister_toys
 
-import bench.flow_representation
+import bench.flows.representation
 from bench.grid import GridSpec, load_grid_file, parse_names, parse_seeds, parse_set_options
-from bench.plan import plan_grid
+from bench.planning.plan import plan_grid
 from core.errors import BenchError
 from core.hashing import canonical_json, stable_hash, stable_int
 
@@ -137,7 +137,7 @@ def test_same_config_same_id_any_change_new_id(toys, monkeypatch):
         "config": _one(seeds=[0], overrides={"*": {"scale": 2.0}})[0],
         "scoped config": _one(seeds=[0], overrides={"toy-identity": {"mix": 0.5}})[0],
     }
-    monkeypatch.setitem(bench.flow_representation.STAGE_VERSIONS, "train", 2)
+    monkeypatch.setitem(bench.flows.representation.STAGE_VERSIONS, "train", 2)
     changed["stage salt"] = _one(seeds=[0])[0]
     monkeypatch.undo()
     register_toys()
@@ -152,7 +152,7 @@ def test_same_config_same_id_any_change_new_id(toys, monkeypatch):
 
 
 def test_default_grid_skips_unfit_and_opted_out_methods(toys, monkeypatch):
-    monkeypatch.setattr("bench.plan.DEFAULT_DATASETS", ("toy-data",))
+    monkeypatch.setattr("bench.planning.plan.DEFAULT_DATASETS", ("toy-data",))
     methods = {plan.cell.method for plan in plan_grid(GridSpec())}
     assert "toy-identity" in methods
     assert "toy-optout" not in methods

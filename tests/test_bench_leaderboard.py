@@ -10,7 +10,7 @@ import math
 import pytest
 from scipy import stats
 
-from bench.leaderboard import (
+from bench.reports.leaderboard import (
     build_tables,
     bundle_differences,
     cell_text,
@@ -21,7 +21,7 @@ from bench.leaderboard import (
     summarize,
     write_leaderboard,
 )
-from bench.store import ResultStore
+from bench.results.store import ResultStore
 
 
 def result(method, seed, metrics, *, dataset="toy", profile="quick", config_hash="c1",

@@ -20,11 +20,11 @@ from bench_toys import register_toys, unregister_toys
 
 from bench.cli import main
 from bench.grid import GridSpec
-from bench.leaderboard import write_leaderboard
-from bench.plan import plan_grid
-from bench.report import build_report
-from bench.runner import run_grid
-from bench.store import ResultStore
+from bench.planning.plan import plan_grid
+from bench.reports.leaderboard import write_leaderboard
+from bench.reports.report import build_report
+from bench.results.store import ResultStore
+from bench.running.runner import run_grid
 
 
 def png(width: int = 8, height: int = 4, colour: tuple[int, int, int] = (40, 90, 200)) -> bytes:

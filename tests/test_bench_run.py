@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from bench_toys import ToyConfig, register_toys, unregister_toys
 
-from bench.context import CellContext
 from bench.grid import Cell, GridSpec
-from bench.plan import plan_grid
-from bench.runner import run_grid
-from bench.store import ResultStore
+from bench.planning.plan import plan_grid
+from bench.results.context import CellContext
+from bench.results.store import ResultStore
+from bench.running.runner import run_grid
 from core.errors import BenchError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -181,7 +181,7 @@ def test_artifacts_are_recorded_relative_to_results(tmp_path):
 
 
 def test_missing_directions_flow_is_a_clear_error(monkeypatch):
-    from bench import flow
+    from bench.flows import base as flow
 
     flow.import_builtin_flows()
     monkeypatch.delitem(flow.FLOWS._entries, "directions")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.store import (
+from bench.results.store import (
     RESULT_SCHEMA,
     InvalidResult,
     ResultStore,
@@ -77,7 +77,7 @@ def test_lock_is_exclusive_and_names_the_holder(tmp_path):
         with pytest.raises(BenchError, match=busy):
             with results_lock(tmp_path):
                 pass
-        code = ("import sys; from bench.store import results_lock\n"
+        code = ("import sys; from bench.results.store import results_lock\n"
                 "try:\n    with results_lock(sys.argv[1]): pass\n"
                 "except Exception as err: print(err); sys.exit(3)\n")
         done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=REPO,

@@ -15,9 +15,9 @@ import pytest
 from bench_toys import register_toys, unregister_toys
 
 from bench.grid import GridSpec, load_grid_file
-from bench.plan import plan_grid
-from bench.runner import run_grid
-from bench.store import ResultStore
+from bench.planning.plan import plan_grid
+from bench.results.store import ResultStore
+from bench.running.runner import run_grid
 from core.errors import BenchError
 
 submitit = pytest.importorskip("submitit", reason="the slurm extra (submitit) is not installed")
@@ -99,7 +99,7 @@ def test_signalled_cell_is_requeued_and_resumes(toys, tmp_path, monkeypatch):
 
 
 def test_grid_file_slurm_table_reaches_the_sbatch_script(tmp_path, monkeypatch):
-    from bench.slurm import make_executor
+    from bench.running.slurm import make_executor
 
     grid_file = tmp_path / "grid.toml"
     grid_file.write_text('profile = "paper"\n[slurm]\npartition = "gpu"\ntimeout_min = 720\n'

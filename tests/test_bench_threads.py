@@ -12,11 +12,11 @@ import pytest
 import torch
 from bench_toys import register_toys, unregister_toys
 
-from bench.context import CellContext
 from bench.grid import Cell, GridSpec
-from bench.plan import plan_grid
-from bench.runner import run_grid
-from bench.store import ResultStore
+from bench.planning.plan import plan_grid
+from bench.results.context import CellContext
+from bench.results.store import ResultStore
+from bench.running.runner import run_grid
 from bench.threads import DEFAULT_THREADS, resolve_threads
 from core.errors import BenchError
 from core.hashing import stable_hash

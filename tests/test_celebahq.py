@@ -36,7 +36,7 @@ from celebahq_fixtures import (
 )
 from toy_generators import LinearToyGenerator
 
-from bench.flow_directions import attribute_predict
+from bench.flows.directions import attribute_predict
 from methods.directions import Directions
 from metrics.discovery import (
     DiscoveryConfig,

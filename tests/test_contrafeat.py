@@ -199,7 +199,7 @@ def test_traversal_grid_draws_attention_beside_the_rows(tmp_path) -> None:
     import numpy as np
     from PIL import Image
 
-    from bench.figures import save_traversal_grid
+    from bench.flows.figures import save_traversal_grid
     from methods.directions import Directions
     from models.oracle import load_oracle_generator
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.figures import save_sensitivity_bars, save_translation_grid
+from bench.flows.figures import save_sensitivity_bars, save_translation_grid
 from methods.base import METHODS, import_builtin_methods, method_spec
 from methods.correlation import (
     ConceptOptimizer,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-import bench.bundles as bundles
-from bench.bundles import load_bundle
+import bench.planning.bundles as bundles
+from bench.planning.bundles import load_bundle
 from core.inputs import InputError
 
 
@@ -43,7 +43,7 @@ def test_ffhq_from_the_cache_has_the_classifiers_and_the_papers_protocol(monkeyp
     protocol as the directions flow's paper settings (the quick ones keep the fixed edit)."""
     from ffhq_standin import GENERATOR_FILE, generator_bytes, write_classifiers
 
-    from bench.flow_directions import flow_settings, metric_settings
+    from bench.flows.directions import flow_settings, metric_settings
     from datasets.ffhq_assets import CELEBA_ATTRIBUTES
 
     for name in (bundles.FFHQ_GENERATOR_ENV, bundles.FFHQ_PREDICTOR_ENV, "BENCH_DATA",

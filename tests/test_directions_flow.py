@@ -13,13 +13,13 @@ import pytest
 import torch
 from toy_generators import LinearToyGenerator
 
-import bench.flow_directions as flow
-from bench.bundle import Bundle
-from bench.context import CellContext
+import bench.flows.directions as flow
 from bench.grid import Cell
-from bench.store import ResultStore
+from bench.results.context import CellContext
+from bench.results.store import ResultStore
 from methods.base import method_spec
 from metrics.discovery import discovery_scores
+from models.bundle import Bundle
 
 
 class ChannelPredictor:
@@ -163,7 +163,7 @@ def test_flow_with_ground_truth_distills(tmp_path, small_settings, monkeypatch) 
     answer in test_distill_oracle.py."""
     calls: list = []
     monkeypatch.setattr(flow, "group_vae", _fake_group_vae(calls))
-    monkeypatch.setattr("bench.flow.METRICS_PROVIDER", FakeMetrics)
+    monkeypatch.setattr("bench.flows.base.METRICS_PROVIDER", FakeMetrics)
     gen = _generator()
     bundle = Bundle("toy-gan-gt", ground_truth=ToyGroundTruth(), load_generator=lambda: gen,
                     identity={"toy": 2})

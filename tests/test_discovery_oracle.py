@@ -59,7 +59,7 @@ def test_calibration_reaches_target_on_the_oracle(generator) -> None:
 
 def test_discovery_scores_separate_ganspace_from_random(generator) -> None:
     """With the shipped factor predictor: PCA directions of the oracle each move one factor."""
-    from bench.flow_directions import attribute_predict
+    from bench.flows.directions import attribute_predict
     from metrics.discovery import DiscoveryConfig, discovery_metrics, score_matrix
     from models.predictor import SHAPES3D_PREDICTOR, load_predictor
 
@@ -125,7 +125,7 @@ def test_oracle_method_edits_each_factor_alone_on_a_layered_generator() -> None:
 
 def test_oracle_method_runs_only_where_the_truth_is_known() -> None:
     from bench.grid import GridSpec
-    from bench.plan import plan_grid
+    from bench.planning.plan import plan_grid
     from core.errors import BenchError
 
     default = plan_grid(GridSpec(methods=None, datasets=["shapes3d-oracle"], seeds=[0]))

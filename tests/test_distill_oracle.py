@@ -19,9 +19,9 @@ from __future__ import annotations
 import pytest
 
 from bench.grid import GridSpec
-from bench.plan import plan_grid
-from bench.runner import run_grid
-from bench.store import ResultStore
+from bench.planning.plan import plan_grid
+from bench.results.store import ResultStore
+from bench.running.runner import run_grid
 from metrics.registry import import_builtin_metrics
 
 pytestmark = pytest.mark.long

@@ -14,7 +14,6 @@ import torch
 from edit_cells import make_cell, oracle_directions
 from PIL import Image
 
-from bench.bundles import load_bundle
 from bench.cli import main
 from bench.edit import (
     any_other_fraction,
@@ -23,8 +22,9 @@ from bench.edit import (
     select_directions,
     summarise,
 )
-from bench.finished import cell_directions, check_generator, load_cell
-from bench.store import ResultStore
+from bench.planning.bundles import load_bundle
+from bench.results.store import ResultStore
+from bench.running.finished import cell_directions, check_generator, load_cell
 from core.errors import BenchError
 from methods.directions import Directions
 
@@ -169,15 +169,15 @@ def test_no_edits_no_section(tmp_path: Path, oracle, monkeypatch) -> None:
 def test_dataset_images_of_a_3dshapes_h5_by_data_dir(tmp_path: Path, monkeypatch) -> None:
     """--data-dir with a file in the 3dshapes.h5 layout (a small grid written by `prepare`):
     the images edited are the file's, with their true factors, in the shipped generator."""
-    import bench.bundles
+    import bench.planning.bundles
     from datasets.prepare import write_shapes3d_h5
     from datasets.shapes3d_real import Shapes3D
     from datasets.shapes3d_synth import Shapes3DSynth
 
     small = (2, 2, 2, 2, 1, 2)
     write_shapes3d_h5(Shapes3DSynth(), tmp_path / "data" / "3dshapes.h5", factor_sizes=small)
-    real = bench.bundles._shapes3d_ground_truth
-    monkeypatch.setattr(bench.bundles, "_shapes3d_ground_truth", lambda data_dir: (
+    real = bench.planning.bundles._shapes3d_ground_truth
+    monkeypatch.setattr(bench.planning.bundles, "_shapes3d_ground_truth", lambda data_dir: (
         (Shapes3D(data_dir, factor_sizes=small), "shapes3d") if data_dir else real(None)))
     synth = load_bundle("shapes3d")
     generator = synth.generator

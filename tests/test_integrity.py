@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.context import STAGE_INFO_FILE
-from bench.integrity import DAMAGED_CACHE, cell_statuses, verify_caches
-from bench.store import ResultStore
+from bench.results.context import STAGE_INFO_FILE
+from bench.results.store import ResultStore
+from bench.running.integrity import DAMAGED_CACHE, cell_statuses, verify_caches
 
 
 def run_cli(capsys, *args):

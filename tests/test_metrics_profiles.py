@@ -10,7 +10,7 @@ from bench_toys import register_toys, unregister_toys
 
 from bench.cli import build_parser, grid_from_args, main
 from bench.grid import GridSpec, load_grid_file
-from bench.plan import plan_grid
+from bench.planning.plan import plan_grid
 from core.config import check_profile, split_profile
 from core.errors import BenchError
 from methods.base import method_spec
@@ -104,7 +104,7 @@ def toy_plugin():
 def test_a_metrics_profile_cell_reuses_the_trained_encoder(toy_plugin, capsys, tmp_path) -> None:
     """The same grid with and without --metrics-profile: two cells, two leaderboard tables, one
     training (the toy metrics provider stands in for metrics.sampling)."""
-    from bench.store import ResultStore
+    from bench.results.store import ResultStore
 
     common = ["run", "--methods", "toy-identity", "--datasets", "toy-data", "--results",
               str(tmp_path), "--quiet"]

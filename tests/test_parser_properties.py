@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bench.grid import GRID_KEYS, GridSpec, load_grid_file, parse_set_options, set_option_origins
-from bench.plan import check_overrides
+from bench.planning.plan import check_overrides
 from core.config import check_field_value, field_names
 from core.errors import BenchError
 from core.hashing import canonical_json

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import bench.flow_directions as flow
+import bench.flows.directions as flow
 import distill.group_vae as group_vae
 from bench.cli import main
 from metrics.bank import BANK_PROFILES

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from bench.seed_stats import (
+from bench.reports.seed_stats import (
     LEVEL,
     MIN_SEEDS_ONE_SIDED,
     MIN_SEEDS_TWO_SIDED,

@@ -24,7 +24,7 @@ FRECHET_FACTOR = 1.5  # plus the reference Fréchet distance of two rendered set
 
 @pytest.fixture(scope="module")
 def committed_and_measured():
-    from bench.bundles import SHAPES3D_GENERATOR
+    from bench.planning.bundles import SHAPES3D_GENERATOR
 
     if not SHAPES3D_GENERATOR.is_file() or not SHAPES3D_PREDICTOR.is_file():
         pytest.skip("shipped generator or predictor absent")

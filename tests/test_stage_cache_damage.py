@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.context import STAGE_INFO_FILE, STAGE_SCHEMA, stage_problem
 from bench.grid import GridSpec
-from bench.plan import plan_grid
-from bench.runner import run_grid
-from bench.store import ResultStore, UnknownSchema
+from bench.planning.plan import plan_grid
+from bench.results.context import STAGE_INFO_FILE, STAGE_SCHEMA, stage_problem
+from bench.results.store import ResultStore, UnknownSchema
+from bench.running.runner import run_grid
 
 
 def _plans():

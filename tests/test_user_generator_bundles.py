@@ -11,10 +11,10 @@ from test_cars3d import SMALL as CARS_SMALL
 from test_cars3d import write_cars
 from test_mpi3d import ROWS, SMALL, write_npz
 
-import bench.bundles as bundles
+import bench.planning.bundles as bundles
 import datasets.cars3d as cars3d_module
 import datasets.mpi3d as mpi3d_module
-from bench.bundles import load_bundle
+from bench.planning.bundles import load_bundle
 from core.inputs import InputError
 from models import train_predictor
 from models.predictor import SHAPES3D_PREDICTOR

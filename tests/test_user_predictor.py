@@ -11,9 +11,9 @@ import pytest
 import torch
 from torch import nn
 
-import bench.bundles as bundles
-from bench.bundles import load_bundle
-from bench.flow_directions import attribute_predict
+import bench.planning.bundles as bundles
+from bench.flows.directions import attribute_predict
+from bench.planning.bundles import load_bundle
 from core.inputs import InputError
 from methods.directions import Directions
 from metrics.discovery import DiscoveryConfig, score_matrix

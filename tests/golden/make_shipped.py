@@ -25,7 +25,7 @@ def shipped_outputs() -> dict[str, list]:
     """Generator images (at the predictor's size, as the bundle shows them; area-pooled to
     8x8) for z from seed 0, predictor probabilities and per-stage mean absolute activations
     of the sensor on those images."""
-    from bench.bundles import SHAPES3D_GENERATOR
+    from bench.planning.bundles import SHAPES3D_GENERATOR
     from models.generator import seen_at
     from models.predictor import RESOLUTION, SHAPES3D_PREDICTOR, load_predictor
     from models.sensors import load_sensor

@@ -5,7 +5,7 @@ enter the cell id: bump a salt when a stage's semantics change so that old resul
 are not reused. A key the flow computes itself (not a registered metric's) is declared in its
 ``keys`` (:class:`metrics.registry.ScoreKey`: direction, tolerance, description), so that
 :func:`score_metadata` knows every key a cell can write. The built-in flows live in
-``bench.flow_<kind>`` modules; importing one registers it.
+modules of ``bench.flows`` (one per kind); importing one registers it.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import bench
+import bench.flows
 import metrics.sampling
-from bench.context import CellContext
-from bench.store import check_metrics
+from bench.results.context import CellContext
+from bench.results.store import check_metrics
 from core.errors import BenchError
 from core.registry import Registry
 from methods.base import Encoder
@@ -72,10 +72,10 @@ def register_flow(
 
 
 def import_builtin_flows() -> None:
-    """Import the ``bench.flow_*`` modules whose import registers the built-in flows."""
-    for info in pkgutil.iter_modules(bench.__path__):
-        if info.name.startswith("flow_"):
-            importlib.import_module(f"bench.{info.name}")
+    """Import the modules of ``bench.flows`` whose import registers the built-in flows."""
+    for info in pkgutil.iter_modules(bench.flows.__path__):
+        if info.name not in ("base", "figures"):
+            importlib.import_module(f"bench.flows.{info.name}")
 
 
 def score_metadata() -> dict[str, ScoreKey]:

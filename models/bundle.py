@@ -27,7 +27,7 @@ class Bundle:
     ``sensor`` names the registered sensor (``models.sensors``) that methods comparing deep
     features use unless their config names another; its identity belongs in ``identity``.
     ``protocol`` maps a profile name to the dataset's own values of the directions flow's
-    settings under it (``bench.flow_directions.DirectionsFlowSettings`` fields; a mapping for
+    settings under it (``bench.flows.directions.DirectionsFlowSettings`` fields; a mapping for
     ``discovery`` / ``calibration`` replaces only the sub-fields it names), e.g. the paper's
     evaluation protocol for that dataset. They enter the cell's metric settings, hence its id;
     a bundle without one (most) keeps the profile's settings and its ids.

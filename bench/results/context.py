@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from bench.grid import Cell
-from bench.store import ResultStore, record_schema
+from bench.results.store import ResultStore, record_schema
 from bench.threads import DEFAULT_THREADS, threads_identity
 from core.errors import BenchError
 from core.hashing import file_sha256, stable_hash, stable_int

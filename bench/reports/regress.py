@@ -5,8 +5,8 @@ library versions and metric settings are deliberately not part of the key, so a 
 with other library versions still finds its baselines and the tolerance absorbs the noise.
 
 A score that moved in its bad direction by more than its tolerance (the metadata of every score
-key: ``bench.flow.score_metadata``), a lost metric, or a baseline cell without a current result
-is a failure. A key without metadata cannot be checked, so it stops the check (and
+key: ``bench.flows.base.score_metadata``), a lost metric, or a baseline cell without a current
+result is a failure. A key without metadata cannot be checked, so it stops the check (and
 ``--update``) with one line naming it, unless ``allow_unchecked`` (``--allow-unchecked``): then
 it is left out with one warning line per key.
 
@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.flow import score_metadata
-from bench.store import record_schema
+from bench.flows.base import score_metadata
+from bench.results.store import record_schema
 from core.errors import BenchError
 from core.hashing import stable_hash
 from core.io import atomic_write_json, read_json

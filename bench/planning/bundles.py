@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.bundle import Bundle
 from core.digest_record import DigestRecord
 from core.hashing import file_sha256, stable_hash
 from core.inputs import (
@@ -32,6 +31,7 @@ from datasets.ffhq_assets import (
     ffhq_folder,
 )
 from datasets.ffhq_assets import DEFAULT_GENERATOR as DEFAULT_FFHQ_GENERATOR
+from models.bundle import Bundle
 from models.celebahq import inspect_celebahq_classifier, load_celebahq40
 from models.generator import seen_at
 from models.oracle import OracleConfig, OracleGenerator
@@ -79,7 +79,7 @@ def real_data_dir(data_dir: str | None) -> str | None:
 
 # -- bundles with a generator (direction discovery) ---------------------------------------------
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "models" / "weights"
+WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "models" / "weights"
 SHAPES3D_GENERATOR = WEIGHTS_DIR / "shapes3d_generator.safetensors"
 SHAPES3D_GENERATOR_ENV = "BENCH_SHAPES3D_GENERATOR"
 FFHQ_GENERATOR_ENV = "BENCH_FFHQ_GENERATOR"

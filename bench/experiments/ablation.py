@@ -30,9 +30,9 @@ import numpy as np
 import torch
 from tabulate import tabulate
 
-from bench.figures import _pyplot, _save
+from bench.flows.figures import _pyplot, _save
 from bench.grid import parse_seeds
-from bench.leaderboard import Summary, summarize
+from bench.reports.leaderboard import Summary, summarize
 from core.errors import BenchError
 from core.io import atomic_write_json, atomic_write_text
 from methods.contrast import SPATIAL_MODES, pair_similarity

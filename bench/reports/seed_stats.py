@@ -34,8 +34,9 @@ This module uses only what holds without one:
   with 5 to 15 rows (the two best of many are close), checked by simulation in the tests. Each
   column is its own test, not corrected for the number of columns.
 
-* ``bench compare`` (:mod:`bench.compare`) names its two methods before looking, so it uses the
-  two-sided test at the same 5 % level: 6 seeds all in one direction are the fewest it separates.
+* ``bench compare`` (:mod:`bench.reports.compare`) names its two methods before looking, so it
+  uses the two-sided test at the same 5 % level: 6 seeds all in one direction are the fewest it
+  separates.
 """
 
 from __future__ import annotations

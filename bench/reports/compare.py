@@ -1,16 +1,17 @@
 """``bench compare A B``: a paired comparison of two methods over the seeds both have on one
 leaderboard table (dataset, bundle, profile).
 
-A and B are row labels or method names of :func:`bench.leaderboard.build_tables` (``ganspace``
-and ``ganspace+att`` compare a method with and without attention). Per metric: the seeds both
-have, each seed's values and difference A − B, the median difference with its order-statistic
-interval (:func:`bench.seed_stats.median_interval`, coverage stated), the exact Wilcoxon
-signed-rank test of the differences and one plain sentence ("A above B on 4 of 5 seeds; p = ...").
+A and B are row labels or method names of :func:`bench.reports.leaderboard.build_tables`
+(``ganspace`` and ``ganspace+att`` compare a method with and without attention). Per metric: the
+seeds both have, each seed's values and difference A − B, the median difference with its order-
+statistic interval (:func:`bench.reports.seed_stats.median_interval`, coverage stated), the exact
+Wilcoxon signed-rank test of the differences and one plain sentence
+("A above B on 4 of 5 seeds; p = ...").
 
-The test is two-sided at :data:`bench.seed_stats.LEVEL` (5 %): A and B are named before the
+The test is two-sided at :data:`bench.reports.seed_stats.LEVEL` (5 %): A and B are named before the
 numbers are seen, so neither side is privileged. (The leaderboard's bold mark is one-sided,
 because it asks whether the best row is above the runner-up on the side its medians picked; see
-:mod:`bench.seed_stats`.) Two-sided, n paired seeds can give no p below 2/2^n: fewer than 6
+:mod:`bench.reports.seed_stats`.) Two-sided, n paired seeds can give no p below 2/2^n: fewer than 6
 seeds all in one direction are never separable, and the output says so.
 """
 
@@ -22,9 +23,9 @@ from typing import Any
 
 from tabulate import tabulate
 
-from bench.flow import score_metadata
-from bench.leaderboard import Row, Table, build_tables
-from bench.seed_stats import (
+from bench.flows.base import score_metadata
+from bench.reports.leaderboard import Row, Table, build_tables
+from bench.reports.seed_stats import (
     LEVEL,
     MIN_SEEDS_TWO_SIDED,
     MedianInterval,

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import datasets
-from bench import bundles
-from bench.bundles import BUNDLES, resolve_named_inputs
-from bench.flow import flow_metric_settings, flow_stage_versions
+from bench.flows.base import flow_metric_settings, flow_stage_versions
 from bench.grid import DEFAULT_DATASETS, Cell, GridSpec
+from bench.planning import bundles
+from bench.planning.bundles import BUNDLES, resolve_named_inputs
 from bench.threads import DEFAULT_THREADS, threads_identity
 from core.config import check_field_value, field_names, unknown_field_message
 from core.config import check_profile as core_check_profile

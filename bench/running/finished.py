@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.context import stage_problem
 from bench.grid import GridSpec
-from bench.store import InvalidResult, ResultStore
+from bench.results.context import stage_problem
+from bench.results.store import InvalidResult, ResultStore
 from core.errors import BenchError
 from methods.directions import Directions
 
@@ -50,7 +50,7 @@ def find_cell(store: ResultStore, grid: GridSpec, data_dir: str | None,
     complete result of that method, dataset, seed, profile and overrides. Where several match
     (made with another ground truth or thread count), the one ``bench run`` with these flags
     would make wins; else a BenchError lists them."""
-    from bench.plan import plan_grid
+    from bench.planning.plan import plan_grid
 
     plans = plan_grid(grid, data_dir, threads)
     if len(plans) != 1:

@@ -30,14 +30,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.context import CellContext
-from bench.figures import (
+from bench.flows.base import StepProgress, metrics_provider, register_flow, score_encoder
+from bench.flows.figures import (
     save_r_heatmap,
     save_sensitivity_bars,
     save_translation_grid,
     save_traversal_grid,
 )
-from bench.flow import StepProgress, metrics_provider, register_flow, score_encoder
+from bench.results.context import CellContext
 from core.config import replace_fields, resolve_config
 from core.errors import BenchError
 from distill import group_vae

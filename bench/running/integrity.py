@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.context import stage_problem
-from bench.store import InvalidResult, ResultStore
+from bench.results.context import stage_problem
+from bench.results.store import InvalidResult, ResultStore
 
 DONE, TODO, DAMAGED, DAMAGED_CACHE = "done", "todo", "damaged", "damaged-cache"
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")  # a stage name or cache key, never a path

@@ -19,7 +19,7 @@ from typing import Any
 import submitit
 from submitit.helpers import Checkpointable
 
-from bench.runner import CellJob, CellOutcome, run_job
+from bench.running.worker import CellJob, CellOutcome, run_job
 from core.errors import BenchError
 
 DEFAULT_TIMEOUT_MIN = 240

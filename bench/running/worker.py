@@ -1,7 +1,9 @@
-"""Running planned cells: one cell in a worker, a grid serially, in a process pool or on SLURM.
+"""The worker side of running a cell: one planned cell executed in this process, its outcome,
+and the versions and host it records (``execute_cell``, ``run_job``).
 
-The parent process holds the results lock for the whole grid; workers only write their own cell's
-folder and stage caches (both atomically), so a kill at any moment is safe to resume from.
+Every executor (serial, a process pool, a SLURM array) hands a worker the same ``CellJob``; a
+worker writes only its own cell's folder and stage caches (atomically), so a kill at any moment
+is safe to resume from.
 """
 
 from __future__ import annotations
@@ -15,26 +17,22 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import bench
-from bench.context import CellContext, make_progress
-from bench.flow import get_flow
-from bench.plan import CellPlan, load_bundle, plain_config
+from bench.flows.base import get_flow
+from bench.planning.plan import CellPlan, load_bundle, plain_config
 from bench.plugins import import_plugins
-from bench.store import RESULT_SCHEMA, ResultStore, check_metrics
+from bench.results.context import CellContext
+from bench.results.store import RESULT_SCHEMA, ResultStore, check_metrics
 from bench.threads import torch_threads
 from core.cpu_isa import cpu_features, cpu_model, pin_cpu_isa
 from core.errors import BenchError
 from core.io import atomic_write_text
 from core.thread_wait import WAIT_POLICY_ENV
 from methods.base import method_spec
-
-EXECUTORS = ("local", "slurm")
 
 
 @dataclass(frozen=True)
@@ -90,7 +88,7 @@ def collect_versions() -> dict[str, Any]:
     import sklearn
     import torch
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     commit = _git(["rev-parse", "HEAD"], root)
     status = _git(["status", "--porcelain", "--untracked-files=no"], root) if commit else None
     return {
@@ -189,126 +187,3 @@ def run_job(job: CellJob) -> CellOutcome:
                            notices=tuple(notices))
     return CellOutcome(job.plan.id, label, True, time.perf_counter() - start,
                        metrics=result["metrics"], notices=tuple(notices))
-
-
-def run_grid(
-    plans: Sequence[CellPlan],
-    store: ResultStore,
-    *,
-    jobs: int = 1,
-    executor: str = "local",
-    data_dir: str | None = None,
-    plugins: Sequence[str] = (),
-    quiet: bool = True,
-    report: Callable[[CellOutcome], None] | None = None,
-    announce: Callable[[CellPlan], None] | None = None,
-    slurm_options: dict[str, Any] | None = None,
-    notice: Callable[[str], None] | None = None,
-) -> list[CellOutcome]:
-    """Run every incomplete cell of ``plans`` (complete ones are skipped) under the lock.
-
-    Each cell runs on its plan's torch thread count (``CellPlan.threads``) whatever ``jobs`` and
-    ``executor`` are, so a cell's numbers do not depend on how it was scheduled.
-    ``announce(plan)`` is called when a cell starts: with ``jobs`` > 1 a worker is handed a cell
-    only when one is free, so the announced cells are the running ones;
-    ``report(outcome)`` when it ends; ``notice(line)`` when a damaged result is moved aside to
-    be recomputed, or a damaged stage cache was (reported when its cell ends). A grid whose
-    cells are all complete writes nothing (no lock either), so it also works on a read-only
-    results folder.
-    """
-    if jobs < 1:
-        raise BenchError(f"--jobs must be >= 1, got {jobs}")
-    if executor not in EXECUTORS:
-        raise BenchError(f"unknown executor {executor!r} (expected one of {', '.join(EXECUTORS)})")
-    store.check_folder()
-    if all(store.is_complete(plan.id) for plan in plans):
-        return []
-    with store.lock():
-        store.clean_stale_temporaries()
-        todo = []
-        for plan in plans:
-            status = store.status(plan.id)
-            if status == "damaged":
-                problem = _damage(store, plan.id)
-                moved = store.move_aside(plan.id)
-                if notice is not None:
-                    notice(f"moved aside {problem} to {moved}; the cell is recomputed")
-            if status != "done":
-                todo.append(plan)
-        versions = collect_versions() if todo else {}
-        cell_jobs = [
-            CellJob(plan, str(store.root), data_dir, tuple(plugins), quiet or jobs > 1, versions)
-            for plan in todo
-        ]
-        bar = make_progress(len(plans), "cells", quiet)
-        bar.update(len(plans) - len(todo))
-        outcomes: list[CellOutcome] = []
-
-        def done(outcome: CellOutcome) -> None:
-            outcomes.append(outcome)
-            if notice is not None:
-                for line in outcome.notices:
-                    notice(line)
-            bar.update(1)
-            if report is not None:
-                report(outcome)
-
-        try:
-            if executor == "slurm":
-                for outcome in _run_slurm(cell_jobs, store, slurm_options or {}):
-                    done(outcome)
-            elif jobs == 1 or len(cell_jobs) <= 1:
-                for job in cell_jobs:
-                    if announce is not None:
-                        announce(job.plan)
-                    done(run_job(job))
-            else:
-                import multiprocessing
-
-                context = multiprocessing.get_context("spawn")
-                with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-                    waiting = iter(cell_jobs)
-                    running: set[Future[CellOutcome]] = set()
-
-                    def start_next() -> None:
-                        job = next(waiting, None)
-                        if job is not None:
-                            if announce is not None:
-                                announce(job.plan)
-                            running.add(pool.submit(run_job, job))
-
-                    for _ in range(jobs):
-                        start_next()
-                    while running:
-                        finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                        for future in finished:
-                            running.discard(future)
-                            done(future.result())
-                            start_next()
-        finally:
-            bar.close()
-    return outcomes
-
-
-def _damage(store: ResultStore, cell_id: str) -> str:
-    """What is wrong with a damaged result, in a few words (for the notice)."""
-    try:
-        store.load(cell_id)
-    except BenchError as err:
-        return str(err).split(": expected a result.json")[0]
-    return f"result {store.result_path(cell_id)}"
-
-
-def _run_slurm(
-    cell_jobs: list[CellJob], store: ResultStore, options: dict[str, Any]
-) -> list[CellOutcome]:
-    """Submit every cell as one SLURM array via submitit and wait for them (optional extra)."""
-    try:
-        from bench.slurm import run_slurm
-    except ModuleNotFoundError as err:
-        if err.name != "submitit":
-            raise
-        raise BenchError(
-            "--executor slurm needs submitit: pip install -e '.[slurm]'"
-        ) from None
-    return run_slurm(cell_jobs, store.root, options)

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from bench.context import CellContext
-from bench.flow import StepProgress, metrics_provider, register_flow, score_encoder
+from bench.flows.base import StepProgress, metrics_provider, register_flow, score_encoder
+from bench.results.context import CellContext
 from core.errors import BenchError
 from methods.base import METHODS, method_spec
 

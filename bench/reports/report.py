@@ -4,8 +4,8 @@ The folder is self-contained (no server, no network): figures, result files and 
 copied into it, and the plots drawn here (per-metric distributions over seeds, training losses,
 the generator asset's curves) are PNG files beside the pages. It holds the leaderboard's headline
 and full tables (the same numbers and the same bold rule, from
-:func:`bench.leaderboard.build_tables`: median [interval] over seeds, bold only where the best
-row's seeds beat the runner-up's), per table its best-vs-runner-up comparisons and a box/strip
+:func:`bench.reports.leaderboard.build_tables`: median [interval] over seeds, bold only where the
+best row's seeds beat the runner-up's), per table its best-vs-runner-up comparisons and a box/strip
 plot per headline metric with every seed as a point, the methods' traversal grids and R heatmaps
 side by side by seed, the generator assets the cells used, the photos edited with ``bench edit``
 (``<results>/edits/``: reconstructions and edit grids), and every cell: complete, failed
@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.flow import score_metadata
-from bench.leaderboard import (
+from bench.flows.base import score_metadata
+from bench.reports.leaderboard import (
     SeparationLine,
     Table,
     build_tables,
@@ -40,7 +40,7 @@ from bench.leaderboard import (
     separation_lines,
     separation_note,
 )
-from bench.store import RESULT_FILE, InvalidResult, ResultStore
+from bench.results.store import RESULT_FILE, InvalidResult, ResultStore
 from core.errors import BenchError
 from core.io import atomic_path, atomic_write_text, dumps_json, read_json
 from metrics.registry import ScoreKey
@@ -48,7 +48,7 @@ from metrics.registry import ScoreKey
 REPORT_DIR = "report"
 ERROR_FILE = "error.txt"
 FIGURE_ORDER = ("traversal", "r_heatmap")
-SOURCE_ROOT = Path(__file__).resolve().parent.parent  # the source tree, when run from one
+SOURCE_ROOT = Path(__file__).resolve().parents[2]  # the source tree, when run from one
 # Quality-over-kimg figures of the shipped generator assets, found in a source tree's docs/.
 GENERATOR_CURVES = {"shapes3d_generator": (
     "docs/shapes3d-generator-shipped-curve.png",
@@ -164,7 +164,7 @@ def find_loss_logs(root: Path, result: dict[str, Any]) -> tuple[list[LossLog], l
 
 
 def _pyplot() -> Any:
-    from bench.figures import _pyplot as pyplot
+    from bench.flows.figures import _pyplot as pyplot
 
     return pyplot()
 
@@ -212,8 +212,8 @@ def plot_seed_distributions(table: Table, metrics: list[str], path: Path) -> Non
     its seeds where several share a value), a bar at the median and, where the row has
     :data:`BOX_MIN_SEEDS` seeds or more, a box (quartiles, whiskers to the smallest and largest
     seed): the distribution over seeds, as disentanglement_lib draws it, without pretending that
-    two seeds have quartiles. A column's bold row (see :mod:`bench.leaderboard`) has its label in
-    bold and its points in black."""
+    two seeds have quartiles. A column's bold row (see :mod:`bench.reports.leaderboard`) has its
+    label in bold and its points in black."""
     plt = _pyplot()
     width = max(3.2, 0.9 * len(table.rows) + 1.2)
     columns = max(1, min(len(metrics), int(18 // width)))  # panels side by side up to ~18 in
@@ -400,7 +400,7 @@ def _table_views(tables: list[Table], cells: dict[str, Cell], work: Path) -> lis
 def _generators(results: Iterable[dict[str, Any]], work: Path) -> list[dict[str, Any]]:
     """The generator assets named in the cells' bundle identities, with their recorded quality
     and curves."""
-    from bench.bundles import WEIGHTS_DIR
+    from bench.planning.bundles import WEIGHTS_DIR
 
     files = sorted({str(g["file"]) for r in results
                     if isinstance(g := r.get("bundle_identity", {}).get("generator"), dict)
@@ -483,7 +483,7 @@ def _edits(root: Path, work: Path) -> tuple[list[dict[str, Any]], list[str]]:
 def _environment() -> Any:
     import jinja2
 
-    env = jinja2.Environment(loader=jinja2.PackageLoader("bench", "templates"),
+    env = jinja2.Environment(loader=jinja2.PackageLoader("bench.reports", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]),
                              trim_blocks=True, lstrip_blocks=True,
                              undefined=jinja2.StrictUndefined)

@@ -12,13 +12,13 @@ per column the best and the runner-up and whether the seeds separate them. The C
 hold every score.
 
 Every metric cell shows the median over seeds and the order-statistic interval for it that the
-seed count supports (:func:`bench.seed_stats.median_interval`: the seeds' range below 6 seeds,
-with its coverage stated per table). A column's best median (direction from
-``bench.flow.score_metadata()``; unknown keys are never marked) is bold in Markdown, LaTeX and
+seed count supports (:func:`bench.reports.seed_stats.median_interval`: the seeds' range below 6
+seeds, with its coverage stated per table). A column's best median (direction from
+``bench.flows.base.score_metadata()``; unknown keys are never marked) is bold in Markdown, LaTeX and
 the HTML report, and flagged in a ``<metric>_best`` CSV column, only where its seeds beat the
 runner-up's (the second-best median) on the seeds both have: one-sided exact Wilcoxon
-signed-rank test, p ≤ 0.05 (:func:`bench.seed_stats.separate_best`). Fewer than 5 common seeds
-can never reach that, so such columns are 'not separable', whatever their medians.
+signed-rank test, p ≤ 0.05 (:func:`bench.reports.seed_stats.separate_best`). Fewer than 5
+common seeds can never reach that, so such columns are 'not separable', whatever their medians.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ import numpy as np
 from scipy import stats
 from tabulate import tabulate
 
-from bench.seed_stats import (
+from bench.reports.seed_stats import (
     LEVEL,
     MIN_SEEDS_ONE_SIDED,
     MedianInterval,
@@ -59,7 +59,8 @@ class Summary:
     """Mean, sample std and 95% t-interval of one metric over seeds (std/CI NaN when n = 1).
 
     The leaderboard shows medians and order-statistic intervals instead
-    (:func:`bench.seed_stats.median_interval`); the CSV keeps the mean and std beside them."""
+    (:func:`bench.reports.seed_stats.median_interval`); the CSV keeps the mean and std beside
+    them."""
 
     n: int
     mean: float
@@ -199,7 +200,7 @@ def bundle_differences(identities: Sequence[dict[str, Any]]) -> list[str | None]
 
 
 def _metric_info() -> dict[str, Any]:
-    from bench.flow import score_metadata  # the flows' own keys too (imports torch)
+    from bench.flows.base import score_metadata  # the flows' own keys too (imports torch)
 
     return score_metadata()
 

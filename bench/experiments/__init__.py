@@ -1,0 +1,1 @@
+"""Experiments built on the grid machinery (the L2-mask ablation)."""
