@@ -320,10 +320,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     # value answers at once.
     check_data_dir(args.data_dir)
     grid = grid_from_args(args)
-    if grid.methods:
-        from methods.base import check_method_names
-
-        check_method_names(grid.methods)
     threads = resolve_threads(args.threads)
     if args.jobs < 1:
         raise BenchError(f"--jobs must be >= 1, got {args.jobs}")

@@ -10,13 +10,6 @@ from typing import Any, Generic, TypeVar
 T = TypeVar("T")
 
 
-def unknown_name_message(kind: str, name: str, known: list[str]) -> str:
-    """``unknown <kind> '<name>'`` with close names suggested and the ``known`` ones listed."""
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(close)}?" if close else ""
-    return f"unknown {kind} {name!r}{hint} (known: {', '.join(sorted(known))})"
-
-
 class UnknownNameError(KeyError, ValueError):
     """Raised for a name that no registry entry has; the message suggests close names."""
 
@@ -67,7 +60,9 @@ class Registry(Generic[T]):
         return self.entry(name).obj
 
     def unknown_message(self, name: str) -> str:
-        return unknown_name_message(self.kind, name, self.names())
+        close = difflib.get_close_matches(name, list(self._entries), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        return f"unknown {self.kind} {name!r}{hint} (known: {', '.join(self.names())})"
 
     def names(self) -> list[str]:
         return sorted(self._entries)

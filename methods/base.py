@@ -7,7 +7,7 @@ Two kinds:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from core.config import resolve_config
-from core.registry import Registry, UnknownNameError, unknown_name_message
+from core.registry import Registry
 
 MethodKind = Literal["directions", "representation"]
 
@@ -71,24 +71,6 @@ def register_method(
     spec = MethodSpec(kind, config_cls, dict(profiles or {}), tuple(requires), load_output,
                       resumable)
     return METHODS.register(name, description=description, spec=spec, **meta)
-
-
-# The names the built-in method modules register (a test holds the two equal), so that a
-# grid's method names are checked before those modules are imported: they import torch, which
-# takes seconds, and a mistyped name should answer at once.
-BUILTIN_METHOD_NAMES = frozenset({
-    "beta-vae", "contrafeat-bi", "contrafeat-pt", "corr-intervention", "corr-optimize",
-    "factor-vae", "ganspace", "ganspace+att", "latentclr", "latentclr+att", "oracle", "random",
-    "recog", "recog+att", "sefa", "sefa+att"})
-
-
-def check_method_names(names: Iterable[str]) -> None:
-    """An UnknownNameError (the registry's message) for the first of ``names`` that is neither
-    a built-in method nor registered (by a plugin), without importing the built-in modules."""
-    known = sorted(BUILTIN_METHOD_NAMES | set(METHODS.names()))
-    for name in names:
-        if name not in known:
-            raise UnknownNameError(unknown_name_message(METHODS.kind, name, known))
 
 
 def method_spec(name: str) -> MethodSpec:

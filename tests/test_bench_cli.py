@@ -66,7 +66,6 @@ def test_an_oversubscribed_layout_warns_once_and_goes_on(toys, capsys, tmp_path,
 
 
 @pytest.mark.parametrize("args", [["--seeds", "x"], ["--data-dir", "no/such/folder"],
-                                  ["--methods", "sefa,nosuch"],
                                   ["--threads", "0"], ["--jobs", "0"], ["--max-cells", "0"],
                                   ["--grid", "no-such-grid.toml"]])
 def test_a_bad_argument_answers_before_torch_is_imported(tmp_path, args):

@@ -183,21 +183,6 @@ def test_stable_int_differs_by_name():
     assert 0 <= stable_int("x") < 2**64
 
 
-def test_the_builtin_method_names_are_the_ones_the_builtin_modules_register():
-    """``BUILTIN_METHOD_NAMES`` lets the CLI check a grid's names before importing torch; it
-    must list exactly what the modules register (plugins come on top)."""
-    import pkgutil
-
-    import methods
-    from methods.base import BUILTIN_METHOD_NAMES, METHODS, import_builtin_methods
-
-    import_builtin_methods()
-    builtin = {entry.name for entry in METHODS.entries()
-               if any(entry.obj.__module__ == f"methods.{info.name}"
-                      for info in pkgutil.iter_modules(methods.__path__))}
-    assert builtin == BUILTIN_METHOD_NAMES
-
-
 def test_every_numeric_setting_declares_its_range():
     """Each number a user may set (every method's config, the group VAE's) has a Range, and
     each Range names a field: a value outside it is refused when the grid is planned."""
