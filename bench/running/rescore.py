@@ -38,6 +38,7 @@ from bench.results.context import CellContext
 from bench.results.store import ResultStore
 from bench.running.worker import collect_versions
 from bench.threads import torch_threads
+from core.cpu_isa import cpu_model
 from core.io import read_json
 from methods.base import method_spec
 
@@ -128,9 +129,10 @@ def rescore_cell(plan: CellPlan, store: ResultStore, data_dir: str | None,
             discovery_stage(ctx, generator, directions, settings)
             recomputed = read_json(Path(scratch) / R_FILE)
         difference = r_difference(recomputed, read_json(committed_r))
-        if difference is not None:
-            return refuse(f"the recomputed R differs from {committed_r} ({difference})")
         result = store.load(plan.id)
+        if difference is not None:
+            return refuse(f"the recomputed R differs from {committed_r} ({difference})"
+                          f"{_host_hint(result)}")
         recorded = {s.get("name"): s.get("key") for s in result.get("stages", [])
                     if isinstance(s, dict)}
         changed = [name for name in PROOF_STAGES if recorded.get(name) != ctx.stage_keys[name]]
@@ -151,6 +153,17 @@ def rescore_cell(plan: CellPlan, store: ResultStore, data_dir: str | None,
         "seconds": round(seconds, 3)}
     store.write(plan.id, result)
     return RescoreOutcome(plan.id, label, True, seconds, scores=scores)
+
+
+def _host_hint(result: dict[str, Any]) -> str:
+    """Where the cell ran on another CPU model than this host, a clause saying so."""
+    host = result.get("host")
+    theirs = host.get("cpu_model") if isinstance(host, dict) else None
+    ours = cpu_model()
+    if theirs is None or theirs == ours:
+        return ""
+    return (f"; the cell ran on {theirs}, this host is {ours}, and oneDNN's kernels are not "
+            "pinned across CPU models (core/cpu_isa.py): rescore it on a host like its own")
 
 
 def rescore(plans: Sequence[CellPlan], store: ResultStore, data_dir: str | None, *,
