@@ -417,7 +417,8 @@ def cmd_rescore(args: argparse.Namespace) -> int:
                 print(f"rescored {outcome.label} ({outcome.seconds:.0f} s): {shown}",
                       file=sys.stderr, flush=True)
         else:
-            print(f"REFUSED  {outcome.message}", file=sys.stderr, flush=True)
+            print(f"REFUSED  {outcome.message} ({outcome.seconds:.0f} s)", file=sys.stderr,
+                  flush=True)
 
     outcomes = rescore(plans, store, args.data_dir, quiet=_quiet(args), report=report)
     refused = sum(not outcome.rescored for outcome in outcomes)

@@ -208,6 +208,16 @@ def test_cells_record_the_score_and_rescore_fills_it_in_equal(tiny_oracle_grid, 
     oracle_line = next(line for line in one_row.split("### Direction recovery")[1].splitlines()
                        if line.startswith("| oracle"))
     assert oracle_line.split("|")[3].strip() == "–"
+    assert main(["report", "--results", str(root)]) == 0
+    index = (root / "report" / "index.html").read_text()
+    assert index.count('<table class="recovery"') == 2 and "random W+ p95" in index
+
+
+def test_rescore_of_a_missing_results_folder_is_one_line(tmp_path, capsys) -> None:
+    assert main(["rescore", "--datasets", "shapes3d-oracle", "--results",
+                 str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nowhere not found: expected the folder" in err
 
 
 def _made_up(cell_id: str, method: str, seed: int, score: float | None) -> dict:
