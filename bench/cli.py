@@ -411,6 +411,8 @@ def cmd_rescore(args: argparse.Namespace) -> int:
     lines = not args.quiet
 
     def report(outcome: Any) -> None:
+        for line in outcome.notices:
+            print(line, file=sys.stderr, flush=True)
         if outcome.rescored:
             if lines:
                 shown = ", ".join(f"{k} {v:.3f}" for k, v in sorted(outcome.scores.items()))

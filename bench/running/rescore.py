@@ -56,6 +56,7 @@ class RescoreOutcome:
     seconds: float
     message: str = ""
     scores: dict[str, float] | None = None
+    notices: tuple[str, ...] = ()  # damaged stage caches moved aside and recomputed
 
 
 def needs_rescore(plan: CellPlan, store: ResultStore, true_directions: bool) -> bool:
@@ -104,10 +105,12 @@ def rescore_cell(plan: CellPlan, store: ResultStore, data_dir: str | None,
     start = time.perf_counter()
     label = plan.cell.label
     committed_r = store.run_dir(plan.id) / R_FILE
+    notices: list[str] = []
 
     def refuse(why: str) -> RescoreOutcome:
         return RescoreOutcome(plan.id, label, False, time.perf_counter() - start,
-                              f"{label} [{plan.id}]: {why}; not rescored")
+                              f"{label} [{plan.id}]: {why}; not rescored",
+                              notices=tuple(notices))
 
     if not committed_r.is_file():
         return refuse(f"no {committed_r}: nothing to prove the recomputed directions against")
@@ -122,7 +125,7 @@ def rescore_cell(plan: CellPlan, store: ResultStore, data_dir: str | None,
         with tempfile.TemporaryDirectory(prefix=".rescore-", dir=store.root) as scratch:
             ctx = CellContext(cell=plan.cell, bundle=bundle, config=config, store=store,
                               artifacts_dir=Path(scratch), stage_versions=plan.stage_versions,
-                              quiet=quiet, threads=plan.threads)
+                              quiet=quiet, threads=plan.threads, notices=notices)
             settings = flow_settings(ctx.profile, bundle.protocol.get(ctx.profile))
             generator = flow_generator(ctx)
             directions = scored_directions(ctx, generator, settings)
@@ -152,7 +155,7 @@ def rescore_cell(plan: CellPlan, store: ResultStore, data_dir: str | None,
         "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "seconds": round(seconds, 3)}
     store.write(plan.id, result)
-    return RescoreOutcome(plan.id, label, True, seconds, scores=scores)
+    return RescoreOutcome(plan.id, label, True, seconds, scores=scores, notices=tuple(notices))
 
 
 def _host_hint(result: dict[str, Any]) -> str:
