@@ -1,4 +1,5 @@
-"""Command line: ``python -m bench run|list|leaderboard|report|compare|check|prepare|edit`` plus the
+"""Command line: ``python -m bench run|rescore|list|leaderboard|report|compare|check|prepare|edit``
+plus the
 tools ``train-generator``, ``train-predictor``, ``quality`` and ``ablation``.
 
 Bad input (a bad argument or value, a damaged file, an unusable folder) ends with one line
@@ -102,6 +103,30 @@ def build_parser() -> argparse.ArgumentParser:
                      help="do not print the leaderboard of the grid afterwards")
     run.add_argument("--max-cells", type=int, default=None, metavar="N",
                      help="refuse a grid of more than N cells (default 100,000)")
+
+    rescore = sub.add_parser(
+        "rescore", help="fill in the direction-recovery score of a grid's done oracle cells "
+        "that lack it, without rerunning them",
+        description="For each done directions cell of the grid on a bundle with true "
+        "directions (shapes3d-oracle, shapes3d-oracle-layered) whose result.json has no "
+        "direction-recovery score: recompute its directions (the method's run with the cell's "
+        "config, seed and --threads; from the stage cache where present) and its R matrix; "
+        "only where R equals the cell's R.json to the last digit is the score written into "
+        "result.json (with a 'rescored' record). Other cells: one line each, left as they "
+        "were (exit code 1).")
+    _common(rescore)
+    rescore.add_argument("--grid", help="grid TOML file (the cells whose ids to look up)")
+    rescore.add_argument("--methods", help="comma-separated method names")
+    rescore.add_argument("--datasets", help="comma-separated dataset names")
+    rescore.add_argument("--seeds", help="seeds: '0-4', '0,2,5' (default 0)")
+    rescore.add_argument("--profile", help="quick or paper (default quick)")
+    rescore.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                         help="config override, as given to `bench run`")
+    _threads_option(rescore)
+    rescore.add_argument("--results", default=DEFAULT_RESULTS, help="results folder")
+    rescore.add_argument("--data-dir", help="folder with real dataset files (else $BENCH_DATA)")
+    rescore.add_argument("--dry-run", action="store_true",
+                         help="list the cells that would be rescored")
 
     lister = sub.add_parser("list", help="list registered methods, datasets or metrics")
     _common(lister)
@@ -250,9 +275,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         _load_plugins(args)
-        handler = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard,
-                   "report": cmd_report, "compare": cmd_compare, "check": cmd_check,
-                   "prepare": cmd_prepare, "edit": cmd_edit}[args.command]
+        handler = {"run": cmd_run, "rescore": cmd_rescore, "list": cmd_list,
+                   "leaderboard": cmd_leaderboard, "report": cmd_report,
+                   "compare": cmd_compare, "check": cmd_check, "prepare": cmd_prepare,
+                   "edit": cmd_edit}[args.command]
         return handler(args)
     except (BenchError, UnknownNameError, FileNotFoundError) as err:
         return _user_error(args, str(err))
@@ -365,6 +391,43 @@ def cmd_run(args: argparse.Namespace) -> int:
         results = store.results({plan.id for plan in plans})
         print(render_markdown(build_tables(results), store.root, store.root))
     return 1 if failed else 0
+
+
+def cmd_rescore(args: argparse.Namespace) -> int:
+    from bench.planning.plan import plan_grid
+    from bench.results.store import ResultStore
+    from bench.running.rescore import rescore, rescore_plans
+
+    check_data_dir(args.data_dir)
+    store = ResultStore(args.results)
+    store.check_folder(must_exist=True)
+    plans = plan_grid(grid_from_args(args), args.data_dir, resolve_threads(args.threads))
+    if args.dry_run:
+        todo = rescore_plans(plans, store, args.data_dir)
+        for plan in todo:
+            print(f"rescore  {plan.id}  {plan.cell.label}")
+        print(f"{len(plans)} cell(s): {len(todo)} to rescore")
+        return 0
+    lines = not args.quiet
+
+    def report(outcome: Any) -> None:
+        for line in outcome.notices:
+            print(line, file=sys.stderr, flush=True)
+        if outcome.rescored:
+            if lines:
+                shown = ", ".join(f"{k} {v:.3f}" for k, v in sorted(outcome.scores.items()))
+                print(f"rescored {outcome.label} ({outcome.seconds:.0f} s): {shown}",
+                      file=sys.stderr, flush=True)
+        else:
+            print(f"REFUSED  {outcome.message} ({outcome.seconds:.0f} s)", file=sys.stderr,
+                  flush=True)
+
+    outcomes = rescore(plans, store, args.data_dir, quiet=_quiet(args), report=report)
+    refused = sum(not outcome.rescored for outcome in outcomes)
+    print(f"{len(plans)} cell(s): {len(outcomes) - refused} rescored, {refused} refused, "
+          f"{len(plans) - len(outcomes)} not needing it (results in {store.root})",
+          file=sys.stderr)
+    return 1 if refused else 0
 
 
 def _max_cells(args: argparse.Namespace) -> int:

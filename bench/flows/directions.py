@@ -44,6 +44,7 @@ from distill import group_vae
 from distill.pairs import DEFAULT_DEDUP_THRESHOLD, deduplicate, make_pairs
 from methods.base import METHODS, method_spec
 from methods.directions import Directions
+from metrics import recovery
 from metrics.discovery import (
     CalibrationConfig,
     DiscoveryConfig,
@@ -52,6 +53,7 @@ from metrics.discovery import (
     fixed_scales,
     score_matrix,
 )
+from metrics.recovery import direction_recovery
 from metrics.registry import ScoreKey
 from models.generator import Generator
 
@@ -102,6 +104,11 @@ def settings_identity(settings: DirectionsFlowSettings) -> dict[str, Any]:
             del out[name]
     return out
 
+
+# The result.json block of the direction-recovery score and the name its random reference's
+# generator is derived from (``CellContext.rng``: SeedSequence([cell seed, stable_int(name)])).
+RECOVERY_RECORD = "direction_recovery"
+RECOVERY_RNG = "direction-recovery"
 
 # The score key this flow computes itself (the others are registered metrics' and
 # metrics.discovery's); the threshold is configurable (dedup_threshold), so the text names it.
@@ -192,16 +199,78 @@ def attribute_predict(predictor: Any) -> tuple[Any, list[str]]:
 def run_directions_flow(ctx: CellContext) -> dict[str, float]:
     """Run (or load from cache) every stage of one directions cell; return its metrics."""
     settings = flow_settings(ctx.profile, ctx.bundle.protocol.get(ctx.profile))
+    bundle = ctx.bundle
+    generator = flow_generator(ctx)
+    directions = scored_directions(ctx, generator, settings)
+    calibration = directions.meta["calibration"]
+    metrics: dict[str, float] = {
+        "edit_w_plus_displacement": float(calibration["mean_w_plus_displacement"]),
+        "edit_capped_fraction": float(np.mean(calibration["capped"])),
+    }
+    scored = directions.num_directions
+    names = list(directions.meta.get("names") or [f"d{j}" for j in range(scored)])[:scored]
+
+    r_matrices: dict[str, np.ndarray] | None = None
+    attribute_names: list[str] = []
+    if "predictor" in bundle.provides():
+        r_matrices, attribute_names, scores = discovery_stage(ctx, generator, directions,
+                                                              settings)
+        metrics.update(scores)
+
+    if bundle.ground_truth is not None:
+        metrics.update(_distillation_stages(ctx, generator, directions, settings))
+
+    _figures(ctx, generator, directions, names, r_matrices, attribute_names, settings)
+    recovered = recovery_scores(ctx, directions)
+    if recovered is not None:
+        scores, record = recovered
+        metrics.update(scores)
+        ctx.records[RECOVERY_RECORD] = record
+    return metrics
+
+
+def flow_generator(ctx: CellContext) -> Generator:
+    """The bundle's generator, frozen (a BenchError where the bundle has none)."""
+    if "generator" not in ctx.bundle.provides():
+        raise BenchError(f"dataset {ctx.bundle.name!r} has no generator; method "
+                         f"{ctx.cell.method!r} needs one")
+    generator = ctx.bundle.generator
+    if hasattr(generator, "requires_grad_"):
+        generator.requires_grad_(False)
+    return generator
+
+
+def recovery_scores(ctx: CellContext, directions: Directions
+                    ) -> tuple[dict[str, float], dict[str, Any]] | None:
+    """Direction recovery of the scored ``directions`` on a bundle that knows its factor
+    directions (capability ``true_directions``; None elsewhere): the score keys for the metrics
+    and the ``direction_recovery`` record of result.json (version, per-factor values, random
+    reference). Cheap and deterministic: the reference's draws come from
+    ``ctx.rng(RECOVERY_RNG)``, i.e. from the cell seed, so a rescored cell gets the same."""
+    if "true_directions" not in ctx.bundle.provides():
+        return None
+    generator = ctx.bundle.generator
+    homes = getattr(generator, "factor_layers", None) if directions.num_ws > 1 else None
+    readings = direction_recovery(directions.vectors.numpy(),
+                                  generator.true_directions().detach().cpu().numpy(), homes,
+                                  ctx.rng(RECOVERY_RNG))
+    keys = {"w": recovery.W_KEY, "wplus": recovery.WPLUS_KEY}
+    scores = {keys[space]: reading.score for space, reading in readings.items()}
+    record = {"version": recovery.RECOVERY_VERSION, "directions": directions.num_directions,
+              "random_draws": recovery.RANDOM_DRAWS,
+              "reference_quantile": recovery.REFERENCE_QUANTILE,
+              **{space: reading.as_dict() for space, reading in readings.items()}}
+    return scores, record
+
+
+def scored_directions(ctx: CellContext, generator: Generator,
+                      settings: DirectionsFlowSettings) -> Directions:
+    """Stages "discover" (the method's run) and "calibrate" (edit scales of the first
+    ``discovery.num_directions``): the scored directions every later stage uses."""
     method = ctx.cell.method
     spec = method_spec(method)
     run = METHODS.get(method)
     bundle = ctx.bundle
-    if "generator" not in bundle.provides():
-        raise BenchError(f"dataset {bundle.name!r} has no generator; method {method!r} needs one")
-    generator = bundle.generator
-    if hasattr(generator, "requires_grad_"):
-        generator.requires_grad_(False)
-
     discover_inputs = {"method": method, "config": asdict(ctx.config), "seed": ctx.seed,
                        "dataset": bundle.identity}
 
@@ -237,32 +306,16 @@ def run_directions_flow(ctx: CellContext) -> dict[str, float]:
                         "calibration": asdict(settings.calibration), "scored": scored}
     if settings.edit_scale is not None:  # a later field: absent from the keys made before it
         calibrate_inputs["edit_scale"] = settings.edit_scale
-    directions = ctx.stage("calibrate", calibrate_inputs, calibrate, Directions.load)
-    calibration = directions.meta["calibration"]
-    metrics: dict[str, float] = {
-        "edit_w_plus_displacement": float(calibration["mean_w_plus_displacement"]),
-        "edit_capped_fraction": float(np.mean(calibration["capped"])),
-    }
-    names = list(directions.meta.get("names") or [f"d{j}" for j in range(scored)])[:scored]
-
-    r_matrices: dict[str, np.ndarray] | None = None
-    attribute_names: list[str] = []
-    if "predictor" in bundle.provides():
-        r_matrices, attribute_names, scores = _discovery_stage(ctx, generator, directions,
-                                                               settings)
-        metrics.update(scores)
-
-    if bundle.ground_truth is not None:
-        metrics.update(_distillation_stages(ctx, generator, directions, settings))
-
-    _figures(ctx, generator, directions, names, r_matrices, attribute_names, settings)
-    return metrics
+    return ctx.stage("calibrate", calibrate_inputs, calibrate, Directions.load)
 
 
-def _discovery_stage(
+def discovery_stage(
     ctx: CellContext, generator: Generator, directions: Directions,
     settings: DirectionsFlowSettings,
 ) -> tuple[dict[str, np.ndarray], list[str], dict[str, float]]:
+    """Stage "discovery-metrics": the R matrices of ``directions`` from the bundle's predictor,
+    copied into the cell's artifacts (``R.json`` and the arrays); returns them, the attribute
+    names and the discovery scores."""
     predict, attribute_names = attribute_predict(ctx.bundle.predictor)
 
     def compute(directory: Path) -> None:

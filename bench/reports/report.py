@@ -37,6 +37,8 @@ from bench.reports.leaderboard import (
     cell_text,
     interval_note,
     mark_rule,
+    recovery_note,
+    recovery_table,
     separation_lines,
     separation_note,
 )
@@ -355,6 +357,8 @@ class TableView:
     notes: str = ""  # what the intervals are and what the seed counts allow
     separations: list[SeparationLine] = field(default_factory=list)
     seed_plot: str | None = None
+    # the direction-recovery view (headers, rows) where a row has the score (oracle bundles)
+    recovery: tuple[list[str], list[list[str]]] | None = None
 
 
 def _table_views(tables: list[Table], cells: dict[str, Cell], work: Path) -> list[TableView]:
@@ -388,7 +392,7 @@ def _table_views(tables: list[Table], cells: dict[str, Cell], work: Path) -> lis
             side.append({"seed": seed, "entries": entries})
         view = TableView(table, slug, table.headline, rows, seeds, common, protocols, side,
                          has_figures, f"{interval_note(table)} {separation_note(table)}",
-                         separation_lines(table))
+                         separation_lines(table), recovery=recovery_table(table))
         metrics = table.headline or table.metrics[:4]
         if metrics:
             plot_seed_distributions(table, metrics, work / "plots" / f"{slug}-seeds.png")
@@ -556,6 +560,7 @@ def _write_report(root: Path, store: ResultStore, work: Path) -> None:
     edits, edit_notes = _edits(root, work)
     index = env.get_template("index.html.j2").render(
         root=str(root), cells=cells, counts=dict(counts), views=views, mark_rule=mark_rule(),
+        recovery_note=recovery_note(),
         generators=_generators(results, work), missing=missing, edits=edits,
         edit_notes=edit_notes, pages=set(by_id),
         info={k: {"description": v.description, "higher": v.higher_is_better}

@@ -110,7 +110,9 @@ class CellContext:
     (``<results>/runs/<id>/``, saved with the cell),
     ``artifacts`` (dict recorded in result.json, e.g. ``{"figures": {"traversal": path}}``; use
     ``add_artifact``), ``stages`` (list of StageRecord), ``stage_keys`` (stage name -> cache key),
-    ``notices`` (one line per damaged stage cache moved aside and recomputed).
+    ``notices`` (one line per damaged stage cache moved aside and recomputed), ``records``
+    (named JSON blocks the flow adds to result.json beside its metrics, outside the cell id:
+    e.g. ``direction_recovery`` with its version and random reference).
     """
 
     def __init__(
@@ -140,6 +142,7 @@ class CellContext:
         self.stages: list[StageRecord] = []
         self.stage_keys: dict[str, str] = {}
         self.notices: list[str] = notices if notices is not None else []
+        self.records: dict[str, dict[str, Any]] = {}
 
     # -- randomness -------------------------------------------------------------------------
     def seed_sequence(self, name: str) -> np.random.SeedSequence:

@@ -42,7 +42,8 @@ RESULT_FIELDS: dict[str, type | tuple[type, ...]] = {
     "metrics": dict}
 RESULT_OPTIONAL: dict[str, type | tuple[type, ...]] = {
     "schema": int, "config_hash": str, "overrides": dict, "artifacts": dict,
-    "bundle_identity": dict, "torch_threads": int}
+    "bundle_identity": dict, "torch_threads": int, "direction_recovery": dict,
+    "rescored": dict}
 
 
 class InvalidResult(BenchError):

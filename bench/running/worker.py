@@ -166,6 +166,11 @@ def _execute_cell(job: CellJob, notices: list[str]) -> dict[str, Any]:
         "started": started,
         "finished": _now(),
     }
+    clash = sorted(set(ctx.records) & set(result))
+    if clash:
+        raise BenchError(f"flow {plan.kind!r} records {', '.join(clash)}, which result.json "
+                         "already has")
+    result.update(ctx.records)
     store.write(plan.id, result)
     return result
 
