@@ -190,7 +190,8 @@ def test_cells_record_the_score_and_rescore_fills_it_in_equal(tiny_oracle_grid, 
     _strip_score(result_path)
     r_path = root / "runs" / oracle_id / "R.json"
     record = json.loads(r_path.read_text())
-    record["R_absdiff"][0][0] = float(np.nextafter(record["R_absdiff"][0][0], 1.0))
+    committed_value = record["R_absdiff"][0][0]
+    record["R_absdiff"][0][0] = float(np.nextafter(committed_value, 1.0))
     r_path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     before = result_path.read_bytes()
     assert main(["rescore", *GRID, "--results", str(root)]) == 1
@@ -211,6 +212,23 @@ def test_cells_record_the_score_and_rescore_fills_it_in_equal(tiny_oracle_grid, 
     assert main(["report", "--results", str(root)]) == 0
     index = (root / "report" / "index.html").read_text()
     assert index.count('<table class="recovery"') == 2 and "random W+ p95" in index
+
+    # a cell run on another CPU model: its R may differ in the last float32 digits (within
+    # CROSS_CPU_R_TOLERANCE), and the proof says so; a larger difference is still refused
+    result = json.loads(result_path.read_text())
+    result["host"]["cpu_model"] = "Another CPU"
+    result_path.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    for offset, rescored_ok in ((1e-4, False), (5e-7, True)):
+        record["R_absdiff"][0][0] = committed_value + offset
+        r_path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        assert main(["rescore", *GRID, "--results", str(root)]) == (0 if rescored_ok else 1)
+        err = capsys.readouterr().err
+        if not rescored_ok:
+            assert "this host is" in err and "within 1e-05" in err
+    after = json.loads(result_path.read_text())
+    assert "another CPU model" in after["rescored"]["proof"]
+    assert "largest difference 5e-07" in after["rescored"]["proof"]
+    assert after["metrics"]["direction_recovery"] == pytest.approx(1.0, abs=1e-6)
 
 
 def test_rescore_of_a_missing_results_folder_is_one_line(tmp_path, capsys) -> None:
