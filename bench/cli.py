@@ -741,10 +741,10 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
 # Asset tools whose own argparse takes the rest of the command line: name -> (module, summary).
 TOOL_COMMANDS: dict[str, tuple[str, str]] = {
-    "train-generator": ("models.train_gan", "train (or resume) a StyleGAN2 generator"),
-    "train-predictor": ("models.train_predictor", "train an attribute predictor on ground "
+    "train-generator": ("training.train_gan", "train (or resume) a StyleGAN2 generator"),
+    "train-predictor": ("training.train_predictor", "train an attribute predictor on ground "
                         "truth (--ground-truth: shapes3d-synth by default, or mpi3d, cars3d, ...)"),
-    "quality": ("models.quality", "generator-quality figures against rendered images"),
+    "quality": ("training.quality", "generator-quality figures against rendered images"),
     "ablation": ("bench.experiments.ablation",
                  "loss ablations: `ablation l2mask` (ContraFeat Table 8)"),
 }

@@ -109,14 +109,14 @@ def test_prepare_and_train_generator_forwarding(capsys, monkeypatch, tmp_path):
 
     monkeypatch.setitem(sys.modules, "datasets.prepare",
                         types.SimpleNamespace(prepare_dataset=prepare_dataset))
-    monkeypatch.setitem(sys.modules, "models.train_gan", types.SimpleNamespace(main=train_main))
+    monkeypatch.setitem(sys.modules, "training.train_gan", types.SimpleNamespace(main=train_main))
     data = str(tmp_path)  # a --data-dir must exist (checked before the command runs)
     code, out, _ = run_cli(capsys, "prepare", "shapes3d", "--data-dir", data, "--write-h5", "x.h5")
     assert code == 0 and seen["prepare"] == ("shapes3d", data, "x.h5") and '"ok": true' in out
     assert main(["train-generator", "--steps", "3", "--help"]) == 0
     assert seen["train"] == ["--steps", "3", "--help"]
-    for command, module in (("train-predictor", "models.train_predictor"),
-                            ("quality", "models.quality")):
+    for command, module in (("train-predictor", "training.train_predictor"),
+                            ("quality", "training.quality")):
         def tool_main(argv, command=command):
             seen[command] = argv
             return 3

@@ -51,8 +51,9 @@ FIGURE_ORDER = ("traversal", "r_heatmap")
 SOURCE_ROOT = Path(__file__).resolve().parents[2]  # the source tree, when run from one
 # Quality-over-kimg figures of the shipped generator assets, found in a source tree's docs/.
 GENERATOR_CURVES = {"shapes3d_generator": (
-    "docs/shapes3d-generator-shipped-curve.png",
-    "docs/data/generator_curve_tiny32m4_y2.jsonl then docs/data/generator_curve_tiny32m4_b2.jsonl")}
+    "docs/generator/shapes3d-generator-shipped-curve.png",
+    "docs/generator/data/generator_curve_tiny32m4_y2.jsonl then "
+    "docs/generator/data/generator_curve_tiny32m4_b2.jsonl")}
 
 
 @dataclass
