@@ -18,6 +18,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from core.config import check_ranges
+from core.hashing import json_default
 from core.io import atomic_path
 from models.vae import VAE, VAEArchitecture, build_vae, images_to_tensor
 
@@ -229,7 +230,7 @@ class VAEEncoder:
         }
         with atomic_path(directory / WEIGHTS_FILE) as tmp:
             save_file(tensors, str(tmp))
-        text = json.dumps(info, indent=2, sort_keys=True, default=_json_default) + "\n"
+        text = json.dumps(info, indent=2, sort_keys=True, default=json_default) + "\n"
         with atomic_path(directory / META_FILE) as tmp:
             tmp.write_text(text)
 
@@ -310,11 +311,3 @@ def require_ground_truth(bundle: Any, method: str) -> Any:
     return ground_truth
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, (tuple, set)):
-        return list(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
