@@ -135,3 +135,25 @@ def test_run_prints_a_line_per_cell_start_and_end_without_a_terminal(toys, capsy
     _, _, quiet = run_cli(capsys, "run", "--methods", "toy-identity", "--datasets", "toy-data",
                           "--seeds", "2", "--results", str(tmp_path), "--quiet")
     assert not [line for line in quiet.splitlines() if line.startswith(("start", "done"))]
+
+
+def test_user_os_errors_names_the_path_and_lets_other_os_errors_through(tmp_path):
+    """A user's file error is one BenchError line naming the path (its own, else the given
+    one); an error that is not the user's (EIO) or names no path keeps its traceback."""
+    import errno
+
+    from bench.cli import user_os_errors
+    from core.errors import BenchError
+
+    full = OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "x.md"))
+    with pytest.raises(BenchError) as err, user_os_errors("cannot write x to", tmp_path, "see"):
+        raise full
+    assert str(err.value) == f"cannot write x to {tmp_path / 'x.md'} (No space left on device): see"
+    with pytest.raises(BenchError, match=f"^cannot use {tmp_path} \\(Permission denied\\)$"):
+        with user_os_errors("cannot use", tmp_path):
+            raise PermissionError(errno.EACCES, "Permission denied")
+    with pytest.raises(OSError, match="Input/output error"), user_os_errors("cannot use", tmp_path):
+        raise OSError(errno.EIO, "Input/output error", str(tmp_path))
+    with pytest.raises(PermissionError), user_os_errors("cannot use"):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
