@@ -490,9 +490,9 @@ def cmd_list(args: argparse.Namespace) -> int:
             rows.append([entry.name, entry.description])
         headers = ["sensor", "description"]
     else:
-        from bench.reports.leaderboard import _metric_info
+        from bench.flows.base import score_metadata
 
-        for key, info in _metric_info().items():
+        for key, info in score_metadata().items():
             better = "higher" if info.higher_is_better else "lower"
             rows.append([key, better, f"{info.tolerance:g}", info.description])
         headers = ["metric", "better", "tolerance", "description"]
