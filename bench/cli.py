@@ -12,6 +12,7 @@ and ``list`` stay fast (torch takes seconds to import).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import importlib
 import json
@@ -20,7 +21,7 @@ import re
 import sys
 import traceback
 import typing
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,23 @@ PLUGINS_ENV = "BENCH_PLUGINS"
 USER_OS_ERRORS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT,
                             errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENOENT,
                             errno.ENAMETOOLONG, errno.ELOOP})
+WRITABLE_OUT = "expected a writable folder with space (see --out)"
+
+
+@contextlib.contextmanager
+def user_os_errors(doing: str, path: object = None, expected: str = "") -> Iterator[None]:
+    """An OSError of the block that comes from the user's files or folders (``USER_OS_ERRORS``)
+    as one BenchError line: ``{doing} {path} ({reason})[: {expected}]``, the path being the
+    error's own file name, else ``path``. Any other OSError (or one without a path) is not the
+    user's doing and propagates with its traceback."""
+    try:
+        yield
+    except OSError as err:
+        where = err.filename if err.filename is not None else path
+        if err.errno not in USER_OS_ERRORS or where is None:
+            raise
+        tail = f": {expected}" if expected else ""
+        raise BenchError(f"{doing} {where} ({err.strerror}){tail}") from None
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -279,13 +297,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "leaderboard": cmd_leaderboard, "report": cmd_report,
                    "compare": cmd_compare, "check": cmd_check, "prepare": cmd_prepare,
                    "edit": cmd_edit}[args.command]
-        return handler(args)
+        with user_os_errors("cannot use"):
+            return handler(args)
     except (BenchError, UnknownNameError, FileNotFoundError) as err:
         return _user_error(args, str(err))
-    except OSError as err:
-        if err.errno not in USER_OS_ERRORS or err.filename is None:
-            raise
-        return _user_error(args, f"cannot use {err.filename}: {err.strerror}")
     except KeyboardInterrupt:
         print("bench: interrupted (complete cells are kept; rerun to resume)", file=sys.stderr)
         return 130
@@ -538,9 +553,9 @@ def cmd_list(args: argparse.Namespace) -> int:
             rows.append([entry.name, entry.description])
         headers = ["sensor", "description"]
     else:
-        from bench.reports.leaderboard import _metric_info
+        from bench.flows.base import score_metadata
 
-        for key, info in _metric_info().items():
+        for key, info in score_metadata().items():
             better = "higher" if info.higher_is_better else "lower"
             rows.append([key, better, f"{info.tolerance:g}", info.description])
         headers = ["metric", "better", "tolerance", "description"]
@@ -560,12 +575,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else store.root
     results, damaged = store.scan()
     _warn_skipped(damaged)
-    try:
+    with user_os_errors("cannot write the leaderboard to", out, WRITABLE_OUT):
         paths = write_leaderboard(results, store.root, out)
-    except OSError as err:
-        raise BenchError(f"cannot write the leaderboard to {err.filename or out} "
-                         f"({err.strerror}): expected a writable folder with space (see --out)"
-                         ) from None
     print(paths["md"].read_text(encoding="utf-8"))
     print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
     return 0
@@ -580,14 +591,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     store = ResultStore(args.results)
     store.check_folder(must_exist=True)
     _warn_skipped(store.scan()[1])  # another release's result stops here, before any write
-    try:
+    with user_os_errors("cannot write the report to", args.out or args.results, WRITABLE_OUT):
         index = build_report(args.results, args.out)
-    except OSError as err:
-        if err.errno not in USER_OS_ERRORS:
-            raise
-        raise BenchError(f"cannot write the report to {args.out or args.results} "
-                         f"({err.strerror}): expected a writable folder with space (see --out)"
-                         ) from None
     print(index)
     return 0
 
@@ -659,13 +664,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         load_baselines(baselines_dir)  # a damaged baseline file stops the update before the lock
         for line in check_score_keys(results, score_metadata(), args.allow_unchecked):
             print(f"warning: {line}", file=sys.stderr)
-        try:
-            with store.lock():
-                written = update_baselines(baselines_dir, results)
-        except OSError as err:
-            raise BenchError(f"cannot write baselines to {err.filename or baselines_dir} "
-                             f"({err.strerror}): expected a writable folder with space (see "
-                             "--baselines)") from None
+        with (user_os_errors("cannot write baselines to", baselines_dir,
+                             "expected a writable folder with space (see --baselines)"),
+              store.lock()):
+            written = update_baselines(baselines_dir, results)
         print(f"updated {len(results)} baseline cell(s) in " +
               ", ".join(str(p) for p in written))
         return 0
@@ -711,14 +713,10 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         print(f"{args.name}: wrote {args.count} images to {folder}")
         return 0
     try:
-        summary = prepare_dataset(args.name, data_dir=args.data_dir, write_h5=args.write_h5)
+        with user_os_errors(f"prepare {args.name}: cannot use", "a file"):
+            summary = prepare_dataset(args.name, data_dir=args.data_dir, write_h5=args.write_h5)
     except (UnknownNameError, ValueError) as err:  # a loader's diagnosis of the user's file
         raise BenchError(str(err)) from None
-    except OSError as err:
-        if err.errno not in USER_OS_ERRORS:
-            raise
-        raise BenchError(f"prepare {args.name}: cannot use {err.filename or 'a file'} "
-                         f"({err.strerror})") from None
     if isinstance(summary, (dict, list)):
         print(json.dumps(summary, indent=2, sort_keys=True, default=str))
     elif summary is not None:
@@ -804,10 +802,10 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
 # Asset tools whose own argparse takes the rest of the command line: name -> (module, summary).
 TOOL_COMMANDS: dict[str, tuple[str, str]] = {
-    "train-generator": ("models.train_gan", "train (or resume) a StyleGAN2 generator"),
-    "train-predictor": ("models.train_predictor", "train an attribute predictor on ground "
+    "train-generator": ("training.train_gan", "train (or resume) a StyleGAN2 generator"),
+    "train-predictor": ("training.train_predictor", "train an attribute predictor on ground "
                         "truth (--ground-truth: shapes3d-synth by default, or mpi3d, cars3d, ...)"),
-    "quality": ("models.quality", "generator-quality figures against rendered images"),
+    "quality": ("training.quality", "generator-quality figures against rendered images"),
     "ablation": ("bench.experiments.ablation",
                  "loss ablations: `ablation l2mask` (ContraFeat Table 8)"),
 }

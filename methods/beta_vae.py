@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from core.config import check_ranges
 from methods.base import register_method
 from methods.vae_common import (
+    AdamSettings,
     ProgressFn,
     VAEEncoder,
     finish_vae_training,
@@ -25,23 +25,23 @@ from models.vae import bernoulli_reconstruction, gaussian_kl
 
 
 @dataclass(frozen=True)
-class BetaVAEConfig:
-    """β-VAE hyper-parameters; defaults are the reference study's (see module docstring)."""
+class BetaVAEModelSettings:
+    """The β-VAE's own settings, the first fields of ``BetaVAEConfig``."""
 
     num_latents: int = 10
     beta: float = 4.0
     batch_size: int = 64
     steps: int = 300_000
-    lr: float = 1e-4
-    adam_betas: tuple[float, float] = (0.9, 0.999)
-    adam_eps: float = 1e-8
 
     RANGES: ClassVar[dict[str, str]] = {
         "num_latents": "[1, inf)", "beta": "[0, inf)", "batch_size": "[1, inf)",
-        "steps": "[1, inf)", "lr": "(0, inf)", "adam_betas": "[0, 1)", "adam_eps": "(0, inf)"}
+        "steps": "[1, inf)"}
 
-    def __post_init__(self) -> None:
-        check_ranges(self)
+
+@dataclass(frozen=True)
+class BetaVAEConfig(AdamSettings, BetaVAEModelSettings):
+    """β-VAE hyper-parameters (its own, then Adam's); defaults are the reference study's (see
+    module docstring)."""
 
 
 # Quick (2 CPU cores): 1200 steps at lr 5e-4 instead of 300k at 1e-4; about 165 s of one core

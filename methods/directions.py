@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from core.hashing import json_default
 from core.io import atomic_path
 from models.generator import generator_device
 
@@ -125,7 +126,7 @@ class Directions:
         directory.mkdir(parents=True, exist_ok=True)
         tensors = {"vectors": self.vectors.contiguous(), "scale": self.scale.contiguous()}
         meta = {"format_version": FORMAT_VERSION, "meta": self.meta}
-        text = json.dumps(meta, indent=2, sort_keys=True, default=_json_default)
+        text = json.dumps(meta, indent=2, sort_keys=True, default=json_default)
         with atomic_path(directory / TENSORS_FILE) as tmp:
             save_file(tensors, str(tmp))
         with atomic_path(directory / META_FILE) as tmp:
@@ -164,14 +165,6 @@ def orient_signs(vectors: torch.Tensor) -> torch.Tensor:
     pivot = flat.gather(1, flat.abs().argmax(dim=1, keepdim=True)).squeeze(1)
     signs = torch.where(pivot < 0, -1.0, 1.0).to(vectors.dtype)
     return vectors * signs.reshape(-1, *([1] * (vectors.ndim - 1)))
-
-
-def _json_default(obj: Any) -> Any:
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if isinstance(obj, tuple | set):
-        return list(obj)
-    raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
 
 
 @torch.no_grad()

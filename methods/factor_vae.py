@@ -21,9 +21,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from core.config import check_ranges
 from methods.base import register_method
 from methods.vae_common import (
+    AdamSettings,
     ProgressFn,
     VAEEncoder,
     adam,
@@ -36,30 +36,33 @@ from models.vae import bernoulli_reconstruction, gaussian_kl, reparameterise
 
 
 @dataclass(frozen=True)
-class FactorVAEConfig:
-    """FactorVAE hyper-parameters; defaults are the paper's / reference study's."""
+class FactorVAEModelSettings:
+    """The FactorVAE's own settings, the first fields of ``FactorVAEConfig``."""
 
     num_latents: int = 10
     gamma: float = 10.0
     batch_size: int = 64
     steps: int = 300_000
-    lr: float = 1e-4
-    adam_betas: tuple[float, float] = (0.9, 0.999)
-    adam_eps: float = 1e-8
+
+    # batch_size >= 2: the total-correlation term permutes codes across the batch
+    RANGES: ClassVar[dict[str, str]] = {
+        "num_latents": "[1, inf)", "gamma": "[0, inf)", "batch_size": "[2, inf)",
+        "steps": "[1, inf)"}
+
+
+@dataclass(frozen=True)
+class FactorVAEConfig(AdamSettings, FactorVAEModelSettings):
+    """FactorVAE hyper-parameters (its own, the VAE's Adam, then the discriminator's); defaults
+    are the paper's / reference study's."""
+
     disc_layers: int = 6
     disc_width: int = 1000
     disc_lr: float = 1e-4
     disc_adam_betas: tuple[float, float] = (0.5, 0.9)
 
-    # batch_size >= 2: the total-correlation term permutes codes across the batch
     RANGES: ClassVar[dict[str, str]] = {
-        "num_latents": "[1, inf)", "gamma": "[0, inf)", "batch_size": "[2, inf)",
-        "steps": "[1, inf)", "lr": "(0, inf)", "adam_betas": "[0, 1)", "adam_eps": "(0, inf)",
         "disc_layers": "[1, inf)", "disc_width": "[1, inf)", "disc_lr": "(0, inf)",
         "disc_adam_betas": "[0, 1)"}
-
-    def __post_init__(self) -> None:
-        check_ranges(self)
 
 
 # Quick (2 CPU cores): a smaller discriminator (2 × 256; the paper's 6 × 1000 would double the

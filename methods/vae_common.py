@@ -11,12 +11,14 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from core.config import check_ranges
+from core.hashing import json_default
 from core.io import atomic_path
 from models.vae import VAE, VAEArchitecture, build_vae, images_to_tensor
 
@@ -136,6 +138,28 @@ def adam(params: Any, lr: float, betas: tuple[float, float], eps: float = 1e-8
     return torch.optim.Adam(params, lr=lr, betas=betas, eps=eps)
 
 
+@dataclass(frozen=True)
+class AdamSettings:
+    """The VAE trainers' optimiser settings, with their ranges and the range check, shared by the
+    β-VAE, FactorVAE and group-VAE configs. A dataclass lists its bases' fields first (the last
+    base's first), so a config that keeps these three after its own names its own leading fields
+    in a second base: ``class XConfig(AdamSettings, XModelSettings)``."""
+
+    lr: float = 1e-4
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    adam_eps: float = 1e-8
+
+    RANGES: ClassVar[dict[str, str]] = {
+        "lr": "(0, inf)", "adam_betas": "[0, 1)", "adam_eps": "(0, inf)"}
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
+
+    def optimizer(self, params: Any) -> torch.optim.Adam:
+        """Adam over ``params`` with these settings."""
+        return adam(params, self.lr, self.adam_betas, self.adam_eps)
+
+
 # Images per encoder forward in ``VAEEncoder.represent``: the activations of 64 images (the first
 # conv's output is 8 MB) stay clear of the allocator's fresh-mapping path that larger batches hit
 # on every call (page faults), about 2x less CPU per image than 256 on one thread.
@@ -206,7 +230,7 @@ class VAEEncoder:
         }
         with atomic_path(directory / WEIGHTS_FILE) as tmp:
             save_file(tensors, str(tmp))
-        text = json.dumps(info, indent=2, sort_keys=True, default=_json_default) + "\n"
+        text = json.dumps(info, indent=2, sort_keys=True, default=json_default) + "\n"
         with atomic_path(directory / META_FILE) as tmp:
             tmp.write_text(text)
 
@@ -248,13 +272,13 @@ class VAETraining:
 
 
 def start_vae_training(ground_truth: Any, config: Any, seed: int) -> VAETraining:
-    """Build the shared training state from ``config`` (num_latents, batch_size, lr, adam_betas,
-    adam_eps); each random consumer draws from its own named stream of ``seed``."""
+    """Build the shared training state from ``config`` (num_latents, batch_size and the
+    ``AdamSettings``); each random consumer draws from its own named stream of ``seed``."""
     streams = SeedStreams(seed)
     batches = GroundTruthBatches(ground_truth, config.batch_size, streams.numpy("data"))
     arch = VAEArchitecture(config.num_latents, batches.channels)
     vae = build_vae(arch, streams.torch_seed("init")).train()
-    optimizer = adam(vae.parameters(), config.lr, config.adam_betas, config.adam_eps)
+    optimizer = config.optimizer(vae.parameters())
     return VAETraining(streams, batches, vae, streams.torch("noise"), optimizer)
 
 
@@ -287,11 +311,3 @@ def require_ground_truth(bundle: Any, method: str) -> Any:
     return ground_truth
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, (tuple, set)):
-        return list(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -351,19 +351,6 @@ def _scale_search(
     return s_best, f_best, False, config.max_evaluations
 
 
-def _solve_scale(
-    change: Callable[[float], float], target: float, cap: float, config: CalibrationConfig
-) -> tuple[float, float, bool, int]:
-    """Run ``_scale_search`` against a plain function (one evaluation at a time)."""
-    search = _scale_search(target, cap, config)
-    s = next(search)
-    while True:
-        try:
-            s = search.send(change(s))
-        except StopIteration as done:
-            return done.value
-
-
 def _secant_proposal(history: list[tuple[float, float]], target: float) -> float:
     """Next s from the last one or two (s, change) points, assuming change ~ a * s**p."""
     s1, f1 = history[-1]

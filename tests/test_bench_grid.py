@@ -15,7 +15,7 @@ import bench.flows.representation
 from bench.grid import GridSpec, load_grid_file, parse_names, parse_seeds, parse_set_options
 from bench.planning.plan import plan_grid
 from core.errors import BenchError
-from core.hashing import canonical_json, stable_hash, stable_int
+from core.hashing import canonical_json, json_default, stable_hash, stable_int
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -113,6 +113,29 @@ def test_canonical_json_and_hash_are_order_free():
     assert stable_hash(a) != stable_hash({**a, "c": 0})
     with pytest.raises(ValueError):
         canonical_json({"x": float("nan")})
+
+
+def test_one_json_default_for_hashes_and_saved_metadata():
+    """NumPy and torch scalars and arrays, sets (sorted), paths and dataclasses become plain JSON;
+    any other type is refused by name, never written as its repr."""
+    import json
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+
+    @dataclasses.dataclass
+    class Point:
+        x: int
+        y: float
+
+    value = {"i": np.int64(3), "f": np.float32(0.5), "a": np.arange(3), "t": torch.tensor([1.5]),
+             "s": {"b", "a"}, "p": Path("x") / "y", "d": Point(1, 2.0)}
+    assert json.loads(json.dumps(value, default=json_default)) == {
+        "i": 3, "f": 0.5, "a": [0, 1, 2], "t": [1.5], "s": ["a", "b"], "p": "x/y",
+        "d": {"x": 1, "y": 2.0}}
+    with pytest.raises(TypeError, match="not JSON-serialisable: a value of type object"):
+        canonical_json({"x": object()})
 
 
 def test_hash_and_named_seed_are_the_same_in_another_process():

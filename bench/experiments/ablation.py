@@ -30,11 +30,11 @@ import numpy as np
 import torch
 from tabulate import tabulate
 
-from bench.flows.figures import _pyplot, _save
 from bench.grid import parse_seeds
 from bench.reports.leaderboard import Summary, summarize
 from core.errors import BenchError
 from core.io import atomic_write_json, atomic_write_text
+from core.plots import pyplot, save_figure
 from methods.contrast import SPATIAL_MODES, pair_similarity
 from models.oracle import FACTOR_NAMES, load_oracle_generator
 from models.sensors import SENSORS, load_sensor, sensor_identity
@@ -199,7 +199,7 @@ def render_tables(result: dict[str, Any]) -> dict[str, str]:
 
 def save_bar_plot(result: dict[str, Any], path: Path) -> Path:
     table = summaries(result)
-    fig, ax = _pyplot().subplots(figsize=(5, 3.2), dpi=120)
+    fig, ax = pyplot().subplots(figsize=(5, 3.2), dpi=120)
     width = 0.25
     for i, m in enumerate(SPATIAL_MODES):
         means = [table[s][m].mean for s in SETTINGS]
@@ -213,7 +213,7 @@ def save_bar_plot(result: dict[str, Any], path: Path) -> Path:
     ax.set_title("L2-mask ablation on shapes3d-oracle")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def write_outputs(result: dict[str, Any], out_dir: Path) -> dict[str, Path]:

@@ -19,7 +19,6 @@ representation metrics -> figures, each stage cached by ``CellContext.stage``.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 from collections.abc import Mapping
@@ -89,6 +88,20 @@ class DirectionsFlowSettings:
     # direction is edited by w +/- e * d / rms(d), the reference notebooks' fixed scale
     # (``metrics.discovery.fixed_scales``; e.g. the ffhq bundle's protocol)
     edit_scale: float | None = None
+
+
+@dataclass(frozen=True)
+class PairSettings:
+    """What fixes a cell's image pairs: ``make_pairs``'s keyword arguments, and with the
+    calibration's key the pairs stage's key (the same names, so written once)."""
+
+    num_pairs: int
+    seed: int
+    batch: int
+    truncation_psi: float
+    keep: list[int]  # the directions left after removing near-duplicates
+    edit_multiplier: float
+    edit_sampling: str
 
 
 # Fields added after results were stored: they enter the metric settings (the cell id) and the
@@ -358,18 +371,17 @@ def _distillation_stages(
     ctx: CellContext, generator: Generator, directions: Directions,
     settings: DirectionsFlowSettings,
 ) -> dict[str, float]:
-    keep = deduplicate(directions, settings.dedup_threshold)
-    pair_seed = ctx.torch_seed("pairs")
+    pair = PairSettings(
+        num_pairs=settings.num_pairs, seed=ctx.torch_seed("pairs"), batch=settings.pair_batch,
+        truncation_psi=settings.pair_truncation_psi,
+        keep=deduplicate(directions, settings.dedup_threshold),
+        edit_multiplier=settings.pair_edit_multiplier, edit_sampling=settings.pair_edit_sampling)
 
     def pairs(directory: Path) -> None:
-        bar = ctx.progress(settings.num_pairs, f"{ctx.cell.method}: pairs")
+        bar = ctx.progress(pair.num_pairs, f"{ctx.cell.method}: pairs")
         try:
-            summary = make_pairs(generator, directions, directory / "pairs.h5",
-                                 num_pairs=settings.num_pairs, seed=pair_seed,
-                                 batch=settings.pair_batch,
-                                 truncation_psi=settings.pair_truncation_psi, keep=keep,
-                                 edit_multiplier=settings.pair_edit_multiplier,
-                                 edit_sampling=settings.pair_edit_sampling, progress=bar)
+            summary = make_pairs(generator, directions, directory / "pairs.h5", **asdict(pair),
+                                 progress=bar)
         finally:
             bar.close()
         summary["path"] = "pairs.h5"
@@ -380,12 +392,7 @@ def _distillation_stages(
 
     pair_path, summary = ctx.stage(
         "pairs",
-        {"calibrate": ctx.stage_keys["calibrate"], "keep": keep, "seed": pair_seed,
-         "num_pairs": settings.num_pairs, "batch": settings.pair_batch,
-         "truncation_psi": settings.pair_truncation_psi,
-         "edit_multiplier": settings.pair_edit_multiplier,
-         "edit_sampling": settings.pair_edit_sampling},
-        pairs, load_pairs)
+        {"calibrate": ctx.stage_keys["calibrate"], **asdict(pair)}, pairs, load_pairs)
     num_latents = len(summary["kept_indices"])
     vae_config = group_vae.group_vae_config(ctx.profile)
     vae_seed = ctx.torch_seed("group-vae")
@@ -402,15 +409,11 @@ def _distillation_stages(
     encoder = ctx.stage(
         "group-vae",
         {"pairs": ctx.stage_keys["pairs"], "num_latents": num_latents,
-         "config": _plain(vae_config), "seed": vae_seed},
+         "config": asdict(vae_config), "seed": vae_seed},
         train, group_vae.load_encoder)
     out = score_encoder(ctx, encoder, "group-vae")
     out["pairs_kept_fraction"] = num_latents / directions.num_directions
     return out
-
-
-def _plain(config: Any) -> Any:
-    return asdict(config) if dataclasses.is_dataclass(config) else config
 
 
 def _figures(

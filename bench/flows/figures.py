@@ -13,21 +13,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.io import atomic_path
+from core.plots import pyplot, save_figure
 from metrics.discovery import latent_bank, normalise_rows, synthesize
 
 GAP = 4  # pixels between the column blocks of different seeds
-
-
-def _pyplot() -> Any:
-    """``matplotlib.pyplot`` on the Agg backend, imported on first use: it takes about a second,
-    and importing this module (with the directions flow, for every plan) should not pay it."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 @torch.no_grad()
@@ -102,7 +91,7 @@ def save_traversal_grid(
     side = 1.6 if attention is not None else 0.0  # inches for the attention panel
     bottom = 0.45 if attention is not None else 0.1  # room for the panel's axis labels
     total_w, total_h = width / dpi + 1.4 + side, height / dpi + 0.5 + bottom
-    fig = _pyplot().figure(figsize=(total_w, total_h), dpi=dpi)
+    fig = pyplot().figure(figsize=(total_w, total_h), dpi=dpi)
     ax = fig.add_axes((1.2 / total_w, bottom / total_h, width / dpi / total_w,
                        height / dpi / total_h))
     ax.imshow(mosaic, interpolation="nearest")
@@ -120,7 +109,7 @@ def save_traversal_grid(
         panel.set_xlabel("attention per W+ row", fontsize=7)
     if title:
         fig.suptitle(title, fontsize=9, y=1.0 - 0.05 / total_h)
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path))
 
 
 def save_r_heatmap(
@@ -139,7 +128,7 @@ def save_r_heatmap(
     if len(attribute_names) != a:
         raise ValueError(f"{a} attribute columns but {len(attribute_names)} attribute names")
     direction_names = list(direction_names or [f"d{j}" for j in range(k)])[:k]
-    fig, ax = _pyplot().subplots(figsize=(1.2 + 0.7 * a, 1.0 + 0.35 * k), dpi=100)
+    fig, ax = pyplot().subplots(figsize=(1.2 + 0.7 * a, 1.0 + 0.35 * k), dpi=100)
     image = ax.imshow(normed, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
     ax.set_xticks(range(a), list(attribute_names), rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(k), direction_names, fontsize=8)
@@ -153,7 +142,7 @@ def save_r_heatmap(
     if title:
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    return _save(fig, Path(path), {"Attributes": "\n".join(attribute_names),
+    return save_figure(fig, Path(path), text={"Attributes": "\n".join(attribute_names),
                                    "Directions": "\n".join(direction_names)})
 
 
@@ -165,7 +154,7 @@ def save_sensitivity_bars(
     concepts = meta["correlation"]["concepts"]
     if not concepts:
         raise ValueError("no concepts to plot")
-    fig, axes = _pyplot().subplots(len(concepts), 1, figsize=(8, 1.6 * len(concepts) + 0.4),
+    fig, axes = pyplot().subplots(len(concepts), 1, figsize=(8, 1.6 * len(concepts) + 0.4),
                                    dpi=100, squeeze=False)
     for ax, record in zip(axes[:, 0], concepts, strict=True):
         order = record["ranking"][:top]
@@ -180,7 +169,7 @@ def save_sensitivity_bars(
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path))
 
 
 @torch.no_grad()
@@ -219,7 +208,7 @@ def save_translation_grid(
     cell = mosaic.shape[0] // len(labels)
     height, width = mosaic.shape[:2]
     dpi = 100
-    fig = _pyplot().figure(figsize=(width / dpi + 1.4, height / dpi + 0.6), dpi=dpi)
+    fig = pyplot().figure(figsize=(width / dpi + 1.4, height / dpi + 0.6), dpi=dpi)
     ax = fig.add_axes((1.2 / (width / dpi + 1.4), 0.1 / (height / dpi + 0.6),
                        width / dpi / (width / dpi + 1.4), height / dpi / (height / dpi + 0.6)))
     ax.imshow(mosaic, interpolation="nearest")
@@ -227,7 +216,7 @@ def save_translation_grid(
     ax.set_xticks([])
     if title:
         fig.suptitle(title, fontsize=9, y=1.0 - 0.05 / (height / dpi + 0.6))
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path))
 
 
 def save_edit_grid(
@@ -254,7 +243,7 @@ def save_edit_grid(
     height = mosaic.shape[0]
     dpi = 100
     total_w, total_h = width / dpi + 1.4, height / dpi + 0.8
-    fig = _pyplot().figure(figsize=(total_w, total_h), dpi=dpi)
+    fig = pyplot().figure(figsize=(total_w, total_h), dpi=dpi)
     ax = fig.add_axes((1.2 / total_w, 0.35 / total_h, width / dpi / total_w,
                        height / dpi / total_h))
     ax.imshow(mosaic, interpolation="nearest")
@@ -264,7 +253,7 @@ def save_edit_grid(
     ax.tick_params(axis="x", length=0)
     if title:
         fig.suptitle(title, fontsize=9, y=1.0 - 0.05 / total_h)
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path))
 
 
 def save_reconstructions(
@@ -296,7 +285,7 @@ def save_reconstructions(
     height = mosaic.shape[0]
     dpi = 100
     total_w, total_h = width / dpi + 0.2, height / dpi + 0.5
-    fig = _pyplot().figure(figsize=(total_w, total_h), dpi=dpi)
+    fig = pyplot().figure(figsize=(total_w, total_h), dpi=dpi)
     ax = fig.add_axes((0.1 / total_w, 0.05 / total_h, width / dpi / total_w,
                        height / dpi / total_h))
     ax.imshow(mosaic, interpolation="nearest")
@@ -305,13 +294,4 @@ def save_reconstructions(
     ax.set_axis_off()
     if title:
         fig.suptitle(title, fontsize=9, y=1.0 - 0.05 / total_h)
-    return _save(fig, Path(path))
-
-
-def _save(fig: Any, path: Path, text: dict[str, str] | None = None) -> Path:
-    try:
-        with atomic_path(path, suffix=".png") as tmp:
-            fig.savefig(tmp, format="png", metadata=text)
-    finally:
-        _pyplot().close(fig)
-    return path
+    return save_figure(fig, Path(path))

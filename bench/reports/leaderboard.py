@@ -38,6 +38,7 @@ import numpy as np
 from scipy import stats
 from tabulate import tabulate
 
+from bench.flows.base import score_metadata
 from bench.reports.seed_stats import (
     LEVEL,
     MIN_SEEDS_ONE_SIDED,
@@ -145,7 +146,7 @@ class Table:
     @property
     def headline(self) -> list[str]:
         """The table's metrics flagged ``headline`` in the metric registry, in column order."""
-        info = _metric_info()
+        info = score_metadata()
         return [m for m in self.metrics if m in info and info[m].headline]
 
 
@@ -204,12 +205,6 @@ def bundle_differences(identities: Sequence[dict[str, Any]]) -> list[str | None]
             for identity in identities]
 
 
-def _metric_info() -> dict[str, Any]:
-    from bench.flows.base import score_metadata  # the flows' own keys too (imports torch)
-
-    return score_metadata()
-
-
 def _ordered_metrics(keys: Iterable[str], info: dict[str, Any]) -> list[str]:
     keys = set(keys)
     known = [k for k in info if k in keys]
@@ -223,7 +218,7 @@ _GroupKey = tuple[str, str, str, str, str]
 def build_tables(results: Iterable[dict[str, Any]]) -> list[Table]:
     """Group results by (dataset, ground-truth source, generator, profile, bundle identity) and
     (method, config hash); seeds become samples."""
-    info = _metric_info()
+    info = score_metadata()
     groups: dict[_GroupKey, dict[tuple[str, str], Row]] = defaultdict(dict)
     identities: dict[_GroupKey, dict[str, Any]] = {}
     for result in sorted(results, key=lambda r: (r["dataset"], r["profile"], r["method"],
@@ -519,7 +514,7 @@ def render_csv(tables: list[Table]) -> str:
     """One line per row; per metric: ``median``, the interval ``low``/``high`` and its
     ``coverage``, ``n``, ``mean`` and ``std``, ``best`` (1 only on a separable best row) and
     ``p`` (on the best row: the one-sided p against the runner-up, where a test ran)."""
-    metrics = _ordered_metrics({m for t in tables for m in t.metrics}, _metric_info())
+    metrics = _ordered_metrics({m for t in tables for m in t.metrics}, score_metadata())
     header = ["dataset", "profile", "ground_truth", "generator", "bundle", "method", "label",
               "config_hash", "seeds"]
     for metric in metrics:

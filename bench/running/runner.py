@@ -13,7 +13,7 @@ from typing import Any
 
 from bench.planning.plan import CellPlan
 from bench.results.context import make_progress
-from bench.results.store import ResultStore
+from bench.results.store import InvalidResult, ResultStore
 from bench.running.worker import CellJob, CellOutcome, collect_versions, run_job
 from core.errors import BenchError
 
@@ -22,8 +22,10 @@ def _damage(store: ResultStore, cell_id: str) -> str:
     """What is wrong with a damaged result, in a few words (for the notice)."""
     try:
         store.load(cell_id)
+    except InvalidResult as err:
+        return err.damage
     except BenchError as err:
-        return str(err).split(": expected a result.json")[0]
+        return str(err)
     return f"result {store.result_path(cell_id)}"
 
 

@@ -5,9 +5,9 @@ Every row runs the directions flow's own pieces (calibration of the quick profil
 ``train_group_vae``, the metrics' quick profile) and is appended to a JSON-lines file as soon as
 it is measured, so a long sweep can be read while it runs; ``--plot`` draws the file.
 
-    PYTHONPATH=. python benchmarks/distill_curve.py --multipliers 1 4 8 --steps 800 \\
+    PYTHONPATH=. python benchmarks/studies/distill_curve.py --multipliers 1 4 8 --steps 800 \\
         --out docs/data/distill_curve.jsonl
-    PYTHONPATH=. python benchmarks/distill_curve.py --plot docs/data/distill_curve.jsonl \\
+    PYTHONPATH=. python benchmarks/studies/distill_curve.py --plot docs/data/distill_curve.jsonl \\
         --png docs/distillation-curve.png
 """
 
