@@ -45,7 +45,7 @@ from core.errors import BenchError
 from core.io import atomic_path, atomic_write_text, dumps_json
 from datasets.photos import image_files, load_photo, read_landmarks
 from datasets.prepare import IMAGES_SEED
-from methods.directions import Directions
+from models.directions import Directions
 from models.perceptual import PerceptualDistance, perceptual_distance, psnr
 from models.projection import ProjectionConfig, project, render
 

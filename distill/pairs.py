@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from core.io import atomic_path
-from methods.directions import generator_device
+from models.generator import generator_device
 
 DEFAULT_DEDUP_THRESHOLD = 0.95
 EDIT_SAMPLING = ("fixed", "uniform")

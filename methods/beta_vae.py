@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from core.config import check_ranges
+from core.progress import StepCallback
 from methods.base import register_method
 from methods.vae_common import (
-    ProgressFn,
     VAEEncoder,
     finish_vae_training,
     load_vae_encoder,
@@ -52,7 +52,7 @@ QUICK_PROFILE: dict[str, Any] = {"steps": 1200, "lr": 5e-4}
 
 
 def train_beta_vae(ground_truth: Any, config: BetaVAEConfig, seed: int,
-                   progress: ProgressFn | None = None) -> VAEEncoder:
+                   progress: StepCallback | None = None) -> VAEEncoder:
     """Train a β-VAE on uniform samples of ``ground_truth``; deterministic given ``seed``."""
     training = start_vae_training(ground_truth, config, seed)
     batches, vae, noise = training.batches, training.vae, training.noise
@@ -82,7 +82,7 @@ def train_beta_vae(ground_truth: Any, config: BetaVAEConfig, seed: int,
     load_output=load_vae_encoder,
 )
 def run(bundle: Any, config: BetaVAEConfig, seed: int,
-        progress: ProgressFn | None = None) -> VAEEncoder:
+        progress: StepCallback | None = None) -> VAEEncoder:
     """Train on ``bundle.ground_truth``; return the encoder (posterior mean)."""
     return train_beta_vae(require_ground_truth(bundle, "beta-vae"), config, seed, progress)
 

@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 import torch
 
 from core.config import check_ranges
+from core.progress import open_bar
 from methods.base import METHODS, method_spec, register_method
 from methods.contrast import (
     binary_contrast_loss,
@@ -34,11 +35,12 @@ from methods.contrast import (
     diversity_loss,
     pattern_contrast_loss,
 )
-from methods.directions import Directions, open_bar, sample_w
 from methods.ganspace import StreamingCovariance, principal_components
 from methods.navigator import Navigator
 from methods.resumable import ResumableTrainer
+from models.directions import Directions
 from models.generator import generator_device
+from models.sampling import sample_w
 from models.sensors import load_sensor
 
 CHECKPOINT_FILE = "navigator-checkpoint.pt"

@@ -39,9 +39,10 @@ import torch
 from core.config import check_ranges
 from core.hashing import stable_int
 from core.io import atomic_path
+from core.progress import open_bar
 from datasets.render3d import SHAPE_NAMES
 from methods.base import register_method
-from methods.directions import Directions, open_bar
+from models.directions import Directions
 from models.generator import broadcast_ws, generator_device
 
 SPACES = ("z", "w")

@@ -22,9 +22,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from core.config import check_ranges
+from core.progress import StepCallback
 from methods.base import register_method
 from methods.vae_common import (
-    ProgressFn,
     VAEEncoder,
     adam,
     finish_vae_training,
@@ -89,7 +89,7 @@ def permute_dims(codes: torch.Tensor, generator: torch.Generator) -> torch.Tenso
 
 
 def train_factor_vae(ground_truth: Any, config: FactorVAEConfig, seed: int,
-                     progress: ProgressFn | None = None) -> VAEEncoder:
+                     progress: StepCallback | None = None) -> VAEEncoder:
     """Train a FactorVAE on uniform samples of ``ground_truth``; deterministic given ``seed``."""
     training = start_vae_training(ground_truth, config, seed)
     streams, batches, vae = training.streams, training.batches, training.vae
@@ -140,6 +140,6 @@ def train_factor_vae(ground_truth: Any, config: FactorVAEConfig, seed: int,
     load_output=load_vae_encoder,
 )
 def run(bundle: Any, config: FactorVAEConfig, seed: int,
-        progress: ProgressFn | None = None) -> VAEEncoder:
+        progress: StepCallback | None = None) -> VAEEncoder:
     """Train on ``bundle.ground_truth``; return the encoder (posterior mean)."""
     return train_factor_vae(require_ground_truth(bundle, "factor-vae"), config, seed, progress)

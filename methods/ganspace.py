@@ -18,8 +18,10 @@ import numpy as np
 import torch
 
 from core.config import check_ranges
+from core.progress import open_bar
 from methods.base import register_method
-from methods.directions import Directions, open_bar, orient_signs, sample_w
+from models.directions import Directions, orient_signs
+from models.sampling import sample_w
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,8 @@ from torch import nn
 from core.config import check_ranges
 from methods.base import register_method
 from methods.contrafeat import register_attention_addon
-from methods.directions import Directions
 from methods.resumable import ResumableTrainer, freeze
+from models.directions import Directions
 from models.generator import broadcast_ws, generator_device
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from methods.base import register_method
-from methods.directions import Directions
+from models.directions import Directions
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import torch
 
 from core.config import check_ranges
 from methods.base import register_method
-from methods.directions import Directions
+from models.directions import Directions
 
 
 @dataclass(frozen=True)

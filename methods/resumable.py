@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from core.io import atomic_path
-from methods.directions import open_bar
+from core.progress import open_bar
 
 LOG_EVERY = 10
 

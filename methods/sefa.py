@@ -17,7 +17,7 @@ import torch
 
 from core.config import check_ranges
 from methods.base import register_method
-from methods.directions import Directions, check_layers, orient_signs
+from models.directions import Directions, check_layers, orient_signs
 
 
 @dataclass(frozen=True)

@@ -18,16 +18,13 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from core.io import atomic_path
+from core.progress import StepCallback
 from models.vae import VAE, VAEArchitecture, build_vae, images_to_tensor
 
 ENCODER_FORMAT = "disentangle-bench/vae-encoder"
 ENCODER_VERSION = 1
 WEIGHTS_FILE = "vae.safetensors"
 META_FILE = "vae.json"
-
-# progress(step_done, total_steps, latest_losses); None shows a tqdm bar on an interactive stderr.
-ProgressFn = Callable[[int, int, dict[str, float]], None]
-
 
 class SeedStreams:
     """Independent random streams derived from one integer seed (SeedSequence children).
@@ -89,11 +86,12 @@ class GroundTruthBatches:
 def run_steps(
     total: int,
     step: Callable[[int], dict[str, float]],
-    progress: ProgressFn | None = None,
+    progress: StepCallback | None = None,
     description: str = "train",
     history_every: int = 50,
 ) -> list[dict[str, float]]:
     """Call ``step(i)`` for i in 0..total-1; return mean losses per ``history_every`` steps.
+    ``progress`` hears every step; None shows a tqdm bar on an interactive stderr.
 
     A non-finite loss stops training with a clear error instead of writing NaN weights.
     """
@@ -260,7 +258,7 @@ def start_vae_training(ground_truth: Any, config: Any, seed: int) -> VAETraining
 
 def finish_vae_training(method: str, ground_truth: Any, config: Any, seed: int, vae: VAE,
                         step: Callable[[int], dict[str, float]],
-                        progress: ProgressFn | None = None) -> VAEEncoder:
+                        progress: StepCallback | None = None) -> VAEEncoder:
     """Run ``config.steps`` steps of ``step`` and wrap ``vae`` as an encoder whose metadata
     records the method, config, seed, ground truth and loss history."""
     history = run_steps(config.steps, step, progress, description=method)

@@ -45,7 +45,7 @@ import numpy as np
 import torch
 
 from metrics.registry import describe
-from models.generator import generator_device
+from models.sampling import latent_bank, map_z, synthesize
 
 Predict = Callable[[torch.Tensor], Sequence[np.ndarray]]
 """NCHW float images in [-1, 1] -> one array (n, c_a) per attribute (c_a = 1: scalar)."""
@@ -104,20 +104,6 @@ def group_change(mean_diff: np.ndarray, widths: Sequence[int]) -> np.ndarray:
     return np.asarray(out, dtype=np.float64)
 
 
-@torch.no_grad()
-def _map_z(generator: Any, num: int, seed: int, truncation_psi: float, batch: int) -> torch.Tensor:
-    """W ``[num, w_dim]`` (CPU float32) of ``num`` z ~ N(0, I) drawn from a seeded CPU stream."""
-    if num <= 0:
-        raise ValueError(f"number of latents must be positive, got {num}")
-    rng = torch.Generator().manual_seed(int(seed))
-    device = generator_device(generator)
-    out = []
-    for start in range(0, num, batch):
-        z = torch.randn(min(batch, num - start), generator.z_dim, generator=rng)
-        out.append(generator.mapping(z.to(device), truncation_psi=truncation_psi).float().cpu())
-    return torch.cat(out)
-
-
 def _advance(progress: Any, amount: int) -> None:
     """Advance an optional bar (anything with ``update(n)``, e.g. tqdm) by one direction."""
     if progress is not None:
@@ -164,30 +150,10 @@ class CalibrationConfig:
 
 
 @torch.no_grad()
-def latent_bank(
-    generator: Any, num: int, seed: int, truncation_psi: float, batch: int = 1000
-) -> torch.Tensor:
-    """A fixed W+ bank ``[num, num_ws, w_dim]`` from ``num`` seeded z (CPU float32)."""
-    w = _map_z(generator, num, seed, truncation_psi, batch)
-    return w[:, None, :].expand(-1, generator.num_ws, -1).contiguous()
-
-
-@torch.no_grad()
 def w_spread(generator: Any, num: int, seed: int) -> float:
     """RMS distance of untruncated w from their mean: sqrt(E||w - mean w||²)."""
-    w = _map_z(generator, num, seed, 1.0, 1000).double()
+    w = map_z(generator, num, seed, 1.0, 1000).double()
     return float((w - w.mean(0)).pow(2).sum(1).mean().sqrt())
-
-
-@torch.no_grad()
-def synthesize(generator: Any, ws: torch.Tensor, batch: int) -> torch.Tensor:
-    """Images (CPU float32 NCHW) of W+ codes, in batches, on the generator's device."""
-    device = generator_device(generator)
-    out = [
-        generator.synthesize(ws[i : i + batch].to(device)).detach().float().cpu()
-        for i in range(0, ws.shape[0], batch)
-    ]
-    return torch.cat(out)
 
 
 @torch.no_grad()

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.progress import BarFactory, open_bar
 from models.generator import generator_device
 from models.perceptual import PerceptualDistance
 
@@ -199,14 +200,6 @@ class Projection:
     checkpoints: dict[int, torch.Tensor] = field(default_factory=dict)
 
 
-class _NullBar:
-    def update(self, amount: int = 1) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def check_targets(generator: Any, targets: torch.Tensor) -> torch.Tensor:
     """``targets`` as float32 NCHW at the generator's size and channels, or a ValueError."""
     shape = (int(generator.img_channels), int(generator.resolution), int(generator.resolution))
@@ -224,7 +217,7 @@ def project(
     config: ProjectionConfig = ProjectionConfig(),
     *,
     seed: int = 0,
-    progress: Callable[[int, str], Any] | None = None,
+    progress: BarFactory | None = None,
     record_steps: Sequence[int] = (),
 ) -> Projection:
     """Project ``targets`` (float NCHW in [-1, 1], the generator's size) into W or W+ of
@@ -237,7 +230,7 @@ def project(
     w_avg, w_std = w_statistics(generator, config.w_avg_samples, config.w_avg_seed)
     n = len(targets)
     batches = range(0, n, config.batch_size)
-    bar = progress(config.num_steps * len(batches), "project") if progress else _NullBar()
+    bar = open_bar(progress, config.num_steps * len(batches), "project")
     parts: list[Projection] = []
     try:
         for start in batches:

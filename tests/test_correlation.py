@@ -24,7 +24,7 @@ from methods.correlation import (
     sample_pool,
     top_mass,
 )
-from methods.directions import Directions
+from models.directions import Directions
 from models.oracle import FACTOR_NAMES, FACTOR_SIZES, OracleConfig, load_oracle_generator
 from models.predictor import load_shapes3d_predictor
 

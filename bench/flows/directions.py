@@ -43,16 +43,17 @@ from core.errors import BenchError
 from distill import group_vae
 from distill.pairs import DEFAULT_DEDUP_THRESHOLD, deduplicate, make_pairs
 from methods.base import METHODS, method_spec
-from methods.directions import Directions
 from metrics.discovery import (
     CalibrationConfig,
     DiscoveryConfig,
     calibrate_scales,
     discovery_metrics,
     fixed_scales,
+    normalise_rows,
     score_matrix,
 )
 from metrics.registry import ScoreKey
+from models.directions import Directions
 from models.generator import Generator
 
 STAGE_VERSIONS: dict[str, int] = {
@@ -375,7 +376,8 @@ def _figures(
                    if directions.meta.get("attention") is not None else None))
     ctx.add_artifact("figures", "traversal", traversal)
     if r_matrices is not None:
-        heatmap = save_r_heatmap(r_matrices["absdiff"], ctx.artifacts_dir / "r_heatmap.png",
+        heatmap = save_r_heatmap(normalise_rows(r_matrices["absdiff"]),
+                                 ctx.artifacts_dir / "r_heatmap.png",
                                  attribute_names=attribute_names, direction_names=names,
                                  title=f"R (row-normalised): {title}")
         ctx.add_artifact("figures", "r_heatmap", heatmap)

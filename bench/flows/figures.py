@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from core.io import atomic_path
-from metrics.discovery import latent_bank, normalise_rows, synthesize
+from models.sampling import latent_bank, synthesize
 
 GAP = 4  # pixels between the column blocks of different seeds
 
@@ -124,17 +124,20 @@ def save_traversal_grid(
 
 
 def save_r_heatmap(
-    r: np.ndarray,
+    normed: np.ndarray,
     path: str | os.PathLike[str],
     *,
     attribute_names: Sequence[str],
     direction_names: Sequence[str] | None = None,
     title: str = "",
 ) -> Path:
-    """Heatmap of the row-normalised R (directions x attributes) with values written in; the
-    attribute and direction names, one per line, are also in the PNG's text chunks
-    ``Attributes`` and ``Directions`` (readable without looking at the picture)."""
-    normed = normalise_rows(r)
+    """Heatmap of a row-normalised R (directions x attributes, values in [0, 1]; the caller
+    normalises it with the metric's own rule) with values written in; the attribute and
+    direction names, one per line, are also in the PNG's text chunks ``Attributes`` and
+    ``Directions`` (readable without looking at the picture)."""
+    normed = np.asarray(normed, dtype=np.float64)
+    if normed.ndim != 2 or not np.all((normed >= 0) & (normed <= 1)):
+        raise ValueError("save_r_heatmap expects a row-normalised R: 2-D, values in [0, 1]")
     k, a = normed.shape
     if len(attribute_names) != a:
         raise ValueError(f"{a} attribute columns but {len(attribute_names)} attribute names")

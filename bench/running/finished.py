@@ -16,7 +16,7 @@ from bench.grid import GridSpec
 from bench.results.context import stage_problem
 from bench.results.store import InvalidResult, ResultStore
 from core.errors import BenchError
-from methods.directions import Directions
+from models.directions import Directions
 
 CALIBRATE_STAGE = "calibrate"
 
