@@ -449,12 +449,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     rows: list[list[str]] = []
     if args.what == "methods":
-        from methods.base import METHODS, import_builtin_methods
-
-        import_builtin_methods()
+        from methods.base import METHODS
         for entry in METHODS.entries():
-            spec = entry.meta["spec"]
-            flag = "" if entry.meta.get("default", True) else " (not in the default grid)"
+            spec = entry.obj
+            flag = "" if entry.obj.default else " (not in the default grid)"
             rows.append([entry.name, spec.kind, ",".join(spec.requires),
                          entry.description + flag])
         headers = ["method", "kind", "requires", "description"]
@@ -462,7 +460,6 @@ def cmd_list(args: argparse.Namespace) -> int:
         import datasets
         from bench.planning.bundles import BUNDLES
 
-        datasets._import_builtin()
         for entry in BUNDLES.entries():
             rows.append([entry.name, "bundle (grid dataset)", entry.description])
         for entry in datasets.GROUND_TRUTH.entries():

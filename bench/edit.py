@@ -514,7 +514,7 @@ def default_loss(bundle: Any) -> str:
     name = bundle.sensor
     if not name or name not in SENSORS:
         return DEFAULT_SENSOR
-    if name != DEFAULT_SENSOR and SENSORS.entry(name).meta["weights_path"](None) is None:
+    if name != DEFAULT_SENSOR and SENSORS.get(name).weights_path(None) is None:
         return DEFAULT_SENSOR
     return name
 

@@ -345,7 +345,7 @@ def register_attention_addon(base: str, *, quick_base_profile: str = "quick") ->
             checkpoint_dir: Path | None = None) -> Directions:
         spec = method_spec(base)
         base_config = spec.config(config.base_profile)
-        found = METHODS.get(base)(bundle, base_config, seed, progress=progress)
+        found = METHODS.get(base).run(bundle, base_config, seed, progress=progress)
         count = min(config.num_directions, found.num_directions)
         generator = bundle.generator
         navigator = Navigator(count, generator.num_ws, generator.w_dim,

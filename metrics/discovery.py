@@ -44,7 +44,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from metrics.registry import describe
 from models.sampling import latent_bank, map_z, synthesize
 
 Predict = Callable[[torch.Tensor], Sequence[np.ndarray]]
@@ -389,24 +388,3 @@ def discovery_metrics(matrices: dict[str, np.ndarray]) -> dict[str, float]:
     out["disentanglement_score_meandiff"] = ref["disentanglement_score"]
     out["attribute_count_meandiff"] = ref["attribute_count"]
     return out
-
-
-# --------------------------------------------------------------------------------------------
-# Metadata of the keys the directions flow reports from this module
-
-describe("disentanglement_score", "Discovery: mean of (largest - second largest) per direction",
-         headline=True)
-describe("attribute_count", "Discovery: attributes that are some direction's argmax",
-         high=float("inf"), tolerance=1.0, headline=True)
-describe("disentanglement_score_meandiff",
-         "Discovery, reference-code variant: score of R built from |mean difference|")
-describe("attribute_count_meandiff",
-         "Discovery, reference-code variant: attribute count of the |mean difference| R",
-         high=float("inf"), tolerance=1.0)
-describe("edit_w_plus_displacement",
-         "Mean W+ L2 displacement of the calibrated edit (common edit-size unit; not a score)",
-         higher_is_better=False, high=float("inf"), tolerance=float("inf"))
-describe("edit_capped_fraction",
-         "Fraction of directions whose calibrated edit hit the W+ displacement cap "
-         "(they change the image less than the target)",
-         higher_is_better=False, tolerance=0.2)

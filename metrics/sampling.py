@@ -19,7 +19,7 @@ from core.config import check_profile, resolve_config
 from core.hashing import stable_int
 from metrics.bank import BANK_PROFILES, BankSettings, Represent, SampleBank
 from metrics.profiles import metrics_profile
-from metrics.registry import METRICS, import_builtin_metrics
+from metrics.registry import METRICS
 
 BANK = "bank"
 
@@ -33,7 +33,6 @@ def resolved_settings(profile: str = "quick",
     settings it names (``overrides`` still come last)."""
     check_profile(profile)
     pinned = metrics_profile(profile)
-    import_builtin_metrics()
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - set(METRICS.names()) - {BANK})
     if unknown:

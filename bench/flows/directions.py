@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.flows.base import StepProgress, metrics_provider, register_flow, score_encoder
+import metrics.sampling
+from bench.flows.base import StepProgress, register_flow, score_encoder
 from bench.flows.figures import (
     save_r_heatmap,
     save_sensitivity_bars,
@@ -42,7 +43,7 @@ from core.config import replace_fields, resolve_config
 from core.errors import BenchError
 from distill import group_vae
 from distill.pairs import DEFAULT_DEDUP_THRESHOLD, deduplicate, make_pairs
-from methods.base import METHODS, method_spec
+from methods.base import method_spec
 from metrics.discovery import (
     CalibrationConfig,
     DiscoveryConfig,
@@ -53,6 +54,7 @@ from metrics.discovery import (
     score_matrix,
 )
 from metrics.registry import ScoreKey
+from models.bundle import MetricsProvider
 from models.directions import Directions
 from models.generator import Generator
 
@@ -104,13 +106,30 @@ def settings_identity(settings: DirectionsFlowSettings) -> dict[str, Any]:
     return out
 
 
-# The score key this flow computes itself (the others are registered metrics' and
-# metrics.discovery's); the threshold is configurable (dedup_threshold), so the text names it.
+# The score keys this flow computes itself (the representation metrics' are the registered
+# metrics'): the discovery scores of metrics.discovery, the edit size and the pair count.
 FLOW_KEYS = (
+    ScoreKey("disentanglement_score",
+             "Discovery: mean of (largest - second largest) per direction", headline=True),
+    ScoreKey("attribute_count", "Discovery: attributes that are some direction's argmax",
+             high=float("inf"), tolerance=1.0, headline=True),
+    ScoreKey("disentanglement_score_meandiff",
+             "Discovery, reference-code variant: score of R built from |mean difference|"),
+    ScoreKey("attribute_count_meandiff",
+             "Discovery, reference-code variant: attribute count of the |mean difference| R",
+             high=float("inf"), tolerance=1.0),
+    ScoreKey("edit_w_plus_displacement",
+             "Mean W+ L2 displacement of the calibrated edit (common edit-size unit; not a "
+             "score)", higher_is_better=False, high=float("inf"), tolerance=float("inf")),
+    ScoreKey("edit_capped_fraction",
+             "Fraction of directions whose calibrated edit hit the W+ displacement cap "
+             "(they change the image less than the target)",
+             higher_is_better=False, tolerance=0.2),
     ScoreKey("pairs_kept_fraction",
              "Fraction of scored directions kept after removing near-duplicates (|cos| above "
-             f"the configured dedup_threshold, {DEFAULT_DEDUP_THRESHOLD:g} by default)",
-             tolerance=0.2),
+             "the configured dedup_threshold, "
+             f"{DirectionsFlowSettings.dedup_threshold:g} by default; a cell's own is "
+             "directions_flow.dedup_threshold in its metric settings)", tolerance=0.2),
 )
 
 # Overrides of the paper defaults per profile (core.config); quick is sized for 2 CPU cores.
@@ -143,12 +162,13 @@ def flow_settings(profile: str, protocol: Mapping[str, Any] | None = None
 # -- the group-VAE and representation-metric collaborators ------------------------------------
 
 
-def metric_settings(profile: str, protocol: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def metric_settings(profile: str, protocol: Mapping[str, Any] | None = None,
+                    provider: MetricsProvider = metrics.sampling) -> dict[str, Any]:
     """Settings that enter the cell id: flow sizes (with the dataset's ``protocol`` for this
-    profile, if it has one), group-VAE config, representation metrics."""
+    profile, if it has one), group-VAE config, the representation metrics of ``provider``."""
     return {"directions_flow": settings_identity(flow_settings(profile, protocol)),
             "group_vae": asdict(group_vae.group_vae_config(profile)),
-            "representation": dict(metrics_provider().metric_settings(profile))}
+            "representation": dict(provider.metric_settings(profile))}
 
 
 # -- predictor adapter ------------------------------------------------------------------------
@@ -195,7 +215,7 @@ def run_directions_flow(ctx: CellContext) -> dict[str, float]:
     settings = flow_settings(ctx.profile, ctx.bundle.protocol.get(ctx.profile))
     method = ctx.cell.method
     spec = method_spec(method)
-    run = METHODS.get(method)
+    run = spec.run
     bundle = ctx.bundle
     if "generator" not in bundle.provides():
         raise BenchError(f"dataset {bundle.name!r} has no generator; method {method!r} needs one")
