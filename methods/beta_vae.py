@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from core.config import check_ranges
 from core.progress import StepCallback
+from datasets.base import GroundTruthData
 from methods.base import register_method
 from methods.vae_common import (
     VAEEncoder,
@@ -21,6 +22,7 @@ from methods.vae_common import (
     require_ground_truth,
     start_vae_training,
 )
+from models.bundle import Bundle
 from models.vae import bernoulli_reconstruction, gaussian_kl
 
 
@@ -51,7 +53,7 @@ class BetaVAEConfig:
 QUICK_PROFILE: dict[str, Any] = {"steps": 1200, "lr": 5e-4}
 
 
-def train_beta_vae(ground_truth: Any, config: BetaVAEConfig, seed: int,
+def train_beta_vae(ground_truth: GroundTruthData, config: BetaVAEConfig, seed: int,
                    progress: StepCallback | None = None) -> VAEEncoder:
     """Train a β-VAE on uniform samples of ``ground_truth``; deterministic given ``seed``."""
     training = start_vae_training(ground_truth, config, seed)
@@ -81,7 +83,7 @@ def train_beta_vae(ground_truth: Any, config: BetaVAEConfig, seed: int,
     requires=("ground_truth",),
     load_output=load_vae_encoder,
 )
-def run(bundle: Any, config: BetaVAEConfig, seed: int,
+def run(bundle: Bundle, config: BetaVAEConfig, seed: int,
         progress: StepCallback | None = None) -> VAEEncoder:
     """Train on ``bundle.ground_truth``; return the encoder (posterior mean)."""
     return train_beta_vae(require_ground_truth(bundle, "beta-vae"), config, seed, progress)

@@ -19,6 +19,8 @@ from safetensors.torch import load_file, save_file
 
 from core.io import atomic_path
 from core.progress import StepCallback
+from datasets.base import GroundTruthData
+from models.bundle import Bundle
 from models.vae import VAE, VAEArchitecture, build_vae, images_to_tensor
 
 ENCODER_FORMAT = "disentangle-bench/vae-encoder"
@@ -58,7 +60,7 @@ class GroundTruthBatches:
     Renders ``chunk`` batches at a time (one vectorised ``sample`` call) from an explicit rng.
     """
 
-    def __init__(self, ground_truth: Any, batch_size: int, rng: np.random.Generator,
+    def __init__(self, ground_truth: GroundTruthData, batch_size: int, rng: np.random.Generator,
                  chunk: int = 8) -> None:
         shape = tuple(ground_truth.observation_shape)
         if len(shape) != 3 or shape[:2] != (64, 64) or shape[2] not in (1, 3):
@@ -245,7 +247,7 @@ class VAETraining:
     optimizer: torch.optim.Adam
 
 
-def start_vae_training(ground_truth: Any, config: Any, seed: int) -> VAETraining:
+def start_vae_training(ground_truth: GroundTruthData, config: Any, seed: int) -> VAETraining:
     """Build the shared training state from ``config`` (num_latents, batch_size, lr, adam_betas,
     adam_eps); each random consumer draws from its own named stream of ``seed``."""
     streams = SeedStreams(seed)
@@ -256,7 +258,8 @@ def start_vae_training(ground_truth: Any, config: Any, seed: int) -> VAETraining
     return VAETraining(streams, batches, vae, streams.torch("noise"), optimizer)
 
 
-def finish_vae_training(method: str, ground_truth: Any, config: Any, seed: int, vae: VAE,
+def finish_vae_training(method: str, ground_truth: GroundTruthData, config: Any, seed: int,
+                        vae: VAE,
                         step: Callable[[int], dict[str, float]],
                         progress: StepCallback | None = None) -> VAEEncoder:
     """Run ``config.steps`` steps of ``step`` and wrap ``vae`` as an encoder whose metadata
@@ -277,7 +280,7 @@ def fresh_encoder(arch: VAEArchitecture, seed: int) -> VAEEncoder:
     return VAEEncoder(build_vae(arch, seed), {"trained": False, "seed": seed})
 
 
-def require_ground_truth(bundle: Any, method: str) -> Any:
+def require_ground_truth(bundle: Bundle, method: str) -> GroundTruthData:
     ground_truth = getattr(bundle, "ground_truth", None)
     if ground_truth is None:
         raise ValueError(f"{method} needs a dataset with ground-truth images; "

@@ -37,13 +37,17 @@ calibrated scale; nothing is capped.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Sequence
+from collections.abc import Generator as Coroutine
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
+from core.progress import Bar
+from models.directions import Directions
+from models.generator import Generator
 from models.sampling import latent_bank, map_z, synthesize
 
 Predict = Callable[[torch.Tensor], Sequence[np.ndarray]]
@@ -103,7 +107,7 @@ def group_change(mean_diff: np.ndarray, widths: Sequence[int]) -> np.ndarray:
     return np.asarray(out, dtype=np.float64)
 
 
-def _advance(progress: Any, amount: int) -> None:
+def _advance(progress: Bar | None, amount: int) -> None:
     """Advance an optional bar (anything with ``update(n)``, e.g. tqdm) by one direction."""
     if progress is not None:
         progress.update(amount)
@@ -149,7 +153,7 @@ class CalibrationConfig:
 
 
 @torch.no_grad()
-def w_spread(generator: Any, num: int, seed: int) -> float:
+def w_spread(generator: Generator, num: int, seed: int) -> float:
     """RMS distance of untruncated w from their mean: sqrt(E||w - mean w||²)."""
     w = map_z(generator, num, seed, 1.0, 1000).double()
     return float((w - w.mean(0)).pow(2).sum(1).mean().sqrt())
@@ -157,7 +161,7 @@ def w_spread(generator: Any, num: int, seed: int) -> float:
 
 @torch.no_grad()
 def pixel_changes(
-    generator: Any, base_ws: torch.Tensor, base_images: torch.Tensor, deltas: torch.Tensor,
+    generator: Generator, base_ws: torch.Tensor, base_images: torch.Tensor, deltas: torch.Tensor,
     batch: int,
 ) -> np.ndarray:
     """Per edit m: mean |G(w ± deltas[m]) - G(w)| over both signs, samples, pixels, channels.
@@ -181,8 +185,9 @@ def pixel_changes(
 
 @torch.no_grad()
 def calibrate_scales(
-    generator: Any, directions: Any, config: CalibrationConfig, progress: Any = None
-) -> Any:
+    generator: Generator, directions: Directions, config: CalibrationConfig,
+    progress: Bar | None = None,
+) -> Directions:
     """``directions`` with ``scale`` set by the edit-scale protocol (see module docstring).
 
     The method's own scale is kept in ``meta['native_scale']``; the protocol, the achieved pixel
@@ -239,9 +244,9 @@ def calibrate_scales(
 
 @torch.no_grad()
 def fixed_scales(
-    generator: Any, directions: Any, edit_scale: float, config: CalibrationConfig,
-    progress: Any = None,
-) -> Any:
+    generator: Generator, directions: Directions, edit_scale: float, config: CalibrationConfig,
+    progress: Bar | None = None,
+) -> Directions:
     """``directions`` with ``scale`` set by the fixed-edit rule (module docstring): s_j =
     ``edit_scale`` / rms of direction j's largest W+ row. The achieved pixel change (on the
     calibration bank of ``config``) and the W+ displacement go to ``meta['calibration']`` as
@@ -281,7 +286,7 @@ def fixed_scales(
 
 def _scale_search(
     target: float, cap: float, config: CalibrationConfig
-) -> Generator[float, float, tuple[float, float, bool, int]]:
+) -> Coroutine[float, float, tuple[float, float, bool, int]]:
     """Coroutine solving change(s) = target for s in (0, cap]: yields s, is sent change(s);
     returns (s, achieved change, capped, evaluations).
 
@@ -346,11 +351,11 @@ def _secant_proposal(history: list[tuple[float, float]], target: float) -> float
 
 @torch.no_grad()
 def score_matrix(
-    generator: Any,
-    directions: Any,
+    generator: Generator,
+    directions: Directions,
     predict: Predict,
     config: DiscoveryConfig,
-    progress: Any = None,
+    progress: Bar | None = None,
 ) -> dict[str, np.ndarray]:
     """R rows for the first ``config.num_directions`` directions, both variants.
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from core.config import check_profile, resolve_config
 from core.hashing import stable_int
+from datasets.base import GroundTruthData
 from metrics.bank import BANK_PROFILES, BankSettings, Represent, SampleBank
 from metrics.profiles import metrics_profile
 from metrics.registry import METRICS
@@ -69,7 +70,7 @@ def metric_rng(base: int, name: str) -> np.random.Generator:
 
 
 def representation_metrics(
-    data: Any,
+    data: GroundTruthData,
     represent: Represent,
     rng: np.random.Generator,
     profile: str = "quick",

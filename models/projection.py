@@ -33,8 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.progress import BarFactory, open_bar
-from models.generator import generator_device
+from core.progress import Bar, BarFactory, open_bar
+from models.generator import Generator, generator_device
 from models.perceptual import PerceptualDistance
 
 SPACES = ("w", "w+")
@@ -93,7 +93,7 @@ def latent_noise_scale(config: ProjectionConfig, step: int, w_std: float) -> flo
 
 
 @torch.no_grad()
-def w_statistics(generator: Any, num: int, seed: int, batch: int = 1000
+def w_statistics(generator: Generator, num: int, seed: int, batch: int = 1000
                  ) -> tuple[torch.Tensor, float]:
     """(mean w ``[w_dim]``, RMS distance of w from it) of ``num`` mapped z ~ N(0, I) drawn on the
     CPU from ``seed`` (projector.py's starting point and latent-noise unit)."""
@@ -112,7 +112,7 @@ def w_statistics(generator: Any, num: int, seed: int, batch: int = 1000
 # -- noise inputs ------------------------------------------------------------------------------
 
 
-def noise_layers(generator: Any) -> dict[str, nn.Module]:
+def noise_layers(generator: Generator) -> dict[str, nn.Module]:
     """The synthesis layers whose constant noise input the generator reads, by module name
     (StyleGAN2 layers with ``use_noise`` while the generator's ``noise_mode`` is "const"); empty
     for a generator without noise inputs (the shipped shapes3d one, the oracle)."""
@@ -128,7 +128,7 @@ def noise_layers(generator: Any) -> dict[str, nn.Module]:
 
 
 @contextlib.contextmanager
-def noise_inputs(generator: Any, noise: dict[str, torch.Tensor] | None) -> Iterator[None]:
+def noise_inputs(generator: Generator, noise: dict[str, torch.Tensor] | None) -> Iterator[None]:
     """Within the block, every noise layer of ``generator`` reads ``noise[name]`` ``[n, h, w]``
     (one map per image of the batch) instead of its stored constant; restored afterwards."""
     layers = noise_layers(generator) if noise else {}
@@ -145,7 +145,7 @@ def noise_inputs(generator: Any, noise: dict[str, torch.Tensor] | None) -> Itera
             layers[name]._buffers[NOISE_BUFFER] = value
 
 
-def render(generator: Any, ws: torch.Tensor, noise: dict[str, torch.Tensor] | None = None,
+def render(generator: Generator, ws: torch.Tensor, noise: dict[str, torch.Tensor] | None = None,
            batch: int = 64) -> torch.Tensor:
     """Images (CPU float32 NCHW) of W+ codes ``[n, num_ws, w_dim]`` with per-image noise maps
     (``noise[name]`` ``[n, h, w]``, as ``project`` returns them) when given."""
@@ -200,7 +200,7 @@ class Projection:
     checkpoints: dict[int, torch.Tensor] = field(default_factory=dict)
 
 
-def check_targets(generator: Any, targets: torch.Tensor) -> torch.Tensor:
+def check_targets(generator: Generator, targets: torch.Tensor) -> torch.Tensor:
     """``targets`` as float32 NCHW at the generator's size and channels, or a ValueError."""
     shape = (int(generator.img_channels), int(generator.resolution), int(generator.resolution))
     if targets.ndim != 4 or tuple(targets.shape[1:]) != shape or not targets.is_floating_point():
@@ -211,7 +211,7 @@ def check_targets(generator: Any, targets: torch.Tensor) -> torch.Tensor:
 
 
 def project(
-    generator: Any,
+    generator: Generator,
     targets: torch.Tensor,
     distance: PerceptualDistance,
     config: ProjectionConfig = ProjectionConfig(),
@@ -264,8 +264,8 @@ def _draw(streams: list[torch.Generator], shape: Sequence[int]) -> torch.Tensor:
 
 
 def _project_batch(
-    generator: Any, targets: torch.Tensor, index: range, distance: PerceptualDistance,
-    config: ProjectionConfig, seed: int, w_avg: torch.Tensor, w_std: float, bar: Any,
+    generator: Generator, targets: torch.Tensor, index: range, distance: PerceptualDistance,
+    config: ProjectionConfig, seed: int, w_avg: torch.Tensor, w_std: float, bar: Bar,
     record: set[int],
 ) -> Projection:
     device = generator_device(generator)

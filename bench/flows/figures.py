@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from core.io import atomic_path
+from models.directions import Directions
+from models.generator import Generator
 from models.sampling import latent_bank, synthesize
 
 GAP = 4  # pixels between the column blocks of different seeds
@@ -32,8 +34,8 @@ def _pyplot() -> Any:
 
 @torch.no_grad()
 def traversal_images(
-    generator: Any,
-    directions: Any,
+    generator: Generator,
+    directions: Directions,
     *,
     rows: int = 10,
     steps: int = 7,
@@ -80,8 +82,8 @@ def to_pixels(images: torch.Tensor, size: int | None = None) -> np.ndarray:
 
 
 def save_traversal_grid(
-    generator: Any,
-    directions: Any,
+    generator: Generator,
+    directions: Directions,
     path: str | os.PathLike[str],
     *,
     names: Sequence[str] | None = None,
@@ -188,7 +190,7 @@ def save_sensitivity_bars(
 
 @torch.no_grad()
 def translation_images(
-    generator: Any, meta: dict[str, Any], *, num_originals: int = 6, seed: int = 0,
+    generator: Generator, meta: dict[str, Any], *, num_originals: int = 6, seed: int = 0,
 ) -> np.ndarray:
     """uint8 HWC mosaic: the first row holds ``num_originals`` random codes' images, row k + 1
     the same codes with concept k's controlling set set to its class mean (its translation)."""
@@ -212,7 +214,7 @@ def translation_images(
 
 
 def save_translation_grid(
-    generator: Any, meta: dict[str, Any], path: str | os.PathLike[str], *, title: str = "",
+    generator: Generator, meta: dict[str, Any], path: str | os.PathLike[str], *, title: str = "",
     **kwargs: Any,
 ) -> Path:
     """Render ``translation_images`` with row labels (original, then each concept)."""
