@@ -23,12 +23,17 @@ import traceback
 import typing
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.plugins import import_plugins
 from bench.threads import DEFAULT_THREADS, THREADS_ENV, resolve_threads
 from core.errors import BenchError
 from core.registry import UnknownNameError
+
+if TYPE_CHECKING:  # imported by the commands that need them (a fast ``bench list``)
+    from bench.planning.plan import CellPlan
+    from bench.results.store import ResultStore
+    from bench.running.worker import CellOutcome
 
 DEFAULT_RESULTS = "results"
 PLUGINS_ENV = "BENCH_PLUGINS"
@@ -378,11 +383,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     failed = []
     lines = not args.quiet  # one line per cell start and end, on any output (bars need a tty)
 
-    def announce(plan: Any) -> None:
+    def announce(plan: CellPlan) -> None:
         if lines:
             print(f"start   {plan.cell.label}", file=sys.stderr, flush=True)
 
-    def report(outcome: Any) -> None:
+    def report(outcome: CellOutcome) -> None:
         if outcome.ok:
             if lines or args.verbose:
                 print(f"done    {outcome.label} ({outcome.seconds:.0f} s)"
@@ -471,7 +476,7 @@ def _headline(metrics: dict[str, float] | None) -> str:
     return ": " + ", ".join(shown) if shown else ""
 
 
-def _print_dry_run(plans: list[Any], store: Any) -> None:
+def _print_dry_run(plans: list[CellPlan], store: ResultStore) -> None:
     """One row per cell (status, id, method, dataset, seed, profile, overrides), a line per
     damaged result or stage cache, then what each dataset loads. Columns are padded by hand:
     a 10^5-cell grid prints in about a second."""
@@ -510,7 +515,7 @@ def _print_dry_run(plans: list[Any], store: Any) -> None:
                 print(f"  {component:<{width}}  {what}")
 
 
-def _verify_caches(plans: list[Any], store: Any) -> None:
+def _verify_caches(plans: list[CellPlan], store: ResultStore) -> None:
     """``run --verify``: check the stage caches of the grid's done cells; move damaged ones
     aside (one line each) so that the cell needing one recomputes it."""
     from bench.running.integrity import DAMAGED_CACHE, DONE, cell_statuses, move_aside
@@ -527,12 +532,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     rows: list[list[str]] = []
     if args.what == "methods":
-        from methods.base import METHODS, import_builtin_methods
-
-        import_builtin_methods()
+        from methods.base import METHODS
         for entry in METHODS.entries():
-            spec = entry.meta["spec"]
-            flag = "" if entry.meta.get("default", True) else " (not in the default grid)"
+            spec = entry.obj
+            flag = "" if entry.obj.default else " (not in the default grid)"
             rows.append([entry.name, spec.kind, ",".join(spec.requires),
                          entry.description + flag])
         headers = ["method", "kind", "requires", "description"]
@@ -540,7 +543,6 @@ def cmd_list(args: argparse.Namespace) -> int:
         import datasets
         from bench.planning.bundles import BUNDLES
 
-        datasets._import_builtin()
         for entry in BUNDLES.entries():
             rows.append([entry.name, "bundle (grid dataset)", entry.description])
         for entry in datasets.GROUND_TRUTH.entries():
@@ -611,7 +613,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_integrity(store: Any, results: list[dict[str, Any]], damaged: list[Any]) -> None:
+def _check_integrity(store: ResultStore, results: list[dict[str, Any]],
+                     damaged: list[Any]) -> None:
     """A BenchError naming every damaged result and every damaged stage cache of ``results``
     at once (sha256 of each cache file; a cache folder that is not there is no damage)."""
     from bench.running.integrity import damaged_cells_message, verify_caches

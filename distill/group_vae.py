@@ -27,9 +27,9 @@ import numpy as np
 import torch
 
 from core.config import resolve_config
+from core.progress import StepCallback
 from methods.vae_common import (
     AdamSettings,
-    ProgressFn,
     SeedStreams,
     VAEEncoder,
     run_steps,
@@ -241,7 +241,7 @@ def open_pairs(pairs: Any, in_memory_bytes: int = 1 << 30) -> Iterator[PairSourc
 
 
 def train_group_vae(pairs: Any, num_latents: int, config: GroupVAEConfig, seed: int,
-                    progress: ProgressFn | None = None) -> VAEEncoder:
+                    progress: StepCallback | None = None) -> VAEEncoder:
     """Train a group VAE with ``num_latents`` dims on labelled pairs (label k = varied dim).
 
     ``pairs``: see ``open_pairs``. Deterministic given ``seed`` (and the torch thread count).

@@ -11,16 +11,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from core.progress import StepCallback
+from datasets.base import GroundTruthData
 from methods.base import register_method
 from methods.vae_common import (
     AdamSettings,
-    ProgressFn,
     VAEEncoder,
     finish_vae_training,
     load_vae_encoder,
     require_ground_truth,
     start_vae_training,
 )
+from models.bundle import Bundle
 from models.vae import bernoulli_reconstruction, gaussian_kl
 
 
@@ -51,8 +53,8 @@ class BetaVAEConfig(AdamSettings, BetaVAEModelSettings):
 QUICK_PROFILE: dict[str, Any] = {"steps": 1200, "lr": 5e-4}
 
 
-def train_beta_vae(ground_truth: Any, config: BetaVAEConfig, seed: int,
-                   progress: ProgressFn | None = None) -> VAEEncoder:
+def train_beta_vae(ground_truth: GroundTruthData, config: BetaVAEConfig, seed: int,
+                   progress: StepCallback | None = None) -> VAEEncoder:
     """Train a β-VAE on uniform samples of ``ground_truth``; deterministic given ``seed``."""
     training = start_vae_training(ground_truth, config, seed)
     batches, vae, noise = training.batches, training.vae, training.noise
@@ -81,8 +83,8 @@ def train_beta_vae(ground_truth: Any, config: BetaVAEConfig, seed: int,
     requires=("ground_truth",),
     load_output=load_vae_encoder,
 )
-def run(bundle: Any, config: BetaVAEConfig, seed: int,
-        progress: ProgressFn | None = None) -> VAEEncoder:
+def run(bundle: Bundle, config: BetaVAEConfig, seed: int,
+        progress: StepCallback | None = None) -> VAEEncoder:
     """Train on ``bundle.ground_truth``; return the encoder (posterior mean)."""
     return train_beta_vae(require_ground_truth(bundle, "beta-vae"), config, seed, progress)
 

@@ -21,10 +21,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from core.progress import StepCallback
+from datasets.base import GroundTruthData
 from methods.base import register_method
 from methods.vae_common import (
     AdamSettings,
-    ProgressFn,
     VAEEncoder,
     adam,
     finish_vae_training,
@@ -32,6 +33,7 @@ from methods.vae_common import (
     require_ground_truth,
     start_vae_training,
 )
+from models.bundle import Bundle
 from models.vae import bernoulli_reconstruction, gaussian_kl, reparameterise
 
 
@@ -91,8 +93,8 @@ def permute_dims(codes: torch.Tensor, generator: torch.Generator) -> torch.Tenso
     return codes.gather(0, order)
 
 
-def train_factor_vae(ground_truth: Any, config: FactorVAEConfig, seed: int,
-                     progress: ProgressFn | None = None) -> VAEEncoder:
+def train_factor_vae(ground_truth: GroundTruthData, config: FactorVAEConfig, seed: int,
+                     progress: StepCallback | None = None) -> VAEEncoder:
     """Train a FactorVAE on uniform samples of ``ground_truth``; deterministic given ``seed``."""
     training = start_vae_training(ground_truth, config, seed)
     streams, batches, vae = training.streams, training.batches, training.vae
@@ -142,7 +144,7 @@ def train_factor_vae(ground_truth: Any, config: FactorVAEConfig, seed: int,
     requires=("ground_truth",),
     load_output=load_vae_encoder,
 )
-def run(bundle: Any, config: FactorVAEConfig, seed: int,
-        progress: ProgressFn | None = None) -> VAEEncoder:
+def run(bundle: Bundle, config: FactorVAEConfig, seed: int,
+        progress: StepCallback | None = None) -> VAEEncoder:
     """Train on ``bundle.ground_truth``; return the encoder (posterior mean)."""
     return train_factor_vae(require_ground_truth(bundle, "factor-vae"), config, seed, progress)

@@ -20,16 +20,15 @@ from safetensors.torch import load_file, save_file
 from core.config import check_ranges
 from core.hashing import json_default
 from core.io import atomic_path
+from core.progress import StepCallback
+from datasets.base import GroundTruthData
+from models.bundle import Bundle
 from models.vae import VAE, VAEArchitecture, build_vae, images_to_tensor
 
 ENCODER_FORMAT = "disentangle-bench/vae-encoder"
 ENCODER_VERSION = 1
 WEIGHTS_FILE = "vae.safetensors"
 META_FILE = "vae.json"
-
-# progress(step_done, total_steps, latest_losses); None shows a tqdm bar on an interactive stderr.
-ProgressFn = Callable[[int, int, dict[str, float]], None]
-
 
 class SeedStreams:
     """Independent random streams derived from one integer seed (SeedSequence children).
@@ -63,7 +62,7 @@ class GroundTruthBatches:
     Renders ``chunk`` batches at a time (one vectorised ``sample`` call) from an explicit rng.
     """
 
-    def __init__(self, ground_truth: Any, batch_size: int, rng: np.random.Generator,
+    def __init__(self, ground_truth: GroundTruthData, batch_size: int, rng: np.random.Generator,
                  chunk: int = 8) -> None:
         shape = tuple(ground_truth.observation_shape)
         if len(shape) != 3 or shape[:2] != (64, 64) or shape[2] not in (1, 3):
@@ -91,11 +90,12 @@ class GroundTruthBatches:
 def run_steps(
     total: int,
     step: Callable[[int], dict[str, float]],
-    progress: ProgressFn | None = None,
+    progress: StepCallback | None = None,
     description: str = "train",
     history_every: int = 50,
 ) -> list[dict[str, float]]:
     """Call ``step(i)`` for i in 0..total-1; return mean losses per ``history_every`` steps.
+    ``progress`` hears every step; None shows a tqdm bar on an interactive stderr.
 
     A non-finite loss stops training with a clear error instead of writing NaN weights.
     """
@@ -271,7 +271,7 @@ class VAETraining:
     optimizer: torch.optim.Adam
 
 
-def start_vae_training(ground_truth: Any, config: Any, seed: int) -> VAETraining:
+def start_vae_training(ground_truth: GroundTruthData, config: Any, seed: int) -> VAETraining:
     """Build the shared training state from ``config`` (num_latents, batch_size and the
     ``AdamSettings``); each random consumer draws from its own named stream of ``seed``."""
     streams = SeedStreams(seed)
@@ -282,9 +282,10 @@ def start_vae_training(ground_truth: Any, config: Any, seed: int) -> VAETraining
     return VAETraining(streams, batches, vae, streams.torch("noise"), optimizer)
 
 
-def finish_vae_training(method: str, ground_truth: Any, config: Any, seed: int, vae: VAE,
+def finish_vae_training(method: str, ground_truth: GroundTruthData, config: Any, seed: int,
+                        vae: VAE,
                         step: Callable[[int], dict[str, float]],
-                        progress: ProgressFn | None = None) -> VAEEncoder:
+                        progress: StepCallback | None = None) -> VAEEncoder:
     """Run ``config.steps`` steps of ``step`` and wrap ``vae`` as an encoder whose metadata
     records the method, config, seed, ground truth and loss history."""
     history = run_steps(config.steps, step, progress, description=method)
@@ -303,7 +304,7 @@ def fresh_encoder(arch: VAEArchitecture, seed: int) -> VAEEncoder:
     return VAEEncoder(build_vae(arch, seed), {"trained": False, "seed": seed})
 
 
-def require_ground_truth(bundle: Any, method: str) -> Any:
+def require_ground_truth(bundle: Bundle, method: str) -> GroundTruthData:
     ground_truth = getattr(bundle, "ground_truth", None)
     if ground_truth is None:
         raise ValueError(f"{method} needs a dataset with ground-truth images; "

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import asdict, dataclass
-from typing import Any
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
+from datasets.base import GroundTruthData
 from metrics._common import check_codes, estimator_seeds
 from metrics.bank import (
     CHUNK_SIZE,
@@ -96,7 +96,7 @@ def beta_vae_from_pairs(
 
 
 def _beta_vae_points(
-    data: Any,
+    data: GroundTruthData,
     represent: Represent,
     rng: np.random.Generator,
     num: int,
@@ -126,7 +126,7 @@ def _beta_vae_points(
 
 
 def beta_vae_score(
-    data: Any,
+    data: GroundTruthData,
     represent: Represent,
     rng: np.random.Generator,
     *,

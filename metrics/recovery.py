@@ -28,8 +28,6 @@ from typing import Any
 
 import numpy as np
 
-from metrics.registry import describe
-
 RECOVERY_VERSION = 1
 RANDOM_DRAWS = 1000  # draws of k random directions per space: the reference's sample
 REFERENCE_QUANTILE = 0.95
@@ -104,10 +102,3 @@ def direction_recovery(
                                 exact_wplus(true, homes, num_ws), rng)
     return out
 
-
-describe(W_KEY, "Direction recovery in W: mean over true factor directions of the best |cos| "
-         "with a found direction's net W edit (oracle bundles; random reference in result.json)",
-         tolerance=0.05)
-describe(WPLUS_KEY, "Direction recovery in W+: mean over factors of the best |cos| between the "
-         "factor's exact edit (its direction on its home row) and a found W+ direction "
-         "(layered oracle)", tolerance=0.05)

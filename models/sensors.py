@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,25 +44,45 @@ ALEXNET_ENV = "BENCH_ALEXNET"
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 SHAPES3D_SENSOR = WEIGHTS_DIR / "shapes3d_sensor.safetensors"
 
-SENSORS: Registry[Callable[..., nn.Module]] = Registry("sensor")
+WeightsArg = str | os.PathLike[str] | None
+SensorFactory = Callable[[WeightsArg], nn.Module]
 
 
-def register_sensor(name: str, *, description: str, **meta: Any
-                    ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+@dataclass(frozen=True)
+class SensorSpec:
+    """One registered sensor: ``build(weights)`` -> the network (images -> list of feature
+    maps), and ``weights_path(weights)``: the file it would load (None: it needs none, or
+    nobody named one)."""
+
+    build: SensorFactory
+    weights_path: Callable[[WeightsArg], str | os.PathLike[str] | None]
+
+
+SENSORS: Registry[SensorSpec] = Registry("sensor")
+
+
+def register_sensor(name: str, *, description: str,
+                    weights_path: Callable[[WeightsArg], str | os.PathLike[str] | None]
+                    ) -> Callable[[SensorFactory], SensorFactory]:
     """Register a factory ``(weights: str | None) -> nn.Module`` returning a list of maps."""
-    return SENSORS.register(name, description=description, **meta)
+
+    def decorator(build: SensorFactory) -> SensorFactory:
+        SENSORS.add(name, SensorSpec(build, weights_path), description=description)
+        return build
+
+    return decorator
 
 
 def load_sensor(name: str, weights: str | os.PathLike[str] | None = None) -> nn.Module:
     """A frozen sensor in eval mode (``requires_grad`` off on every parameter)."""
-    sensor = SENSORS.get(name)(weights)
+    sensor = SENSORS.get(name).build(weights)
     sensor.eval().requires_grad_(False)
     return sensor
 
 
 def sensor_identity(name: str, weights: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """What identifies a sensor for caching: its name and its weight file (sha256 when small)."""
-    path = SENSORS.entry(name).meta["weights_path"](weights)
+    path = SENSORS.get(name).weights_path(weights)
     if path is None:
         return {"name": name, "weights": None}
     path = Path(path).expanduser()

@@ -314,7 +314,7 @@ def _edit_setup(kind: str = "directions", generator: dict | None = None,
         from PIL import Image
 
         from bench.planning.bundles import load_bundle
-        from methods.directions import Directions
+        from models.directions import Directions
 
         bundle = load_bundle("shapes3d-oracle")
         identity = dict(bundle.identity)

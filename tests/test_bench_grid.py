@@ -211,10 +211,8 @@ def test_every_numeric_setting_declares_its_range():
     each Range names a field: a value outside it is refused when the grid is planned."""
     from core.config import field_names, field_ranges, numeric_fields
     from distill.group_vae import GroupVAEConfig
-    from methods.base import METHODS, import_builtin_methods
-
-    import_builtin_methods()
-    classes = {entry.meta["spec"].config_cls for entry in METHODS.entries()} | {GroupVAEConfig}
+    from methods.base import METHODS
+    classes = {entry.obj.config_cls for entry in METHODS.entries()} | {GroupVAEConfig}
     for config_cls in classes:
         ranges = field_ranges(config_cls)
         assert set(numeric_fields(config_cls)) <= set(ranges), config_cls.__name__

@@ -25,7 +25,7 @@ from metrics.recovery import (
     direction_recovery,
     exact_wplus,
 )
-from metrics.registry import METRICS, import_builtin_metrics
+from metrics.registry import METRICS
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -119,7 +119,7 @@ def tiny_oracle_grid(monkeypatch, tmp_path) -> Path:
         "traversal_seeds": 1})
     monkeypatch.setitem(group_vae.GROUP_VAE_PROFILES, "quick",
                         {"steps": 3, "batch_size": 8, "lr": 5e-4})
-    import_builtin_metrics()
+    METRICS.load_builtins()
     monkeypatch.setitem(BANK_PROFILES, "quick", TINY_METRICS["bank"])
     for name in ("fvm", "betavae"):
         monkeypatch.setitem(METRICS.get(name).profiles, "quick", TINY_METRICS[name])

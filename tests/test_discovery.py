@@ -9,7 +9,6 @@ import pytest
 import torch
 from toy_generators import LinearToyGenerator, PixelAttributeGenerator
 
-from methods.directions import Directions
 from metrics.discovery import (
     CalibrationConfig,
     DiscoveryConfig,
@@ -21,6 +20,7 @@ from metrics.discovery import (
     normalise_rows,
     score_matrix,
 )
+from models.directions import Directions
 
 
 def test_permutation_matrix_is_perfect() -> None:

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 from tabulate import tabulate
+from torch import nn
 
 from bench.grid import parse_seeds
 from bench.reports.leaderboard import Summary, summarize
@@ -36,6 +37,7 @@ from core.errors import BenchError
 from core.io import atomic_write_json, atomic_write_text
 from core.plots import pyplot, save_figure
 from methods.contrast import SPATIAL_MODES, pair_similarity
+from models.generator import Generator
 from models.oracle import FACTOR_NAMES, load_oracle_generator
 from models.sensors import SENSORS, load_sensor, sensor_identity
 
@@ -43,7 +45,7 @@ MODE_LABELS = {"pooled": "Pooled", "nofoc": "No-Foc", "l2mask": "L2-Mask"}
 SETTINGS = ("pure", "mixed")
 
 
-def factor_edits(generator: Any, a: int, b: int, setting: str) -> tuple[torch.Tensor,
+def factor_edits(generator: Generator, a: int, b: int, setting: str) -> tuple[torch.Tensor,
                                                                          torch.Tensor]:
     """(edit for q and pos, edit for neg) in W for factors a, b, in factor-std units."""
     e = generator.true_directions() * generator.factor_stds[:, None]  # [6, w_dim]
@@ -55,7 +57,7 @@ def factor_edits(generator: Any, a: int, b: int, setting: str) -> tuple[torch.Te
 
 
 @torch.no_grad()
-def _features(generator: Any, sensor: Any, codes: torch.Tensor, batch: int
+def _features(generator: Generator, sensor: nn.Module, codes: torch.Tensor, batch: int
               ) -> list[torch.Tensor]:
     chunks = [sensor(generator.synthesize(codes[i:i + batch, None, :]))
               for i in range(0, len(codes), batch)]
@@ -63,7 +65,8 @@ def _features(generator: Any, sensor: Any, codes: torch.Tensor, batch: int
 
 
 def pair_losses(
-    generator: Any, sensor: Any, a: int, b: int, setting: str, originals: dict[str, Any],
+    generator: Generator, sensor: nn.Module, a: int, b: int, setting: str, originals: dict[str,
+    Any],
     var_scale: float, rng: torch.Generator, batch: int = 250,
 ) -> dict[str, float]:
     """Mean loss per spatial mode for factor pair (a, b) in ``setting``; ``originals`` holds
@@ -88,7 +91,7 @@ def pair_losses(
     return out
 
 
-def draw_originals(generator: Any, sensor: Any, samples: int, rng: torch.Generator,
+def draw_originals(generator: Generator, sensor: nn.Module, samples: int, rng: torch.Generator,
                    batch: int = 250) -> dict[str, Any]:
     """``samples`` pairs of originals from the oracle's mapping and their sensor features."""
     z = torch.randn(2 * samples, generator.z_dim, generator=rng)

@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.flows.base import StepProgress, metrics_provider, register_flow, score_encoder
+import metrics.sampling
+from bench.flows.base import StepProgress, register_flow, score_encoder
 from bench.flows.figures import (
     save_r_heatmap,
     save_sensitivity_bars,
@@ -41,8 +42,7 @@ from core.config import replace_fields, resolve_config
 from core.errors import BenchError
 from distill import group_vae
 from distill.pairs import DEFAULT_DEDUP_THRESHOLD, deduplicate, make_pairs
-from methods.base import METHODS, method_spec
-from methods.directions import Directions
+from methods.base import method_spec
 from metrics import recovery
 from metrics.discovery import (
     CalibrationConfig,
@@ -50,10 +50,13 @@ from metrics.discovery import (
     calibrate_scales,
     discovery_metrics,
     fixed_scales,
+    normalise_rows,
     score_matrix,
 )
 from metrics.recovery import direction_recovery
 from metrics.registry import ScoreKey
+from models.bundle import MetricsProvider
+from models.directions import Directions
 from models.generator import Generator
 
 STAGE_VERSIONS: dict[str, int] = {
@@ -123,13 +126,39 @@ def settings_identity(settings: DirectionsFlowSettings) -> dict[str, Any]:
 RECOVERY_RECORD = "direction_recovery"
 RECOVERY_RNG = "direction-recovery"
 
-# The score key this flow computes itself (the others are registered metrics' and
-# metrics.discovery's); the threshold is configurable (dedup_threshold), so the text names it.
+# The score keys this flow computes itself (the representation metrics' are the registered
+# metrics'): the discovery scores of metrics.discovery, the edit size, the pair count and, on
+# bundles that know their factor directions, direction recovery (metrics.recovery).
 FLOW_KEYS = (
+    ScoreKey("disentanglement_score",
+             "Discovery: mean of (largest - second largest) per direction", headline=True),
+    ScoreKey("attribute_count", "Discovery: attributes that are some direction's argmax",
+             high=float("inf"), tolerance=1.0, headline=True),
+    ScoreKey("disentanglement_score_meandiff",
+             "Discovery, reference-code variant: score of R built from |mean difference|"),
+    ScoreKey("attribute_count_meandiff",
+             "Discovery, reference-code variant: attribute count of the |mean difference| R",
+             high=float("inf"), tolerance=1.0),
+    ScoreKey("edit_w_plus_displacement",
+             "Mean W+ L2 displacement of the calibrated edit (common edit-size unit; not a "
+             "score)", higher_is_better=False, high=float("inf"), tolerance=float("inf")),
+    ScoreKey("edit_capped_fraction",
+             "Fraction of directions whose calibrated edit hit the W+ displacement cap "
+             "(they change the image less than the target)",
+             higher_is_better=False, tolerance=0.2),
     ScoreKey("pairs_kept_fraction",
              "Fraction of scored directions kept after removing near-duplicates (|cos| above "
-             f"the configured dedup_threshold, {DEFAULT_DEDUP_THRESHOLD:g} by default)",
-             tolerance=0.2),
+             "the configured dedup_threshold, "
+             f"{DirectionsFlowSettings.dedup_threshold:g} by default; a cell's own is "
+             "directions_flow.dedup_threshold in its metric settings)", tolerance=0.2),
+    ScoreKey(recovery.W_KEY,
+             "Direction recovery in W: mean over true factor directions of the best |cos| with "
+             "a found direction's net W edit (oracle bundles; random reference in result.json)",
+             tolerance=0.05),
+    ScoreKey(recovery.WPLUS_KEY,
+             "Direction recovery in W+: mean over factors of the best |cos| between the "
+             "factor's exact edit (its direction on its home row) and a found W+ direction "
+             "(layered oracle)", tolerance=0.05),
 )
 
 # Overrides of the paper defaults per profile (core.config); quick is sized for 2 CPU cores.
@@ -162,12 +191,13 @@ def flow_settings(profile: str, protocol: Mapping[str, Any] | None = None
 # -- the group-VAE and representation-metric collaborators ------------------------------------
 
 
-def metric_settings(profile: str, protocol: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def metric_settings(profile: str, protocol: Mapping[str, Any] | None = None,
+                    provider: MetricsProvider = metrics.sampling) -> dict[str, Any]:
     """Settings that enter the cell id: flow sizes (with the dataset's ``protocol`` for this
-    profile, if it has one), group-VAE config, representation metrics."""
+    profile, if it has one), group-VAE config, the representation metrics of ``provider``."""
     return {"directions_flow": settings_identity(flow_settings(profile, protocol)),
             "group_vae": asdict(group_vae.group_vae_config(profile)),
-            "representation": dict(metrics_provider().metric_settings(profile))}
+            "representation": dict(provider.metric_settings(profile))}
 
 
 # -- predictor adapter ------------------------------------------------------------------------
@@ -282,7 +312,7 @@ def scored_directions(ctx: CellContext, generator: Generator,
     ``discovery.num_directions``): the scored directions every later stage uses."""
     method = ctx.cell.method
     spec = method_spec(method)
-    run = METHODS.get(method)
+    run = spec.run
     bundle = ctx.bundle
     discover_inputs = {"method": method, "config": asdict(ctx.config), "seed": ctx.seed,
                        "dataset": bundle.identity}
@@ -431,7 +461,8 @@ def _figures(
                    if directions.meta.get("attention") is not None else None))
     ctx.add_artifact("figures", "traversal", traversal)
     if r_matrices is not None:
-        heatmap = save_r_heatmap(r_matrices["absdiff"], ctx.artifacts_dir / "r_heatmap.png",
+        heatmap = save_r_heatmap(normalise_rows(r_matrices["absdiff"]),
+                                 ctx.artifacts_dir / "r_heatmap.png",
                                  attribute_names=attribute_names, direction_names=names,
                                  title=f"R (row-normalised): {title}")
         ctx.add_artifact("figures", "r_heatmap", heatmap)

@@ -14,15 +14,17 @@ import torch
 import torch.nn.functional as F
 
 from core.plots import pyplot, save_figure
-from metrics.discovery import latent_bank, normalise_rows, synthesize
+from models.directions import Directions
+from models.generator import Generator
+from models.sampling import latent_bank, synthesize
 
 GAP = 4  # pixels between the column blocks of different seeds
 
 
 @torch.no_grad()
 def traversal_images(
-    generator: Any,
-    directions: Any,
+    generator: Generator,
+    directions: Directions,
     *,
     rows: int = 10,
     steps: int = 7,
@@ -69,8 +71,8 @@ def to_pixels(images: torch.Tensor, size: int | None = None) -> np.ndarray:
 
 
 def save_traversal_grid(
-    generator: Any,
-    directions: Any,
+    generator: Generator,
+    directions: Directions,
     path: str | os.PathLike[str],
     *,
     names: Sequence[str] | None = None,
@@ -113,17 +115,20 @@ def save_traversal_grid(
 
 
 def save_r_heatmap(
-    r: np.ndarray,
+    normed: np.ndarray,
     path: str | os.PathLike[str],
     *,
     attribute_names: Sequence[str],
     direction_names: Sequence[str] | None = None,
     title: str = "",
 ) -> Path:
-    """Heatmap of the row-normalised R (directions x attributes) with values written in; the
-    attribute and direction names, one per line, are also in the PNG's text chunks
-    ``Attributes`` and ``Directions`` (readable without looking at the picture)."""
-    normed = normalise_rows(r)
+    """Heatmap of a row-normalised R (directions x attributes, values in [0, 1]; the caller
+    normalises it with the metric's own rule) with values written in; the attribute and
+    direction names, one per line, are also in the PNG's text chunks ``Attributes`` and
+    ``Directions`` (readable without looking at the picture)."""
+    normed = np.asarray(normed, dtype=np.float64)
+    if normed.ndim != 2 or not np.all((normed >= 0) & (normed <= 1)):
+        raise ValueError("save_r_heatmap expects a row-normalised R: 2-D, values in [0, 1]")
     k, a = normed.shape
     if len(attribute_names) != a:
         raise ValueError(f"{a} attribute columns but {len(attribute_names)} attribute names")
@@ -174,7 +179,7 @@ def save_sensitivity_bars(
 
 @torch.no_grad()
 def translation_images(
-    generator: Any, meta: dict[str, Any], *, num_originals: int = 6, seed: int = 0,
+    generator: Generator, meta: dict[str, Any], *, num_originals: int = 6, seed: int = 0,
 ) -> np.ndarray:
     """uint8 HWC mosaic: the first row holds ``num_originals`` random codes' images, row k + 1
     the same codes with concept k's controlling set set to its class mean (its translation)."""
@@ -198,7 +203,7 @@ def translation_images(
 
 
 def save_translation_grid(
-    generator: Any, meta: dict[str, Any], path: str | os.PathLike[str], *, title: str = "",
+    generator: Generator, meta: dict[str, Any], path: str | os.PathLike[str], *, title: str = "",
     **kwargs: Any,
 ) -> Path:
     """Render ``translation_images`` with row labels (original, then each concept)."""

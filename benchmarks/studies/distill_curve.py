@@ -27,10 +27,10 @@ from bench.flows.directions import flow_settings
 from datasets import load_ground_truth
 from distill.group_vae import group_vae_config, train_group_vae
 from distill.pairs import make_pairs
-from methods.directions import Directions
 from methods.random_dirs import random_unit_vectors
 from metrics.discovery import calibrate_scales
 from metrics.sampling import representation_metrics
+from models.directions import Directions
 from models.oracle import load_oracle_generator
 
 HEADLINE = ("mig", "fvm_eval_accuracy", "dci_disentanglement")

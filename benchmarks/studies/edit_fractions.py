@@ -28,8 +28,8 @@ from bench.flows.directions import attribute_predict, flow_settings
 from bench.planning.bundles import load_bundle
 from bench.results.store import ResultStore
 from bench.running.finished import CALIBRATE_STAGE, cell_directions, stage_key
-from methods.directions import Directions
 from metrics.discovery import score_matrix
+from models.directions import Directions
 
 
 def main() -> None:
