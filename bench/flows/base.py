@@ -119,6 +119,12 @@ class StepProgress:
         if self.bar is not None:
             self.bar.close()
 
+    def __enter__(self) -> StepProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def score_encoder(ctx: CellContext, encoder: Encoder, upstream_stage: str) -> dict[str, float]:
     """Stage "representation-metrics": the metrics provider's scores of ``encoder`` on the

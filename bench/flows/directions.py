@@ -332,8 +332,7 @@ def scored_directions(ctx: CellContext, generator: Generator,
     scored = min(settings.discovery.num_directions, found.num_directions)
 
     def calibrate(directory: Path) -> None:
-        bar = ctx.progress(scored, f"{method}: calibrate edit scales")
-        try:
+        with ctx.progress(scored, f"{method}: calibrate edit scales") as bar:
             chosen = found.subset(range(scored))
             if settings.edit_scale is None:
                 calibrated = calibrate_scales(generator, chosen, settings.calibration,
@@ -341,8 +340,6 @@ def scored_directions(ctx: CellContext, generator: Generator,
             else:
                 calibrated = fixed_scales(generator, chosen, settings.edit_scale,
                                           settings.calibration, progress=bar)
-        finally:
-            bar.close()
         calibrated.save(directory)
 
     calibrate_inputs = {"discover": ctx.stage_keys["discover"],
@@ -362,11 +359,9 @@ def discovery_stage(
     predict, attribute_names = attribute_predict(ctx.bundle.predictor)
 
     def compute(directory: Path) -> None:
-        bar = ctx.progress(directions.num_directions, f"{ctx.cell.method}: discovery metrics")
-        try:
+        desc = f"{ctx.cell.method}: discovery metrics"
+        with ctx.progress(directions.num_directions, desc) as bar:
             matrices = score_matrix(generator, directions, predict, settings.discovery, bar)
-        finally:
-            bar.close()
         for variant, r in matrices.items():
             np.save(directory / f"R_{variant}.npy", r)
         names = attribute_names or [f"a{i}" for i in range(matrices["absdiff"].shape[1])]
@@ -408,12 +403,9 @@ def _distillation_stages(
         edit_multiplier=settings.pair_edit_multiplier, edit_sampling=settings.pair_edit_sampling)
 
     def pairs(directory: Path) -> None:
-        bar = ctx.progress(pair.num_pairs, f"{ctx.cell.method}: pairs")
-        try:
+        with ctx.progress(pair.num_pairs, f"{ctx.cell.method}: pairs") as bar:
             summary = make_pairs(generator, directions, directory / "pairs.h5", **asdict(pair),
                                  progress=bar)
-        finally:
-            bar.close()
         summary["path"] = "pairs.h5"
         (directory / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
 
@@ -428,12 +420,9 @@ def _distillation_stages(
     vae_seed = ctx.torch_seed("group-vae")
 
     def train(directory: Path) -> None:
-        progress = StepProgress(ctx, f"{ctx.cell.method}: group VAE")
-        try:
+        with StepProgress(ctx, f"{ctx.cell.method}: group VAE") as progress:
             encoder = group_vae.train_group_vae(pair_path, num_latents, vae_config, vae_seed,
                                                 progress=progress)
-        finally:
-            progress.close()
         encoder.save(directory)
 
     encoder = ctx.stage(

@@ -45,11 +45,8 @@ def run_representation_flow(ctx: CellContext) -> dict[str, float]:
     }
 
     def train(directory: Path) -> None:
-        progress = StepProgress(ctx, f"{method} train")
-        try:
+        with StepProgress(ctx, f"{method} train") as progress:
             encoder = run(ctx.bundle, ctx.config, ctx.seed, progress=progress)
-        finally:
-            progress.close()
         encoder.save(directory)
 
     encoder = ctx.stage("train", train_inputs, train, spec.load_output)

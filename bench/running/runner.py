@@ -135,23 +135,16 @@ def run_grid(
             CellJob(plan, str(store.root), data_dir, tuple(plugins), quiet or jobs > 1, versions)
             for plan in todo
         ]
-        bar = make_progress(len(plans), "cells", quiet)
-        bar.update(len(plans) - len(todo))
         outcomes: list[CellOutcome] = []
-
-        def done(outcome: CellOutcome) -> None:
-            outcomes.append(outcome)
-            if notice is not None:
-                for line in outcome.notices:
-                    notice(line)
-            bar.update(1)
-            if report is not None:
-                report(outcome)
-
-        try:
+        with make_progress(len(plans), "cells", quiet) as bar:
+            bar.update(len(plans) - len(todo))
             for outcome in EXECUTORS[executor](cell_jobs, store, jobs=jobs, announce=announce,
                                                slurm_options=slurm_options or {}):
-                done(outcome)
-        finally:
-            bar.close()
+                outcomes.append(outcome)
+                if notice is not None:
+                    for line in outcome.notices:
+                        notice(line)
+                bar.update(1)
+                if report is not None:
+                    report(outcome)
     return outcomes
