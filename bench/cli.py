@@ -1,4 +1,5 @@
-"""Command line: ``python -m bench run|list|leaderboard|report|compare|check|prepare|edit`` plus the
+"""Command line: ``python -m bench run|rescore|list|leaderboard|report|compare|check|prepare|edit``
+plus the
 tools ``train-generator``, ``train-predictor``, ``quality`` and ``ablation``.
 
 Bad input (a bad argument or value, a damaged file, an unusable folder) ends with one line
@@ -11,6 +12,7 @@ and ``list`` stay fast (torch takes seconds to import).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import importlib
 import json
@@ -19,14 +21,19 @@ import re
 import sys
 import traceback
 import typing
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.plugins import import_plugins
 from bench.threads import DEFAULT_THREADS, THREADS_ENV, oversubscription_warning, resolve_threads
 from core.errors import BenchError
 from core.registry import UnknownNameError
+
+if TYPE_CHECKING:  # imported by the commands that need them (a fast ``bench list``)
+    from bench.planning.plan import CellPlan
+    from bench.results.store import ResultStore
+    from bench.running.worker import CellOutcome
 
 DEFAULT_RESULTS = "results"
 PLUGINS_ENV = "BENCH_PLUGINS"
@@ -36,6 +43,23 @@ PLUGINS_ENV = "BENCH_PLUGINS"
 USER_OS_ERRORS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT,
                             errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENOENT,
                             errno.ENAMETOOLONG, errno.ELOOP})
+WRITABLE_OUT = "expected a writable folder with space (see --out)"
+
+
+@contextlib.contextmanager
+def user_os_errors(doing: str, path: object = None, expected: str = "") -> Iterator[None]:
+    """An OSError of the block that comes from the user's files or folders (``USER_OS_ERRORS``)
+    as one BenchError line: ``{doing} {path} ({reason})[: {expected}]``, the path being the
+    error's own file name, else ``path``. Any other OSError (or one without a path) is not the
+    user's doing and propagates with its traceback."""
+    try:
+        yield
+    except OSError as err:
+        where = err.filename if err.filename is not None else path
+        if err.errno not in USER_OS_ERRORS or where is None:
+            raise
+        tail = f": {expected}" if expected else ""
+        raise BenchError(f"{doing} {where} ({err.strerror}){tail}") from None
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -102,6 +126,30 @@ def build_parser() -> argparse.ArgumentParser:
                      help="do not print the leaderboard of the grid afterwards")
     run.add_argument("--max-cells", type=int, default=None, metavar="N",
                      help="refuse a grid of more than N cells (default 100,000)")
+
+    rescore = sub.add_parser(
+        "rescore", help="fill in the direction-recovery score of a grid's done oracle cells "
+        "that lack it, without rerunning them",
+        description="For each done directions cell of the grid on a bundle with true "
+        "directions (shapes3d-oracle, shapes3d-oracle-layered) whose result.json has no "
+        "direction-recovery score: recompute its directions (the method's run with the cell's "
+        "config, seed and --threads; from the stage cache where present) and its R matrix; "
+        "only where R equals the cell's R.json to the last digit is the score written into "
+        "result.json (with a 'rescored' record). Other cells: one line each, left as they "
+        "were (exit code 1).")
+    _common(rescore)
+    rescore.add_argument("--grid", help="grid TOML file (the cells whose ids to look up)")
+    rescore.add_argument("--methods", help="comma-separated method names")
+    rescore.add_argument("--datasets", help="comma-separated dataset names")
+    rescore.add_argument("--seeds", help="seeds: '0-4', '0,2,5' (default 0)")
+    rescore.add_argument("--profile", help="quick or paper (default quick)")
+    rescore.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                         help="config override, as given to `bench run`")
+    _threads_option(rescore)
+    rescore.add_argument("--results", default=DEFAULT_RESULTS, help="results folder")
+    rescore.add_argument("--data-dir", help="folder with real dataset files (else $BENCH_DATA)")
+    rescore.add_argument("--dry-run", action="store_true",
+                         help="list the cells that would be rescored")
 
     lister = sub.add_parser("list", help="list registered methods, datasets or metrics")
     _common(lister)
@@ -250,16 +298,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         _load_plugins(args)
-        handler = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard,
-                   "report": cmd_report, "compare": cmd_compare, "check": cmd_check,
-                   "prepare": cmd_prepare, "edit": cmd_edit}[args.command]
-        return handler(args)
+        handler = {"run": cmd_run, "rescore": cmd_rescore, "list": cmd_list,
+                   "leaderboard": cmd_leaderboard, "report": cmd_report,
+                   "compare": cmd_compare, "check": cmd_check, "prepare": cmd_prepare,
+                   "edit": cmd_edit}[args.command]
+        with user_os_errors("cannot use"):
+            return handler(args)
     except (BenchError, UnknownNameError, FileNotFoundError) as err:
         return _user_error(args, str(err))
-    except OSError as err:
-        if err.errno not in USER_OS_ERRORS or err.filename is None:
-            raise
-        return _user_error(args, f"cannot use {err.filename}: {err.strerror}")
     except KeyboardInterrupt:
         print("bench: interrupted (complete cells are kept; rerun to resume)", file=sys.stderr)
         return 130
@@ -348,11 +394,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     failed = []
     lines = not args.quiet  # one line per cell start and end, on any output (bars need a tty)
 
-    def announce(plan: Any) -> None:
+    def announce(plan: CellPlan) -> None:
         if lines:
             print(f"start   {plan.cell.label}", file=sys.stderr, flush=True)
 
-    def report(outcome: Any) -> None:
+    def report(outcome: CellOutcome) -> None:
         if outcome.ok:
             if lines or args.verbose:
                 print(f"done    {outcome.label} ({outcome.seconds:.0f} s)"
@@ -376,6 +422,43 @@ def cmd_run(args: argparse.Namespace) -> int:
         results = store.results({plan.id for plan in plans})
         print(render_markdown(build_tables(results), store.root, store.root))
     return 1 if failed else 0
+
+
+def cmd_rescore(args: argparse.Namespace) -> int:
+    from bench.planning.plan import plan_grid
+    from bench.results.store import ResultStore
+    from bench.running.rescore import rescore, rescore_plans
+
+    check_data_dir(args.data_dir)
+    store = ResultStore(args.results)
+    store.check_folder(must_exist=True)
+    plans = plan_grid(grid_from_args(args), args.data_dir, resolve_threads(args.threads))
+    if args.dry_run:
+        todo = rescore_plans(plans, store, args.data_dir)
+        for plan in todo:
+            print(f"rescore  {plan.id}  {plan.cell.label}")
+        print(f"{len(plans)} cell(s): {len(todo)} to rescore")
+        return 0
+    lines = not args.quiet
+
+    def report(outcome: Any) -> None:
+        for line in outcome.notices:
+            print(line, file=sys.stderr, flush=True)
+        if outcome.rescored:
+            if lines:
+                shown = ", ".join(f"{k} {v:.3f}" for k, v in sorted(outcome.scores.items()))
+                print(f"rescored {outcome.label} ({outcome.seconds:.0f} s): {shown}",
+                      file=sys.stderr, flush=True)
+        else:
+            print(f"REFUSED  {outcome.message} ({outcome.seconds:.0f} s)", file=sys.stderr,
+                  flush=True)
+
+    outcomes = rescore(plans, store, args.data_dir, quiet=_quiet(args), report=report)
+    refused = sum(not outcome.rescored for outcome in outcomes)
+    print(f"{len(plans)} cell(s): {len(outcomes) - refused} rescored, {refused} refused, "
+          f"{len(plans) - len(outcomes)} not needing it (results in {store.root})",
+          file=sys.stderr)
+    return 1 if refused else 0
 
 
 def _max_cells(args: argparse.Namespace) -> int:
@@ -404,7 +487,7 @@ def _headline(metrics: dict[str, float] | None) -> str:
     return ": " + ", ".join(shown) if shown else ""
 
 
-def _print_dry_run(plans: list[Any], store: Any) -> None:
+def _print_dry_run(plans: list[CellPlan], store: ResultStore) -> None:
     """One row per cell (status, id, method, dataset, seed, profile, overrides), a line per
     damaged result or stage cache, then what each dataset loads. Columns are padded by hand:
     a 10^5-cell grid prints in about a second."""
@@ -443,7 +526,7 @@ def _print_dry_run(plans: list[Any], store: Any) -> None:
                 print(f"  {component:<{width}}  {what}")
 
 
-def _verify_caches(plans: list[Any], store: Any) -> None:
+def _verify_caches(plans: list[CellPlan], store: ResultStore) -> None:
     """``run --verify``: check the stage caches of the grid's done cells; move damaged ones
     aside (one line each) so that the cell needing one recomputes it."""
     from bench.running.integrity import DAMAGED_CACHE, DONE, cell_statuses, move_aside
@@ -460,12 +543,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     rows: list[list[str]] = []
     if args.what == "methods":
-        from methods.base import METHODS, import_builtin_methods
-
-        import_builtin_methods()
+        from methods.base import METHODS
         for entry in METHODS.entries():
-            spec = entry.meta["spec"]
-            flag = "" if entry.meta.get("default", True) else " (not in the default grid)"
+            spec = entry.obj
+            flag = "" if entry.obj.default else " (not in the default grid)"
             rows.append([entry.name, spec.kind, ",".join(spec.requires),
                          entry.description + flag])
         headers = ["method", "kind", "requires", "description"]
@@ -473,7 +554,6 @@ def cmd_list(args: argparse.Namespace) -> int:
         import datasets
         from bench.planning.bundles import BUNDLES
 
-        datasets._import_builtin()
         for entry in BUNDLES.entries():
             rows.append([entry.name, "bundle (grid dataset)", entry.description])
         for entry in datasets.GROUND_TRUTH.entries():
@@ -486,9 +566,9 @@ def cmd_list(args: argparse.Namespace) -> int:
             rows.append([entry.name, entry.description])
         headers = ["sensor", "description"]
     else:
-        from bench.reports.leaderboard import _metric_info
+        from bench.flows.base import score_metadata
 
-        for key, info in _metric_info().items():
+        for key, info in score_metadata().items():
             better = "higher" if info.higher_is_better else "lower"
             rows.append([key, better, f"{info.tolerance:g}", info.description])
         headers = ["metric", "better", "tolerance", "description"]
@@ -508,12 +588,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else store.root
     results, damaged = store.scan()
     _warn_skipped(damaged)
-    try:
+    with user_os_errors("cannot write the leaderboard to", out, WRITABLE_OUT):
         paths = write_leaderboard(results, store.root, out)
-    except OSError as err:
-        raise BenchError(f"cannot write the leaderboard to {err.filename or out} "
-                         f"({err.strerror}): expected a writable folder with space (see --out)"
-                         ) from None
     print(paths["md"].read_text(encoding="utf-8"))
     print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
     return 0
@@ -528,14 +604,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     store = ResultStore(args.results)
     store.check_folder(must_exist=True)
     _warn_skipped(store.scan()[1])  # another release's result stops here, before any write
-    try:
+    with user_os_errors("cannot write the report to", args.out or args.results, WRITABLE_OUT):
         index = build_report(args.results, args.out)
-    except OSError as err:
-        if err.errno not in USER_OS_ERRORS:
-            raise
-        raise BenchError(f"cannot write the report to {args.out or args.results} "
-                         f"({err.strerror}): expected a writable folder with space (see --out)"
-                         ) from None
     print(index)
     return 0
 
@@ -554,7 +624,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_integrity(store: Any, results: list[dict[str, Any]], damaged: list[Any]) -> None:
+def _check_integrity(store: ResultStore, results: list[dict[str, Any]],
+                     damaged: list[Any]) -> None:
     """A BenchError naming every damaged result and every damaged stage cache of ``results``
     at once (sha256 of each cache file; a cache folder that is not there is no damage)."""
     from bench.running.integrity import damaged_cells_message, verify_caches
@@ -607,13 +678,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         load_baselines(baselines_dir)  # a damaged baseline file stops the update before the lock
         for line in check_score_keys(results, score_metadata(), args.allow_unchecked):
             print(f"warning: {line}", file=sys.stderr)
-        try:
-            with store.lock():
-                written = update_baselines(baselines_dir, results)
-        except OSError as err:
-            raise BenchError(f"cannot write baselines to {err.filename or baselines_dir} "
-                             f"({err.strerror}): expected a writable folder with space (see "
-                             "--baselines)") from None
+        with (user_os_errors("cannot write baselines to", baselines_dir,
+                             "expected a writable folder with space (see --baselines)"),
+              store.lock()):
+            written = update_baselines(baselines_dir, results)
         print(f"updated {len(results)} baseline cell(s) in " +
               ", ".join(str(p) for p in written))
         return 0
@@ -659,14 +727,10 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         print(f"{args.name}: wrote {args.count} images to {folder}")
         return 0
     try:
-        summary = prepare_dataset(args.name, data_dir=args.data_dir, write_h5=args.write_h5)
+        with user_os_errors(f"prepare {args.name}: cannot use", "a file"):
+            summary = prepare_dataset(args.name, data_dir=args.data_dir, write_h5=args.write_h5)
     except (UnknownNameError, ValueError) as err:  # a loader's diagnosis of the user's file
         raise BenchError(str(err)) from None
-    except OSError as err:
-        if err.errno not in USER_OS_ERRORS:
-            raise
-        raise BenchError(f"prepare {args.name}: cannot use {err.filename or 'a file'} "
-                         f"({err.strerror})") from None
     if isinstance(summary, (dict, list)):
         print(json.dumps(summary, indent=2, sort_keys=True, default=str))
     elif summary is not None:
@@ -752,10 +816,10 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
 # Asset tools whose own argparse takes the rest of the command line: name -> (module, summary).
 TOOL_COMMANDS: dict[str, tuple[str, str]] = {
-    "train-generator": ("models.train_gan", "train (or resume) a StyleGAN2 generator"),
-    "train-predictor": ("models.train_predictor", "train an attribute predictor on ground "
+    "train-generator": ("training.train_gan", "train (or resume) a StyleGAN2 generator"),
+    "train-predictor": ("training.train_predictor", "train an attribute predictor on ground "
                         "truth (--ground-truth: shapes3d-synth by default, or mpi3d, cars3d, ...)"),
-    "quality": ("models.quality", "generator-quality figures against rendered images"),
+    "quality": ("training.quality", "generator-quality figures against rendered images"),
     "ablation": ("bench.experiments.ablation",
                  "loss ablations: `ablation l2mask` (ContraFeat Table 8)"),
 }

@@ -45,7 +45,8 @@ from core.errors import BenchError
 from core.io import atomic_path, atomic_write_text, dumps_json
 from datasets.photos import image_files, load_photo, read_landmarks
 from datasets.prepare import IMAGES_SEED
-from methods.directions import Directions
+from models.bundle import Bundle
+from models.directions import Directions
 from models.perceptual import PerceptualDistance, perceptual_distance, psnr
 from models.projection import ProjectionConfig, project, render
 
@@ -105,7 +106,7 @@ def read_photos(paths: Sequence[str], size: int, channels: int,
                   [str(f) for f in files], None, notes)
 
 
-def dataset_photos(bundle: Any, count: int, size: int) -> Photos:
+def dataset_photos(bundle: Bundle, count: int, size: int) -> Photos:
     """``count`` images of ``bundle``'s ground truth drawn from a fixed seed (the real
     3dshapes.h5 with --data-dir), with their true factors."""
     gt = bundle.ground_truth
@@ -234,7 +235,7 @@ class EditRun:
 
     store: ResultStore
     result: dict[str, Any]
-    bundle: Any
+    bundle: Bundle
     directions: Directions
     indices: list[int]
     photos: Photos
@@ -506,7 +507,7 @@ def default_span_columns(result: dict[str, Any]) -> tuple[float, int]:
     return float(flow.get("traversal_span", 2.0)), int(flow.get("traversal_steps", 5))
 
 
-def default_loss(bundle: Any) -> str:
+def default_loss(bundle: Bundle) -> str:
     """The dataset's sensor, unless it needs weights nobody gave (``alexnet`` without
     ``$BENCH_ALEXNET``): then ``pixels``, which needs none."""
     from models.sensors import SENSORS
@@ -514,7 +515,7 @@ def default_loss(bundle: Any) -> str:
     name = bundle.sensor
     if not name or name not in SENSORS:
         return DEFAULT_SENSOR
-    if name != DEFAULT_SENSOR and SENSORS.entry(name).meta["weights_path"](None) is None:
+    if name != DEFAULT_SENSOR and SENSORS.get(name).weights_path(None) is None:
         return DEFAULT_SENSOR
     return name
 

@@ -99,15 +99,13 @@ def stage_rows(generator: Any, per_image: float, rows: list[tuple[str, float, fl
     synthesize, the rest as measured)."""
     from bench.flows.directions import FLOW_PROFILES
     from distill.pairs import make_pairs
-    from methods.base import METHODS, import_builtin_methods, method_spec
+    from methods.base import METHODS, method_spec
     from metrics.discovery import calibrate_scales, score_matrix
     from models.bundle import Bundle
     from models.predictor import PredictorArchitecture, build_predictor
-
-    import_builtin_methods()
     quick = FLOW_PROFILES["quick"]
     bundle = Bundle("disco-cost", load_generator=lambda: generator)
-    found = METHODS.get("sefa")(bundle, method_spec("sefa").config("quick"), 0)
+    found = METHODS.get("sefa").run(bundle, method_spec("sefa").config("quick"), 0)
     directions = found.subset(range(quick["discovery"].num_directions))
     arch = PredictorArchitecture(("c", "s", "z", "h", "b", "x", "y"), (6, 6, 2, 3, 3, 40, 40))
     predictor = build_predictor(arch, 0).eval()

@@ -32,7 +32,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import datasets
 from benchmarks.timing import best_of, cap_like_bench
 from models.stylegan2.config import get_preset
-from models.train_gan import DEFAULT_GAMMA, R1_INTERVAL, GanTrainer, TrainOptions
+from training.train_gan import DEFAULT_GAMMA, R1_INTERVAL, GanTrainer, TrainOptions
 
 VARIANTS = ("contiguous", "channels-last", "fused", "compile", "bf16", "batch/2")
 

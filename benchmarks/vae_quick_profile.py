@@ -49,7 +49,7 @@ def main() -> None:
         spec = method_spec(name)
         overrides = {k: v for k, v in (("steps", args.steps), ("lr", args.lr)) if v is not None}
         config = spec.config("quick", **overrides)
-        run = METHODS.get(name)
+        run = METHODS.get(name).run
         for seed in args.seeds:
             bundle = type("GT", (), {"ground_truth": ground_truth, "name": args.dataset})()
             start, cpu_start = time.perf_counter(), time.process_time()

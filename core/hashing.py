@@ -18,8 +18,10 @@ import numpy as np
 SHORT_HASH_CHARS = 16
 
 
-def _to_plain(value: Any) -> Any:
-    """``json.dumps`` fallback: dataclasses, paths, sets and NumPy scalars/arrays as plain JSON."""
+def json_default(value: Any) -> Any:
+    """The project's one ``json.dumps`` fallback (hashes, JSON files, saved metadata):
+    dataclasses, paths, sets (sorted) and NumPy / torch scalars and arrays as plain JSON; any
+    other type is a TypeError naming it."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
     if isinstance(value, PurePath):
@@ -28,16 +30,16 @@ def _to_plain(value: Any) -> Any:
         return sorted(value)
     if isinstance(value, np.generic):
         return value.item()
-    if isinstance(value, np.ndarray):
+    if hasattr(value, "tolist"):  # NumPy arrays, torch tensors
         return value.tolist()
-    raise TypeError(f"cannot hash a value of type {type(value).__name__}: {value!r}")
+    raise TypeError(f"not JSON-serialisable: a value of type {type(value).__name__}: {value!r}")
 
 
 def canonical_json(value: Any) -> str:
     """Compact JSON with sorted keys; raises ValueError on NaN/inf (they have no stable text)."""
     return json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False,
-        default=_to_plain,
+        default=json_default,
     )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import BenchError
-from core.hashing import _to_plain
+from core.hashing import json_default
 
 
 def named_os_error(err: OSError, path: str | os.PathLike[str],
@@ -66,7 +66,7 @@ def move_into_place(tmp: str | os.PathLike[str], path: str | os.PathLike[str]) -
 
 def dumps_json(value: Any) -> str:
     """Pretty JSON with sorted keys (clean diffs); NaN/inf are refused, never written silently."""
-    text = json.dumps(value, sort_keys=True, indent=2, allow_nan=False, default=_to_plain)
+    text = json.dumps(value, sort_keys=True, indent=2, allow_nan=False, default=json_default)
     return text + "\n"
 
 

@@ -6,25 +6,20 @@ bundles (ground truth + generator + predictor) live in ``bench.planning.bundles`
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 
 from core.registry import Registry
 from datasets.base import GroundTruthData
 
-GROUND_TRUTH: Registry[Callable[..., GroundTruthData]] = Registry("ground-truth data")
+# the built-ins: the modules whose import registers them, imported on the first lookup
+GROUND_TRUTH: Registry[Callable[..., GroundTruthData]] = Registry(
+    "ground-truth data",
+    modules=("datasets.shapes3d", "datasets.dsprites", "datasets.mpi3d", "datasets.cars3d"))
 
 
 def load_ground_truth(name: str, data_dir: str | None = None) -> GroundTruthData:
     """Build registered ground-truth data by name (``data_dir`` or $BENCH_DATA for real files)."""
-    _import_builtin()
     return GROUND_TRUTH.get(name)(data_dir=data_dir)
-
-
-def _import_builtin() -> None:
-    """Import the modules whose import registers the built-in datasets."""
-    for module in ("datasets.shapes3d", "datasets.dsprites", "datasets.mpi3d", "datasets.cars3d"):
-        importlib.import_module(module)
 
 
 __all__ = ["GROUND_TRUTH", "GroundTruthData", "load_ground_truth"]

@@ -13,22 +13,15 @@ class GroundTruthData(ABC):
 
     ``factors`` are always int64 factor *indices* of shape (n, K); ``observations`` are uint8
     images of shape (n, H, W, C). Every random choice comes from an explicit Generator.
+
+    A subclass sets the grid's three attributes below: as class attributes where they are fixed,
+    ``factor_sizes`` in ``__init__`` where the caller picks a subset of the grid.
     """
 
     name: str = "ground-truth"
-
-    @property
-    @abstractmethod
-    def factor_names(self) -> tuple[str, ...]: ...
-
-    @property
-    @abstractmethod
-    def factor_sizes(self) -> tuple[int, ...]: ...
-
-    @property
-    @abstractmethod
-    def observation_shape(self) -> tuple[int, int, int]:
-        """(H, W, C) of one observation."""
+    factor_names: tuple[str, ...]
+    factor_sizes: tuple[int, ...]
+    observation_shape: tuple[int, int, int]  # (H, W, C) of one observation
 
     @abstractmethod
     def observations(self, factors: np.ndarray) -> np.ndarray:

@@ -46,17 +46,19 @@ class Cars3D(GroundTruthData):
     """
 
     name = "cars3d"
+    factor_names = FACTOR_NAMES
+    observation_shape = IMAGE_SHAPE
 
     def __init__(self, data_dir: str | os.PathLike[str] | None = None, *,
                  factor_sizes: tuple[int, ...] | None = None,
                  cache_dir: str | os.PathLike[str] | None = None) -> None:
-        self._sizes = check_subset_sizes("cars3d", tuple(factor_sizes or FACTOR_SIZES),
-                                         FACTOR_SIZES)
+        self.factor_sizes = check_subset_sizes("cars3d", tuple(factor_sizes or FACTOR_SIZES),
+                                               FACTOR_SIZES)
         self.folder = resolve_data_folder("cars3d", PATTERN, data_dir,
                                           subfolders=("cars", "data/cars"),
                                           what="Cars3D .mat files", source=SOURCE)
         self.files = sorted(self.folder.glob(PATTERN))
-        models = self._sizes[2]
+        models = self.factor_sizes[2]
         if len(self.files) != models:
             raise ValueError(f"{self.folder}: {len(self.files)} .mat files, expected {models}, "
                              f"one per car model{SOURCE}")
@@ -68,18 +70,6 @@ class Cars3D(GroundTruthData):
     def path(self) -> Path:
         """The folder of ``.mat`` files (what the bundle's description names)."""
         return self.folder
-
-    @property
-    def factor_names(self) -> tuple[str, ...]:
-        return FACTOR_NAMES
-
-    @property
-    def factor_sizes(self) -> tuple[int, ...]:
-        return self._sizes
-
-    @property
-    def observation_shape(self) -> tuple[int, int, int]:
-        return IMAGE_SHAPE
 
     def identity(self) -> dict[str, object]:
         return {**super().identity(), "path": str(self.folder.resolve()),
@@ -103,7 +93,7 @@ class Cars3D(GroundTruthData):
     # ------------------------------------------------------------------ the cache
     def _cache_file(self) -> Path:
         listing = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in self.files]
-        key = hashlib.sha256(json.dumps([list(self._sizes), listing]).encode()).hexdigest()
+        key = hashlib.sha256(json.dumps([list(self.factor_sizes), listing]).encode()).hexdigest()
         return self.cache_dir / f"cars3d-{key[:16]}.npy"
 
     def _cached(self) -> str:
@@ -121,12 +111,12 @@ class Cars3D(GroundTruthData):
                 return digest
         digest = self._build(cache)
         atomic_write_text(record, json.dumps({"images_sha256": digest, "files": len(self.files),
-                                              "factor_sizes": list(self._sizes)}) + "\n")
+                                              "factor_sizes": list(self.factor_sizes)}) + "\n")
         return digest
 
     def _build(self, cache: Path) -> str:
         """Read every file, scale its views and write them in grid order; returns the sha256."""
-        elevations, azimuths, models = self._sizes
+        elevations, azimuths, models = self.factor_sizes
         with atomic_path(cache) as tmp:
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
                                             shape=(self.size, *IMAGE_SHAPE))

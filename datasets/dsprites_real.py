@@ -51,11 +51,13 @@ class DSprites(GroundTruthData):
     """
 
     name = "dsprites"
+    factor_names = FACTOR_NAMES
+    observation_shape = (RESOLUTION, RESOLUTION, 1)
 
     def __init__(self, data_dir: str | os.PathLike[str] | None = None, *,
                  factor_sizes: tuple[int, ...] = FACTOR_SIZES,
                  cache_dir: str | os.PathLike[str] | None = None) -> None:
-        self._sizes = check_subset_sizes("dsprites", factor_sizes, FACTOR_SIZES)
+        self.factor_sizes = check_subset_sizes("dsprites", factor_sizes, FACTOR_SIZES)
         self.path = resolve_dsprites_path(data_dir)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else _cache_dir()
         self._packed: np.ndarray | None = None
@@ -68,20 +70,8 @@ class DSprites(GroundTruthData):
         return state
 
     @property
-    def factor_names(self) -> tuple[str, ...]:
-        return FACTOR_NAMES
-
-    @property
-    def factor_sizes(self) -> tuple[int, ...]:
-        return self._sizes
-
-    @property
-    def observation_shape(self) -> tuple[int, int, int]:
-        return (RESOLUTION, RESOLUTION, 1)
-
-    @property
     def factor_values(self) -> tuple[np.ndarray, ...]:
-        return tuple(v[:s] for v, s in zip(FACTOR_VALUES, self._sizes, strict=True))
+        return tuple(v[:s] for v, s in zip(FACTOR_VALUES, self.factor_sizes, strict=True))
 
     def identity(self) -> dict[str, object]:
         crc, size = self._imgs_info
@@ -128,7 +118,7 @@ class DSprites(GroundTruthData):
         if tuple(shape) != expected or fortran:
             stream.close()
             raise ValueError(f"{self.path}: 'imgs' has shape {tuple(shape)}, expected {expected} "
-                             f"(truncated or not the full dSprites grid {self._sizes})")
+                             f"(truncated or not the full dSprites grid {self.factor_sizes})")
         return stream
 
     def _verify(self) -> tuple[int, int]:
@@ -168,7 +158,8 @@ class DSprites(GroundTruthData):
         if bad.size:
             row = int(bad[0])
             raise ValueError(f"{self.path}: 'latents_classes' do not match the row-major grid "
-                             f"(1, {', '.join(map(str, self._sizes))}) ({bad.size} rows differ; "
+                             f"(1, {', '.join(map(str, self.factor_sizes))}) ({bad.size} rows "
+                             f"differ; "
                              f"row {row} holds {classes[row].tolist()})")
         grid = factors_to_values(expected)
         off = (np.abs(values[:, 1:] - grid) > 1e-6).any(axis=1) | (values[:, 0] != 1.0)

@@ -103,18 +103,9 @@ class DSpritesSynth(GroundTruthData):
     """Procedural dSprites on the exact grid (3, 6, 40, 32, 32); uint8 (64, 64, 1), 0/255."""
 
     name = "dsprites-synth"
-
-    @property
-    def factor_names(self) -> tuple[str, ...]:
-        return FACTOR_NAMES
-
-    @property
-    def factor_sizes(self) -> tuple[int, ...]:
-        return FACTOR_SIZES
-
-    @property
-    def observation_shape(self) -> tuple[int, int, int]:
-        return (RESOLUTION, RESOLUTION, 1)
+    factor_names = FACTOR_NAMES
+    factor_sizes = FACTOR_SIZES
+    observation_shape = (RESOLUTION, RESOLUTION, 1)
 
     @property
     def factor_values(self) -> tuple[np.ndarray, ...]:

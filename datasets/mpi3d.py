@@ -59,6 +59,9 @@ class MPI3D(GroundTruthData):
     rows. A compressed npz is unpacked once into ``cache_dir`` (default: the cache folder).
     """
 
+    factor_names = FACTOR_NAMES
+    observation_shape = IMAGE_SHAPE
+
     def __init__(self, name: str = "mpi3d", data_dir: str | os.PathLike[str] | None = None, *,
                  factor_sizes: tuple[int, ...] | None = None,
                  cache_dir: str | os.PathLike[str] | None = None) -> None:
@@ -74,7 +77,7 @@ class MPI3D(GroundTruthData):
         expected = (f"{self.variant}.npz of MPI3D with 'images' uint8 (N, 64, 64, 3), N one of "
                     f"{', '.join(f'{n:,}' for n in KNOWN_GRIDS)}")
         self.member = npz_member(self.path, "images", expected=expected)
-        self._sizes = self._grid(factor_sizes, expected)
+        self.factor_sizes = self._grid(factor_sizes, expected)
         self._images: np.ndarray | None = None
 
     def _grid(self, factor_sizes: tuple[int, ...] | None, expected: str) -> tuple[int, ...]:
@@ -101,23 +104,11 @@ class MPI3D(GroundTruthData):
         return state
 
     @property
-    def factor_names(self) -> tuple[str, ...]:
-        return FACTOR_NAMES
-
-    @property
-    def factor_sizes(self) -> tuple[int, ...]:
-        return self._sizes
-
-    @property
-    def observation_shape(self) -> tuple[int, int, int]:
-        return IMAGE_SHAPE
-
-    @property
     def grid_name(self) -> str:
         """Which grid the file holds, in words."""
-        if self._sizes == RELEASE_SIZES:
+        if self.factor_sizes == RELEASE_SIZES:
             return "the MPI3D release grid"
-        if self._sizes == HELDOUT_SIZES:
+        if self.factor_sizes == HELDOUT_SIZES:
             return "without held-out colours and shapes, as disentanglement_lib's mpi3d_toy"
         return "a subset grid"
 

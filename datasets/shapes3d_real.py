@@ -42,10 +42,12 @@ class Shapes3D(GroundTruthData):
     """
 
     name = "shapes3d"
+    factor_names = FACTOR_NAMES
+    observation_shape = IMAGE_SHAPE
 
     def __init__(self, data_dir: str | os.PathLike[str] | None = None, *,
                  factor_sizes: tuple[int, ...] = FACTOR_SIZES) -> None:
-        self._sizes = check_subset_sizes("shapes3d", factor_sizes, FACTOR_SIZES)
+        self.factor_sizes = check_subset_sizes("shapes3d", factor_sizes, FACTOR_SIZES)
         self.path = resolve_shapes3d_path(data_dir)
         self._handle = None
         self._handle_pid = -1
@@ -53,20 +55,8 @@ class Shapes3D(GroundTruthData):
 
     # ------------------------------------------------------------------ grid
     @property
-    def factor_names(self) -> tuple[str, ...]:
-        return FACTOR_NAMES
-
-    @property
-    def factor_sizes(self) -> tuple[int, ...]:
-        return self._sizes
-
-    @property
-    def observation_shape(self) -> tuple[int, int, int]:
-        return IMAGE_SHAPE
-
-    @property
     def factor_values(self) -> tuple[np.ndarray, ...]:
-        return tuple(v[:s] for v, s in zip(FACTOR_VALUES, self._sizes, strict=True))
+        return tuple(v[:s] for v, s in zip(FACTOR_VALUES, self.factor_sizes, strict=True))
 
     def identity(self) -> dict[str, object]:
         return {**super().identity(), "path": str(self.path.resolve()),
@@ -146,7 +136,7 @@ class Shapes3D(GroundTruthData):
                 if images.shape != (rows, *IMAGE_SHAPE):
                     raise ValueError(f"{path}: 'images' has shape {images.shape}, expected "
                                      f"{(rows, *IMAGE_SHAPE)} (truncated or not a full 3dshapes "
-                                     f"grid {self._sizes})")
+                                     f"grid {self.factor_sizes})")
                 if labels.shape != (rows, 6):
                     raise ValueError(f"{path}: 'labels' has shape {labels.shape}, expected "
                                      f"{(rows, 6)}")
@@ -173,6 +163,6 @@ class Shapes3D(GroundTruthData):
             row = int(bad[0])
             raise ValueError(
                 f"{self.path}: 'labels' do not match the row-major factor grid "
-                f"{self._sizes} ({bad.size} rows differ; row {row} holds "
+                f"{self.factor_sizes} ({bad.size} rows differ; row {row} holds "
                 f"{np.round(values[row], 4).tolist()}, expected factor indices "
                 f"{expected[row].tolist()})")

@@ -84,6 +84,9 @@ class Shapes3DSynth(GroundTruthData):
     """
 
     name = "shapes3d-synth"
+    factor_names = FACTOR_NAMES
+    factor_sizes = FACTOR_SIZES
+    observation_shape = (render3d.RESOLUTION, render3d.RESOLUTION, 3)
 
     def __init__(self, cache_dir: str | os.PathLike[str] | None = None,
                  progress: bool = False) -> None:
@@ -101,18 +104,6 @@ class Shapes3DSynth(GroundTruthData):
         return state
 
     # ------------------------------------------------------------------ grid
-    @property
-    def factor_names(self) -> tuple[str, ...]:
-        return FACTOR_NAMES
-
-    @property
-    def factor_sizes(self) -> tuple[int, ...]:
-        return FACTOR_SIZES
-
-    @property
-    def observation_shape(self) -> tuple[int, int, int]:
-        return (render3d.RESOLUTION, render3d.RESOLUTION, 3)
-
     @property
     def factor_values(self) -> tuple[np.ndarray, ...]:
         """Per factor, the label value of each index (as stored in ``3dshapes.h5``)."""

@@ -26,12 +26,12 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import torch
 
-from core.config import check_ranges, resolve_config
+from core.config import resolve_config
+from core.progress import StepCallback
 from methods.vae_common import (
-    ProgressFn,
+    AdamSettings,
     SeedStreams,
     VAEEncoder,
-    adam,
     run_steps,
 )
 from models.vae import (
@@ -51,25 +51,30 @@ PAIR_KEYS = ("images_orig", "images_edit", "labels")
 
 
 @dataclass(frozen=True)
-class GroupVAEConfig:
-    """Group-VAE hyper-parameters; defaults are disentanglement_lib's (shared.gin) and the
-    suite's proposal (methods spec §3.2): β 1, batch 64 pairs, Adam 1e-4, 300k steps."""
+class GroupVAEModelSettings:
+    """The group VAE's loss and loop settings, the first fields of ``GroupVAEConfig``."""
 
     beta: float = 1.0
     batch_size: int = 64
     steps: int = 300_000
-    lr: float = 1e-4
-    adam_betas: tuple[float, float] = (0.9, 0.999)
-    adam_eps: float = 1e-8
+
+    RANGES: ClassVar[dict[str, str]] = {
+        "beta": "[0, inf)", "batch_size": "[1, inf)", "steps": "[1, inf)"}
+
+
+@dataclass(frozen=True)
+class GroupVAEConfig(AdamSettings, GroupVAEModelSettings):
+    """Group-VAE hyper-parameters (loss and loop, Adam, then fusion and size); defaults are
+    disentanglement_lib's (shared.gin) and the suite's proposal (methods spec §3.2): β 1, batch
+    64 pairs, Adam 1e-4, 300k steps."""
+
     fusion: Fusion = "var"
     resolution: int = 64  # the VAE's working size; 32 downsamples the 64x64 pairs (4x cheaper)
 
-    RANGES: ClassVar[dict[str, str]] = {
-        "beta": "[0, inf)", "batch_size": "[1, inf)", "steps": "[1, inf)", "lr": "(0, inf)",
-        "adam_betas": "[0, 1)", "adam_eps": "(0, inf)", "resolution": "[1, inf)"}
+    RANGES: ClassVar[dict[str, str]] = {"resolution": "[1, inf)"}
 
     def __post_init__(self) -> None:
-        check_ranges(self)
+        super().__post_init__()
         if self.fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
         if self.resolution not in RESOLUTIONS:
@@ -283,7 +288,8 @@ def open_pairs(pairs: Any, in_memory_bytes: int = 1 << 30) -> Iterator[PairSourc
 
 
 def train_group_vae(pairs: Any, num_latents: int, config: GroupVAEConfig, seed: int,
-                    progress: ProgressFn | None = None, *, prepare: bool = True) -> VAEEncoder:
+                    progress: StepCallback | None = None, *, prepare: bool = True
+                    ) -> VAEEncoder:
     """Train a group VAE with ``num_latents`` dims on labelled pairs (label k = varied dim).
 
     ``pairs``: see ``open_pairs``. Deterministic given ``seed`` (and the torch thread count).
@@ -302,7 +308,7 @@ def train_group_vae(pairs: Any, num_latents: int, config: GroupVAEConfig, seed: 
         arch = VAEArchitecture(int(num_latents), source.channels, config.resolution)
         vae = build_vae(arch, streams.torch_seed("init")).train()
         noise = streams.torch("noise")
-        optimizer = adam(vae.parameters(), config.lr, config.adam_betas, config.adam_eps)
+        optimizer = config.optimizer(vae.parameters())
 
         prepared = (PreparedPairs(source, config.resolution)
                     if prepare and PreparedPairs.fits(source, config.resolution) else None)

@@ -27,13 +27,15 @@ import numpy as np
 import torch
 
 from core.io import atomic_path
-from methods.directions import generator_device
+from core.progress import Bar
+from models.directions import Directions
+from models.generator import Generator, generator_device
 
 DEFAULT_DEDUP_THRESHOLD = 0.95
 EDIT_SAMPLING = ("fixed", "uniform")
 
 
-def deduplicate(directions: Any, threshold: float = DEFAULT_DEDUP_THRESHOLD) -> list[int]:
+def deduplicate(directions: Directions, threshold: float = DEFAULT_DEDUP_THRESHOLD) -> list[int]:
     """Kept indices, in order: i is dropped if |cos(i, j)| > threshold for a kept j < i."""
     if not 0.0 < threshold <= 1.0:
         raise ValueError(f"dedup threshold must be in (0, 1], got {threshold}")
@@ -58,8 +60,8 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
 
 @torch.no_grad()
 def make_pairs(
-    generator: Any,
-    directions: Any,
+    generator: Generator,
+    directions: Directions,
     path: str | os.PathLike[str],
     *,
     num_pairs: int,
@@ -70,7 +72,7 @@ def make_pairs(
     dedup_threshold: float = DEFAULT_DEDUP_THRESHOLD,
     edit_multiplier: float = 1.0,
     edit_sampling: str = "fixed",
-    progress: Any = None,
+    progress: Bar | None = None,
 ) -> dict[str, Any]:
     """Write ``num_pairs`` pairs to ``path``; return a summary (kept/removed, label counts).
 

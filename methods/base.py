@@ -16,6 +16,7 @@ import numpy as np
 
 from core.config import resolve_config
 from core.registry import Registry
+from models.directions import Directions
 
 MethodKind = Literal["directions", "representation"]
 
@@ -28,23 +29,33 @@ class Encoder(Protocol):
     def save(self, directory: Path) -> None: ...
 
 
+MethodOutput = Directions | Encoder
+MethodRun = Callable[..., MethodOutput]
+"""``run(bundle, config, seed, progress=None)``: ``progress`` is a ``core.progress.BarFactory``
+for a directions method and a ``core.progress.StepCallback`` for a representation method;
+a ``resumable`` method also takes ``checkpoint_dir=``."""
+
+
 @dataclass(frozen=True)
 class MethodSpec:
-    """Registry metadata of one method."""
+    """One registered method: its runner and everything the planner and the flows read."""
 
+    name: str
+    run: MethodRun
     kind: MethodKind
     config_cls: type
     profiles: dict[str, dict[str, Any]]
     requires: tuple[str, ...]
-    load_output: Callable[[Path], Any] | None = None
+    load_output: Callable[[Path], MethodOutput] | None = None
     resumable: bool = False
+    default: bool = True  # False keeps it out of the default grid of ``python -m bench run``
 
     def config(self, profile: str, **overrides: Any) -> Any:
         """The frozen config for a profile: paper defaults, then the profile's, then overrides."""
         return resolve_config(self.config_cls, self.profiles, profile, overrides)
 
 
-METHODS: Registry[Callable[..., Any]] = Registry("method")
+METHODS: Registry[MethodSpec] = Registry("method", package="methods", skip=("base",))
 
 
 def register_method(
@@ -55,36 +66,28 @@ def register_method(
     config_cls: type,
     profiles: dict[str, dict[str, Any]] | None = None,
     requires: tuple[str, ...] = ("generator",),
-    load_output: Callable[[Path], Any] | None = None,
+    load_output: Callable[[Path], MethodOutput] | None = None,
     resumable: bool = False,
-    **meta: Any,
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    default: bool = True,
+) -> Callable[[MethodRun], MethodRun]:
     """Register ``run(bundle, config, seed, progress=None)`` under ``name``.
 
     ``profiles`` maps a profile name to overrides of the config defaults (which are the paper's).
     ``load_output`` rebuilds a cached output from the directory its ``save`` wrote.
     ``resumable`` methods take ``checkpoint_dir=``: a folder that survives a killed run (and is
     removed once the output is stored), for periodic checkpoints.
-    ``meta`` is free-form registry metadata, e.g. ``default=False`` keeps the method out of the
-    default grid of ``python -m bench run``.
+    ``default=False`` keeps the method out of the default grid of ``python -m bench run``.
     """
-    spec = MethodSpec(kind, config_cls, dict(profiles or {}), tuple(requires), load_output,
-                      resumable)
-    return METHODS.register(name, description=description, spec=spec, **meta)
+
+    def decorator(run: MethodRun) -> MethodRun:
+        METHODS.add(name, MethodSpec(name, run, kind, config_cls, dict(profiles or {}),
+                                     tuple(requires), load_output, resumable, default),
+                    description=description)
+        return run
+
+    return decorator
 
 
 def method_spec(name: str) -> MethodSpec:
-    import_builtin_methods()
-    return METHODS.entry(name).meta["spec"]
-
-
-def import_builtin_methods() -> None:
-    """Import the modules whose import registers the built-in methods."""
-    import importlib
-    import pkgutil
-
-    import methods
-
-    for info in pkgutil.iter_modules(methods.__path__):
-        if not info.name.startswith("_") and info.name not in {"base", "directions"}:
-            importlib.import_module(f"methods.{info.name}")
+    """The registered spec of method ``name`` (an UnknownNameError names close ones)."""
+    return METHODS.get(name)

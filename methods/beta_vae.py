@@ -11,37 +11,39 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from core.config import check_ranges
+from core.progress import StepCallback
+from datasets.base import GroundTruthData
 from methods.base import register_method
 from methods.vae_common import (
-    ProgressFn,
+    AdamSettings,
     VAEEncoder,
     finish_vae_training,
     load_vae_encoder,
     require_ground_truth,
     start_vae_training,
 )
+from models.bundle import Bundle
 from models.vae import bernoulli_reconstruction, gaussian_kl
 
 
 @dataclass(frozen=True)
-class BetaVAEConfig:
-    """β-VAE hyper-parameters; defaults are the reference study's (see module docstring)."""
+class BetaVAEModelSettings:
+    """The β-VAE's own settings, the first fields of ``BetaVAEConfig``."""
 
     num_latents: int = 10
     beta: float = 4.0
     batch_size: int = 64
     steps: int = 300_000
-    lr: float = 1e-4
-    adam_betas: tuple[float, float] = (0.9, 0.999)
-    adam_eps: float = 1e-8
 
     RANGES: ClassVar[dict[str, str]] = {
         "num_latents": "[1, inf)", "beta": "[0, inf)", "batch_size": "[1, inf)",
-        "steps": "[1, inf)", "lr": "(0, inf)", "adam_betas": "[0, 1)", "adam_eps": "(0, inf)"}
+        "steps": "[1, inf)"}
 
-    def __post_init__(self) -> None:
-        check_ranges(self)
+
+@dataclass(frozen=True)
+class BetaVAEConfig(AdamSettings, BetaVAEModelSettings):
+    """β-VAE hyper-parameters (its own, then Adam's); defaults are the reference study's (see
+    module docstring)."""
 
 
 # Quick (2 CPU cores): 1200 steps at lr 5e-4 instead of 300k at 1e-4; about 165 s of one core
@@ -51,8 +53,8 @@ class BetaVAEConfig:
 QUICK_PROFILE: dict[str, Any] = {"steps": 1200, "lr": 5e-4}
 
 
-def train_beta_vae(ground_truth: Any, config: BetaVAEConfig, seed: int,
-                   progress: ProgressFn | None = None) -> VAEEncoder:
+def train_beta_vae(ground_truth: GroundTruthData, config: BetaVAEConfig, seed: int,
+                   progress: StepCallback | None = None) -> VAEEncoder:
     """Train a β-VAE on uniform samples of ``ground_truth``; deterministic given ``seed``."""
     training = start_vae_training(ground_truth, config, seed)
     batches, vae, noise = training.batches, training.vae, training.noise
@@ -81,8 +83,8 @@ def train_beta_vae(ground_truth: Any, config: BetaVAEConfig, seed: int,
     requires=("ground_truth",),
     load_output=load_vae_encoder,
 )
-def run(bundle: Any, config: BetaVAEConfig, seed: int,
-        progress: ProgressFn | None = None) -> VAEEncoder:
+def run(bundle: Bundle, config: BetaVAEConfig, seed: int,
+        progress: StepCallback | None = None) -> VAEEncoder:
     """Train on ``bundle.ground_truth``; return the encoder (posterior mean)."""
     return train_beta_vae(require_ground_truth(bundle, "beta-vae"), config, seed, progress)
 

@@ -25,8 +25,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
+from torch import nn
 
 from core.config import check_ranges
+from core.progress import BarFactory, open_bar
 from methods.base import METHODS, method_spec, register_method
 from methods.contrast import (
     binary_contrast_loss,
@@ -34,11 +36,13 @@ from methods.contrast import (
     diversity_loss,
     pattern_contrast_loss,
 )
-from methods.directions import Directions, open_bar, sample_w
 from methods.ganspace import StreamingCovariance, principal_components
 from methods.navigator import Navigator
 from methods.resumable import ResumableTrainer
-from models.generator import generator_device
+from models.bundle import Bundle
+from models.directions import Directions
+from models.generator import Generator, generator_device
+from models.sampling import sample_w
 from models.sensors import load_sensor
 
 CHECKPOINT_FILE = "navigator-checkpoint.pt"
@@ -115,7 +119,7 @@ class AttentionAddOnConfig(NavigatorTrainingConfig):
 # -- training ---------------------------------------------------------------------------------
 
 
-def mixed_ws(generator: Any, num: int, num_colors: int, rng: torch.Generator) -> torch.Tensor:
+def mixed_ws(generator: Generator, num: int, num_colors: int, rng: torch.Generator) -> torch.Tensor:
     """Style-mixed W+ originals ``[num, num_ws, w_dim]``: rows cut into ``num_colors`` chunks at
     integer points of ``linspace(0, num_ws, num_colors + 1)``, each chunk from its own z."""
     num_ws = generator.num_ws
@@ -131,7 +135,7 @@ def mixed_ws(generator: Any, num: int, num_colors: int, rng: torch.Generator) ->
     return ws
 
 
-def _differences(sensor: Any, edited: torch.Tensor, originals: list[torch.Tensor]
+def _differences(sensor: nn.Module, edited: torch.Tensor, originals: list[torch.Tensor]
                  ) -> list[torch.Tensor]:
     return [f - o for f, o in zip(sensor(edited), originals, strict=True)]
 
@@ -142,7 +146,7 @@ class NavigatorTrainer(ResumableTrainer):
 
     checkpoint_file = CHECKPOINT_FILE
 
-    def __init__(self, generator: Any, sensor: Any, navigator: Navigator,
+    def __init__(self, generator: Generator, sensor: nn.Module, navigator: Navigator,
                  config: NavigatorTrainingConfig, seed: int) -> None:
         super().__init__(seed, salt=17, checkpoint_every=config.checkpoint_every)
         self.generator, self.sensor, self.navigator, self.config = (
@@ -231,7 +235,7 @@ class NavigatorTrainer(ResumableTrainer):
 # -- building blocks shared by the registered methods -------------------------------------------
 
 
-def bundle_sensor(bundle: Any, config: NavigatorTrainingConfig) -> tuple[Any, str]:
+def bundle_sensor(bundle: Bundle, config: NavigatorTrainingConfig) -> tuple[Any, str]:
     """The sensor a cell uses: the config's, or the dataset's default (``bundle.sensor``)."""
     name = config.sensor
     if name == "default":
@@ -242,7 +246,8 @@ def bundle_sensor(bundle: Any, config: NavigatorTrainingConfig) -> tuple[Any, st
     return load_sensor(name, config.sensor_weights), name
 
 
-def pca_basis(generator: Any, k: int, num_samples: int, seed: int, progress: Any = None
+def pca_basis(generator: Generator, k: int, num_samples: int, seed: int,
+              progress: BarFactory | None = None
               ) -> torch.Tensor:
     """Top-``k`` principal directions of W (rows, unit norm, variance order), k <= w_dim."""
     rng = torch.Generator().manual_seed(int(seed))
@@ -256,8 +261,9 @@ def pca_basis(generator: Any, k: int, num_samples: int, seed: int, progress: Any
     return torch.from_numpy(components[: min(k, generator.w_dim)].copy()).float()
 
 
-def train_navigator(bundle: Any, navigator: Navigator, config: NavigatorTrainingConfig,
-                    seed: int, method: str, progress: Any, checkpoint_dir: Path | None,
+def train_navigator(bundle: Bundle, navigator: Navigator, config: NavigatorTrainingConfig,
+                    seed: int, method: str, progress: BarFactory | None,
+                    checkpoint_dir: Path | None,
                     meta: dict[str, Any]) -> Directions:
     generator = bundle.generator
     if hasattr(generator, "requires_grad_"):
@@ -284,7 +290,8 @@ def _seeded(seed: int, salt: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed) * 1_000_003 + salt)
 
 
-def run_contrafeat(bundle: Any, config: ContraFeatConfig, seed: int, progress: Any = None,
+def run_contrafeat(bundle: Bundle, config: ContraFeatConfig, seed: int,
+                   progress: BarFactory | None = None,
                    checkpoint_dir: Path | None = None, method: str = "contrafeat") -> Directions:
     generator = bundle.generator
     if config.num_eigen < 1 or config.pca_samples < 2:
@@ -339,11 +346,12 @@ def register_attention_addon(base: str, *, quick_base_profile: str = "quick") ->
     """Register ``<base>+att``: the base method's directions, frozen, with learned attention."""
     name = f"{base}+att"
 
-    def run(bundle: Any, config: AttentionAddOnConfig, seed: int, progress: Any = None,
+    def run(bundle: Bundle, config: AttentionAddOnConfig, seed: int,
+            progress: BarFactory | None = None,
             checkpoint_dir: Path | None = None) -> Directions:
         spec = method_spec(base)
         base_config = spec.config(config.base_profile)
-        found = METHODS.get(base)(bundle, base_config, seed, progress=progress)
+        found = METHODS.get(base).run(bundle, base_config, seed, progress=progress)
         count = min(config.num_directions, found.num_directions)
         generator = bundle.generator
         navigator = Navigator(count, generator.num_ws, generator.w_dim,

@@ -39,10 +39,12 @@ import torch
 from core.config import check_ranges
 from core.hashing import stable_int
 from core.io import atomic_path
+from core.progress import Bar, BarFactory, open_bar
 from datasets.render3d import SHAPE_NAMES
 from methods.base import register_method
-from methods.directions import Directions, open_bar
-from models.generator import broadcast_ws, generator_device
+from models.bundle import Bundle
+from models.directions import Directions
+from models.generator import Generator, broadcast_ws, generator_device
 
 SPACES = ("z", "w")
 CLASS_NAMES: dict[tuple[str, int], tuple[str, ...]] = {("shape", len(SHAPE_NAMES)): SHAPE_NAMES}
@@ -157,7 +159,7 @@ def parse_concepts(spec: Sequence[str], factor_names: Sequence[str],
 class LatentSpace:
     """Codes in Z or W of a generator: their images and the classifier's probabilities."""
 
-    def __init__(self, generator: Any, predictor: Any, space: str, batch_size: int) -> None:
+    def __init__(self, generator: Generator, predictor: Any, space: str, batch_size: int) -> None:
         if not hasattr(predictor, "predict_proba") or not hasattr(predictor, "factor_names"):
             raise ValueError(f"correlation analysis needs a classifier with predict_proba and "
                              f"factor_names, got {type(predictor).__name__}")
@@ -209,7 +211,7 @@ def sample_pool(latent: LatentSpace, size: int, seed: int) -> Pool:
     return Pool(codes, scale, latent.probs_batched(codes))
 
 
-def setup(bundle: Any, config: CorrelationConfig, seed: int
+def setup(bundle: Bundle, config: CorrelationConfig, seed: int
           ) -> tuple[LatentSpace, Pool, list[Concept], dict[Concept, torch.Tensor], list[str]]:
     """Classifier, pool, concepts and the pool indices of each concept's codes (first
     ``num_codes``); concepts with fewer than ``min_codes`` codes are returned as skipped names."""
@@ -329,7 +331,8 @@ def finish(name: str, config: CorrelationConfig, seed: int, latent: LatentSpace,
 
 @torch.no_grad()
 def intervention_changes(latent: LatentSpace, pool: Pool, rows: torch.Tensor,
-                         factors: Sequence[int], deltas: torch.Tensor, progress: Any = None
+                         factors: Sequence[int], deltas: torch.Tensor,
+                         progress: BarFactory | None = None
                          ) -> dict[int, torch.Tensor]:
     """Per factor f: ``[len(rows), dim, len(deltas)]`` change of the probability of each code's
     own class of f when one coordinate moves by δ·σ_i."""
@@ -382,8 +385,8 @@ def grow_set(latent: LatentSpace, codes: torch.Tensor, concept: Concept, order: 
     load_output=Directions.load,
     default=False,
 )
-def run_intervention(bundle: Any, config: InterventionConfig, seed: int,
-                     progress: Any = None) -> Directions:
+def run_intervention(bundle: Bundle, config: InterventionConfig, seed: int,
+                     progress: BarFactory | None = None) -> Directions:
     latent, pool, concepts, members, skipped = setup(bundle, config, seed)
     rows = torch.unique(torch.cat(list(members.values())))
     position = {int(r): k for k, r in enumerate(rows)}
@@ -466,7 +469,7 @@ class ConceptOptimizer:
         self.step_done = int(state["step"])
         self.history = list(state["history"])
 
-    def train(self, steps: int, path: Path | None, bar: Any = None) -> None:
+    def train(self, steps: int, path: Path | None, bar: Bar | None = None) -> None:
         """Run to ``steps``, resuming from ``path`` and checkpointing into it (also at the end)."""
         if path is not None and path.is_file():
             self.load(path)
@@ -505,7 +508,8 @@ def weighted_set(weights: torch.Tensor, config: OptimizeConfig) -> list[int]:
     resumable=True,
     default=False,
 )
-def run_optimize(bundle: Any, config: OptimizeConfig, seed: int, progress: Any = None,
+def run_optimize(bundle: Bundle, config: OptimizeConfig, seed: int,
+                 progress: BarFactory | None = None,
                  checkpoint_dir: Path | None = None) -> Directions:
     latent, pool, concepts, members, skipped = setup(bundle, config, seed)
     bar = open_bar(progress, config.steps * len(concepts), "corr-optimize: weightings")

@@ -21,10 +21,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from core.config import check_ranges
+from core.progress import StepCallback
+from datasets.base import GroundTruthData
 from methods.base import register_method
 from methods.vae_common import (
-    ProgressFn,
+    AdamSettings,
     VAEEncoder,
     adam,
     finish_vae_training,
@@ -32,34 +33,38 @@ from methods.vae_common import (
     require_ground_truth,
     start_vae_training,
 )
+from models.bundle import Bundle
 from models.vae import bernoulli_reconstruction, gaussian_kl, reparameterise
 
 
 @dataclass(frozen=True)
-class FactorVAEConfig:
-    """FactorVAE hyper-parameters; defaults are the paper's / reference study's."""
+class FactorVAEModelSettings:
+    """The FactorVAE's own settings, the first fields of ``FactorVAEConfig``."""
 
     num_latents: int = 10
     gamma: float = 10.0
     batch_size: int = 64
     steps: int = 300_000
-    lr: float = 1e-4
-    adam_betas: tuple[float, float] = (0.9, 0.999)
-    adam_eps: float = 1e-8
+
+    # batch_size >= 2: the total-correlation term permutes codes across the batch
+    RANGES: ClassVar[dict[str, str]] = {
+        "num_latents": "[1, inf)", "gamma": "[0, inf)", "batch_size": "[2, inf)",
+        "steps": "[1, inf)"}
+
+
+@dataclass(frozen=True)
+class FactorVAEConfig(AdamSettings, FactorVAEModelSettings):
+    """FactorVAE hyper-parameters (its own, the VAE's Adam, then the discriminator's); defaults
+    are the paper's / reference study's."""
+
     disc_layers: int = 6
     disc_width: int = 1000
     disc_lr: float = 1e-4
     disc_adam_betas: tuple[float, float] = (0.5, 0.9)
 
-    # batch_size >= 2: the total-correlation term permutes codes across the batch
     RANGES: ClassVar[dict[str, str]] = {
-        "num_latents": "[1, inf)", "gamma": "[0, inf)", "batch_size": "[2, inf)",
-        "steps": "[1, inf)", "lr": "(0, inf)", "adam_betas": "[0, 1)", "adam_eps": "(0, inf)",
         "disc_layers": "[1, inf)", "disc_width": "[1, inf)", "disc_lr": "(0, inf)",
         "disc_adam_betas": "[0, 1)"}
-
-    def __post_init__(self) -> None:
-        check_ranges(self)
 
 
 # Quick (2 CPU cores): a smaller discriminator (2 × 256; the paper's 6 × 1000 would double the
@@ -88,8 +93,8 @@ def permute_dims(codes: torch.Tensor, generator: torch.Generator) -> torch.Tenso
     return codes.gather(0, order)
 
 
-def train_factor_vae(ground_truth: Any, config: FactorVAEConfig, seed: int,
-                     progress: ProgressFn | None = None) -> VAEEncoder:
+def train_factor_vae(ground_truth: GroundTruthData, config: FactorVAEConfig, seed: int,
+                     progress: StepCallback | None = None) -> VAEEncoder:
     """Train a FactorVAE on uniform samples of ``ground_truth``; deterministic given ``seed``."""
     training = start_vae_training(ground_truth, config, seed)
     streams, batches, vae = training.streams, training.batches, training.vae
@@ -139,7 +144,7 @@ def train_factor_vae(ground_truth: Any, config: FactorVAEConfig, seed: int,
     requires=("ground_truth",),
     load_output=load_vae_encoder,
 )
-def run(bundle: Any, config: FactorVAEConfig, seed: int,
-        progress: ProgressFn | None = None) -> VAEEncoder:
+def run(bundle: Bundle, config: FactorVAEConfig, seed: int,
+        progress: StepCallback | None = None) -> VAEEncoder:
     """Train on ``bundle.ground_truth``; return the encoder (posterior mean)."""
     return train_factor_vae(require_ground_truth(bundle, "factor-vae"), config, seed, progress)

@@ -12,14 +12,17 @@ ones). Edits go to the W+ rows ``[layer_start, layer_end)`` (all rows by default
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
 
 from core.config import check_ranges
+from core.progress import BarFactory, open_bar
 from methods.base import register_method
-from methods.directions import Directions, open_bar, orient_signs, sample_w
+from models.bundle import Bundle
+from models.directions import Directions, orient_signs
+from models.sampling import sample_w
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ def layer_range(start: int | None, end: int | None, num_ws: int) -> list[int]:
 
 
 def run_ganspace(
-    bundle: Any, config: GANSpaceConfig, seed: int, progress: Any = None
+    bundle: Bundle, config: GANSpaceConfig, seed: int, progress: BarFactory | None = None
 ) -> Directions:
     generator = bundle.generator
     rows = layer_range(config.layer_start, config.layer_end, generator.num_ws)

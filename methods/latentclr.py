@@ -29,11 +29,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.config import check_ranges
+from core.progress import BarFactory
 from methods.base import register_method
 from methods.contrafeat import register_attention_addon
-from methods.directions import Directions
 from methods.resumable import ResumableTrainer, freeze
-from models.generator import broadcast_ws, generator_device
+from models.bundle import Bundle
+from models.directions import Directions
+from models.generator import Generator, broadcast_ws, generator_device
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,7 @@ class LatentCLRTrainer(ResumableTrainer):
 
     checkpoint_file = "latentclr-checkpoint.pt"
 
-    def __init__(self, generator: Any, config: LatentCLRConfig, seed: int) -> None:
+    def __init__(self, generator: Generator, config: LatentCLRConfig, seed: int) -> None:
         super().__init__(seed, salt=53, checkpoint_every=config.checkpoint_every)
         self.generator, self.config = freeze(generator), config
         self.directions = GlobalDirections(
@@ -152,7 +154,8 @@ class LatentCLRTrainer(ResumableTrainer):
         return {"loss": float(loss.detach()), "accuracy": float(accuracy)}
 
 
-def run_latentclr(bundle: Any, config: LatentCLRConfig, seed: int, progress: Any = None,
+def run_latentclr(bundle: Bundle, config: LatentCLRConfig, seed: int,
+                  progress: BarFactory | None = None,
                   checkpoint_dir: Path | None = None) -> Directions:
     generator = bundle.generator
     if not hasattr(generator, "features"):

@@ -7,12 +7,13 @@ and its distilled encoder are what perfect directions reach under the same proto
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
 
 import torch
 
+from core.progress import BarFactory
 from methods.base import register_method
-from methods.directions import Directions
+from models.bundle import Bundle
+from models.directions import Directions
 
 
 @dataclass(frozen=True)
@@ -28,8 +29,8 @@ class OracleDirectionsConfig:
     requires=("generator", "true_directions"),
     load_output=Directions.load,
 )
-def run_oracle(bundle: Any, config: OracleDirectionsConfig, seed: int,
-               progress: Any = None) -> Directions:
+def run_oracle(bundle: Bundle, config: OracleDirectionsConfig, seed: int,
+               progress: BarFactory | None = None) -> Directions:
     generator = bundle.generator
     if not hasattr(generator, "true_directions"):
         raise ValueError(f"dataset {bundle.name!r}: its generator has no true_directions()")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 
 from core.config import check_ranges
+from core.progress import BarFactory
 from methods.base import register_method
-from methods.directions import Directions
+from models.bundle import Bundle
+from models.directions import Directions
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,8 @@ def random_unit_vectors(num: int, dim: int, rng: torch.Generator) -> torch.Tenso
     requires=("generator",),
     load_output=Directions.load,
 )
-def run_random(bundle: Any, config: RandomConfig, seed: int, progress: Any = None) -> Directions:
+def run_random(bundle: Bundle, config: RandomConfig, seed: int,
+               progress: BarFactory | None = None) -> Directions:
     generator = bundle.generator
     rng = torch.Generator().manual_seed(int(seed))
     vectors = random_unit_vectors(config.num_directions, generator.w_dim, rng)

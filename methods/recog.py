@@ -24,18 +24,20 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from core.config import check_ranges
+from core.progress import BarFactory
 from methods.base import register_method
 from methods.contrafeat import register_attention_addon
-from methods.directions import Directions
 from methods.resumable import ResumableTrainer, freeze
-from models.generator import broadcast_ws, generator_device
+from models.bundle import Bundle
+from models.directions import Directions
+from models.generator import Generator, broadcast_ws, generator_device
 
 DEFORMATORS = ("ortho", "linear")
 RECONSTRUCTORS = ("resnet18", "convnet")
@@ -196,7 +198,7 @@ class RecogTrainer(ResumableTrainer):
 
     checkpoint_file = "recog-checkpoint.pt"
 
-    def __init__(self, generator: Any, config: RecogConfig, seed: int) -> None:
+    def __init__(self, generator: Generator, config: RecogConfig, seed: int) -> None:
         super().__init__(seed, salt=41, checkpoint_every=config.checkpoint_every)
         self.generator, self.config = freeze(generator), config
         self.num_directions = config.num_directions or generator.w_dim
@@ -271,7 +273,7 @@ class RecogTrainer(ResumableTrainer):
             return self.deformator.matrix().T.detach().cpu().clone()
 
 
-def run_recog(bundle: Any, config: RecogConfig, seed: int, progress: Any = None,
+def run_recog(bundle: Bundle, config: RecogConfig, seed: int, progress: BarFactory | None = None,
               checkpoint_dir: Path | None = None) -> Directions:
     generator = bundle.generator
     trainer = RecogTrainer(generator, config, seed)

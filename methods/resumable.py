@@ -16,7 +16,8 @@ from typing import Any
 import torch
 
 from core.io import atomic_path
-from methods.directions import open_bar
+from core.progress import BarFactory, open_bar
+from models.generator import Generator
 
 LOG_EVERY = 10
 
@@ -72,7 +73,7 @@ class ResumableTrainer:
         self.step_done = int(state["step"])
         self.history = list(state["history"])
 
-    def train(self, steps: int, checkpoint_dir: Path | None, progress: Any = None,
+    def train(self, steps: int, checkpoint_dir: Path | None, progress: BarFactory | None = None,
               desc: str = "train") -> None:
         path = None if checkpoint_dir is None else Path(checkpoint_dir) / self.checkpoint_file
         if path is not None and path.is_file():
@@ -93,7 +94,7 @@ class ResumableTrainer:
         bar.close()
 
 
-def freeze(generator: Any) -> Any:
+def freeze(generator: Generator) -> Generator:
     """The generator with ``requires_grad_(False)`` (gradients still flow through it to W)."""
     if hasattr(generator, "requires_grad_"):
         generator.requires_grad_(False)

@@ -10,14 +10,16 @@ is unsorted). Edits go only to the selected W+ rows; the native unit is 1 (unit 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
 
 from core.config import check_ranges
+from core.progress import BarFactory
 from methods.base import register_method
-from methods.directions import Directions, check_layers, orient_signs
+from models.bundle import Bundle
+from models.directions import Directions, check_layers, orient_signs
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,8 @@ def sefa_eigenpairs(affines: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return values[order], vectors[:, order].T
 
 
-def run_sefa(bundle: Any, config: SeFaConfig, seed: int, progress: Any = None) -> Directions:
+def run_sefa(bundle: Bundle, config: SeFaConfig, seed: int,
+             progress: BarFactory | None = None) -> Directions:
     generator = bundle.generator
     rows = check_layers(config.layers, generator.num_ws)
     affines = generator.style_affines()

@@ -11,23 +11,24 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from core.config import check_ranges
+from core.hashing import json_default
 from core.io import atomic_path
+from core.progress import StepCallback
+from datasets.base import GroundTruthData
+from models.bundle import Bundle
 from models.vae import VAE, VAEArchitecture, build_vae, images_to_tensor
 
 ENCODER_FORMAT = "disentangle-bench/vae-encoder"
 ENCODER_VERSION = 1
 WEIGHTS_FILE = "vae.safetensors"
 META_FILE = "vae.json"
-
-# progress(step_done, total_steps, latest_losses); None shows a tqdm bar on an interactive stderr.
-ProgressFn = Callable[[int, int, dict[str, float]], None]
-
 
 class SeedStreams:
     """Independent random streams derived from one integer seed (SeedSequence children).
@@ -61,7 +62,7 @@ class GroundTruthBatches:
     Renders ``chunk`` batches at a time (one vectorised ``sample`` call) from an explicit rng.
     """
 
-    def __init__(self, ground_truth: Any, batch_size: int, rng: np.random.Generator,
+    def __init__(self, ground_truth: GroundTruthData, batch_size: int, rng: np.random.Generator,
                  chunk: int = 8) -> None:
         shape = tuple(ground_truth.observation_shape)
         if len(shape) != 3 or shape[:2] != (64, 64) or shape[2] not in (1, 3):
@@ -89,11 +90,12 @@ class GroundTruthBatches:
 def run_steps(
     total: int,
     step: Callable[[int], dict[str, float]],
-    progress: ProgressFn | None = None,
+    progress: StepCallback | None = None,
     description: str = "train",
     history_every: int = 50,
 ) -> list[dict[str, float]]:
     """Call ``step(i)`` for i in 0..total-1; return mean losses per ``history_every`` steps.
+    ``progress`` hears every step; None shows a tqdm bar on an interactive stderr.
 
     A non-finite loss stops training with a clear error instead of writing NaN weights.
     """
@@ -134,6 +136,28 @@ def run_steps(
 def adam(params: Any, lr: float, betas: tuple[float, float], eps: float = 1e-8
          ) -> torch.optim.Adam:
     return torch.optim.Adam(params, lr=lr, betas=betas, eps=eps)
+
+
+@dataclass(frozen=True)
+class AdamSettings:
+    """The VAE trainers' optimiser settings, with their ranges and the range check, shared by the
+    β-VAE, FactorVAE and group-VAE configs. A dataclass lists its bases' fields first (the last
+    base's first), so a config that keeps these three after its own names its own leading fields
+    in a second base: ``class XConfig(AdamSettings, XModelSettings)``."""
+
+    lr: float = 1e-4
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    adam_eps: float = 1e-8
+
+    RANGES: ClassVar[dict[str, str]] = {
+        "lr": "(0, inf)", "adam_betas": "[0, 1)", "adam_eps": "(0, inf)"}
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
+
+    def optimizer(self, params: Any) -> torch.optim.Adam:
+        """Adam over ``params`` with these settings."""
+        return adam(params, self.lr, self.adam_betas, self.adam_eps)
 
 
 # Images per encoder forward in ``VAEEncoder.represent``: the activations of 64 images (the first
@@ -206,7 +230,7 @@ class VAEEncoder:
         }
         with atomic_path(directory / WEIGHTS_FILE) as tmp:
             save_file(tensors, str(tmp))
-        text = json.dumps(info, indent=2, sort_keys=True, default=_json_default) + "\n"
+        text = json.dumps(info, indent=2, sort_keys=True, default=json_default) + "\n"
         with atomic_path(directory / META_FILE) as tmp:
             tmp.write_text(text)
 
@@ -247,20 +271,21 @@ class VAETraining:
     optimizer: torch.optim.Adam
 
 
-def start_vae_training(ground_truth: Any, config: Any, seed: int) -> VAETraining:
-    """Build the shared training state from ``config`` (num_latents, batch_size, lr, adam_betas,
-    adam_eps); each random consumer draws from its own named stream of ``seed``."""
+def start_vae_training(ground_truth: GroundTruthData, config: Any, seed: int) -> VAETraining:
+    """Build the shared training state from ``config`` (num_latents, batch_size and the
+    ``AdamSettings``); each random consumer draws from its own named stream of ``seed``."""
     streams = SeedStreams(seed)
     batches = GroundTruthBatches(ground_truth, config.batch_size, streams.numpy("data"))
     arch = VAEArchitecture(config.num_latents, batches.channels)
     vae = build_vae(arch, streams.torch_seed("init")).train()
-    optimizer = adam(vae.parameters(), config.lr, config.adam_betas, config.adam_eps)
+    optimizer = config.optimizer(vae.parameters())
     return VAETraining(streams, batches, vae, streams.torch("noise"), optimizer)
 
 
-def finish_vae_training(method: str, ground_truth: Any, config: Any, seed: int, vae: VAE,
+def finish_vae_training(method: str, ground_truth: GroundTruthData, config: Any, seed: int,
+                        vae: VAE,
                         step: Callable[[int], dict[str, float]],
-                        progress: ProgressFn | None = None) -> VAEEncoder:
+                        progress: StepCallback | None = None) -> VAEEncoder:
     """Run ``config.steps`` steps of ``step`` and wrap ``vae`` as an encoder whose metadata
     records the method, config, seed, ground truth and loss history."""
     history = run_steps(config.steps, step, progress, description=method)
@@ -279,7 +304,7 @@ def fresh_encoder(arch: VAEArchitecture, seed: int) -> VAEEncoder:
     return VAEEncoder(build_vae(arch, seed), {"trained": False, "seed": seed})
 
 
-def require_ground_truth(bundle: Any, method: str) -> Any:
+def require_ground_truth(bundle: Bundle, method: str) -> GroundTruthData:
     ground_truth = getattr(bundle, "ground_truth", None)
     if ground_truth is None:
         raise ValueError(f"{method} needs a dataset with ground-truth images; "
@@ -287,11 +312,3 @@ def require_ground_truth(bundle: Any, method: str) -> Any:
     return ground_truth
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, (tuple, set)):
-        return list(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from datasets.base import GroundTruthData
 from metrics._common import check_codes, warn_degenerate
 
 Represent = Callable[[np.ndarray], Any]
@@ -56,7 +57,7 @@ class BankSettings:
 BANK_PROFILES: dict[str, dict[str, Any]] = {"quick": {"num_train": 3000, "num_test": 1500}}
 
 
-def check_data(data: Any) -> tuple[int, ...]:
+def check_data(data: GroundTruthData) -> tuple[int, ...]:
     """The factor sizes of ``data``; a clear error if it is not ground-truth data."""
     for attr in ("factor_sizes", "sample_factors", "observations"):
         if not hasattr(data, attr):
@@ -91,7 +92,8 @@ def _encode_images(represent: Represent, images: np.ndarray) -> np.ndarray:
 
 
 def encode(
-    data: Any, represent: Represent, factors: np.ndarray, *, chunk_size: int = CHUNK_SIZE,
+    data: GroundTruthData, represent: Represent, factors: np.ndarray, *,
+    chunk_size: int = CHUNK_SIZE,
     memo: CodeMemo | None = None,
 ) -> np.ndarray:
     """Render ``factors`` (n, K), n >= 1, and encode them in chunks: float64 codes (n, D). With
@@ -168,7 +170,7 @@ class CodeMemo:
                       "codes are not reused", RuntimeWarning, stacklevel=4)
         return False
 
-    def _encode_new(self, data: Any, represent: Represent, factors: np.ndarray,
+    def _encode_new(self, data: GroundTruthData, represent: Represent, factors: np.ndarray,
                     chunk_size: int) -> np.ndarray | None:
         parts = []
         for rows in even_chunks(factors.shape[0], max(chunk_size, MIN_BATCH)):
@@ -183,7 +185,7 @@ class CodeMemo:
         self.encoded += factors.shape[0]
         return np.concatenate(parts, axis=0).astype(np.float64, copy=False)
 
-    def encode(self, data: Any, represent: Represent, factors: np.ndarray,
+    def encode(self, data: GroundTruthData, represent: Represent, factors: np.ndarray,
                chunk_size: int) -> np.ndarray:
         """Codes (n, D) of ``factors`` (n, K), n >= 1 (checked by :func:`encode`), rendering
         and encoding unseen rows only."""
@@ -217,7 +219,7 @@ class CodeMemo:
 
 
 def sample_codes(
-    data: Any,
+    data: GroundTruthData,
     represent: Represent,
     num: int,
     rng: np.random.Generator,
@@ -251,7 +253,7 @@ class SampleBank:
     default when ``represent`` declares ``batch_invariant``. ``memo`` is None without reuse.
     """
 
-    def __init__(self, data: Any, represent: Represent, settings: BankSettings,
+    def __init__(self, data: GroundTruthData, represent: Represent, settings: BankSettings,
                  rng: np.random.Generator, *, chunk_size: int = CHUNK_SIZE,
                  n_jobs: int | None = None, reuse: bool | None = None) -> None:
         self.factor_sizes = check_data(data)

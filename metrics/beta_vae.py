@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import asdict, dataclass
-from typing import Any
 
 import numpy as np
 
+from datasets.base import GroundTruthData
 from metrics._common import check_codes, estimator_seeds
 from metrics.bank import (
     CHUNK_SIZE,
@@ -97,7 +97,7 @@ def beta_vae_from_pairs(
 
 
 def _beta_vae_points(
-    data: Any,
+    data: GroundTruthData,
     represent: Represent,
     rng: np.random.Generator,
     num: int,
@@ -127,7 +127,7 @@ def _beta_vae_points(
 
 
 def beta_vae_score(
-    data: Any,
+    data: GroundTruthData,
     represent: Represent,
     rng: np.random.Generator,
     *,

@@ -37,15 +37,18 @@ calibrated scale; nothing is capped.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Sequence
+from collections.abc import Generator as Coroutine
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from metrics.registry import describe
-from models.generator import generator_device
+from core.progress import Bar
+from models.directions import Directions
+from models.generator import Generator
+from models.sampling import latent_bank, map_z, synthesize
 
 Predict = Callable[[torch.Tensor], Sequence[np.ndarray]]
 """NCHW float images in [-1, 1] -> one array (n, c_a) per attribute (c_a = 1: scalar)."""
@@ -104,21 +107,7 @@ def group_change(mean_diff: np.ndarray, widths: Sequence[int]) -> np.ndarray:
     return np.asarray(out, dtype=np.float64)
 
 
-@torch.no_grad()
-def _map_z(generator: Any, num: int, seed: int, truncation_psi: float, batch: int) -> torch.Tensor:
-    """W ``[num, w_dim]`` (CPU float32) of ``num`` z ~ N(0, I) drawn from a seeded CPU stream."""
-    if num <= 0:
-        raise ValueError(f"number of latents must be positive, got {num}")
-    rng = torch.Generator().manual_seed(int(seed))
-    device = generator_device(generator)
-    out = []
-    for start in range(0, num, batch):
-        z = torch.randn(min(batch, num - start), generator.z_dim, generator=rng)
-        out.append(generator.mapping(z.to(device), truncation_psi=truncation_psi).float().cpu())
-    return torch.cat(out)
-
-
-def _advance(progress: Any, amount: int) -> None:
+def _advance(progress: Bar | None, amount: int) -> None:
     """Advance an optional bar (anything with ``update(n)``, e.g. tqdm) by one direction."""
     if progress is not None:
         progress.update(amount)
@@ -164,35 +153,15 @@ class CalibrationConfig:
 
 
 @torch.no_grad()
-def latent_bank(
-    generator: Any, num: int, seed: int, truncation_psi: float, batch: int = 1000
-) -> torch.Tensor:
-    """A fixed W+ bank ``[num, num_ws, w_dim]`` from ``num`` seeded z (CPU float32)."""
-    w = _map_z(generator, num, seed, truncation_psi, batch)
-    return w[:, None, :].expand(-1, generator.num_ws, -1).contiguous()
-
-
-@torch.no_grad()
-def w_spread(generator: Any, num: int, seed: int) -> float:
+def w_spread(generator: Generator, num: int, seed: int) -> float:
     """RMS distance of untruncated w from their mean: sqrt(E||w - mean w||²)."""
-    w = _map_z(generator, num, seed, 1.0, 1000).double()
+    w = map_z(generator, num, seed, 1.0, 1000).double()
     return float((w - w.mean(0)).pow(2).sum(1).mean().sqrt())
 
 
 @torch.no_grad()
-def synthesize(generator: Any, ws: torch.Tensor, batch: int) -> torch.Tensor:
-    """Images (CPU float32 NCHW) of W+ codes, in batches, on the generator's device."""
-    device = generator_device(generator)
-    out = [
-        generator.synthesize(ws[i : i + batch].to(device)).detach().float().cpu()
-        for i in range(0, ws.shape[0], batch)
-    ]
-    return torch.cat(out)
-
-
-@torch.no_grad()
 def pixel_changes(
-    generator: Any, base_ws: torch.Tensor, base_images: torch.Tensor, deltas: torch.Tensor,
+    generator: Generator, base_ws: torch.Tensor, base_images: torch.Tensor, deltas: torch.Tensor,
     batch: int,
 ) -> np.ndarray:
     """Per edit m: mean |G(w ± deltas[m]) - G(w)| over both signs, samples, pixels, channels.
@@ -216,8 +185,9 @@ def pixel_changes(
 
 @torch.no_grad()
 def calibrate_scales(
-    generator: Any, directions: Any, config: CalibrationConfig, progress: Any = None
-) -> Any:
+    generator: Generator, directions: Directions, config: CalibrationConfig,
+    progress: Bar | None = None,
+) -> Directions:
     """``directions`` with ``scale`` set by the edit-scale protocol (see module docstring).
 
     The method's own scale is kept in ``meta['native_scale']``; the protocol, the achieved pixel
@@ -274,9 +244,9 @@ def calibrate_scales(
 
 @torch.no_grad()
 def fixed_scales(
-    generator: Any, directions: Any, edit_scale: float, config: CalibrationConfig,
-    progress: Any = None,
-) -> Any:
+    generator: Generator, directions: Directions, edit_scale: float, config: CalibrationConfig,
+    progress: Bar | None = None,
+) -> Directions:
     """``directions`` with ``scale`` set by the fixed-edit rule (module docstring): s_j =
     ``edit_scale`` / rms of direction j's largest W+ row. The achieved pixel change (on the
     calibration bank of ``config``) and the W+ displacement go to ``meta['calibration']`` as
@@ -316,7 +286,7 @@ def fixed_scales(
 
 def _scale_search(
     target: float, cap: float, config: CalibrationConfig
-) -> Generator[float, float, tuple[float, float, bool, int]]:
+) -> Coroutine[float, float, tuple[float, float, bool, int]]:
     """Coroutine solving change(s) = target for s in (0, cap]: yields s, is sent change(s);
     returns (s, achieved change, capped, evaluations).
 
@@ -351,19 +321,6 @@ def _scale_search(
     return s_best, f_best, False, config.max_evaluations
 
 
-def _solve_scale(
-    change: Callable[[float], float], target: float, cap: float, config: CalibrationConfig
-) -> tuple[float, float, bool, int]:
-    """Run ``_scale_search`` against a plain function (one evaluation at a time)."""
-    search = _scale_search(target, cap, config)
-    s = next(search)
-    while True:
-        try:
-            s = search.send(change(s))
-        except StopIteration as done:
-            return done.value
-
-
 def _secant_proposal(history: list[tuple[float, float]], target: float) -> float:
     """Next s from the last one or two (s, change) points, assuming change ~ a * s**p."""
     s1, f1 = history[-1]
@@ -381,11 +338,11 @@ def _secant_proposal(history: list[tuple[float, float]], target: float) -> float
 
 @torch.no_grad()
 def score_matrix(
-    generator: Any,
-    directions: Any,
+    generator: Generator,
+    directions: Directions,
     predict: Predict,
     config: DiscoveryConfig,
-    progress: Any = None,
+    progress: Bar | None = None,
 ) -> dict[str, np.ndarray]:
     """R rows for the first ``config.num_directions`` directions, both variants.
 
@@ -423,24 +380,3 @@ def discovery_metrics(matrices: dict[str, np.ndarray]) -> dict[str, float]:
     out["disentanglement_score_meandiff"] = ref["disentanglement_score"]
     out["attribute_count_meandiff"] = ref["attribute_count"]
     return out
-
-
-# --------------------------------------------------------------------------------------------
-# Metadata of the keys the directions flow reports from this module
-
-describe("disentanglement_score", "Discovery: mean of (largest - second largest) per direction",
-         headline=True)
-describe("attribute_count", "Discovery: attributes that are some direction's argmax",
-         high=float("inf"), tolerance=1.0, headline=True)
-describe("disentanglement_score_meandiff",
-         "Discovery, reference-code variant: score of R built from |mean difference|")
-describe("attribute_count_meandiff",
-         "Discovery, reference-code variant: attribute count of the |mean difference| R",
-         high=float("inf"), tolerance=1.0)
-describe("edit_w_plus_displacement",
-         "Mean W+ L2 displacement of the calibrated edit (common edit-size unit; not a score)",
-         higher_is_better=False, high=float("inf"), tolerance=float("inf"))
-describe("edit_capped_fraction",
-         "Fraction of directions whose calibrated edit hit the W+ displacement cap "
-         "(they change the image less than the target)",
-         higher_is_better=False, tolerance=0.2)

@@ -17,10 +17,10 @@ what changes is the per-dim read-out (vote matrix, dim -> factor assignment).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
 
 import numpy as np
 
+from datasets.base import GroundTruthData
 from metrics._common import check_codes, warn_degenerate
 from metrics.bank import (
     CHUNK_SIZE,
@@ -209,7 +209,7 @@ def factor_vae_from_votes(
 
 
 def _fixed_factor_groups(
-    data: Any, rng: np.random.Generator, num: int, batch: int, varying: np.ndarray
+    data: GroundTruthData, rng: np.random.Generator, num: int, batch: int, varying: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """``num`` groups of ``batch`` factor rows sharing the value of one random factor in all rows
     (the value of the group's first row): (factors (num, batch, K), fixed factor (num,))."""
@@ -223,7 +223,7 @@ def _fixed_factor_groups(
 
 
 def factor_vae_score(
-    data: Any,
+    data: GroundTruthData,
     represent: Represent,
     rng: np.random.Generator,
     *,

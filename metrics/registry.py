@@ -6,15 +6,14 @@ shared by every metric), ``settings`` a frozen dataclass whose defaults are the 
 study's, overridden per profile, and ``rng`` a generator derived from the metric's *name* (adding
 or removing a metric never changes another's samples). Each metric declares the keys it reports
 (:class:`ScoreKey`: direction, range, regression tolerance, headline); the leaderboard, the
-regression check and ``bench list metrics`` read them through :func:`score_keys`. Keys computed
-outside this registry (the discovery scores of the directions flow) are declared with
-:func:`describe`.
+regression check and ``bench list metrics`` read them through :func:`score_keys`. A flow declares
+the keys it computes itself when it registers (``bench.flows.base.register_flow``); a key a
+plugin's metrics provider adds is declared with :func:`describe`. The built-in metrics are the
+public modules of this package, imported on the registry's first lookup (``core.registry``).
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -46,7 +45,7 @@ class MetricSpec:
     keys: tuple[ScoreKey, ...]
 
 
-METRICS: Registry[MetricSpec] = Registry("metric")
+METRICS: Registry[MetricSpec] = Registry("metric", package="metrics")
 _DESCRIBED: dict[str, ScoreKey] = {}
 
 
@@ -60,7 +59,8 @@ def register_metric(
 ) -> Callable[[Callable[..., Mapping[str, float]]], Callable[..., Mapping[str, float]]]:
     """Register ``compute(bank, settings, rng)`` under ``name`` (see the module docstring)."""
 
-    def decorator(compute: Callable[..., Mapping[str, float]]) -> Callable[..., Any]:
+    def decorator(compute: Callable[..., Mapping[str, float]]
+                  ) -> Callable[..., Mapping[str, float]]:
         spec = MetricSpec(name, compute, settings, dict(profiles or {}), tuple(keys))
         METRICS.add(name, spec, description=description)
         return compute
@@ -69,25 +69,15 @@ def register_metric(
 
 
 def describe(key: str, description: str, **kwargs: Any) -> ScoreKey:
-    """Declare a score key computed outside the registry (e.g. a discovery score)."""
+    """Declare a score key computed outside the registries (a plugin metrics provider's own)."""
     info = ScoreKey(key, description, **kwargs)
     _DESCRIBED[key] = info
     return info
 
 
-def import_builtin_metrics() -> None:
-    """Import every module of this package so that its registrations run."""
-    import metrics
-
-    for info in pkgutil.iter_modules(metrics.__path__):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"metrics.{info.name}")
-
-
 def score_keys() -> dict[str, ScoreKey]:
     """Every known score key, headline keys first: described (discovery) keys, then registered
     metrics' keys in registry order; the order of the leaderboard's columns."""
-    import_builtin_metrics()
     known = list(_DESCRIBED.values()) + [key for entry in METRICS.entries()
                                          for key in entry.obj.keys]
     ordered = [k for k in known if k.headline] + [k for k in known if not k.headline]

@@ -17,9 +17,10 @@ import numpy as np
 
 from core.config import check_profile, resolve_config
 from core.hashing import stable_int
+from datasets.base import GroundTruthData
 from metrics.bank import BANK_PROFILES, BankSettings, Represent, SampleBank
 from metrics.profiles import metrics_profile
-from metrics.registry import METRICS, import_builtin_metrics
+from metrics.registry import METRICS
 
 BANK = "bank"
 
@@ -33,7 +34,6 @@ def resolved_settings(profile: str = "quick",
     settings it names (``overrides`` still come last)."""
     check_profile(profile)
     pinned = metrics_profile(profile)
-    import_builtin_metrics()
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - set(METRICS.names()) - {BANK})
     if unknown:
@@ -70,7 +70,7 @@ def metric_rng(base: int, name: str) -> np.random.Generator:
 
 
 def representation_metrics(
-    data: Any,
+    data: GroundTruthData,
     represent: Represent,
     rng: np.random.Generator,
     profile: str = "quick",

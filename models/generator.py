@@ -44,7 +44,7 @@ def broadcast_ws(w: torch.Tensor, num_ws: int) -> torch.Tensor:
     return w.unsqueeze(1).expand(-1, num_ws, -1)
 
 
-def generator_device(generator: Any) -> torch.device:
+def generator_device(generator: Generator) -> torch.device:
     """The device a generator's parameters live on (CPU for parameter-free stand-ins)."""
     device = getattr(generator, "device", None)
     if isinstance(device, torch.device | str):
@@ -74,7 +74,7 @@ class UpsampledGenerator(torch.nn.Module):
     generator's own size (``bench quality`` compares at that size).
     """
 
-    def __init__(self, generator: Any, size: int) -> None:
+    def __init__(self, generator: Generator, size: int) -> None:
         super().__init__()
         native = int(generator.resolution)
         if size < native or size % native:
@@ -106,7 +106,7 @@ class UpsampledGenerator(torch.nn.Module):
         return self.generator.features(ws, upto_block)
 
 
-def seen_at(generator: Any, size: int) -> Any:
+def seen_at(generator: Generator, size: int) -> Any:
     """``generator`` itself when its images are ``size`` px, else an ``UpsampledGenerator``."""
     if int(generator.resolution) == int(size):
         return generator

@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from datasets import load_ground_truth
+from datasets.base import GroundTruthData
 from datasets.render3d import compose, hue_to_rgb
 
 ORACLE_NAME = "shapes3d-oracle"
@@ -99,7 +100,8 @@ def _orthogonal(dim: int, gen: torch.Generator) -> torch.Tensor:
 class OracleGenerator(nn.Module):
     """The 3DShapes oracle generator (see the module docstring for the exact construction)."""
 
-    def __init__(self, config: OracleConfig | None = None, ground_truth: Any = None) -> None:
+    def __init__(self, config: OracleConfig | None = None,
+                 ground_truth: GroundTruthData | None = None) -> None:
         super().__init__()
         self.config = config = config or OracleConfig()
         if ground_truth is None:
@@ -333,7 +335,7 @@ def layer_homes(num_ws: int) -> list[int]:
     return [(2 * k + 1) * num_ws // (2 * NUM_FACTORS) for k in range(NUM_FACTORS)]
 
 
-def load_oracle_generator(seed: int = 0, ground_truth: Any = None,
+def load_oracle_generator(seed: int = 0, ground_truth: GroundTruthData | None = None,
                           **overrides: Any) -> OracleGenerator:
     """The ``shapes3d-oracle`` generator for ``seed`` (other ``OracleConfig`` fields optional)."""
     return OracleGenerator(OracleConfig(seed=seed, **overrides), ground_truth).eval()

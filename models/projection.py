@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -33,7 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.generator import generator_device
+from core.progress import Bar, BarFactory, open_bar
+from models.generator import Generator, generator_device
 from models.perceptual import PerceptualDistance
 
 SPACES = ("w", "w+")
@@ -92,7 +93,7 @@ def latent_noise_scale(config: ProjectionConfig, step: int, w_std: float) -> flo
 
 
 @torch.no_grad()
-def w_statistics(generator: Any, num: int, seed: int, batch: int = 1000
+def w_statistics(generator: Generator, num: int, seed: int, batch: int = 1000
                  ) -> tuple[torch.Tensor, float]:
     """(mean w ``[w_dim]``, RMS distance of w from it) of ``num`` mapped z ~ N(0, I) drawn on the
     CPU from ``seed`` (projector.py's starting point and latent-noise unit)."""
@@ -111,7 +112,7 @@ def w_statistics(generator: Any, num: int, seed: int, batch: int = 1000
 # -- noise inputs ------------------------------------------------------------------------------
 
 
-def noise_layers(generator: Any) -> dict[str, nn.Module]:
+def noise_layers(generator: Generator) -> dict[str, nn.Module]:
     """The synthesis layers whose constant noise input the generator reads, by module name
     (StyleGAN2 layers with ``use_noise`` while the generator's ``noise_mode`` is "const"); empty
     for a generator without noise inputs (the shipped shapes3d one, the oracle)."""
@@ -127,7 +128,7 @@ def noise_layers(generator: Any) -> dict[str, nn.Module]:
 
 
 @contextlib.contextmanager
-def noise_inputs(generator: Any, noise: dict[str, torch.Tensor] | None) -> Iterator[None]:
+def noise_inputs(generator: Generator, noise: dict[str, torch.Tensor] | None) -> Iterator[None]:
     """Within the block, every noise layer of ``generator`` reads ``noise[name]`` ``[n, h, w]``
     (one map per image of the batch) instead of its stored constant; restored afterwards."""
     layers = noise_layers(generator) if noise else {}
@@ -144,7 +145,7 @@ def noise_inputs(generator: Any, noise: dict[str, torch.Tensor] | None) -> Itera
             layers[name]._buffers[NOISE_BUFFER] = value
 
 
-def render(generator: Any, ws: torch.Tensor, noise: dict[str, torch.Tensor] | None = None,
+def render(generator: Generator, ws: torch.Tensor, noise: dict[str, torch.Tensor] | None = None,
            batch: int = 64) -> torch.Tensor:
     """Images (CPU float32 NCHW) of W+ codes ``[n, num_ws, w_dim]`` with per-image noise maps
     (``noise[name]`` ``[n, h, w]``, as ``project`` returns them) when given."""
@@ -199,15 +200,7 @@ class Projection:
     checkpoints: dict[int, torch.Tensor] = field(default_factory=dict)
 
 
-class _NullBar:
-    def update(self, amount: int = 1) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def check_targets(generator: Any, targets: torch.Tensor) -> torch.Tensor:
+def check_targets(generator: Generator, targets: torch.Tensor) -> torch.Tensor:
     """``targets`` as float32 NCHW at the generator's size and channels, or a ValueError."""
     shape = (int(generator.img_channels), int(generator.resolution), int(generator.resolution))
     if targets.ndim != 4 or tuple(targets.shape[1:]) != shape or not targets.is_floating_point():
@@ -218,13 +211,13 @@ def check_targets(generator: Any, targets: torch.Tensor) -> torch.Tensor:
 
 
 def project(
-    generator: Any,
+    generator: Generator,
     targets: torch.Tensor,
     distance: PerceptualDistance,
     config: ProjectionConfig = ProjectionConfig(),
     *,
     seed: int = 0,
-    progress: Callable[[int, str], Any] | None = None,
+    progress: BarFactory | None = None,
     record_steps: Sequence[int] = (),
 ) -> Projection:
     """Project ``targets`` (float NCHW in [-1, 1], the generator's size) into W or W+ of
@@ -237,7 +230,7 @@ def project(
     w_avg, w_std = w_statistics(generator, config.w_avg_samples, config.w_avg_seed)
     n = len(targets)
     batches = range(0, n, config.batch_size)
-    bar = progress(config.num_steps * len(batches), "project") if progress else _NullBar()
+    bar = open_bar(progress, config.num_steps * len(batches), "project")
     parts: list[Projection] = []
     try:
         for start in batches:
@@ -271,8 +264,8 @@ def _draw(streams: list[torch.Generator], shape: Sequence[int]) -> torch.Tensor:
 
 
 def _project_batch(
-    generator: Any, targets: torch.Tensor, index: range, distance: PerceptualDistance,
-    config: ProjectionConfig, seed: int, w_avg: torch.Tensor, w_std: float, bar: Any,
+    generator: Generator, targets: torch.Tensor, index: range, distance: PerceptualDistance,
+    config: ProjectionConfig, seed: int, w_avg: torch.Tensor, w_std: float, bar: Bar,
     record: set[int],
 ) -> Projection:
     device = generator_device(generator)

@@ -16,28 +16,26 @@ Built-ins, registered in ``SENSORS`` like methods:
   the first shipped shapes3d generator (tiny64 at 50 kimg), shipped as
   ``models/weights/shapes3d_sensor.safetensors``. It stays fixed when a newer generator is
   shipped, so that cells on the oracle bundles keep their ids and results; its JSON names the
-  training state it came from by sha256 and the ``python -m models.sensors export-disc --state``
-  command that rebuilds it.
+  training state it came from by sha256; ``training.sensor_export`` rebuilds it from that state.
 
 ``sensor_identity(name, weights)`` is what a cell id records about the sensor it used.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
 from core.hashing import file_sha256
 from core.inputs import env_path
-from core.io import atomic_path, atomic_write_text, dumps_json
 from core.registry import Registry
 from models.stylegan2.config import StyleGAN2Config
 from models.stylegan2.discriminator import DiscriminatorBlock
@@ -46,25 +44,45 @@ ALEXNET_ENV = "BENCH_ALEXNET"
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 SHAPES3D_SENSOR = WEIGHTS_DIR / "shapes3d_sensor.safetensors"
 
-SENSORS: Registry[Callable[..., nn.Module]] = Registry("sensor")
+WeightsArg = str | os.PathLike[str] | None
+SensorFactory = Callable[[WeightsArg], nn.Module]
 
 
-def register_sensor(name: str, *, description: str, **meta: Any
-                    ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+@dataclass(frozen=True)
+class SensorSpec:
+    """One registered sensor: ``build(weights)`` -> the network (images -> list of feature
+    maps), and ``weights_path(weights)``: the file it would load (None: it needs none, or
+    nobody named one)."""
+
+    build: SensorFactory
+    weights_path: Callable[[WeightsArg], str | os.PathLike[str] | None]
+
+
+SENSORS: Registry[SensorSpec] = Registry("sensor")
+
+
+def register_sensor(name: str, *, description: str,
+                    weights_path: Callable[[WeightsArg], str | os.PathLike[str] | None]
+                    ) -> Callable[[SensorFactory], SensorFactory]:
     """Register a factory ``(weights: str | None) -> nn.Module`` returning a list of maps."""
-    return SENSORS.register(name, description=description, **meta)
+
+    def decorator(build: SensorFactory) -> SensorFactory:
+        SENSORS.add(name, SensorSpec(build, weights_path), description=description)
+        return build
+
+    return decorator
 
 
 def load_sensor(name: str, weights: str | os.PathLike[str] | None = None) -> nn.Module:
     """A frozen sensor in eval mode (``requires_grad`` off on every parameter)."""
-    sensor = SENSORS.get(name)(weights)
+    sensor = SENSORS.get(name).build(weights)
     sensor.eval().requires_grad_(False)
     return sensor
 
 
 def sensor_identity(name: str, weights: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """What identifies a sensor for caching: its name and its weight file (sha256 when small)."""
-    path = SENSORS.entry(name).meta["weights_path"](weights)
+    path = SENSORS.get(name).weights_path(weights)
     if path is None:
         return {"name": name, "weights": None}
     path = Path(path).expanduser()
@@ -355,7 +373,7 @@ def shapes3d_disc_sensor(weights: str | os.PathLike[str] | None = None) -> nn.Mo
     for file in (path, meta_path):
         if not file.is_file():
             raise FileNotFoundError(f"sensor 'shapes3d-disc': {file} not found; rebuild it with "
-                                    "`python -m models.sensors export-disc --state STATE`")
+                                    "`python -m training.sensor_export export-disc --state STATE`")
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     try:
         config = StyleGAN2Config.from_dict(meta["config"])
@@ -371,42 +389,3 @@ def shapes3d_disc_sensor(weights: str | os.PathLike[str] | None = None) -> nn.Mo
                          f"(missing {missing}, unexpected {extra})")
     sensor.load_state_dict({k: v.float() for k, v in state.items()})
     return sensor
-
-
-def export_disc_sensor(state_path: Path, target: Path = SHAPES3D_SENSOR) -> Path:
-    """Write the discriminator blocks of a (full or compact) training state as the sensor asset
-    (float16 safetensors + JSON naming the source by sha256)."""
-    from models.train_gan import load_training_state  # training code only for this export
-
-    state = load_training_state(state_path)
-    config = StyleGAN2Config.from_dict(state["config"])
-    blocks = DiscriminatorSensor(config).state_dict()
-    tensors = {k: state["D"][k].to(torch.float16).contiguous() for k in blocks}
-    with atomic_path(target) as tmp:
-        save_file(tensors, str(tmp))
-    doc = {"format": "disentangle-bench/sensor", "sensor": "shapes3d-disc",
-           "config": config.to_dict(),
-           "source": {"training_state": Path(state_path).name,
-                      "sha256": file_sha256(state_path),
-                      "cur_nimg": int(state.get("cur_nimg", 0))},
-           "command": f"python -m models.sensors export-disc --state {Path(state_path).name}"}
-    atomic_write_text(target.with_suffix(".json"), dumps_json(doc))
-    return target
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m models.sensors",
-                                     description="Build sensor assets.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    export = sub.add_parser("export-disc", help="the shapes3d-disc asset from a training state")
-    export.add_argument("--state", type=Path, required=True,
-                        help="a full or compact training state (train-generator's state.pt)")
-    export.add_argument("--out", type=Path, default=SHAPES3D_SENSOR)
-    args = parser.parse_args(argv)
-    target = export_disc_sensor(args.state, args.out)
-    print(json.dumps({"sensor": str(target), "bytes": target.stat().st_size}))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

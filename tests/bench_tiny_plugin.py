@@ -4,7 +4,7 @@ FactorVAE and BetaVAE scores), in this process and in every worker that imports 
 never mix with real ones."""
 
 from metrics.bank import BANK_PROFILES
-from metrics.registry import METRICS, import_builtin_metrics
+from metrics.registry import METRICS
 
 TINY_METRICS = {
     "bank": {"num_train": 60, "num_test": 30},
@@ -12,7 +12,6 @@ TINY_METRICS = {
     "betavae": {"batch_size": 8, "num_train": 12, "num_eval": 8},
 }
 
-import_builtin_metrics()
 BANK_PROFILES["quick"] = TINY_METRICS["bank"]
 for _name in ("fvm", "betavae"):
     METRICS.get(_name).profiles["quick"] = TINY_METRICS[_name]

@@ -1,4 +1,5 @@
 """Stand-in methods, datasets and metrics for the bench tests (fast, independent of real ones).
+The toy bundles bring their own metrics provider (``Bundle.metrics``: ``ToyMetrics``).
 
 ``register_toys()`` adds them to the real registries and ``unregister_toys()`` removes them, so
 other tests never see them. ``bench_toy_plugin`` registers them on import (for subprocesses).
@@ -23,8 +24,6 @@ from typing import Any
 
 import numpy as np
 
-import bench.flows.base
-import datasets
 from bench.planning.bundles import BUNDLES
 from datasets.base import GroundTruthData
 from methods.base import METHODS, register_method
@@ -137,7 +136,6 @@ class NanEncoderMetrics(ToyMetrics):
 
 def register_toys() -> None:
     """Add the toy datasets, methods and metric provider (idempotent)."""
-    datasets._import_builtin()
     if "toy-data" not in BUNDLES:
         BUNDLES.add("toy-data", _toy_bundle, description="toy: two factors, identity")
         BUNDLES.add("toy-missing", _missing_bundle, description="toy: file never there")
@@ -153,7 +151,6 @@ def register_toys() -> None:
                         **common)(_train)
         register_method("toy-needs-generator", description="toy: needs a generator",
                         kind="directions", config_cls=ToyConfig, requires=("generator",))(_train)
-    bench.flows.base.METRICS_PROVIDER = ToyMetrics
     # the provider's own key ("mig" is the registered metric's): metadata, so that it is checked
     describe("toy_jitter", "toy: a uniform draw from the metrics' generator", tolerance=0.5)
 
@@ -163,20 +160,21 @@ def unregister_toys() -> None:
         METHODS._entries.pop(name, None)
     for name in TOY_BUNDLES:
         BUNDLES._entries.pop(name, None)
-    bench.flows.base.METRICS_PROVIDER = None
     registry._DESCRIBED.pop("toy_jitter", None)
 
 
 def _toy_bundle(data_dir: str | None = None) -> Bundle:
     data = ToyData()
-    return Bundle("toy-data", ground_truth=data, identity={"ground_truth": data.identity()})
+    return Bundle("toy-data", ground_truth=data, identity={"ground_truth": data.identity()},
+                  metrics=ToyMetrics)
 
 
 def _toy_bundle_with_generator(data_dir: str | None = None) -> Bundle:
     data = ToyData()
     return Bundle("toy-data-with-generator", ground_truth=data,
                   load_generator=lambda: None,
-                  identity={"ground_truth": data.identity(), "generator": {"toy": 1}})
+                  identity={"ground_truth": data.identity(), "generator": {"toy": 1}},
+                  metrics=ToyMetrics)
 
 
 def _missing_bundle(data_dir: str | None = None) -> Bundle:

@@ -13,8 +13,8 @@ from bench.planning.bundles import load_bundle
 from bench.results.context import CellContext
 from bench.results.store import RESULT_SCHEMA, ResultStore
 from core.hashing import stable_hash
-from methods.directions import Directions
 from metrics.discovery import calibrate_scales
+from models.directions import Directions
 
 
 def oracle_directions(generator: Any) -> Directions:

@@ -314,7 +314,7 @@ def _edit_setup(kind: str = "directions", generator: dict | None = None,
         from PIL import Image
 
         from bench.planning.bundles import load_bundle
-        from methods.directions import Directions
+        from models.directions import Directions
 
         bundle = load_bundle("shapes3d-oracle")
         identity = dict(bundle.identity)
@@ -627,7 +627,9 @@ def test_damaged_result_is_moved_aside_and_recomputed(tmp_path):
     again = run_bench(tmp_path, args)
     assert again.returncode == 0, again.stderr
     notices = [line for line in again.stderr.splitlines() if line.startswith("moved aside")]
-    assert len(notices) == 1 and str(result) in notices[0] and "not valid JSON" in notices[0]
+    assert len(notices) == 1 and notices[0].startswith(
+        f"moved aside damaged result {result} (not valid JSON")
+    assert "expected a result.json" not in notices[0]  # the reason, without the advice
     assert json.loads(result.read_text(encoding="utf-8"))["id"] == result.parent.name
     (aside,) = (tmp_path / RESULTS / "invalid").iterdir()
     assert aside.name.startswith(result.parent.name)

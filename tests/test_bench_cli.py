@@ -144,14 +144,14 @@ def test_prepare_and_train_generator_forwarding(capsys, monkeypatch, tmp_path):
 
     monkeypatch.setitem(sys.modules, "datasets.prepare",
                         types.SimpleNamespace(prepare_dataset=prepare_dataset))
-    monkeypatch.setitem(sys.modules, "models.train_gan", types.SimpleNamespace(main=train_main))
+    monkeypatch.setitem(sys.modules, "training.train_gan", types.SimpleNamespace(main=train_main))
     data = str(tmp_path)  # a --data-dir must exist (checked before the command runs)
     code, out, _ = run_cli(capsys, "prepare", "shapes3d", "--data-dir", data, "--write-h5", "x.h5")
     assert code == 0 and seen["prepare"] == ("shapes3d", data, "x.h5") and '"ok": true' in out
     assert main(["train-generator", "--steps", "3", "--help"]) == 0
     assert seen["train"] == ["--steps", "3", "--help"]
-    for command, module in (("train-predictor", "models.train_predictor"),
-                            ("quality", "models.quality")):
+    for command, module in (("train-predictor", "training.train_predictor"),
+                            ("quality", "training.quality")):
         def tool_main(argv, command=command):
             seen[command] = argv
             return 3
@@ -170,3 +170,25 @@ def test_run_prints_a_line_per_cell_start_and_end_without_a_terminal(toys, capsy
     _, _, quiet = run_cli(capsys, "run", "--methods", "toy-identity", "--datasets", "toy-data",
                           "--seeds", "2", "--results", str(tmp_path), "--quiet")
     assert not [line for line in quiet.splitlines() if line.startswith(("start", "done"))]
+
+
+def test_user_os_errors_names_the_path_and_lets_other_os_errors_through(tmp_path):
+    """A user's file error is one BenchError line naming the path (its own, else the given
+    one); an error that is not the user's (EIO) or names no path keeps its traceback."""
+    import errno
+
+    from bench.cli import user_os_errors
+    from core.errors import BenchError
+
+    full = OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "x.md"))
+    with pytest.raises(BenchError) as err, user_os_errors("cannot write x to", tmp_path, "see"):
+        raise full
+    assert str(err.value) == f"cannot write x to {tmp_path / 'x.md'} (No space left on device): see"
+    with pytest.raises(BenchError, match=f"^cannot use {tmp_path} \\(Permission denied\\)$"):
+        with user_os_errors("cannot use", tmp_path):
+            raise PermissionError(errno.EACCES, "Permission denied")
+    with pytest.raises(OSError, match="Input/output error"), user_os_errors("cannot use", tmp_path):
+        raise OSError(errno.EIO, "Input/output error", str(tmp_path))
+    with pytest.raises(PermissionError), user_os_errors("cannot use"):
+        raise PermissionError(errno.EACCES, "Permission denied")
+

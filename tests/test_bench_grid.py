@@ -15,7 +15,7 @@ import bench.flows.representation
 from bench.grid import GridSpec, load_grid_file, parse_names, parse_seeds, parse_set_options
 from bench.planning.plan import plan_grid
 from core.errors import BenchError
-from core.hashing import canonical_json, stable_hash, stable_int
+from core.hashing import canonical_json, json_default, stable_hash, stable_int
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -115,6 +115,29 @@ def test_canonical_json_and_hash_are_order_free():
         canonical_json({"x": float("nan")})
 
 
+def test_one_json_default_for_hashes_and_saved_metadata():
+    """NumPy and torch scalars and arrays, sets (sorted), paths and dataclasses become plain JSON;
+    any other type is refused by name, never written as its repr."""
+    import json
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+
+    @dataclasses.dataclass
+    class Point:
+        x: int
+        y: float
+
+    value = {"i": np.int64(3), "f": np.float32(0.5), "a": np.arange(3), "t": torch.tensor([1.5]),
+             "s": {"b", "a"}, "p": Path("x") / "y", "d": Point(1, 2.0)}
+    assert json.loads(json.dumps(value, default=json_default)) == {
+        "i": 3, "f": 0.5, "a": [0, 1, 2], "t": [1.5], "s": ["a", "b"], "p": "x/y",
+        "d": {"x": 1, "y": 2.0}}
+    with pytest.raises(TypeError, match="not JSON-serialisable: a value of type object"):
+        canonical_json({"x": object()})
+
+
 def test_hash_and_named_seed_are_the_same_in_another_process():
     code = ("from core.hashing import stable_hash, stable_int;"
             "print(stable_hash({'k': [1, 2], 'a': 'b'}), stable_int('metrics'))")
@@ -188,10 +211,8 @@ def test_every_numeric_setting_declares_its_range():
     each Range names a field: a value outside it is refused when the grid is planned."""
     from core.config import field_names, field_ranges, numeric_fields
     from distill.group_vae import GroupVAEConfig
-    from methods.base import METHODS, import_builtin_methods
-
-    import_builtin_methods()
-    classes = {entry.meta["spec"].config_cls for entry in METHODS.entries()} | {GroupVAEConfig}
+    from methods.base import METHODS
+    classes = {entry.obj.config_cls for entry in METHODS.entries()} | {GroupVAEConfig}
     for config_cls in classes:
         ranges = field_ranges(config_cls)
         assert set(numeric_fields(config_cls)) <= set(ranges), config_cls.__name__

@@ -22,7 +22,7 @@ from bench.cli import main
 from bench.grid import GridSpec
 from bench.planning.plan import plan_grid
 from bench.reports.leaderboard import write_leaderboard
-from bench.reports.report import build_report
+from bench.reports.report import GENERATOR_CURVES, SOURCE_ROOT, build_report
 from bench.results.store import ResultStore
 from bench.running.runner import run_grid
 
@@ -347,3 +347,14 @@ def test_page_renders_in_headless_chromium(grid_results, tmp_path):
                    env={**os.environ, "HOME": str(tmp_path)})
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000  # more than a blank page
+
+
+def test_generator_curves_name_files_of_the_source_tree():
+    """The report's quality-over-kimg figure of a shipped generator and the curve files it was
+    drawn from are where ``GENERATOR_CURVES`` says (docs/generator/)."""
+    assert GENERATOR_CURVES
+    for png, drawn_from in GENERATOR_CURVES.values():
+        names = [png, *drawn_from.split(" then ")]
+        assert all(name.startswith("docs/generator/") for name in names), names
+        missing = [name for name in names if not (SOURCE_ROOT / name).is_file()]
+        assert missing == []

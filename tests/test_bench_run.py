@@ -201,7 +201,7 @@ def test_artifacts_are_recorded_relative_to_results(tmp_path):
 def test_missing_directions_flow_is_a_clear_error(monkeypatch):
     from bench.flows import base as flow
 
-    flow.import_builtin_flows()
+    flow.FLOWS.load_builtins()
     monkeypatch.delitem(flow.FLOWS._entries, "directions")
     with pytest.raises(BenchError, match="directions flow is not available"):
         flow.flow_stage_versions("directions")

@@ -37,7 +37,6 @@ from celebahq_fixtures import (
 from toy_generators import LinearToyGenerator
 
 from bench.flows.directions import attribute_predict
-from methods.directions import Directions
 from metrics.discovery import (
     DiscoveryConfig,
     attribute_changes,
@@ -54,6 +53,7 @@ from models.celebahq import (
     load_celebahq_classifier,
     paper_fmaps,
 )
+from models.directions import Directions
 from models.stylegan2.foreign import CheckpointFormatError, UnsafePickleError
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

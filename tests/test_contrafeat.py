@@ -200,7 +200,7 @@ def test_traversal_grid_draws_attention_beside_the_rows(tmp_path) -> None:
     from PIL import Image
 
     from bench.flows.figures import save_traversal_grid
-    from methods.directions import Directions
+    from models.directions import Directions
     from models.oracle import load_oracle_generator
 
     generator = load_oracle_generator(num_ws=12)

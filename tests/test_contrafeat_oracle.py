@@ -8,13 +8,11 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from methods.base import METHODS, import_builtin_methods, method_spec
+from methods.base import METHODS, method_spec
 from methods.contrafeat import ContraFeatConfig, NavigatorTrainer
 from methods.navigator import Navigator
 from models.oracle import load_oracle_generator
 from models.sensors import load_sensor
-
-import_builtin_methods()
 
 
 def _layered_bundle() -> SimpleNamespace:
@@ -35,7 +33,7 @@ def test_ganspace_att_attends_to_the_rows_the_factors_use() -> None:
     generator = bundle.generator
     config = method_spec("ganspace+att").config("quick", num_directions=6, kimg=1.2,
                                                 var_scale=0.3)
-    found = METHODS.get("ganspace+att")(bundle, config, 0)
+    found = METHODS.get("ganspace+att").run(bundle, config, 0)
     attention = torch.tensor(found.meta["attention"])
     true = generator.true_directions()
     w = torch.nn.functional.normalize(found.vectors.sum(dim=1), dim=1)
@@ -108,7 +106,7 @@ def test_contrafeat_recovers_the_factor_directions(method: str) -> None:
                              sensor="shapes3d-disc")
     config = method_spec(method).config(
         "quick", num_directions=6, num_eigen=6, var_scale=0.3, sensor="pixels", kimg=2.4)
-    found = METHODS.get(method)(bundle, config, 0)
+    found = METHODS.get(method).run(bundle, config, 0)
     true = generator.true_directions()
     learned = _mean_best_cos(found.vectors.sum(dim=1), true)
     gen = torch.Generator().manual_seed(0)

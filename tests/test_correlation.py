@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from bench.flows.figures import save_sensitivity_bars, save_translation_grid
-from methods.base import METHODS, import_builtin_methods, method_spec
+from methods.base import METHODS, method_spec
 from methods.correlation import (
     ConceptOptimizer,
     LatentSpace,
@@ -24,11 +24,10 @@ from methods.correlation import (
     sample_pool,
     top_mass,
 )
-from methods.directions import Directions
+from models.directions import Directions
 from models.oracle import FACTOR_NAMES, FACTOR_SIZES, OracleConfig, load_oracle_generator
 from models.predictor import load_shapes3d_predictor
 
-import_builtin_methods()
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SHAPE = FACTOR_NAMES.index("shape")
 SHAPES = ["shape=cube", "shape=cylinder", "shape=sphere", "shape=capsule"]
@@ -78,7 +77,7 @@ def test_concepts_and_sparsity_helpers() -> None:
 def test_intervention_ranks_the_shape_dimension_first(bundle, space: str) -> None:
     generator = bundle.generator
     config = method_spec("corr-intervention").config("quick", space=space)
-    found = METHODS.get("corr-intervention")(bundle, config, 0)
+    found = METHODS.get("corr-intervention").run(bundle, config, 0)
     shape_dim = generator.factor_dims(space)[SHAPE]
     records = found.meta["correlation"]["concepts"]
     assert found.meta["names"] == SHAPES and found.num_directions == 4
@@ -101,7 +100,7 @@ def test_intervention_ranks_the_shape_dimension_first(bundle, space: str) -> Non
 def test_optimize_puts_the_largest_weight_on_the_shape_dimension(bundle, space: str) -> None:
     generator = bundle.generator
     config = method_spec("corr-optimize").config("quick", space=space)
-    found = METHODS.get("corr-optimize")(bundle, config, 0)
+    found = METHODS.get("corr-optimize").run(bundle, config, 0)
     shape_dim = generator.factor_dims(space)[SHAPE]
     records = found.meta["correlation"]["concepts"]
     # measured (seed 0, quick; about 35 s per space): the largest |g| is on the shape dimension
@@ -143,7 +142,7 @@ def test_optimize_resumes_exactly_after_a_kill(bundle, tmp_path) -> None:
     assert resumed.step_done == 6
     assert torch.allclose(resumed.weights(), straight.weights(), atol=1e-6)
 
-    run = METHODS.get("corr-optimize")
+    run = METHODS.get("corr-optimize").run
     first = run(bundle, config, 0, checkpoint_dir=tmp_path / "work")
     again = run(bundle, config, 0, checkpoint_dir=tmp_path / "work")  # finished checkpoints
     assert torch.equal(first.vectors, again.vectors)
@@ -153,7 +152,7 @@ def test_figures_and_saved_output(bundle, tmp_path) -> None:
     config = method_spec("corr-intervention").config(
         "quick", concepts=("shape=cube", "shape=sphere"), pool_size=128, num_codes=8,
         direction_samples=32)
-    found = METHODS.get("corr-intervention")(bundle, config, 0)
+    found = METHODS.get("corr-intervention").run(bundle, config, 0)
     found.save(tmp_path / "out")
     loaded = Directions.load(tmp_path / "out")
     assert loaded.meta["correlation"]["concepts"][1]["name"] == "shape=sphere"

@@ -10,8 +10,8 @@ import torch
 from toy_generators import LinearToyGenerator, bundle_of
 
 from methods.base import method_spec
-from methods.directions import Directions, orient_signs
 from methods.random_dirs import run_random
+from models.directions import Directions, orient_signs
 
 
 def test_from_w_broadcasts_only_to_selected_rows() -> None:

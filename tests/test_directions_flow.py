@@ -19,7 +19,7 @@ from bench.results.context import CellContext
 from bench.results.store import ResultStore
 from methods.base import method_spec
 from metrics.discovery import discovery_scores
-from models.bundle import Bundle
+from models.bundle import Bundle, MetricsProvider
 
 
 class ChannelPredictor:
@@ -77,13 +77,15 @@ class FakeMetrics:
         return {"mig": 0.25}
 
 
-def _context(tmp_path: Path, method: str, bundle: Bundle) -> CellContext:
+def _context(tmp_path: Path, method: str, bundle: Bundle,
+             metrics: MetricsProvider | None = None) -> CellContext:
     cell = Cell(method, bundle.name, 0, "quick")
     store = ResultStore(tmp_path / "results")
     run_dir = tmp_path / "results" / "runs" / "cell"
     run_dir.mkdir(parents=True)
     return CellContext(cell=cell, bundle=bundle, config=method_spec(method).config("quick"),
-                       store=store, artifacts_dir=run_dir, stage_versions=flow.STAGE_VERSIONS)
+                       store=store, artifacts_dir=run_dir, stage_versions=flow.STAGE_VERSIONS,
+                       metrics=metrics)
 
 
 @pytest.fixture
@@ -163,11 +165,10 @@ def test_flow_with_ground_truth_distills(tmp_path, small_settings, monkeypatch) 
     answer in test_distill_oracle.py."""
     calls: list = []
     monkeypatch.setattr(flow, "group_vae", _fake_group_vae(calls))
-    monkeypatch.setattr("bench.flows.base.METRICS_PROVIDER", FakeMetrics)
     gen = _generator()
     bundle = Bundle("toy-gan-gt", ground_truth=ToyGroundTruth(), load_generator=lambda: gen,
                     identity={"toy": 2})
-    ctx = _context(tmp_path, "random", bundle)
+    ctx = _context(tmp_path, "random", bundle, metrics=FakeMetrics)
     metrics = flow.run_directions_flow(ctx)
     assert metrics["mig"] == 0.25 and metrics["pairs_kept_fraction"] == 1.0
     assert [s.name for s in ctx.stages] == ["discover", "calibrate", "pairs", "group-vae",
@@ -175,8 +176,9 @@ def test_flow_with_ground_truth_distills(tmp_path, small_settings, monkeypatch) 
     (path, num_latents, _, _), = calls
     assert num_latents == 4 and Path(path).name == "pairs.h5"
     assert "traversal" in ctx.artifacts["figures"] and "discovery" not in ctx.artifacts
-    settings = flow.metric_settings("quick")
+    settings = flow.metric_settings("quick", None, FakeMetrics)
     assert settings["directions_flow"]["num_pairs"] == 40
+    assert settings["representation"] == {"n": 1}
 
 
 def _channel_generator() -> LinearToyGenerator:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 import torch
 from toy_generators import LinearToyGenerator, PixelAttributeGenerator
 
-from methods.directions import Directions
 from metrics.discovery import (
     CalibrationConfig,
     DiscoveryConfig,
@@ -19,6 +20,7 @@ from metrics.discovery import (
     normalise_rows,
     score_matrix,
 )
+from models.directions import Directions
 
 
 def test_permutation_matrix_is_perfect() -> None:
@@ -161,11 +163,25 @@ def test_calibration_caps_a_direction_that_changes_nothing() -> None:
     assert cal["achieved_pixel_change"][0] == 0.0
 
 
+def _solve_scale(
+    change: Callable[[float], float], target: float, cap: float, config: CalibrationConfig
+) -> tuple[float, float, bool, int]:
+    """Drive the edit-scale search (a generator of scales) with a plain function, one
+    evaluation at a time, as ``calibrate_scales`` drives it with the generator's images."""
+    from metrics.discovery import _scale_search
+
+    search = _scale_search(target, cap, config)
+    s = next(search)
+    while True:
+        try:
+            s = search.send(change(s))
+        except StopIteration as done:
+            return done.value
+
+
 @pytest.mark.parametrize("curve", [lambda s: 0.3 * s, lambda s: 2.0 * s**2,
                                    lambda s: float(np.tanh(s)) * 0.5, lambda s: s**0.5])
 def test_scale_solver_converges_on_monotone_curves(curve) -> None:
-    from metrics.discovery import _solve_scale
-
     config = CalibrationConfig(target_pixel_change=0.1, tolerance=0.01, max_evaluations=12)
     s, f, capped, evals = _solve_scale(curve, 0.1, cap=100.0, config=config)
     assert not capped and abs(f / 0.1 - 1) <= 0.01 and curve(s) == pytest.approx(f)
@@ -173,8 +189,6 @@ def test_scale_solver_converges_on_monotone_curves(curve) -> None:
 
 
 def test_scale_solver_reports_cap() -> None:
-    from metrics.discovery import _solve_scale
-
     config = CalibrationConfig(target_pixel_change=0.1)
     s, f, capped, _ = _solve_scale(lambda s: 1e-4 * s, 0.1, cap=50.0, config=config)
     assert capped and s == 50.0 and f == pytest.approx(5e-3)
@@ -182,8 +196,6 @@ def test_scale_solver_reports_cap() -> None:
 
 def _searched(change, target: float, cap: float, **config) -> tuple[list[float], tuple]:
     """Every s the edit-scale search tries on ``change`` and what it returns."""
-    from metrics.discovery import _solve_scale
-
     tried: list[float] = []
 
     def recorded(s: float) -> float:

@@ -43,7 +43,7 @@ def test_ganspace_and_sefa_find_the_factor_directions_random_does_not(generator)
 
 def test_calibration_reaches_target_on_the_oracle(generator) -> None:
     truth = generator.true_directions()
-    from methods.directions import Directions
+    from models.directions import Directions
 
     dirs = Directions.from_w(truth[:3], generator.num_ws)
     config = CalibrationConfig(target_pixel_change=0.08, num_samples=6, spread_samples=500)
@@ -101,8 +101,8 @@ def test_oracle_method_edits_each_factor_alone_on_a_layered_generator() -> None:
     moves factor k and, through one alias of 1/11 weight, one other factor about a tenth as much
     (in fractions of each factor's range); the same direction broadcast to every row moves the
     others about as much as factor k (measured: 0.09 and 0.5-1.1 of the own change)."""
-    from methods.directions import Directions
     from methods.oracle_dirs import OracleDirectionsConfig, run_oracle
+    from models.directions import Directions
 
     layered = oracle.load_oracle_generator(seed=0, num_ws=12)
     dirs = run_oracle(bundle_of(layered), OracleDirectionsConfig(), seed=0)

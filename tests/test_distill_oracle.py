@@ -22,7 +22,6 @@ from bench.grid import GridSpec
 from bench.planning.plan import plan_grid
 from bench.results.store import ResultStore
 from bench.running.runner import run_grid
-from metrics.registry import import_builtin_metrics
 
 pytestmark = pytest.mark.long
 
@@ -32,7 +31,6 @@ SEEDS = [0, 1]
 @pytest.fixture(scope="module")
 def distilled(tmp_path_factory) -> dict[str, list[dict]]:
     """Each method's metrics on every seed of ``SEEDS``."""
-    import_builtin_metrics()
     store = ResultStore(tmp_path_factory.mktemp("results"))
     plans = plan_grid(GridSpec(methods=["oracle", "random"], datasets=["shapes3d-oracle"],
                                seeds=SEEDS), threads=1)

@@ -26,7 +26,7 @@ from bench.planning.bundles import load_bundle
 from bench.results.store import ResultStore
 from bench.running.finished import cell_directions, check_generator, load_cell
 from core.errors import BenchError
-from methods.directions import Directions
+from models.directions import Directions
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

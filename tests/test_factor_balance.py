@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from models.factor_balance import (
+from tests.test_train_gan import KW, StubSquares
+from training.factor_balance import (
     FactorClassifier,
     balance_loss,
     batch_marginals,
@@ -17,8 +18,7 @@ from models.factor_balance import (
     uniform_marginals,
     update_marginals,
 )
-from models.train_gan import images_to_tensor, load_training_state, main, train_generator
-from tests.test_train_gan import KW, StubSquares
+from training.train_gan import images_to_tensor, load_training_state, main, train_generator
 
 
 def _constant_logits(probs: list[float], n: int = 5) -> torch.Tensor:
@@ -154,7 +154,7 @@ def test_balance_argument_is_checked(tmp_path) -> None:
 def test_compact_state_keeps_the_classifier(tmp_path) -> None:
     """A --balance run's compact state holds its classifier (float16, no Adam moments) and the
     running marginal, and resumes them close to the full state's numbers."""
-    from models.train_gan import export_compact_state
+    from training.train_gan import export_compact_state
 
     torch.set_num_threads(1)
     run = dict(ground_truth=StubSquares(), balance=1.0, **KW)

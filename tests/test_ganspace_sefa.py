@@ -7,7 +7,6 @@ import pytest
 import torch
 from toy_generators import LinearToyGenerator, bundle_of, orthogonal
 
-from methods.directions import sample_w
 from methods.ganspace import (
     GANSpaceConfig,
     StreamingCovariance,
@@ -16,6 +15,7 @@ from methods.ganspace import (
 )
 from methods.random_dirs import RandomConfig, run_random
 from methods.sefa import SeFaConfig, run_sefa, sefa_eigenpairs
+from models.sampling import sample_w
 
 W_DIM = 32
 STDS = [6.0, 4.0, 3.0] + [0.5] * (W_DIM - 3)

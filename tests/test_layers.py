@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-PROJECT_PACKAGES = {"datasets", "models", "metrics", "methods", "distill", "bench"}
+PROJECT_PACKAGES = {"datasets", "models", "metrics", "methods", "distill", "training", "bench"}
 
 
 def _lint_imports() -> str | None:

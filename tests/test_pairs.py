@@ -9,7 +9,7 @@ import torch
 from toy_generators import PixelAttributeGenerator
 
 from distill.pairs import deduplicate, make_pairs, read_pair_attrs, to_uint8
-from methods.directions import Directions
+from models.directions import Directions
 
 
 def _directions() -> Directions:

@@ -19,12 +19,11 @@ from bench.planning.plan import check_overrides
 from core.config import check_field_value, field_names
 from core.errors import BenchError
 from core.hashing import canonical_json
-from methods.base import METHODS, import_builtin_methods
+from methods.base import METHODS
 
-import_builtin_methods()
 METHOD_NAMES = ["beta-vae", "factor-vae", "sefa", "ganspace"]
 FIELDS = sorted({name for m in METHOD_NAMES
-                 for name in field_names(METHODS.entry(m).meta["spec"].config_cls)})
+                 for name in field_names(METHODS.entry(m).obj.config_cls)})
 SETTINGS = settings(max_examples=150, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
@@ -49,7 +48,7 @@ set_options = st.one_of(
 def _check_hashable(checked: dict[str, dict[str, Any]]) -> None:
     for method, fields in checked.items():
         canonical_json(fields)
-        config_cls = METHODS.entry(method).meta["spec"].config_cls
+        config_cls = METHODS.entry(method).obj.config_cls
         for name, value in fields.items():
             assert check_field_value(config_cls, name, value) == value  # idempotent
 
@@ -75,7 +74,7 @@ def test_set_options_raise_only_bench_errors(options):
 @SETTINGS
 @given(st.sampled_from(METHOD_NAMES), st.sampled_from(FIELDS), values)
 def test_field_values_raise_only_value_errors(method, name, value):
-    config_cls = METHODS.entry(method).meta["spec"].config_cls
+    config_cls = METHODS.entry(method).obj.config_cls
     try:
         converted = check_field_value(config_cls, name, value)
     except ValueError as err:

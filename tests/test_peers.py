@@ -9,13 +9,12 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from methods.base import METHODS, import_builtin_methods, method_spec
+from methods.base import METHODS, method_spec
 from methods.latentclr import LatentCLRConfig, LatentCLRTrainer, contrastive_loss
 from methods.recog import Deformator, RecogConfig, RecogTrainer
 from models.oracle import load_oracle_generator
 from tests.toy_generators import LinearToyGenerator
 
-import_builtin_methods()
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
@@ -38,7 +37,7 @@ def _random_in_w(count: int, w_dim: int, true: torch.Tensor, draws: int = 50) ->
 def test_registered_out_of_the_default_grid_with_attention_addons() -> None:
     for name in ("recog", "latentclr", "recog+att", "latentclr+att"):
         entry = METHODS.entry(name)
-        assert entry.meta.get("default") is False, name
+        assert entry.obj.default is False, name
         assert method_spec(name).kind == "directions"
     for name in ("recog", "latentclr"):
         spec = method_spec(name)
@@ -130,7 +129,7 @@ def test_recog_recovers_the_factor_directions_better_than_random() -> None:
     six factors of the best |cos| with a found direction, against six random W directions."""
     bundle = _oracle_bundle()
     config = method_spec("recog").config("quick", num_directions=6)
-    found = METHODS.get("recog")(bundle, config, 0)
+    found = METHODS.get("recog").run(bundle, config, 0)
     true = bundle.generator.true_directions()
     learned = _mean_best_cos(found.vectors.sum(dim=1), true)
     random = _random_in_w(6, 32, true)
@@ -148,7 +147,7 @@ def test_latentclr_recovers_the_factor_directions_better_than_random() -> None:
     directions."""
     bundle = _oracle_bundle()
     config = method_spec("latentclr").config("quick", num_directions=6)
-    found = METHODS.get("latentclr")(bundle, config, 0)
+    found = METHODS.get("latentclr").run(bundle, config, 0)
     true = bundle.generator.true_directions()
     learned = _mean_best_cos(found.vectors.sum(dim=1), true)
     random = _random_in_w(6, 32, true)

@@ -88,6 +88,7 @@ def test_shipped_predictor_asset():
     heldout = info["heldout"]
     assert heldout["n"] == 10000
     assert min(heldout["accuracy"].values()) > 0.98, heldout["accuracy"]
+    # the command that trained it, recorded when the training code lived in models/
     assert "python -m models.train_predictor" in info["training"]["command"]
 
 
@@ -104,19 +105,20 @@ def test_shipped_predictor_classifies_fresh_renders(ground_truth):
 
 
 def test_training_command_runs_and_writes_an_asset(tmp_path, ground_truth):
-    from models.train_predictor import main
+    from training.train_predictor import main
 
     out = tmp_path / "tiny.safetensors"
     assert main(["--out", str(out), "--max-steps", "3", "--eval-every", "3", "--batch", "8",
                  "--val-n", "16", "--test-n", "16", "--min-steps", "1"]) == 0
     info = json.loads(out.with_suffix(".json").read_text())
     assert info["training"]["steps"] == 3 and info["heldout"]["n"] == 16
+    assert info["training"]["command"].startswith("python -m training.train_predictor --out ")
     assert set(info["heldout"]["accuracy"]) == set(ground_truth.factor_names)
     assert load_predictor(out).factor_sizes == ground_truth.factor_sizes
 
 
 def test_outlier_images_and_uniform_target_loss():
-    from models.train_predictor import outlier_images, uniform_target_loss
+    from training.train_predictor import outlier_images, uniform_target_loss
 
     rendered = torch.rand(5, 3, 64, 64) * 2 - 1
     out = outlier_images(rendered, 9, torch.Generator().manual_seed(0))

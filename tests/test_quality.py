@@ -11,7 +11,7 @@ from torch import nn
 
 from core.hashing import file_sha256
 from models.predictor import SHAPES3D_PREDICTOR, load_shapes3d_predictor
-from models.quality import (
+from training.quality import (
     at_resolution,
     frechet_distance,
     generator_quality,
@@ -167,7 +167,7 @@ def test_floor_uses_an_untrained_copy(predictor, ground_truth):
 
 
 def test_targets_met_per_factor_and_overall() -> None:
-    from models.quality import QUALITY_TARGETS, targets_met
+    from training.quality import QUALITY_TARGETS, targets_met
 
     good = {"mean_max_prob": 0.95, "tv_distance": 0.05}
     figures = {"factors": {"a": good, "b": dict(good)}, "frechet_distance": 1500.0}
@@ -225,8 +225,8 @@ def test_cli_on_a_native_stylegan2_checkpoint_adds_the_floor(tmp_path):
 def test_generated_batches_truncation_cutoff_spreads_only_the_first_w_plus_entries() -> None:
     """ψ on the first k W+ entries: k = num_ws equals ψ everywhere, k < num_ws differs from
     both it and ψ = 1; a generator without W+ entries is told so."""
-    from models.quality import generated_batches
     from models.stylegan2 import StyleGAN2Generator, get_preset
+    from training.quality import generated_batches
 
     torch.manual_seed(0)
     generator = StyleGAN2Generator(get_preset("micro32")).eval()

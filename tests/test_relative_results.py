@@ -14,7 +14,7 @@ import distill.group_vae as group_vae
 from bench.cli import main
 from metrics.bank import BANK_PROFILES
 from metrics.discovery import CalibrationConfig, DiscoveryConfig
-from metrics.registry import METRICS, import_builtin_metrics
+from metrics.registry import METRICS
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -35,7 +35,6 @@ def tiny_quick(monkeypatch, tmp_path):
         "traversal_seeds": 1})
     monkeypatch.setitem(group_vae.GROUP_VAE_PROFILES, "quick",
                         {"steps": 3, "batch_size": 8, "lr": 5e-4})
-    import_builtin_metrics()
     monkeypatch.setitem(BANK_PROFILES, "quick", TINY_METRICS["bank"])
     for name in ("fvm", "betavae"):
         monkeypatch.setitem(METRICS.get(name).profiles, "quick", TINY_METRICS[name])

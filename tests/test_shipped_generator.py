@@ -10,8 +10,8 @@ import pytest
 
 from datasets import load_ground_truth
 from models.predictor import SHAPES3D_PREDICTOR, load_predictor
-from models.quality import generator_quality
 from models.stylegan2 import load_generator
+from training.quality import generator_quality
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 

@@ -12,7 +12,7 @@ import torch
 from datasets import GROUND_TRUTH
 from datasets.base import GroundTruthData
 from models.stylegan2 import load_generator
-from models.train_gan import images_to_tensor, load_training_state, main, train_generator
+from training.train_gan import images_to_tensor, load_training_state, main, train_generator
 
 
 class StubSquares(GroundTruthData):
@@ -104,7 +104,7 @@ def test_main_cli(tmp_path, capsys) -> None:
     assert summary["iterations"] == 1
     meta = json.loads((out / "generator.json").read_text())["meta"]
     assert meta["gamma"] == 0.1 and meta["mixing"] == 0.5 and meta["lr"] == 0.002
-    assert meta["command"].startswith("python -m models.train_gan --data train-gan-stub")
+    assert meta["command"].startswith("python -m training.train_gan --data train-gan-stub")
 
 
 def test_resume_takes_this_runs_learning_rate_and_ema(tmp_path) -> None:
@@ -148,7 +148,7 @@ def test_memory_format_changes_speed_not_values(tmp_path) -> None:
     assert meta["memory_format"] == "contiguous"
 
     from models.stylegan2 import get_preset
-    from models.train_gan import GanTrainer, TrainOptions
+    from training.train_gan import GanTrainer, TrainOptions
 
     trainer = GanTrainer(get_preset("micro32"), TrainOptions(**b["options"]), StubSquares())
     trainer.load_state_dict(b)
@@ -190,7 +190,7 @@ def test_compact_state_resumes_like_the_full_one(tmp_path) -> None:
     """The committable state (float16 G/D, no G_ema, no optimizer moments) and the float16
     generator written beside it resume exactly like the full state with those roundings and a
     fresh Adam; the next step's losses equal those of the full run going on."""
-    from models.train_gan import export_compact_state
+    from training.train_gan import export_compact_state
 
     torch.set_num_threads(1)
     import shutil
@@ -280,7 +280,7 @@ def test_training_learns_the_data_and_discriminator_separates() -> None:
     3/4 red); the discriminator scores reals above fakes. A generator trained with its loss
     sign flipped moves away instead (the test would fail)."""
     from models.stylegan2 import get_preset
-    from models.train_gan import GanTrainer, TrainOptions
+    from training.train_gan import GanTrainer, TrainOptions
 
     options = TrainOptions(data="two-colours", config="micro32", kimg=1.0, batch=16, seed=0,
                            gamma=1.0, lr=0.0025, mixing=0.0, ema_kimg=0.5, snapshot_kimg=1.0,
@@ -305,7 +305,7 @@ def test_training_learns_the_data_and_discriminator_separates() -> None:
 def test_older_compact_states_with_second_moments_still_expand(tmp_path) -> None:
     """Compact states committed before moments were dropped kept Adam's second moments (and the
     classifier's first ones) in bfloat16: they expand to float32, missing first moments zero."""
-    from models.train_gan import _expand_optimizer
+    from training.train_gan import _expand_optimizer
 
     torch.set_num_threads(1)
     _run(tmp_path / "full", kimg=0.016)

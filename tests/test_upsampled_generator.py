@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 
 from models.generator import Generator, UpsampledGenerator, broadcast_ws, seen_at
-from models.quality import at_resolution, image_resolution
 from models.sensors import DiscriminatorSensor
 from models.stylegan2 import StyleGAN2Generator, get_preset
+from training.quality import at_resolution, image_resolution
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +92,9 @@ def test_discriminator_sensor_exports_a_discriminator_with_its_own_channels(tmp_
     loads back: the sensor's maps are the discriminator's own block outputs."""
     from dataclasses import replace
 
-    from models.sensors import export_disc_sensor, load_sensor
+    from models.sensors import load_sensor
     from models.stylegan2 import StyleGAN2Discriminator
+    from training.sensor_export import export_disc_sensor
 
     config = replace(get_preset("micro32"), disc_channels=((4, 40), (8, 24), (16, 24), (32, 8)))
     torch.manual_seed(5)

@@ -16,8 +16,8 @@ import datasets.cars3d as cars3d_module
 import datasets.mpi3d as mpi3d_module
 from bench.planning.bundles import load_bundle
 from core.inputs import InputError
-from models import train_predictor
 from models.predictor import SHAPES3D_PREDICTOR
+from training import train_predictor
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

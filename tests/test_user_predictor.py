@@ -15,8 +15,8 @@ import bench.planning.bundles as bundles
 from bench.flows.directions import attribute_predict
 from bench.planning.bundles import load_bundle
 from core.inputs import InputError
-from methods.directions import Directions
 from metrics.discovery import DiscoveryConfig, score_matrix
+from models.directions import Directions
 from models.oracle import OracleConfig, OracleGenerator
 from models.predictor import SHAPES3D_PREDICTOR, load_any_predictor, load_predictor
 from models.user_predictor import (

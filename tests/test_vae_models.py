@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 from datasets.base import GroundTruthData
+from distill.group_vae import GroupVAEConfig
 from methods.base import method_spec
 from methods.beta_vae import BetaVAEConfig, train_beta_vae
 from methods.factor_vae import FactorVAEConfig, permute_dims, train_factor_vae
@@ -179,6 +181,28 @@ def test_permute_dims_permutes_each_column() -> None:
     # Columns are shuffled independently, so rows are broken up.
     assert not all(torch.equal(permuted[:, 0] - codes[0, 0], permuted[:, j] - codes[0, j])
                    for j in range(1, 4))
+
+
+def test_vae_configs_keep_their_field_order_with_the_shared_adam_settings() -> None:
+    """The configs' own fields come first, then AdamSettings' (as before the shared base, so
+    ``asdict`` and the cell ids are unchanged); the optimiser and its checks are the base's."""
+    adam = ["lr", "adam_betas", "adam_eps"]
+    loop = ["batch_size", "steps"]
+    assert list(dataclasses.asdict(BetaVAEConfig())) == ["num_latents", "beta", *loop, *adam]
+    assert list(dataclasses.asdict(FactorVAEConfig())) == [
+        "num_latents", "gamma", *loop, *adam, "disc_layers", "disc_width", "disc_lr",
+        "disc_adam_betas"]
+    assert list(dataclasses.asdict(GroupVAEConfig())) == [
+        "beta", *loop, *adam, "fusion", "resolution"]
+    config = GroupVAEConfig(lr=3e-4, adam_betas=(0.5, 0.9), adam_eps=1e-6)
+    optimizer = config.optimizer([torch.zeros(2, requires_grad=True)])
+    assert optimizer.defaults["lr"] == 3e-4 and optimizer.defaults["betas"] == (0.5, 0.9)
+    assert optimizer.defaults["eps"] == 1e-6
+    for cls in (BetaVAEConfig, FactorVAEConfig, GroupVAEConfig):
+        with pytest.raises(ValueError, match=r"adam_eps: expected a value in \(0, inf\)"):
+            cls(adam_eps=0.0)
+    with pytest.raises(ValueError, match=r"batch_size: expected a value in \[2, inf\)"):
+        FactorVAEConfig(batch_size=1)
 
 
 def test_registered_with_profiles() -> None:

@@ -36,7 +36,7 @@ def test_beta_vae_beats_random_encoder_on_shapes3d_synth() -> None:
     ground_truth = load_ground_truth("shapes3d-synth")
     config = method_spec("beta-vae").config("quick", steps=300, lr=1e-3)
     bundle = type("Bundle", (), {"name": "shapes3d-synth", "ground_truth": ground_truth})()
-    encoder = METHODS.get("beta-vae")(bundle, config, seed=0)
+    encoder = METHODS.get("beta-vae").run(bundle, config, seed=0)
     trained = _scores(ground_truth, encoder)
     random_encoder = fresh_encoder(encoder.arch, seed=0)
     # The random encoder's codes are small (std < 0.05), so the study's pruning leaves it no

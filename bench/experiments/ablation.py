@@ -29,13 +29,15 @@ from typing import Any
 import numpy as np
 import torch
 from tabulate import tabulate
+from torch import nn
 
-from bench.flows.figures import _pyplot, _save
 from bench.grid import parse_seeds
 from bench.reports.leaderboard import Summary, summarize
 from core.errors import BenchError
 from core.io import atomic_write_json, atomic_write_text
+from core.plots import pyplot, save_figure
 from methods.contrast import SPATIAL_MODES, pair_similarity
+from models.generator import Generator
 from models.oracle import FACTOR_NAMES, load_oracle_generator
 from models.sensors import SENSORS, load_sensor, sensor_identity
 
@@ -43,7 +45,7 @@ MODE_LABELS = {"pooled": "Pooled", "nofoc": "No-Foc", "l2mask": "L2-Mask"}
 SETTINGS = ("pure", "mixed")
 
 
-def factor_edits(generator: Any, a: int, b: int, setting: str) -> tuple[torch.Tensor,
+def factor_edits(generator: Generator, a: int, b: int, setting: str) -> tuple[torch.Tensor,
                                                                          torch.Tensor]:
     """(edit for q and pos, edit for neg) in W for factors a, b, in factor-std units."""
     e = generator.true_directions() * generator.factor_stds[:, None]  # [6, w_dim]
@@ -55,7 +57,7 @@ def factor_edits(generator: Any, a: int, b: int, setting: str) -> tuple[torch.Te
 
 
 @torch.no_grad()
-def _features(generator: Any, sensor: Any, codes: torch.Tensor, batch: int
+def _features(generator: Generator, sensor: nn.Module, codes: torch.Tensor, batch: int
               ) -> list[torch.Tensor]:
     chunks = [sensor(generator.synthesize(codes[i:i + batch, None, :]))
               for i in range(0, len(codes), batch)]
@@ -63,7 +65,8 @@ def _features(generator: Any, sensor: Any, codes: torch.Tensor, batch: int
 
 
 def pair_losses(
-    generator: Any, sensor: Any, a: int, b: int, setting: str, originals: dict[str, Any],
+    generator: Generator, sensor: nn.Module, a: int, b: int, setting: str, originals: dict[str,
+    Any],
     var_scale: float, rng: torch.Generator, batch: int = 250,
 ) -> dict[str, float]:
     """Mean loss per spatial mode for factor pair (a, b) in ``setting``; ``originals`` holds
@@ -88,7 +91,7 @@ def pair_losses(
     return out
 
 
-def draw_originals(generator: Any, sensor: Any, samples: int, rng: torch.Generator,
+def draw_originals(generator: Generator, sensor: nn.Module, samples: int, rng: torch.Generator,
                    batch: int = 250) -> dict[str, Any]:
     """``samples`` pairs of originals from the oracle's mapping and their sensor features."""
     z = torch.randn(2 * samples, generator.z_dim, generator=rng)
@@ -199,7 +202,7 @@ def render_tables(result: dict[str, Any]) -> dict[str, str]:
 
 def save_bar_plot(result: dict[str, Any], path: Path) -> Path:
     table = summaries(result)
-    fig, ax = _pyplot().subplots(figsize=(5, 3.2), dpi=120)
+    fig, ax = pyplot().subplots(figsize=(5, 3.2), dpi=120)
     width = 0.25
     for i, m in enumerate(SPATIAL_MODES):
         means = [table[s][m].mean for s in SETTINGS]
@@ -213,7 +216,7 @@ def save_bar_plot(result: dict[str, Any], path: Path) -> Path:
     ax.set_title("L2-mask ablation on shapes3d-oracle")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def write_outputs(result: dict[str, Any], out_dir: Path) -> dict[str, Path]:

@@ -19,7 +19,6 @@ representation metrics -> figures, each stage cached by ``CellContext.stage``.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 from collections.abc import Mapping
@@ -30,7 +29,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.flows.base import StepProgress, metrics_provider, register_flow, score_encoder
+import metrics.sampling
+from bench.flows.base import StepProgress, register_flow, score_encoder
 from bench.flows.figures import (
     save_r_heatmap,
     save_sensitivity_bars,
@@ -42,17 +42,21 @@ from core.config import replace_fields, resolve_config
 from core.errors import BenchError
 from distill import group_vae
 from distill.pairs import DEFAULT_DEDUP_THRESHOLD, deduplicate, make_pairs
-from methods.base import METHODS, method_spec
-from methods.directions import Directions
+from methods.base import method_spec
+from metrics import recovery
 from metrics.discovery import (
     CalibrationConfig,
     DiscoveryConfig,
     calibrate_scales,
     discovery_metrics,
     fixed_scales,
+    normalise_rows,
     score_matrix,
 )
+from metrics.recovery import direction_recovery
 from metrics.registry import ScoreKey
+from models.bundle import MetricsProvider
+from models.directions import Directions
 from models.generator import Generator
 
 STAGE_VERSIONS: dict[str, int] = {
@@ -89,6 +93,20 @@ class DirectionsFlowSettings:
     edit_scale: float | None = None
 
 
+@dataclass(frozen=True)
+class PairSettings:
+    """What fixes a cell's image pairs: ``make_pairs``'s keyword arguments, and with the
+    calibration's key the pairs stage's key (the same names, so written once)."""
+
+    num_pairs: int
+    seed: int
+    batch: int
+    truncation_psi: float
+    keep: list[int]  # the directions left after removing near-duplicates
+    edit_multiplier: float
+    edit_sampling: str
+
+
 # Fields added after results were stored: they enter the metric settings (the cell id) and the
 # stage keys only when set, so that the ids of results stored before them stay what they were.
 LATER_FIELDS = ("edit_scale",)
@@ -103,13 +121,44 @@ def settings_identity(settings: DirectionsFlowSettings) -> dict[str, Any]:
     return out
 
 
-# The score key this flow computes itself (the others are registered metrics' and
-# metrics.discovery's); the threshold is configurable (dedup_threshold), so the text names it.
+# The result.json block of the direction-recovery score and the name its random reference's
+# generator is derived from (``CellContext.rng``: SeedSequence([cell seed, stable_int(name)])).
+RECOVERY_RECORD = "direction_recovery"
+RECOVERY_RNG = "direction-recovery"
+
+# The score keys this flow computes itself (the representation metrics' are the registered
+# metrics'): the discovery scores of metrics.discovery, the edit size, the pair count and, on
+# bundles that know their factor directions, direction recovery (metrics.recovery).
 FLOW_KEYS = (
+    ScoreKey("disentanglement_score",
+             "Discovery: mean of (largest - second largest) per direction", headline=True),
+    ScoreKey("attribute_count", "Discovery: attributes that are some direction's argmax",
+             high=float("inf"), tolerance=1.0, headline=True),
+    ScoreKey("disentanglement_score_meandiff",
+             "Discovery, reference-code variant: score of R built from |mean difference|"),
+    ScoreKey("attribute_count_meandiff",
+             "Discovery, reference-code variant: attribute count of the |mean difference| R",
+             high=float("inf"), tolerance=1.0),
+    ScoreKey("edit_w_plus_displacement",
+             "Mean W+ L2 displacement of the calibrated edit (common edit-size unit; not a "
+             "score)", higher_is_better=False, high=float("inf"), tolerance=float("inf")),
+    ScoreKey("edit_capped_fraction",
+             "Fraction of directions whose calibrated edit hit the W+ displacement cap "
+             "(they change the image less than the target)",
+             higher_is_better=False, tolerance=0.2),
     ScoreKey("pairs_kept_fraction",
              "Fraction of scored directions kept after removing near-duplicates (|cos| above "
-             f"the configured dedup_threshold, {DEFAULT_DEDUP_THRESHOLD:g} by default)",
-             tolerance=0.2),
+             "the configured dedup_threshold, "
+             f"{DirectionsFlowSettings.dedup_threshold:g} by default; a cell's own is "
+             "directions_flow.dedup_threshold in its metric settings)", tolerance=0.2),
+    ScoreKey(recovery.W_KEY,
+             "Direction recovery in W: mean over true factor directions of the best |cos| with "
+             "a found direction's net W edit (oracle bundles; random reference in result.json)",
+             tolerance=0.05),
+    ScoreKey(recovery.WPLUS_KEY,
+             "Direction recovery in W+: mean over factors of the best |cos| between the "
+             "factor's exact edit (its direction on its home row) and a found W+ direction "
+             "(layered oracle)", tolerance=0.05),
 )
 
 # Overrides of the paper defaults per profile (core.config); quick is sized for 2 CPU cores.
@@ -142,12 +191,13 @@ def flow_settings(profile: str, protocol: Mapping[str, Any] | None = None
 # -- the group-VAE and representation-metric collaborators ------------------------------------
 
 
-def metric_settings(profile: str, protocol: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def metric_settings(profile: str, protocol: Mapping[str, Any] | None = None,
+                    provider: MetricsProvider = metrics.sampling) -> dict[str, Any]:
     """Settings that enter the cell id: flow sizes (with the dataset's ``protocol`` for this
-    profile, if it has one), group-VAE config, representation metrics."""
+    profile, if it has one), group-VAE config, the representation metrics of ``provider``."""
     return {"directions_flow": settings_identity(flow_settings(profile, protocol)),
             "group_vae": asdict(group_vae.group_vae_config(profile)),
-            "representation": dict(metrics_provider().metric_settings(profile))}
+            "representation": dict(provider.metric_settings(profile))}
 
 
 # -- predictor adapter ------------------------------------------------------------------------
@@ -192,16 +242,78 @@ def attribute_predict(predictor: Any) -> tuple[Any, list[str]]:
 def run_directions_flow(ctx: CellContext) -> dict[str, float]:
     """Run (or load from cache) every stage of one directions cell; return its metrics."""
     settings = flow_settings(ctx.profile, ctx.bundle.protocol.get(ctx.profile))
-    method = ctx.cell.method
-    spec = method_spec(method)
-    run = METHODS.get(method)
     bundle = ctx.bundle
-    if "generator" not in bundle.provides():
-        raise BenchError(f"dataset {bundle.name!r} has no generator; method {method!r} needs one")
-    generator = bundle.generator
+    generator = flow_generator(ctx)
+    directions = scored_directions(ctx, generator, settings)
+    calibration = directions.meta["calibration"]
+    metrics: dict[str, float] = {
+        "edit_w_plus_displacement": float(calibration["mean_w_plus_displacement"]),
+        "edit_capped_fraction": float(np.mean(calibration["capped"])),
+    }
+    scored = directions.num_directions
+    names = list(directions.meta.get("names") or [f"d{j}" for j in range(scored)])[:scored]
+
+    r_matrices: dict[str, np.ndarray] | None = None
+    attribute_names: list[str] = []
+    if "predictor" in bundle.provides():
+        r_matrices, attribute_names, scores = discovery_stage(ctx, generator, directions,
+                                                              settings)
+        metrics.update(scores)
+
+    if bundle.ground_truth is not None:
+        metrics.update(_distillation_stages(ctx, generator, directions, settings))
+
+    _figures(ctx, generator, directions, names, r_matrices, attribute_names, settings)
+    recovered = recovery_scores(ctx, directions)
+    if recovered is not None:
+        scores, record = recovered
+        metrics.update(scores)
+        ctx.records[RECOVERY_RECORD] = record
+    return metrics
+
+
+def flow_generator(ctx: CellContext) -> Generator:
+    """The bundle's generator, frozen (a BenchError where the bundle has none)."""
+    if "generator" not in ctx.bundle.provides():
+        raise BenchError(f"dataset {ctx.bundle.name!r} has no generator; method "
+                         f"{ctx.cell.method!r} needs one")
+    generator = ctx.bundle.generator
     if hasattr(generator, "requires_grad_"):
         generator.requires_grad_(False)
+    return generator
 
+
+def recovery_scores(ctx: CellContext, directions: Directions
+                    ) -> tuple[dict[str, float], dict[str, Any]] | None:
+    """Direction recovery of the scored ``directions`` on a bundle that knows its factor
+    directions (capability ``true_directions``; None elsewhere): the score keys for the metrics
+    and the ``direction_recovery`` record of result.json (version, per-factor values, random
+    reference). Cheap and deterministic: the reference's draws come from
+    ``ctx.rng(RECOVERY_RNG)``, i.e. from the cell seed, so a rescored cell gets the same."""
+    if "true_directions" not in ctx.bundle.provides():
+        return None
+    generator = ctx.bundle.generator
+    homes = getattr(generator, "factor_layers", None) if directions.num_ws > 1 else None
+    readings = direction_recovery(directions.vectors.numpy(),
+                                  generator.true_directions().detach().cpu().numpy(), homes,
+                                  ctx.rng(RECOVERY_RNG))
+    keys = {"w": recovery.W_KEY, "wplus": recovery.WPLUS_KEY}
+    scores = {keys[space]: reading.score for space, reading in readings.items()}
+    record = {"version": recovery.RECOVERY_VERSION, "directions": directions.num_directions,
+              "random_draws": recovery.RANDOM_DRAWS,
+              "reference_quantile": recovery.REFERENCE_QUANTILE,
+              **{space: reading.as_dict() for space, reading in readings.items()}}
+    return scores, record
+
+
+def scored_directions(ctx: CellContext, generator: Generator,
+                      settings: DirectionsFlowSettings) -> Directions:
+    """Stages "discover" (the method's run) and "calibrate" (edit scales of the first
+    ``discovery.num_directions``): the scored directions every later stage uses."""
+    method = ctx.cell.method
+    spec = method_spec(method)
+    run = spec.run
+    bundle = ctx.bundle
     discover_inputs = {"method": method, "config": asdict(ctx.config), "seed": ctx.seed,
                        "dataset": bundle.identity}
 
@@ -220,8 +332,7 @@ def run_directions_flow(ctx: CellContext) -> dict[str, float]:
     scored = min(settings.discovery.num_directions, found.num_directions)
 
     def calibrate(directory: Path) -> None:
-        bar = ctx.progress(scored, f"{method}: calibrate edit scales")
-        try:
+        with ctx.progress(scored, f"{method}: calibrate edit scales") as bar:
             chosen = found.subset(range(scored))
             if settings.edit_scale is None:
                 calibrated = calibrate_scales(generator, chosen, settings.calibration,
@@ -229,48 +340,28 @@ def run_directions_flow(ctx: CellContext) -> dict[str, float]:
             else:
                 calibrated = fixed_scales(generator, chosen, settings.edit_scale,
                                           settings.calibration, progress=bar)
-        finally:
-            bar.close()
         calibrated.save(directory)
 
     calibrate_inputs = {"discover": ctx.stage_keys["discover"],
                         "calibration": asdict(settings.calibration), "scored": scored}
     if settings.edit_scale is not None:  # a later field: absent from the keys made before it
         calibrate_inputs["edit_scale"] = settings.edit_scale
-    directions = ctx.stage("calibrate", calibrate_inputs, calibrate, Directions.load)
-    calibration = directions.meta["calibration"]
-    metrics: dict[str, float] = {
-        "edit_w_plus_displacement": float(calibration["mean_w_plus_displacement"]),
-        "edit_capped_fraction": float(np.mean(calibration["capped"])),
-    }
-    names = list(directions.meta.get("names") or [f"d{j}" for j in range(scored)])[:scored]
-
-    r_matrices: dict[str, np.ndarray] | None = None
-    attribute_names: list[str] = []
-    if "predictor" in bundle.provides():
-        r_matrices, attribute_names, scores = _discovery_stage(ctx, generator, directions,
-                                                               settings)
-        metrics.update(scores)
-
-    if bundle.ground_truth is not None:
-        metrics.update(_distillation_stages(ctx, generator, directions, settings))
-
-    _figures(ctx, generator, directions, names, r_matrices, attribute_names, settings)
-    return metrics
+    return ctx.stage("calibrate", calibrate_inputs, calibrate, Directions.load)
 
 
-def _discovery_stage(
+def discovery_stage(
     ctx: CellContext, generator: Generator, directions: Directions,
     settings: DirectionsFlowSettings,
 ) -> tuple[dict[str, np.ndarray], list[str], dict[str, float]]:
+    """Stage "discovery-metrics": the R matrices of ``directions`` from the bundle's predictor,
+    copied into the cell's artifacts (``R.json`` and the arrays); returns them, the attribute
+    names and the discovery scores."""
     predict, attribute_names = attribute_predict(ctx.bundle.predictor)
 
     def compute(directory: Path) -> None:
-        bar = ctx.progress(directions.num_directions, f"{ctx.cell.method}: discovery metrics")
-        try:
+        desc = f"{ctx.cell.method}: discovery metrics"
+        with ctx.progress(directions.num_directions, desc) as bar:
             matrices = score_matrix(generator, directions, predict, settings.discovery, bar)
-        finally:
-            bar.close()
         for variant, r in matrices.items():
             np.save(directory / f"R_{variant}.npy", r)
         names = attribute_names or [f"a{i}" for i in range(matrices["absdiff"].shape[1])]
@@ -305,20 +396,16 @@ def _distillation_stages(
     ctx: CellContext, generator: Generator, directions: Directions,
     settings: DirectionsFlowSettings,
 ) -> dict[str, float]:
-    keep = deduplicate(directions, settings.dedup_threshold)
-    pair_seed = ctx.torch_seed("pairs")
+    pair = PairSettings(
+        num_pairs=settings.num_pairs, seed=ctx.torch_seed("pairs"), batch=settings.pair_batch,
+        truncation_psi=settings.pair_truncation_psi,
+        keep=deduplicate(directions, settings.dedup_threshold),
+        edit_multiplier=settings.pair_edit_multiplier, edit_sampling=settings.pair_edit_sampling)
 
     def pairs(directory: Path) -> None:
-        bar = ctx.progress(settings.num_pairs, f"{ctx.cell.method}: pairs")
-        try:
-            summary = make_pairs(generator, directions, directory / "pairs.h5",
-                                 num_pairs=settings.num_pairs, seed=pair_seed,
-                                 batch=settings.pair_batch,
-                                 truncation_psi=settings.pair_truncation_psi, keep=keep,
-                                 edit_multiplier=settings.pair_edit_multiplier,
-                                 edit_sampling=settings.pair_edit_sampling, progress=bar)
-        finally:
-            bar.close()
+        with ctx.progress(pair.num_pairs, f"{ctx.cell.method}: pairs") as bar:
+            summary = make_pairs(generator, directions, directory / "pairs.h5", **asdict(pair),
+                                 progress=bar)
         summary["path"] = "pairs.h5"
         (directory / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
 
@@ -327,37 +414,25 @@ def _distillation_stages(
 
     pair_path, summary = ctx.stage(
         "pairs",
-        {"calibrate": ctx.stage_keys["calibrate"], "keep": keep, "seed": pair_seed,
-         "num_pairs": settings.num_pairs, "batch": settings.pair_batch,
-         "truncation_psi": settings.pair_truncation_psi,
-         "edit_multiplier": settings.pair_edit_multiplier,
-         "edit_sampling": settings.pair_edit_sampling},
-        pairs, load_pairs)
+        {"calibrate": ctx.stage_keys["calibrate"], **asdict(pair)}, pairs, load_pairs)
     num_latents = len(summary["kept_indices"])
     vae_config = group_vae.group_vae_config(ctx.profile)
     vae_seed = ctx.torch_seed("group-vae")
 
     def train(directory: Path) -> None:
-        progress = StepProgress(ctx, f"{ctx.cell.method}: group VAE")
-        try:
+        with StepProgress(ctx, f"{ctx.cell.method}: group VAE") as progress:
             encoder = group_vae.train_group_vae(pair_path, num_latents, vae_config, vae_seed,
                                                 progress=progress)
-        finally:
-            progress.close()
         encoder.save(directory)
 
     encoder = ctx.stage(
         "group-vae",
         {"pairs": ctx.stage_keys["pairs"], "num_latents": num_latents,
-         "config": _plain(vae_config), "seed": vae_seed},
+         "config": asdict(vae_config), "seed": vae_seed},
         train, group_vae.load_encoder)
     out = score_encoder(ctx, encoder, "group-vae")
     out["pairs_kept_fraction"] = num_latents / directions.num_directions
     return out
-
-
-def _plain(config: Any) -> Any:
-    return asdict(config) if dataclasses.is_dataclass(config) else config
 
 
 def _figures(
@@ -375,7 +450,8 @@ def _figures(
                    if directions.meta.get("attention") is not None else None))
     ctx.add_artifact("figures", "traversal", traversal)
     if r_matrices is not None:
-        heatmap = save_r_heatmap(r_matrices["absdiff"], ctx.artifacts_dir / "r_heatmap.png",
+        heatmap = save_r_heatmap(normalise_rows(r_matrices["absdiff"]),
+                                 ctx.artifacts_dir / "r_heatmap.png",
                                  attribute_names=attribute_names, direction_names=names,
                                  title=f"R (row-normalised): {title}")
         ctx.add_artifact("figures", "r_heatmap", heatmap)

@@ -13,27 +13,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.io import atomic_path
-from metrics.discovery import latent_bank, normalise_rows, synthesize
+from core.plots import pyplot, save_figure
+from models.directions import Directions
+from models.generator import Generator
+from models.sampling import latent_bank, synthesize
 
 GAP = 4  # pixels between the column blocks of different seeds
 
 
-def _pyplot() -> Any:
-    """``matplotlib.pyplot`` on the Agg backend, imported on first use: it takes about a second,
-    and importing this module (with the directions flow, for every plan) should not pay it."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 @torch.no_grad()
 def traversal_images(
-    generator: Any,
-    directions: Any,
+    generator: Generator,
+    directions: Directions,
     *,
     rows: int = 10,
     steps: int = 7,
@@ -80,8 +71,8 @@ def to_pixels(images: torch.Tensor, size: int | None = None) -> np.ndarray:
 
 
 def save_traversal_grid(
-    generator: Any,
-    directions: Any,
+    generator: Generator,
+    directions: Directions,
     path: str | os.PathLike[str],
     *,
     names: Sequence[str] | None = None,
@@ -102,7 +93,7 @@ def save_traversal_grid(
     side = 1.6 if attention is not None else 0.0  # inches for the attention panel
     bottom = 0.45 if attention is not None else 0.1  # room for the panel's axis labels
     total_w, total_h = width / dpi + 1.4 + side, height / dpi + 0.5 + bottom
-    fig = _pyplot().figure(figsize=(total_w, total_h), dpi=dpi)
+    fig = pyplot().figure(figsize=(total_w, total_h), dpi=dpi)
     ax = fig.add_axes((1.2 / total_w, bottom / total_h, width / dpi / total_w,
                        height / dpi / total_h))
     ax.imshow(mosaic, interpolation="nearest")
@@ -120,26 +111,29 @@ def save_traversal_grid(
         panel.set_xlabel("attention per W+ row", fontsize=7)
     if title:
         fig.suptitle(title, fontsize=9, y=1.0 - 0.05 / total_h)
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path))
 
 
 def save_r_heatmap(
-    r: np.ndarray,
+    normed: np.ndarray,
     path: str | os.PathLike[str],
     *,
     attribute_names: Sequence[str],
     direction_names: Sequence[str] | None = None,
     title: str = "",
 ) -> Path:
-    """Heatmap of the row-normalised R (directions x attributes) with values written in; the
-    attribute and direction names, one per line, are also in the PNG's text chunks
-    ``Attributes`` and ``Directions`` (readable without looking at the picture)."""
-    normed = normalise_rows(r)
+    """Heatmap of a row-normalised R (directions x attributes, values in [0, 1]; the caller
+    normalises it with the metric's own rule) with values written in; the attribute and
+    direction names, one per line, are also in the PNG's text chunks ``Attributes`` and
+    ``Directions`` (readable without looking at the picture)."""
+    normed = np.asarray(normed, dtype=np.float64)
+    if normed.ndim != 2 or not np.all((normed >= 0) & (normed <= 1)):
+        raise ValueError("save_r_heatmap expects a row-normalised R: 2-D, values in [0, 1]")
     k, a = normed.shape
     if len(attribute_names) != a:
         raise ValueError(f"{a} attribute columns but {len(attribute_names)} attribute names")
     direction_names = list(direction_names or [f"d{j}" for j in range(k)])[:k]
-    fig, ax = _pyplot().subplots(figsize=(1.2 + 0.7 * a, 1.0 + 0.35 * k), dpi=100)
+    fig, ax = pyplot().subplots(figsize=(1.2 + 0.7 * a, 1.0 + 0.35 * k), dpi=100)
     image = ax.imshow(normed, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
     ax.set_xticks(range(a), list(attribute_names), rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(k), direction_names, fontsize=8)
@@ -153,7 +147,7 @@ def save_r_heatmap(
     if title:
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    return _save(fig, Path(path), {"Attributes": "\n".join(attribute_names),
+    return save_figure(fig, Path(path), text={"Attributes": "\n".join(attribute_names),
                                    "Directions": "\n".join(direction_names)})
 
 
@@ -165,7 +159,7 @@ def save_sensitivity_bars(
     concepts = meta["correlation"]["concepts"]
     if not concepts:
         raise ValueError("no concepts to plot")
-    fig, axes = _pyplot().subplots(len(concepts), 1, figsize=(8, 1.6 * len(concepts) + 0.4),
+    fig, axes = pyplot().subplots(len(concepts), 1, figsize=(8, 1.6 * len(concepts) + 0.4),
                                    dpi=100, squeeze=False)
     for ax, record in zip(axes[:, 0], concepts, strict=True):
         order = record["ranking"][:top]
@@ -180,12 +174,12 @@ def save_sensitivity_bars(
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path))
 
 
 @torch.no_grad()
 def translation_images(
-    generator: Any, meta: dict[str, Any], *, num_originals: int = 6, seed: int = 0,
+    generator: Generator, meta: dict[str, Any], *, num_originals: int = 6, seed: int = 0,
 ) -> np.ndarray:
     """uint8 HWC mosaic: the first row holds ``num_originals`` random codes' images, row k + 1
     the same codes with concept k's controlling set set to its class mean (its translation)."""
@@ -209,7 +203,7 @@ def translation_images(
 
 
 def save_translation_grid(
-    generator: Any, meta: dict[str, Any], path: str | os.PathLike[str], *, title: str = "",
+    generator: Generator, meta: dict[str, Any], path: str | os.PathLike[str], *, title: str = "",
     **kwargs: Any,
 ) -> Path:
     """Render ``translation_images`` with row labels (original, then each concept)."""
@@ -219,7 +213,7 @@ def save_translation_grid(
     cell = mosaic.shape[0] // len(labels)
     height, width = mosaic.shape[:2]
     dpi = 100
-    fig = _pyplot().figure(figsize=(width / dpi + 1.4, height / dpi + 0.6), dpi=dpi)
+    fig = pyplot().figure(figsize=(width / dpi + 1.4, height / dpi + 0.6), dpi=dpi)
     ax = fig.add_axes((1.2 / (width / dpi + 1.4), 0.1 / (height / dpi + 0.6),
                        width / dpi / (width / dpi + 1.4), height / dpi / (height / dpi + 0.6)))
     ax.imshow(mosaic, interpolation="nearest")
@@ -227,7 +221,7 @@ def save_translation_grid(
     ax.set_xticks([])
     if title:
         fig.suptitle(title, fontsize=9, y=1.0 - 0.05 / (height / dpi + 0.6))
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path))
 
 
 def save_edit_grid(
@@ -254,7 +248,7 @@ def save_edit_grid(
     height = mosaic.shape[0]
     dpi = 100
     total_w, total_h = width / dpi + 1.4, height / dpi + 0.8
-    fig = _pyplot().figure(figsize=(total_w, total_h), dpi=dpi)
+    fig = pyplot().figure(figsize=(total_w, total_h), dpi=dpi)
     ax = fig.add_axes((1.2 / total_w, 0.35 / total_h, width / dpi / total_w,
                        height / dpi / total_h))
     ax.imshow(mosaic, interpolation="nearest")
@@ -264,7 +258,7 @@ def save_edit_grid(
     ax.tick_params(axis="x", length=0)
     if title:
         fig.suptitle(title, fontsize=9, y=1.0 - 0.05 / total_h)
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path))
 
 
 def save_reconstructions(
@@ -296,7 +290,7 @@ def save_reconstructions(
     height = mosaic.shape[0]
     dpi = 100
     total_w, total_h = width / dpi + 0.2, height / dpi + 0.5
-    fig = _pyplot().figure(figsize=(total_w, total_h), dpi=dpi)
+    fig = pyplot().figure(figsize=(total_w, total_h), dpi=dpi)
     ax = fig.add_axes((0.1 / total_w, 0.05 / total_h, width / dpi / total_w,
                        height / dpi / total_h))
     ax.imshow(mosaic, interpolation="nearest")
@@ -305,13 +299,4 @@ def save_reconstructions(
     ax.set_axis_off()
     if title:
         fig.suptitle(title, fontsize=9, y=1.0 - 0.05 / total_h)
-    return _save(fig, Path(path))
-
-
-def _save(fig: Any, path: Path, text: dict[str, str] | None = None) -> Path:
-    try:
-        with atomic_path(path, suffix=".png") as tmp:
-            fig.savefig(tmp, format="png", metadata=text)
-    finally:
-        _pyplot().close(fig)
-    return path
+    return save_figure(fig, Path(path))

@@ -8,18 +8,21 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from bench.flows.base import StepProgress, metrics_provider, register_flow, score_encoder
+import metrics.sampling
+from bench.flows.base import StepProgress, register_flow, score_encoder
 from bench.results.context import CellContext
 from core.errors import BenchError
-from methods.base import METHODS, method_spec
+from methods.base import method_spec
+from models.bundle import MetricsProvider
 
 STAGE_VERSIONS: dict[str, int] = {"train": 1, "representation-metrics": 1}
 
 
-def metric_settings(profile: str, protocol: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The representation metrics' settings under ``profile``. A dataset's ``protocol`` holds
-    directions-flow settings; none of them applies here."""
-    return dict(metrics_provider().metric_settings(profile))
+def metric_settings(profile: str, protocol: Mapping[str, Any] | None = None,
+                    provider: MetricsProvider = metrics.sampling) -> dict[str, Any]:
+    """The settings of ``provider``'s representation metrics under ``profile``. A dataset's
+    ``protocol`` holds directions-flow settings; none of them applies here."""
+    return dict(provider.metric_settings(profile))
 
 
 @register_flow("representation", description="train an encoder on ground truth, then score it",
@@ -32,7 +35,7 @@ def run_representation_flow(ctx: CellContext) -> dict[str, float]:
         raise BenchError(
             f"method {method!r} registered no load_output: its encoder can't be cached"
         )
-    run = METHODS.get(method)
+    run = spec.run
     train_inputs = {
         "method": method,
         "config": dataclasses.asdict(ctx.config),
@@ -42,11 +45,8 @@ def run_representation_flow(ctx: CellContext) -> dict[str, float]:
     }
 
     def train(directory: Path) -> None:
-        progress = StepProgress(ctx, f"{method} train")
-        try:
+        with StepProgress(ctx, f"{method} train") as progress:
             encoder = run(ctx.bundle, ctx.config, ctx.seed, progress=progress)
-        finally:
-            progress.close()
         encoder.save(directory)
 
     encoder = ctx.stage("train", train_inputs, train, spec.load_output)

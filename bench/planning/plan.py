@@ -17,19 +17,20 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import datasets
 from bench.flows.base import flow_metric_settings, flow_stage_versions
 from bench.grid import DEFAULT_DATASETS, Cell, GridSpec
 from bench.planning import bundles
 from bench.planning.bundles import BUNDLES, resolve_named_inputs
+from bench.results.context import metrics_of
 from bench.threads import DEFAULT_THREADS, threads_identity
 from core.config import check_field_value, field_names, unknown_field_message
 from core.config import check_profile as core_check_profile
 from core.errors import BenchError
 from core.hashing import SHORT_HASH_CHARS, canonical_json, stable_hash
-from core.registry import UnknownNameError
-from methods.base import METHODS, import_builtin_methods
+from core.registry import Registry, UnknownNameError
+from methods.base import METHODS, MethodSpec
 from metrics.profiles import metrics_profile
+from models.bundle import Bundle
 
 PLAN_SCHEMA = 1
 
@@ -105,12 +106,6 @@ def plain_config(config: Any) -> dict[str, Any]:
     return json.loads(canonical_json(dataclasses.asdict(config)))
 
 
-def _builtin_registries() -> tuple[Any, Any]:
-    import_builtin_methods()
-    datasets._import_builtin()
-    return METHODS, BUNDLES
-
-
 def check_profile(profile: str) -> None:
     """A known profile, with a known metrics profile where it names one (``quick+disco``)."""
     try:
@@ -120,7 +115,7 @@ def check_profile(profile: str) -> None:
         raise BenchError(str(err)) from None
 
 
-def load_bundle(name: str, data_dir: str | None) -> Any:
+def load_bundle(name: str, data_dir: str | None) -> Bundle:
     """Load a registered bundle; unknown names and missing data files become BenchErrors."""
     try:
         return bundles.load_bundle(name, data_dir)
@@ -132,7 +127,7 @@ def load_bundle(name: str, data_dir: str | None) -> Any:
             from None
 
 
-def _method_config(spec: Any, method: str, profile: str, overrides: dict[str, Any]) -> Any:
+def _method_config(spec: MethodSpec, method: str, profile: str, overrides: dict[str, Any]) -> Any:
     try:
         return spec.config(profile, **overrides)
     except (ValueError, TypeError) as err:
@@ -143,7 +138,8 @@ def _bad_value(grid: GridSpec, scope: str, name: str, what: str, err: ValueError
     return BenchError(f"bad value for {what} in {grid.origin(scope, name)}: {err}")
 
 
-def check_overrides(grid: GridSpec, methods_registry: Any) -> dict[str, dict[str, Any]]:
+def check_overrides(grid: GridSpec, methods_registry: Registry[MethodSpec]
+                    ) -> dict[str, dict[str, Any]]:
     """Every override checked against its config field's type before any work, per method.
 
     Returns ``{method: {field: converted value}}`` for every method an override may reach (the
@@ -162,13 +158,13 @@ def check_overrides(grid: GridSpec, methods_registry: Any) -> dict[str, dict[str
     if grid.methods is not None:
         candidates = list(grid.methods)
     else:
-        candidates = [e.name for e in methods_registry.entries() if e.meta.get("default", True)]
+        candidates = [e.name for e in methods_registry.entries() if e.obj.default]
     candidates += [scope for scope in grid.overrides if scope != "*" and scope not in candidates]
     checked: dict[str, dict[str, Any]] = {}
     shared = grid.overrides.get("*", {})
     all_fields: set[str] = set()
     for method in candidates:
-        config_cls = methods_registry.entry(method).meta["spec"].config_cls
+        config_cls = methods_registry.entry(method).obj.config_cls
         fields = field_names(config_cls)
         all_fields.update(fields)
         values: dict[str, Any] = {}
@@ -204,7 +200,7 @@ ANNOUNCE_CELLS = 5_000
 """Grids at least this large say how many cells they plan before planning them."""
 
 
-def describe_bundle(bundle: Any) -> tuple[tuple[str, str], ...]:
+def describe_bundle(bundle: Bundle) -> tuple[tuple[str, str], ...]:
     """What ``bundle`` will load, after opening every input the user named (as a cell would);
     a bad input is a BenchError naming it, before any cell starts."""
     try:
@@ -224,7 +220,7 @@ def plan_grid(
     each to run on ``threads`` torch threads.
 
     Without explicit methods, every registered method that fits the dataset (its ``requires``
-    are provided by the bundle) and did not opt out (registry meta ``default=False``) runs; an
+    are provided by the bundle) and did not opt out (``MethodSpec.default`` False) runs; an
     explicitly named method that does not fit is an error. Every input a bundle loads is
     opened here (``describe_bundle``), so a bad one stops the grid before its first cell.
     More than ``max_cells`` cells is an error; ``notice`` hears one line before a large grid
@@ -233,7 +229,7 @@ def plan_grid(
     profile = grid.cell_profile
     check_profile(profile)
     resolve_named_inputs(data_dir)
-    methods_registry, bundles_registry = _builtin_registries()
+    methods_registry, bundles_registry = METHODS, BUNDLES
     dataset_names = list(grid.datasets) if grid.datasets is not None else list(DEFAULT_DATASETS)
     for name in dataset_names:
         if name not in bundles_registry:
@@ -243,7 +239,7 @@ def plan_grid(
             raise BenchError(methods_registry.unknown_message(name))
     checked = check_overrides(grid, methods_registry)
 
-    chosen_per_dataset: list[tuple[str, Any, list[str]]] = []
+    chosen_per_dataset: list[tuple[str, Bundle, list[str]]] = []
     for dataset in dataset_names:
         bundle = load_bundle(dataset, data_dir)
         provides = bundle.provides()
@@ -251,13 +247,13 @@ def plan_grid(
             chosen = [
                 entry.name
                 for entry in methods_registry.entries()
-                if entry.meta.get("default", True)
-                and set(entry.meta["spec"].requires) <= provides
+                if entry.obj.default
+                and set(entry.obj.requires) <= provides
             ]
         else:
             chosen = list(grid.methods)
         for method in chosen:
-            spec = methods_registry.entry(method).meta["spec"]
+            spec = methods_registry.entry(method).obj
             missing = sorted(set(spec.requires) - provides)
             if missing:
                 raise BenchError(
@@ -285,13 +281,13 @@ def plan_grid(
         sources = describe_bundle(bundle)
         identity = dict(bundle.identity)
         for method in chosen:
-            spec = methods_registry.entry(method).meta["spec"]
+            spec = methods_registry.entry(method).obj
             overrides = checked[method]
             used_shared.update(k for k in grid.overrides.get("*", {}) if k in overrides)
             config = plain_config(_method_config(spec, method, profile, overrides))
             stage_versions = flow_stage_versions(spec.kind)
             settings = flow_metric_settings(spec.kind, profile,
-                                            bundle.protocol.get(grid.profile))
+                                            bundle.protocol.get(grid.profile), metrics_of(bundle))
             override_items = tuple(sorted(overrides.items()))
             template = CellPlan(Cell(method, dataset, 0, profile, override_items), spec.kind,
                                 config, identity, settings, stage_versions, threads, sources)

@@ -38,6 +38,7 @@ import numpy as np
 from scipy import stats
 from tabulate import tabulate
 
+from bench.flows.base import score_metadata
 from bench.reports.seed_stats import (
     LEVEL,
     MIN_SEEDS_ONE_SIDED,
@@ -52,6 +53,9 @@ from core.hashing import stable_hash
 from core.io import atomic_write_text
 
 LEADERBOARD_NAME = "LEADERBOARD"
+RECOVERY_RECORD = "direction_recovery"  # result.json's block (bench.flows.directions)
+# (space in the record, score key, header) of the direction-recovery views
+RECOVERY_SPACES = (("w", "direction_recovery", "W"), ("wplus", "direction_recovery_wplus", "W+"))
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,8 @@ class Row:
     by_seed: dict[str, dict[int, list[float]]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(list)))
     figures: list[tuple[str, str]] = field(default_factory=list)  # (text, path under results)
+    # seed -> the cell's direction-recovery record (oracle bundles; absent: run before it)
+    recovery: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def summary(self, metric: str) -> Summary | None:
         vals = self.values.get(metric)
@@ -140,7 +146,7 @@ class Table:
     @property
     def headline(self) -> list[str]:
         """The table's metrics flagged ``headline`` in the metric registry, in column order."""
-        info = _metric_info()
+        info = score_metadata()
         return [m for m in self.metrics if m in info and info[m].headline]
 
 
@@ -199,12 +205,6 @@ def bundle_differences(identities: Sequence[dict[str, Any]]) -> list[str | None]
             for identity in identities]
 
 
-def _metric_info() -> dict[str, Any]:
-    from bench.flows.base import score_metadata  # the flows' own keys too (imports torch)
-
-    return score_metadata()
-
-
 def _ordered_metrics(keys: Iterable[str], info: dict[str, Any]) -> list[str]:
     keys = set(keys)
     known = [k for k in info if k in keys]
@@ -218,7 +218,7 @@ _GroupKey = tuple[str, str, str, str, str]
 def build_tables(results: Iterable[dict[str, Any]]) -> list[Table]:
     """Group results by (dataset, ground-truth source, generator, profile, bundle identity) and
     (method, config hash); seeds become samples."""
-    info = _metric_info()
+    info = score_metadata()
     groups: dict[_GroupKey, dict[tuple[str, str], Row]] = defaultdict(dict)
     identities: dict[_GroupKey, dict[str, Any]] = {}
     for result in sorted(results, key=lambda r: (r["dataset"], r["profile"], r["method"],
@@ -236,6 +236,9 @@ def build_tables(results: Iterable[dict[str, Any]]) -> list[Table]:
         for metric, value in result.get("metrics", {}).items():
             row.values[metric].append(float(value))
             row.by_seed[metric][int(result["seed"])].append(float(value))
+        record = result.get(RECOVERY_RECORD)
+        if isinstance(record, dict):
+            row.recovery[int(result["seed"])] = record
         for group, files in sorted(result.get("artifacts", {}).items()):
             if group == "figures":
                 for name, path in sorted(files.items()):
@@ -402,6 +405,48 @@ def _separation_rows(table: Table) -> list[list[str]]:
             for line in separation_lines(table)]
 
 
+def recovery_note() -> str:
+    """What the direction-recovery view shows, in words (the Markdown and report captions)."""
+    return ("Direction recovery (oracle bundles, docs/discovery.md): mean over factors of the "
+            "best |cos| between a true factor direction and a found direction, in W (a W+ "
+            "direction read as the sum of its rows) and, on a layered oracle, in W+ (the "
+            "factor's direction on its home row). Random: the same statistic for as many "
+            "isotropic random directions, median and 95th percentile over each cell's draws "
+            "(median over the seeds here); above p95: the seeds whose score is above their "
+            "own random 95th percentile. – : a cell run before the score (`bench rescore` "
+            "fills it in).")
+
+
+def recovery_table(table: Table) -> tuple[list[str], list[list[str]]] | None:
+    """Headers and rows of the table's direction-recovery view (None where no row has the
+    score): per space the score (median [interval] over seeds), the random reference's median
+    and 95th percentile, and on how many seeds the score is above that percentile."""
+    spaces = [(space, key, name) for space, key, name in RECOVERY_SPACES
+              if any(key in row.values for row in table.rows)]
+    if not spaces:
+        return None
+    headers = ["method", "seeds"]
+    for _, _, name in spaces:
+        headers += [f"recovery {name}", f"random {name} median", f"random {name} p95",
+                    f"above p95 ({name})"]
+    rows = []
+    for i, row in enumerate(table.rows):
+        line = [row.label, str(len(row.seeds))]
+        for space, key, _ in spaces:
+            readings = [(seed, record[space]) for seed, record in sorted(row.recovery.items())
+                        if isinstance(record.get(space), dict)]
+            if not readings:
+                line += ["–"] * 4
+                continue
+            line.append(cell_text(table, i, key))
+            line += [_fmt(float(np.median([r[part] for _, r in readings])))
+                     for part in ("random_median", "random_p95")]
+            above = sum(r["score"] > r["random_p95"] for _, r in readings)
+            line.append(f"{above} of {len(readings)}")
+        rows.append(line)
+    return headers, rows
+
+
 def _markdown_table(table: Table, metrics: list[str], results_root: Path, out_dir: Path, *,
                     with_figures: bool) -> str:
     headers = ["method", "seeds", *metrics]
@@ -446,6 +491,12 @@ def render_markdown(tables: list[Table], results_root: Path = Path("results"),
                                       with_figures=False), "",
                       "### All scores", ""]
         parts += [full, ""]
+        recovery = recovery_table(table)
+        if recovery is not None:
+            headers, rows = recovery
+            parts += ["### Direction recovery", "", recovery_note(), "",
+                      tabulate(rows, headers=headers, tablefmt="github",
+                               disable_numparse=True), ""]
         separations = _separation_rows(table)
         if separations:
             parts += ["### Best vs runner-up", "",
@@ -463,7 +514,7 @@ def render_csv(tables: list[Table]) -> str:
     """One line per row; per metric: ``median``, the interval ``low``/``high`` and its
     ``coverage``, ``n``, ``mean`` and ``std``, ``best`` (1 only on a separable best row) and
     ``p`` (on the best row: the one-sided p against the runner-up, where a test ran)."""
-    metrics = _ordered_metrics({m for t in tables for m in t.metrics}, _metric_info())
+    metrics = _ordered_metrics({m for t in tables for m in t.metrics}, score_metadata())
     header = ["dataset", "profile", "ground_truth", "generator", "bundle", "method", "label",
               "config_hash", "seeds"]
     for metric in metrics:

@@ -37,12 +37,15 @@ from bench.reports.leaderboard import (
     cell_text,
     interval_note,
     mark_rule,
+    recovery_note,
+    recovery_table,
     separation_lines,
     separation_note,
 )
 from bench.results.store import RESULT_FILE, InvalidResult, ResultStore
 from core.errors import BenchError
-from core.io import atomic_path, atomic_write_text, dumps_json, read_json
+from core.io import atomic_write_text, dumps_json, read_json
+from core.plots import pyplot, save_figure
 from metrics.registry import ScoreKey
 
 REPORT_DIR = "report"
@@ -51,8 +54,9 @@ FIGURE_ORDER = ("traversal", "r_heatmap")
 SOURCE_ROOT = Path(__file__).resolve().parents[2]  # the source tree, when run from one
 # Quality-over-kimg figures of the shipped generator assets, found in a source tree's docs/.
 GENERATOR_CURVES = {"shapes3d_generator": (
-    "docs/shapes3d-generator-shipped-curve.png",
-    "docs/data/generator_curve_tiny32m4_y2.jsonl then docs/data/generator_curve_tiny32m4_b2.jsonl")}
+    "docs/generator/shapes3d-generator-shipped-curve.png",
+    "docs/generator/data/generator_curve_tiny32m4_y2.jsonl then "
+    "docs/generator/data/generator_curve_tiny32m4_b2.jsonl")}
 
 
 @dataclass
@@ -163,25 +167,10 @@ def find_loss_logs(root: Path, result: dict[str, Any]) -> tuple[list[LossLog], l
 # -- plots --------------------------------------------------------------------------------------
 
 
-def _pyplot() -> Any:
-    from bench.flows.figures import _pyplot as pyplot
-
-    return pyplot()
-
-
-def _save(fig: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with atomic_path(path, suffix=".png") as tmp:
-            fig.savefig(tmp, format="png", dpi=100)
-    finally:
-        _pyplot().close(fig)
-
-
 def plot_losses(logs: list[LossLog], path: Path) -> None:
     """One panel per logged stage: every numeric series against ``step`` (log scale when all
     values are positive)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(logs), figsize=(5 * len(logs), 3.4), squeeze=False)
     for ax, log in zip(axes[0], logs, strict=True):
         steps = [h.get("step", i) for i, h in enumerate(log.history)]
@@ -201,7 +190,7 @@ def plot_losses(logs: list[LossLog], path: Path) -> None:
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path, dpi=100)
 
 
 BOX_MIN_SEEDS = 5  # a box (quartiles) is drawn only where a row has this many seeds
@@ -214,7 +203,7 @@ def plot_seed_distributions(table: Table, metrics: list[str], path: Path) -> Non
     seed): the distribution over seeds, as disentanglement_lib draws it, without pretending that
     two seeds have quartiles. A column's bold row (see :mod:`bench.reports.leaderboard`) has its
     label in bold and its points in black."""
-    plt = _pyplot()
+    plt = pyplot()
     width = max(3.2, 0.9 * len(table.rows) + 1.2)
     columns = max(1, min(len(metrics), int(18 // width)))  # panels side by side up to ~18 in
     grid = -(-len(metrics) // columns)
@@ -257,12 +246,12 @@ def plot_seed_distributions(table: Table, metrics: list[str], path: Path) -> Non
         ax.grid(axis="y", alpha=0.3)
     fig.suptitle(f"{table.title}: every seed (bar: median; box where n ≥ {BOX_MIN_SEEDS})",
                  fontsize=9)
-    _save(fig, path)
+    save_figure(fig, path, dpi=100)
 
 
 def plot_gan_curve(curve: list[dict[str, Any]], path: Path, title: str) -> None:
     """A generator asset's logged GAN losses over kimg."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.2))
     keys = sorted({k for point in curve for k in point if k != "kimg"})
     for key in keys:
@@ -274,7 +263,7 @@ def plot_gan_curve(curve: list[dict[str, Any]], path: Path, title: str) -> None:
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path, dpi=100)
 
 
 # -- assembling -------------------------------------------------------------------------------
@@ -355,6 +344,8 @@ class TableView:
     notes: str = ""  # what the intervals are and what the seed counts allow
     separations: list[SeparationLine] = field(default_factory=list)
     seed_plot: str | None = None
+    # the direction-recovery view (headers, rows) where a row has the score (oracle bundles)
+    recovery: tuple[list[str], list[list[str]]] | None = None
 
 
 def _table_views(tables: list[Table], cells: dict[str, Cell], work: Path) -> list[TableView]:
@@ -388,7 +379,7 @@ def _table_views(tables: list[Table], cells: dict[str, Cell], work: Path) -> lis
             side.append({"seed": seed, "entries": entries})
         view = TableView(table, slug, table.headline, rows, seeds, common, protocols, side,
                          has_figures, f"{interval_note(table)} {separation_note(table)}",
-                         separation_lines(table))
+                         separation_lines(table), recovery=recovery_table(table))
         metrics = table.headline or table.metrics[:4]
         if metrics:
             plot_seed_distributions(table, metrics, work / "plots" / f"{slug}-seeds.png")
@@ -556,6 +547,7 @@ def _write_report(root: Path, store: ResultStore, work: Path) -> None:
     edits, edit_notes = _edits(root, work)
     index = env.get_template("index.html.j2").render(
         root=str(root), cells=cells, counts=dict(counts), views=views, mark_rule=mark_rule(),
+        recovery_note=recovery_note(),
         generators=_generators(results, work), missing=missing, edits=edits,
         edit_notes=edit_notes, pages=set(by_id),
         info={k: {"description": v.description, "higher": v.higher_is_better}

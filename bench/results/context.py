@@ -21,12 +21,15 @@ from typing import Any, TypeVar
 import numpy as np
 from tqdm import tqdm
 
+import metrics.sampling
 from bench.grid import Cell
 from bench.results.store import ResultStore, record_schema
 from bench.threads import DEFAULT_THREADS, threads_identity
 from core.errors import BenchError
 from core.hashing import file_sha256, stable_hash, stable_int
 from core.io import atomic_write_text, dumps_json, named_os_error, read_json
+from core.progress import BarFactory
+from models.bundle import Bundle, MetricsProvider
 
 T = TypeVar("T")
 
@@ -96,6 +99,15 @@ def stage_problem(folder: Path, name: str, version: int) -> str | None:
     return None
 
 
+def metrics_of(bundle: Bundle | None) -> MetricsProvider:
+    """What scores the representations of a cell on ``bundle``: the bundle's own provider,
+    else the registered metrics (``metrics.sampling``). Planning (the settings in the cell id)
+    and the cell context ask this one function, so they always agree."""
+    if bundle is not None and bundle.metrics is not None:
+        return bundle.metrics
+    return metrics.sampling
+
+
 def quiet_by_default() -> bool:
     """Progress bars only on an interactive terminal."""
     return not sys.stderr.isatty()
@@ -111,19 +123,22 @@ class CellContext:
     """Everything one cell's flow needs.
 
     Attributes: ``cell`` (the Cell), ``bundle``, ``config`` (the frozen method config),
-    ``seed``, ``profile``, ``threads`` (torch threads; a count other than the default is part of
+    ``metrics`` (the provider that scores representations, ``metrics_of(bundle)`` unless
+    given), ``seed``, ``profile``, ``threads`` (torch threads; a count other than the default is part of
     every stage key, so stages run on different counts are never mixed), ``artifacts_dir``
     (``<results>/runs/<id>/``, saved with the cell),
     ``artifacts`` (dict recorded in result.json, e.g. ``{"figures": {"traversal": path}}``; use
     ``add_artifact``), ``stages`` (list of StageRecord), ``stage_keys`` (stage name -> cache key),
-    ``notices`` (one line per damaged stage cache moved aside and recomputed).
+    ``notices`` (one line per damaged stage cache moved aside and recomputed), ``records``
+    (named JSON blocks the flow adds to result.json beside its metrics, outside the cell id:
+    e.g. ``direction_recovery`` with its version and random reference).
     """
 
     def __init__(
         self,
         *,
         cell: Cell,
-        bundle: Any,
+        bundle: Bundle,
         config: Any,
         store: ResultStore,
         artifacts_dir: Path,
@@ -131,10 +146,12 @@ class CellContext:
         quiet: bool = True,
         threads: int = DEFAULT_THREADS,
         notices: list[str] | None = None,
+        metrics: MetricsProvider | None = None,
     ) -> None:
         self.cell = cell
         self.bundle = bundle
         self.config = config
+        self.metrics = metrics if metrics is not None else metrics_of(bundle)
         self.seed = cell.seed
         self.profile = cell.profile
         self.store = store
@@ -146,6 +163,7 @@ class CellContext:
         self.stages: list[StageRecord] = []
         self.stage_keys: dict[str, str] = {}
         self.notices: list[str] = notices if notices is not None else []
+        self.records: dict[str, dict[str, Any]] = {}
 
     # -- randomness -------------------------------------------------------------------------
     def seed_sequence(self, name: str) -> np.random.SeedSequence:

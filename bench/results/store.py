@@ -42,7 +42,8 @@ RESULT_FIELDS: dict[str, type | tuple[type, ...]] = {
     "metrics": dict}
 RESULT_OPTIONAL: dict[str, type | tuple[type, ...]] = {
     "schema": int, "config_hash": str, "overrides": dict, "artifacts": dict,
-    "bundle_identity": dict, "torch_threads": int}
+    "bundle_identity": dict, "torch_threads": int, "direction_recovery": dict,
+    "rescored": dict}
 
 
 class InvalidResult(BenchError):
@@ -54,10 +55,19 @@ class InvalidResult(BenchError):
 
     @classmethod
     def of(cls, path: Path, problem: str) -> InvalidResult:
-        err = cls(f"damaged result {path} ({problem}): expected a result.json written by "
+        err = cls(f"{damage_text(path, problem)}: expected a result.json written by "
                   "`bench run`; rerunning its grid recomputes it")
         err.path, err.problem = Path(path), problem
         return err
+
+    @property
+    def damage(self) -> str:
+        """Which result is damaged and how, without the advice (for notices)."""
+        return damage_text(self.path, self.problem)
+
+
+def damage_text(path: Path | str | None, problem: str) -> str:
+    return f"damaged result {path} ({problem})"
 
 
 class UnknownSchema(BenchError):

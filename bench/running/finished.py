@@ -16,7 +16,8 @@ from bench.grid import GridSpec
 from bench.results.context import stage_problem
 from bench.results.store import InvalidResult, ResultStore
 from core.errors import BenchError
-from methods.directions import Directions
+from models.bundle import Bundle
+from models.directions import Directions
 
 CALIBRATE_STAGE = "calibrate"
 
@@ -108,7 +109,7 @@ def cell_directions(store: ResultStore, result: dict[str, Any]) -> Directions:
 GENERATOR_KEYS = ("generator", "generator_source")
 
 
-def check_generator(bundle: Any, result: dict[str, Any]) -> None:
+def check_generator(bundle: Bundle, result: dict[str, Any]) -> None:
     """A BenchError unless ``bundle`` has the generator ``result``'s cell was made with (the
     generator entries of the bundle identity it recorded)."""
     made = {k: v for k, v in result.get("bundle_identity", {}).items() if k in GENERATOR_KEYS}

@@ -13,7 +13,7 @@ from typing import Any
 
 from bench.planning.plan import CellPlan
 from bench.results.context import make_progress
-from bench.results.store import ResultStore
+from bench.results.store import InvalidResult, ResultStore
 from bench.running.worker import CellJob, CellOutcome, collect_versions, run_job
 from core.errors import BenchError
 
@@ -22,8 +22,10 @@ def _damage(store: ResultStore, cell_id: str) -> str:
     """What is wrong with a damaged result, in a few words (for the notice)."""
     try:
         store.load(cell_id)
+    except InvalidResult as err:
+        return err.damage
     except BenchError as err:
-        return str(err).split(": expected a result.json")[0]
+        return str(err)
     return f"result {store.result_path(cell_id)}"
 
 
@@ -133,23 +135,16 @@ def run_grid(
             CellJob(plan, str(store.root), data_dir, tuple(plugins), quiet or jobs > 1, versions)
             for plan in todo
         ]
-        bar = make_progress(len(plans), "cells", quiet)
-        bar.update(len(plans) - len(todo))
         outcomes: list[CellOutcome] = []
-
-        def done(outcome: CellOutcome) -> None:
-            outcomes.append(outcome)
-            if notice is not None:
-                for line in outcome.notices:
-                    notice(line)
-            bar.update(1)
-            if report is not None:
-                report(outcome)
-
-        try:
+        with make_progress(len(plans), "cells", quiet) as bar:
+            bar.update(len(plans) - len(todo))
             for outcome in EXECUTORS[executor](cell_jobs, store, jobs=jobs, announce=announce,
                                                slurm_options=slurm_options or {}):
-                done(outcome)
-        finally:
-            bar.close()
+                outcomes.append(outcome)
+                if notice is not None:
+                    for line in outcome.notices:
+                        notice(line)
+                bar.update(1)
+                if report is not None:
+                    report(outcome)
     return outcomes

@@ -25,7 +25,7 @@ import bench
 from bench.flows.base import get_flow
 from bench.planning.plan import CellPlan, load_bundle, plain_config
 from bench.plugins import import_plugins
-from bench.results.context import CellContext
+from bench.results.context import CellContext, metrics_of
 from bench.results.store import RESULT_SCHEMA, ResultStore, check_metrics
 from bench.threads import torch_threads
 from core.cpu_isa import cpu_features, cpu_model, pin_cpu_isa
@@ -139,7 +139,7 @@ def _execute_cell(job: CellJob, notices: list[str]) -> dict[str, Any]:
     run_dir = store.prepare_run_dir(plan.id)
     ctx = CellContext(cell=cell, bundle=bundle, config=config, store=store, artifacts_dir=run_dir,
                       stage_versions=plan.stage_versions, quiet=job.quiet,
-                      threads=plan.threads, notices=notices)
+                      threads=plan.threads, notices=notices, metrics=metrics_of(bundle))
     metrics = check_metrics(get_flow(plan.kind).run(ctx), f"cell {cell.label}")
     result = {
         "schema": RESULT_SCHEMA,
@@ -166,6 +166,11 @@ def _execute_cell(job: CellJob, notices: list[str]) -> dict[str, Any]:
         "started": started,
         "finished": _now(),
     }
+    clash = sorted(set(ctx.records) & set(result))
+    if clash:
+        raise BenchError(f"flow {plan.kind!r} records {', '.join(clash)}, which result.json "
+                         "already has")
+    result.update(ctx.records)
     store.write(plan.id, result)
     return result
 

@@ -5,9 +5,9 @@ Every row runs the directions flow's own pieces (calibration of the quick profil
 ``train_group_vae``, the metrics' quick profile) and is appended to a JSON-lines file as soon as
 it is measured, so a long sweep can be read while it runs; ``--plot`` draws the file.
 
-    PYTHONPATH=. python benchmarks/distill_curve.py --multipliers 1 4 8 --steps 800 \\
+    PYTHONPATH=. python benchmarks/studies/distill_curve.py --multipliers 1 4 8 --steps 800 \\
         --out docs/data/distill_curve.jsonl
-    PYTHONPATH=. python benchmarks/distill_curve.py --plot docs/data/distill_curve.jsonl \\
+    PYTHONPATH=. python benchmarks/studies/distill_curve.py --plot docs/data/distill_curve.jsonl \\
         --png docs/distillation-curve.png
 """
 
@@ -27,10 +27,10 @@ from bench.flows.directions import flow_settings
 from datasets import load_ground_truth
 from distill.group_vae import group_vae_config, train_group_vae
 from distill.pairs import make_pairs
-from methods.directions import Directions
 from methods.random_dirs import random_unit_vectors
 from metrics.discovery import calibrate_scales
 from metrics.sampling import representation_metrics
+from models.directions import Directions
 from models.oracle import load_oracle_generator
 
 HEADLINE = ("mig", "fvm_eval_accuracy", "dci_disentanglement")

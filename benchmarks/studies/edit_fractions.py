@@ -7,7 +7,7 @@ vanishes at small edits is a class boundary crossed only by the full edit. On an
 generator every direction moves the object's geometry in proportion, which is why its
 geometry columns are large in every row (docs/generator.md, "The default leaderboard on it").
 
-    PYTHONPATH=. python benchmarks/edit_fractions.py results --directions 4
+    PYTHONPATH=. python benchmarks/studies/edit_fractions.py results --directions 4
 
 Reads every directions cell of the folder (its calibrated directions from the stage cache),
 rebuilds its dataset bundle (which must have the identity the cell recorded) and scores the
@@ -28,8 +28,8 @@ from bench.flows.directions import attribute_predict, flow_settings
 from bench.planning.bundles import load_bundle
 from bench.results.store import ResultStore
 from bench.running.finished import CALIBRATE_STAGE, cell_directions, stage_key
-from methods.directions import Directions
 from metrics.discovery import score_matrix
+from models.directions import Directions
 
 
 def main() -> None:

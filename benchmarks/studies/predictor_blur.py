@@ -7,7 +7,8 @@ generator's resolution, blurs them with a Gaussian of each given σ (pixels at t
 and prints, per factor, the predictor's accuracy, mean max-probability and the TV distance of
 its predicted class histogram from the true one.
 
-    PYTHONPATH=. python benchmarks/predictor_blur.py [--resolution 32] [--sigmas 0 0.5 0.75 1]
+    PYTHONPATH=. python benchmarks/studies/predictor_blur.py [--resolution 32] \\
+        [--sigmas 0 0.5 0.75 1]
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ import torch
 import torch.nn.functional as F
 from tabulate import tabulate
 
-from benchmarks.generator_marginals import rendered
+from benchmarks.studies.generator_marginals import rendered
 from models.predictor import RESOLUTION, SHAPES3D_PREDICTOR, load_predictor
-from models.quality import at_resolution, class_histogram, predicted_outputs, total_variation
+from training.quality import at_resolution, class_histogram, predicted_outputs, total_variation
 
 
 def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:

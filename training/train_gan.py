@@ -2,12 +2,12 @@
 
 Non-saturating logistic loss, lazy R1 every 16 D steps, Adam (0, 0.99) with lazy-regularisation
 compensation for D, style mixing, EMA generator with rampup, no noise inputs, no path-length
-regularisation; optionally (``--balance``) the factor-balance term of ``models.factor_balance``.
+regularisation; optionally (``--balance``) the factor-balance term of ``training.factor_balance``.
 Every snapshot atomically writes ``state.pt`` (full training state, loadable with
 ``weights_only=True``), the EMA generator as a native checkpoint (``generator.safetensors`` +
 ``.json``) and a sample grid; re-running the same command continues from ``state.pt``.
 
-    python -m models.train_gan --data shapes3d-synth --config tiny64 --out training-runs/x
+    python -m training.train_gan --data shapes3d-synth --config tiny64 --out training-runs/x
 """
 
 from __future__ import annotations
@@ -33,7 +33,13 @@ import datasets
 from core.hashing import file_sha256
 from core.io import atomic_path
 from datasets.base import GroundTruthData
-from models.factor_balance import (
+from models.generator import broadcast_ws
+from models.stylegan2.config import PRESETS, StyleGAN2Config, get_preset
+from models.stylegan2.discriminator import StyleGAN2Discriminator
+from models.stylegan2.generator import StyleGAN2Generator
+from models.stylegan2.native import load_generator as load_native_generator
+from models.stylegan2.native import read_checkpoint_json, save_generator
+from training.factor_balance import (
     CLASSIFIER_LR,
     FactorClassifier,
     balance_loss,
@@ -42,12 +48,6 @@ from models.factor_balance import (
     uniform_marginals,
     update_marginals,
 )
-from models.generator import broadcast_ws
-from models.stylegan2.config import PRESETS, StyleGAN2Config, get_preset
-from models.stylegan2.discriminator import StyleGAN2Discriminator
-from models.stylegan2.generator import StyleGAN2Generator
-from models.stylegan2.native import load_generator as load_native_generator
-from models.stylegan2.native import read_checkpoint_json, save_generator
 
 STATE_FORMAT = "disentangle-bench/stylegan2-train-state"
 R1_INTERVAL = 16
@@ -72,7 +72,7 @@ class TrainOptions:
     ema_kimg: float
     snapshot_kimg: float
     tick_kimg: float
-    balance: float = 0.0  # weight of the factor-balance term (models.factor_balance); 0: off
+    balance: float = 0.0  # weight of the factor-balance term (training.factor_balance); 0: off
 
 
 # R1 weight default. NVIDIA's 'auto' heuristic 0.0002 * res^2 / batch (0.05 at 64x64, batch 16)
@@ -459,7 +459,7 @@ def train_generator(
 
     ``ground_truth`` overrides loading ``data_name`` from the registry (tests use stubs).
     ``resume_from`` starts a new ``out_dir`` from a saved (full or compact) state.
-    ``balance`` > 0 adds the factor-balance term (``models.factor_balance``) to G's loss.
+    ``balance`` > 0 adds the factor-balance term (``training.factor_balance``) to G's loss.
     ``memory_format`` (``MEMORY_FORMATS``) is a speed setting: the values are the same up to
     float rounding.
     Returns a summary: kimg reached, iterations, last losses, output paths.
@@ -490,7 +490,7 @@ def train_generator(
         snapshot_kimg=float(snapshot_kimg), tick_kimg=float(tick_kimg), balance=float(balance),
     )
     if command is None:
-        command = "python -m models.train_gan " + shlex.join([
+        command = "python -m training.train_gan " + shlex.join([
             "--data", data_name, "--config", config_name, "--out", str(out_dir),
             "--kimg", f"{kimg:g}", "--batch", str(batch), "--seed", str(seed),
             "--gamma", f"{options.gamma:g}", "--lr", f"{lr:g}", "--mixing", f"{mixing:g}",
@@ -584,7 +584,7 @@ def train_generator(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m models.train_gan",
+    p = argparse.ArgumentParser(prog="python -m training.train_gan",
                                 description="Train a small StyleGAN2 on registered ground-truth "
                                             "data (resumes from OUT/state.pt).")
     p.add_argument("--data", required=True, help="ground-truth data name, e.g. shapes3d-synth")
@@ -603,15 +603,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--snapshot-kimg", type=float, default=4.0)
     p.add_argument("--balance", type=float, default=0.0,
                    help="weight of the factor-balance term in G's loss (0: off, the plain "
-                        "StyleGAN2 objective; see models/factor_balance.py)")
+                        "StyleGAN2 objective; see training/factor_balance.py)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--memory-format", choices=sorted(MEMORY_FORMATS), default=DEFAULT_MEMORY_FORMAT,
                    help="layout of weights and images: channels-last is faster on CPU; the "
                         "values are the same up to float rounding (default %(default)s)")
     p.add_argument("--no-resume", action="store_true", help="ignore an existing OUT/state.pt")
     p.add_argument("--resume-from", default=None, metavar="STATE",
-                   help="start OUT from this (full or compact) state when OUT has none, e.g. "
-                        "models/weights/training/shapes3d_generator_state.pt")
+                   help="start OUT from this (full or compact) state when OUT has none "
+                        "(the shipped generator's: docs/generator.md, 'Continue training')")
     p.add_argument("--export-compact", nargs=2, default=None, metavar=("GENERATOR", "TARGET"),
                    help="ship OUT's last snapshot: write its G_ema in float16 to GENERATOR and "
                         "the compact form of OUT/state.pt to TARGET, then exit")
@@ -629,7 +629,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.data, args.config, args.out, kimg=args.kimg, batch=args.batch, seed=args.seed,
         data_dir=args.data_dir, resume=not args.no_resume, snapshot_kimg=args.snapshot_kimg,
         gamma=args.gamma, lr=args.lr, mixing=args.mixing, ema_kimg=args.ema_kimg,
-        threads=args.threads, command="python -m models.train_gan " + shlex.join(argv),
+        threads=args.threads, command="python -m training.train_gan " + shlex.join(argv),
         resume_from=args.resume_from, balance=args.balance, memory_format=args.memory_format,
     )
     print(json.dumps({k: v for k, v in summary.items() if k != "losses"} |

@@ -5,9 +5,10 @@ of every factor for the EMA generator and for the raw (trained, not averaged) ge
 the rendered images' histogram, and the discriminator's mean logit per class on rendered images
 (true class) and on generated ones (predicted class). A discriminator that drives the generator
 towards the data's marginal would score the classes the generator under-produces higher, by up
-to log(p_data / p_generated); a flat row means it hardly sees the marginal.
+to log(p_data / p_generated); a flat row means it hardly sees the marginal. The shipped
+generator's compact state is in the history (docs/generator.md, "Continue training").
 
-    PYTHONPATH=. python benchmarks/generator_marginals.py \\
+    PYTHONPATH=. python benchmarks/studies/generator_marginals.py \\
         --state models/weights/training/shapes3d_generator_state.pt \\
         --generator models/weights/shapes3d_generator.safetensors [--n 2000] [--factors scale shape]
 """
@@ -23,20 +24,20 @@ from tabulate import tabulate
 
 from datasets import load_ground_truth
 from models.predictor import RESOLUTION, SHAPES3D_PREDICTOR, load_predictor
-from models.quality import (
-    at_resolution,
-    class_histogram,
-    generated_batches,
-    predicted_outputs,
-    total_variation,
-)
 from models.stylegan2 import (
     StyleGAN2Config,
     StyleGAN2Discriminator,
     StyleGAN2Generator,
     load_generator,
 )
-from models.train_gan import images_to_tensor, load_training_state
+from training.quality import (
+    at_resolution,
+    class_histogram,
+    generated_batches,
+    predicted_outputs,
+    total_variation,
+)
+from training.train_gan import images_to_tensor, load_training_state
 
 
 def rendered(n: int, batch: int, resolution: int) -> tuple[np.ndarray, list[torch.Tensor]]:

@@ -1,5 +1,8 @@
 """Directions: the output of every direction-discovery method (a set of W+ edits).
 
+It lives below ``methods`` and ``metrics`` because both speak it: methods return it, the
+discovery metrics and the flows read it.
+
 A direction is a W+ tensor ``[num_ws, w_dim]``: a plain W direction is the same vector on every
 W+ row (or on the rows its method selects, zeros elsewhere). ``scale[k]`` is the edit size the
 discovery metrics and the pair dataset use: an edit moves ``ws`` by ``amount * scale[k] *
@@ -10,7 +13,7 @@ SeFa / random: 1); the calibration stage replaces it with one common, recorded p
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,8 +21,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from core.hashing import json_default
 from core.io import atomic_path
-from models.generator import generator_device
 
 TENSORS_FILE = "directions.safetensors"
 META_FILE = "directions.json"
@@ -125,7 +128,7 @@ class Directions:
         directory.mkdir(parents=True, exist_ok=True)
         tensors = {"vectors": self.vectors.contiguous(), "scale": self.scale.contiguous()}
         meta = {"format_version": FORMAT_VERSION, "meta": self.meta}
-        text = json.dumps(meta, indent=2, sort_keys=True, default=_json_default)
+        text = json.dumps(meta, indent=2, sort_keys=True, default=json_default)
         with atomic_path(directory / TENSORS_FILE) as tmp:
             save_file(tensors, str(tmp))
         with atomic_path(directory / META_FILE) as tmp:
@@ -164,55 +167,3 @@ def orient_signs(vectors: torch.Tensor) -> torch.Tensor:
     pivot = flat.gather(1, flat.abs().argmax(dim=1, keepdim=True)).squeeze(1)
     signs = torch.where(pivot < 0, -1.0, 1.0).to(vectors.dtype)
     return vectors * signs.reshape(-1, *([1] * (vectors.ndim - 1)))
-
-
-def _json_default(obj: Any) -> Any:
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if isinstance(obj, tuple | set):
-        return list(obj)
-    raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
-
-
-@torch.no_grad()
-def sample_w(
-    generator: Any,
-    num: int,
-    rng: torch.Generator,
-    *,
-    batch: int = 10_000,
-    truncation_psi: float = 1.0,
-) -> Iterator[torch.Tensor]:
-    """Yield W batches ``[b, w_dim]`` (float32, CPU) of ``num`` mapped z ~ N(0, I) draws.
-
-    z is drawn on the CPU from ``rng`` so the stream does not depend on the device.
-    """
-    if num <= 0 or batch <= 0:
-        raise ValueError(f"num and batch must be positive (got num={num}, batch={batch})")
-    device = generator_device(generator)
-    done = 0
-    while done < num:
-        size = min(batch, num - done)
-        z = torch.randn(size, generator.z_dim, generator=rng)
-        w = generator.mapping(z.to(device), truncation_psi=truncation_psi)
-        yield w.detach().to("cpu", torch.float32)
-        done += size
-
-
-class _NullBar:
-    def update(self, amount: int = 1) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def open_bar(progress: Any, total: int, desc: str) -> Any:
-    """A bar (``update(n)``, ``close()``) from an optional factory ``progress(total, desc)``.
-
-    ``progress`` follows ``CellContext.progress``; None gives a silent bar.
-    """
-    if progress is None:
-        return _NullBar()
-    bar = progress(total, desc)
-    return bar if hasattr(bar, "update") else _NullBar()

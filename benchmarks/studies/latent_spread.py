@@ -7,7 +7,7 @@ predictor confidence, the images are there and the learnt latent density is too 
 ``--cutoffs`` the spread is applied to the first k W+ entries only (NVIDIA's truncation cutoff),
 which shows in which layers' styles the narrow factors are decided.
 
-    PYTHONPATH=. python benchmarks/latent_spread.py \\
+    PYTHONPATH=. python benchmarks/studies/latent_spread.py \\
         --generator models/weights/shapes3d_generator.safetensors \\
         [--psis 1 1.15 1.3 1.45 1.6] [--cutoffs 2 4] [--n 2000]
 """
@@ -21,7 +21,8 @@ from tabulate import tabulate
 
 from datasets import load_ground_truth
 from models.predictor import SHAPES3D_PREDICTOR, load_predictor
-from models.quality import (
+from models.stylegan2 import load_generator
+from training.quality import (
     at_resolution,
     compare_outputs,
     generated_batches,
@@ -29,7 +30,6 @@ from models.quality import (
     predicted_outputs,
     rendered_batches,
 )
-from models.stylegan2 import load_generator
 
 
 def main() -> None:

@@ -44,7 +44,8 @@ import torch
 
 from core.hashing import file_sha256
 from datasets import load_ground_truth
-from models.generator import nearest_upsample
+from datasets.base import GroundTruthData
+from models.generator import Generator, nearest_upsample
 from models.oracle import load_oracle_generator
 from models.predictor import (
     SHAPES3D_PREDICTOR,
@@ -139,7 +140,7 @@ def compare_outputs(
 # ---------------------------------------------------------------------- image streams
 
 
-def generated_batches(generator: Any, n: int, seed: int, batch: int,
+def generated_batches(generator: Generator, n: int, seed: int, batch: int,
                       truncation_psi: float = 1.0, truncation_cutoff: int | None = None
                       ) -> Iterator[torch.Tensor]:
     """NCHW images in [-1, 1] of ``n`` latents z ~ N(0, I) drawn from ``torch.Generator(seed)``;
@@ -161,7 +162,8 @@ def generated_batches(generator: Any, n: int, seed: int, batch: int,
             yield images.float()
 
 
-def rendered_batches(ground_truth: Any, n: int, seed: int, batch: int) -> Iterator[torch.Tensor]:
+def rendered_batches(ground_truth: GroundTruthData, n: int, seed: int,
+                     batch: int) -> Iterator[torch.Tensor]:
     """NCHW images in [-1, 1] of ``n`` uniform factor draws from ``default_rng(seed)``."""
     rng = np.random.default_rng(seed)
     for start in range(0, n, batch):
@@ -182,7 +184,7 @@ def at_resolution(images: torch.Tensor, resolution: int, size: int) -> torch.Ten
     return nearest_upsample(images, size // images.shape[-1])
 
 
-def image_resolution(generator: Any) -> int:
+def image_resolution(generator: Generator) -> int:
     """Side length of the generator's own images: ``native_resolution`` for a generator seen
     upsampled (``models.generator.UpsampledGenerator``), else one synthesised image's size."""
     native = getattr(generator, "native_resolution", None)
@@ -193,7 +195,7 @@ def image_resolution(generator: Any) -> int:
         return int(generator.synthesize(generator.mapping(z)).shape[-1])
 
 
-def untrained_like(generator: Any, seed: int = 0) -> Any:
+def untrained_like(generator: Generator, seed: int = 0) -> Any:
     """A randomly initialised generator of the same architecture (seeded), in eval mode."""
     config = getattr(generator, "config", None)
     if config is None or not isinstance(generator, torch.nn.Module):
@@ -206,15 +208,15 @@ def untrained_like(generator: Any, seed: int = 0) -> Any:
 
 
 def generator_quality(
-    generator: Any,
+    generator: Generator,
     predictor: AttributePredictor,
-    ground_truth: Any,
+    ground_truth: GroundTruthData,
     n: int = 10000,
     seed: int = 0,
     batch: int = 250,
     truncation_psi: float = 1.0,
     floor: bool = True,
-    floor_generator: Any = None,
+    floor_generator: Generator | None = None,
     reference: bool = True,
 ) -> dict[str, Any]:
     """Quality figures of ``generator`` against ``ground_truth`` (see the module docstring).

@@ -7,9 +7,9 @@ row of generated images that the attribute predictor puts in it (right, most con
 blank where the generator drew fewer). Both at the generator's resolution, shown at the
 predictor's 64 px as the pipeline sees them.
 
-    PYTHONPATH=. python benchmarks/factor_classes.py \\
+    PYTHONPATH=. python benchmarks/studies/factor_classes.py \\
         --generator models/weights/shapes3d_generator.safetensors --factor scale \\
-        --png docs/shapes3d-generator-scale-classes.png
+        --png docs/generator/shapes3d-generator-scale-classes.png
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ import torch
 
 from datasets import load_ground_truth
 from models.predictor import RESOLUTION, SHAPES3D_PREDICTOR, load_predictor
-from models.quality import at_resolution, generated_batches, image_resolution, predicted_outputs
 from models.stylegan2 import load_generator
-from models.train_gan import images_to_tensor, save_image_grid
+from training.quality import at_resolution, generated_batches, image_resolution, predicted_outputs
+from training.train_gan import images_to_tensor, save_image_grid
 
 
 def main() -> None:

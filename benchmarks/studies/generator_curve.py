@@ -1,18 +1,20 @@
 """Quality of generator snapshots over training, and figures of the shipped generator.
 
-``curve``: ``models.quality.generator_quality`` (``--n`` generated vs rendered images, no floor)
+``curve``: ``training.quality.generator_quality`` (``--n`` generated vs rendered images, no floor)
 for every ``kimg<N>.safetensors`` snapshot in a folder, appended to a JSON-lines file, then a plot
 of the per-factor TV distance and the Fréchet distance over kimg.
 ``compare``: several such curve files (runs) in one plot, for the factors named, over kimg.
 ``figures``: a sample grid of a generator and a side-by-side grid of rendered and generated
 images (rows alternate: rendered, generated).
 
-    PYTHONPATH=. python benchmarks/generator_curve.py curve training-runs/x/snaps \\
-        --out docs/data/generator_curve.jsonl --png docs/shapes3d-generator-curve.png
-    PYTHONPATH=. python benchmarks/generator_curve.py compare docs/data/a.jsonl docs/data/b.jsonl \\
-        --labels a b --png docs/shapes3d-generator-a-vs-b.png
-    PYTHONPATH=. python benchmarks/generator_curve.py figures \\
-        models/weights/shapes3d_generator.safetensors --docs docs
+    PYTHONPATH=. python benchmarks/studies/generator_curve.py curve training-runs/x/snaps \\
+        --out docs/generator/data/generator_curve.jsonl \\
+        --png docs/generator/shapes3d-generator-curve.png
+    PYTHONPATH=. python benchmarks/studies/generator_curve.py compare \\
+        docs/generator/data/a.jsonl docs/generator/data/b.jsonl --labels a b \\
+        --png docs/generator/shapes3d-generator-a-vs-b.png
+    PYTHONPATH=. python benchmarks/studies/generator_curve.py figures \\
+        models/weights/shapes3d_generator.safetensors --docs docs/generator
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ import torch
 
 from datasets import load_ground_truth
 from models.predictor import RESOLUTION, SHAPES3D_PREDICTOR, load_predictor, uint8_to_input
-from models.quality import at_resolution, generator_quality
 from models.stylegan2 import load_generator
-from models.train_gan import save_image_grid
+from training.quality import at_resolution, generator_quality
+from training.train_gan import save_image_grid
 
 
 def snapshot_kimg(path: Path) -> int:
@@ -160,7 +162,7 @@ def main() -> None:
     c = sub.add_parser("curve")
     c.add_argument("folder")
     c.add_argument("--out", required=True)
-    c.add_argument("--png", default="docs/shapes3d-generator-curve.png")
+    c.add_argument("--png", default="docs/generator/shapes3d-generator-curve.png")
     c.add_argument("--n", type=int, default=2000)
     c.add_argument("--every", type=int, default=1, help="only every k-th kimg")
     c.add_argument("--threads", type=int, default=1)
@@ -175,7 +177,7 @@ def main() -> None:
     k.add_argument("--title", default="shapes3d StyleGAN2 runs compared")
     f = sub.add_parser("figures")
     f.add_argument("generator")
-    f.add_argument("--docs", default="docs")
+    f.add_argument("--docs", default="docs/generator")
     args = parser.parse_args()
     {"curve": curve, "compare": compare, "figures": figures}[args.command](args)
 

@@ -1,6 +1,6 @@
 """Train the attribute predictor on freshly rendered ground-truth images.
 
-    python -m models.train_predictor --ground-truth shapes3d-synth \
+    python -m training.train_predictor --ground-truth shapes3d-synth \
         --out models/weights/shapes3d_predictor.safetensors --seed 0
 
 Any registered ground truth works the same way (``--ground-truth mpi3d --data-dir DIR --out
@@ -218,7 +218,7 @@ def train(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, object]:
         "ground_truth": gt.identity(),
         "input": "float NCHW in [-1, 1] (uint8 NHWC via models.predictor.uint8_to_input)",
         "training": {
-            "command": "python -m models.train_predictor " + shlex.join(list(argv)),
+            "command": "python -m training.train_predictor " + shlex.join(list(argv)),
             "seed": args.seed, "steps": step, "batch": args.batch, "optimizer": "Adam",
             "lr": args.lr, "lr_halflife_steps": args.lr_halflife, "threads": args.threads,
             "seconds": round(train_seconds, 1),
