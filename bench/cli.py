@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.plugins import import_plugins
-from bench.threads import DEFAULT_THREADS, THREADS_ENV, resolve_threads
+from bench.threads import DEFAULT_THREADS, THREADS_ENV, oversubscription_warning, resolve_threads
 from core.errors import BenchError
 from core.registry import UnknownNameError
 
@@ -362,17 +362,28 @@ def grid_from_args(args: argparse.Namespace) -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bench.planning.plan import plan_grid
+    # The arguments are checked before planning imports torch (seconds): a mistyped flag or
+    # value answers at once.
+    check_data_dir(args.data_dir)
+    grid = grid_from_args(args)
+    threads = resolve_threads(args.threads)
+    if args.jobs < 1:
+        raise BenchError(f"--jobs must be >= 1, got {args.jobs}")
+    if args.max_cells is not None and args.max_cells < 1:
+        raise BenchError(f"--max-cells must be >= 1, got {args.max_cells}")
     from bench.results.store import ResultStore
+
+    store = ResultStore(args.results)
+    store.check_folder()
+    from bench.planning.plan import plan_grid
     from bench.running.runner import EXECUTORS, run_grid
 
     if args.executor not in EXECUTORS:
         raise BenchError(f"--executor {args.executor!r}: expected one of {', '.join(EXECUTORS)}")
-    check_data_dir(args.data_dir)
-    store = ResultStore(args.results)
-    store.check_folder()
-    grid = grid_from_args(args)
-    threads = resolve_threads(args.threads)
+    if args.executor == "local":
+        warning = oversubscription_warning(args.jobs, threads)
+        if warning:
+            print(warning, file=sys.stderr, flush=True)
     plans = plan_grid(grid, args.data_dir, threads, max_cells=_max_cells(args),
                       notice=lambda line: print(line, file=sys.stderr, flush=True))
     if args.dry_run:

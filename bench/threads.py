@@ -38,6 +38,27 @@ def resolve_threads(value: int | str | None = None) -> int:
     return int(text)
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity: a container's or taskset's share,
+    not the machine's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def oversubscription_warning(jobs: int, threads: int, cores: int | None = None) -> str | None:
+    """One warning line when ``jobs`` cells of ``threads`` threads each want more cores than
+    ``cores`` (default: ``usable_cores()``), else None. Oversubscribed threads wait for each other
+    at every parallel region, so such a run is slower than a smaller layout; the cells' numbers
+    do not change, so the run goes on."""
+    cores = usable_cores() if cores is None else cores
+    if jobs * threads <= cores:
+        return None
+    return (f"warning: --jobs {jobs} x --threads {threads} = {jobs * threads} threads on "
+            f"{cores} usable core(s): the threads wait for each other (slower, same numbers); "
+            f"keep --jobs x --threads <= {cores}")
+
+
 def threads_identity(threads: int) -> dict[str, Any]:
     """What the thread count adds to a cell id or stage key: nothing for the default."""
     return {} if threads == DEFAULT_THREADS else {"torch_threads": threads}

@@ -199,14 +199,61 @@ class PairSource:
             raise ValueError(f"{name}: missing pair dataset(s) {missing} (expected {PAIR_KEYS})")
         return cls(data["images_orig"], data["images_edit"], data["labels"], name=name)
 
+    def draw(self, size: int, rng: np.random.Generator) -> np.ndarray:
+        """The indices of ``size`` pairs drawn uniformly with replacement (what ``batch`` and
+        ``PreparedPairs.batch`` take from ``rng``)."""
+        return rng.integers(0, len(self), size=size)
+
     def batch(self, size: int, rng: np.random.Generator
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``size`` pairs drawn uniformly with replacement: (uint8 a, uint8 b, int64 labels)."""
-        index = rng.integers(0, len(self), size=size)
+        index = self.draw(size, rng)
         unique, inverse = np.unique(index, return_inverse=True)
         a = np.asarray(self.images_a[unique])[inverse]
         b = np.asarray(self.images_b[unique])[inverse]
         return a, b, self.labels[index]
+
+
+# Most bytes of float images PreparedPairs holds (both sides); a larger pair set is converted
+# batch by batch, as before.
+PREPARED_BYTES = 256 << 20
+
+
+class PreparedPairs:
+    """A pair set converted once to the float tensors the group VAE trains on.
+
+    Each training step used to convert its batch (uint8 to float, then the area downsampling to
+    the VAE's resolution); here every pair is converted once, in chunks, by the same functions,
+    and a step gathers its rows. A pixel's value does not depend on the batch it is converted
+    in, and the gathered batch has the strides of the batch converted the old way, so training
+    gives the same numbers to the last bit (``tests/test_group_vae.py``).
+    """
+
+    def __init__(self, source: PairSource, resolution: int, chunk: int = 256) -> None:
+        self.source = source
+        parts: dict[str, list[torch.Tensor]] = {"a": [], "b": []}
+        for start in range(0, len(source), chunk):
+            rows = slice(start, start + chunk)
+            for side, images in (("a", source.images_a), ("b", source.images_b)):
+                converted = to_resolution(images_to_tensor(np.asarray(images[rows]),
+                                                            source.channels), resolution)
+                parts[side].append(converted.permute(0, 2, 3, 1).contiguous())  # NHWC rows
+        self.images_a = torch.cat(parts["a"])
+        self.images_b = torch.cat(parts["b"])
+        self.labels = torch.from_numpy(source.labels)
+
+    @staticmethod
+    def fits(source: PairSource, resolution: int) -> bool:
+        """Whether the converted pairs stay within ``PREPARED_BYTES``."""
+        return 2 * len(source) * source.channels * resolution ** 2 * 4 <= PREPARED_BYTES
+
+    def batch(self, size: int, rng: np.random.Generator
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``size`` pairs drawn as ``PairSource.batch`` draws them: float NCHW a, b (laid out
+        channels-last, like a converted uint8 NHWC batch) and int64 labels."""
+        index = torch.from_numpy(self.source.draw(size, rng))
+        return (self.images_a[index].permute(0, 3, 1, 2),
+                self.images_b[index].permute(0, 3, 1, 2), self.labels[index])
 
 
 @contextmanager
@@ -241,10 +288,13 @@ def open_pairs(pairs: Any, in_memory_bytes: int = 1 << 30) -> Iterator[PairSourc
 
 
 def train_group_vae(pairs: Any, num_latents: int, config: GroupVAEConfig, seed: int,
-                    progress: StepCallback | None = None) -> VAEEncoder:
+                    progress: StepCallback | None = None, *, prepare: bool = True
+                    ) -> VAEEncoder:
     """Train a group VAE with ``num_latents`` dims on labelled pairs (label k = varied dim).
 
     ``pairs``: see ``open_pairs``. Deterministic given ``seed`` (and the torch thread count).
+    ``prepare``: convert the pairs once (``PreparedPairs``, when they fit) instead of every
+    batch; the same numbers either way.
     """
     if not isinstance(num_latents, (int, np.integer)) or num_latents < 1:
         raise ValueError(f"num_latents must be a positive integer, got {num_latents!r}")
@@ -260,14 +310,23 @@ def train_group_vae(pairs: Any, num_latents: int, config: GroupVAEConfig, seed: 
         noise = streams.torch("noise")
         optimizer = config.optimizer(vae.parameters())
 
-        def step(_: int) -> dict[str, float]:
+        prepared = (PreparedPairs(source, config.resolution)
+                    if prepare and PreparedPairs.fits(source, config.resolution) else None)
+
+        def pair_batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            if prepared is not None:
+                return prepared.batch(config.batch_size, data_rng)
             a, b, k = source.batch(config.batch_size, data_rng)
             # downsampled once here: the encoder's input and the reconstruction target are
             # then both at the VAE's resolution (the same values, half the pooling work)
-            images_a = to_resolution(images_to_tensor(a, source.channels), config.resolution)
-            images_b = to_resolution(images_to_tensor(b, source.channels), config.resolution)
+            return (to_resolution(images_to_tensor(a, source.channels), config.resolution),
+                    to_resolution(images_to_tensor(b, source.channels), config.resolution),
+                    torch.from_numpy(k))
+
+        def step(_: int) -> dict[str, float]:
+            images_a, images_b, k = pair_batch()
             loss, reconstruction, kl = group_vae_loss(
-                vae.encoder, vae.decoder, images_a, images_b, torch.from_numpy(k), num_latents,
+                vae.encoder, vae.decoder, images_a, images_b, k, num_latents,
                 config.beta, config.fusion, noise)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

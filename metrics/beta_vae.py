@@ -12,8 +12,6 @@ import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
 
 from datasets.base import GroundTruthData
 from metrics._common import check_codes, estimator_seeds
@@ -61,6 +59,9 @@ def beta_vae_from_features(
         raise ValueError("BetaVAE: labels must be 1-D with one entry per feature row")
     if np.unique(y_tr).size < 2:
         raise ValueError("BetaVAE: the training labels hold a single factor; need at least 2")
+    from sklearn.exceptions import ConvergenceWarning  # here: planning a cell needs no sklearn
+    from sklearn.linear_model import LogisticRegression
+
     (seed,) = estimator_seeds(random_state, 1)
     clf = LogisticRegression(random_state=seed, **LOGISTIC_PARAMS)
     with warnings.catch_warnings():

@@ -38,9 +38,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.stats
-from joblib import Parallel, delayed
-from sklearn.ensemble import GradientBoostingClassifier
 
 from metrics._common import (
     as_generator,
@@ -132,6 +129,8 @@ def _fit_factor(
         importance = gain / gain.sum() if gain.sum() > 0 else gain
         x_tr, x_te = x_tr[:, first], x_te[:, first]
     else:
+        from sklearn.ensemble import GradientBoostingClassifier  # here: planning needs no sklearn
+
         params = GBT_PARAMS if mode == "exact" else FAST_GBT_PARAMS
         model = GradientBoostingClassifier(random_state=seed, **params).fit(x_tr, y_tr)
         importance = np.abs(model.feature_importances_)
@@ -172,6 +171,8 @@ def dci_importance(
     # class count; dispatching the dearest fits first keeps the workers evenly loaded.
     classes = [np.unique(factors_tr[:, j]).size for j in keep]
     order = sorted(range(keep.size), key=lambda i: -classes[i])
+    from joblib import Parallel, delayed  # here: planning a cell needs no joblib
+
     fitted = Parallel(n_jobs=n_jobs)(
         delayed(_fit_factor)(codes_tr, factors_tr[:, keep[i]], codes_te, factors_te[:, keep[i]],
                              seeds[i], mode)
@@ -203,6 +204,8 @@ def dci_from_importance(importance: np.ndarray) -> dict[str, float]:
         raise ValueError(f"DCI: completeness needs D >= 2 code dims (log base D), got D={d}")
     if not np.isfinite(importance).all() or (importance < 0).any():
         raise ValueError("DCI: importance must be finite and non-negative")
+    import scipy.stats  # here: planning a cell needs no scipy
+
     per_code = 1.0 - scipy.stats.entropy(importance.T + 1e-11, base=k)
     per_factor = 1.0 - scipy.stats.entropy(importance + 1e-11, base=d)
     weights = importance if importance.sum() > 0 else np.ones_like(importance)

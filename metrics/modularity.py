@@ -6,9 +6,6 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
 
 from metrics._common import (
     check_pair,
@@ -67,6 +64,8 @@ def _macro_auc(classes: np.ndarray, labels: np.ndarray, proba: np.ndarray) -> fl
     valid = onehot.any(axis=0) & ~onehot.all(axis=0)
     if not valid.any():
         return None
+    from sklearn.metrics import roc_auc_score  # here: planning a cell needs no sklearn
+
     return float(np.mean([roc_auc_score(onehot[:, c], proba[:, c]) for c in np.flatnonzero(valid)]))
 
 
@@ -92,6 +91,9 @@ def explicitness(
     const = warn_constant_dims(codes_tr, "Explicitness", "standardised with std 1")
     std[const] = 1.0
     x_tr, x_te = (codes_tr - mean) / std, (codes_te - mean) / std
+    from sklearn.exceptions import ConvergenceWarning  # here: planning a cell needs no sklearn
+    from sklearn.linear_model import LogisticRegression
+
     seeds = estimator_seeds(random_state, keep.size)
     auc_tr: list[float] = []
     auc_te: list[float] = []

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from joblib import Parallel, delayed
-from sklearn.svm import LinearSVC
 
 from metrics._common import (
     check_split,
@@ -37,6 +35,8 @@ NEWTON_STEP_TOL = 1e-10  # relative Newton step below which a problem counts as 
 def _svc_accuracy(
     x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, y_te: np.ndarray, seed: int
 ) -> float:
+    from sklearn.svm import LinearSVC  # here: planning a cell needs no sklearn
+
     clf = LinearSVC(random_state=seed, **SVC_PARAMS).fit(x_tr[:, None], y_tr)
     return float(np.mean(clf.predict(x_te[:, None]) == y_te))
 
@@ -379,6 +379,8 @@ def sap_score_matrix(
     seeds = np.array(estimator_seeds(random_state, d * k)).reshape(d, k)
     if solver == "newton":
         return _newton_accuracies(codes_tr, factors_tr, codes_te, factors_te), keep
+    from joblib import Parallel, delayed  # here: planning a cell needs no joblib
+
     jobs = (
         delayed(_svc_accuracy)(
             codes_tr[:, i], factors_tr[:, j], codes_te[:, i], factors_te[:, j], int(seeds[i, j])

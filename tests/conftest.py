@@ -47,7 +47,8 @@ def one_torch_thread():
 def logistic_regression_spy():
     """``(Spy, made)``: a LogisticRegression that records its keyword arguments in ``made`` and
     warns twice when fitted, a ConvergenceWarning (which the metrics silence) and a UserWarning
-    (which they must let through). Monkeypatch it over a metric module's ``LogisticRegression``."""
+    (which they must let through). Monkeypatch it over
+    ``sklearn.linear_model.LogisticRegression`` (the metrics import it when they fit)."""
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import types
+from pathlib import Path
 
 import pytest
 from bench_toys import register_toys, unregister_toys
 
 from bench.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -42,6 +47,36 @@ def test_bad_input_is_one_line_exit_2(toys, capsys, tmp_path, args, fragment):
     assert code == 2
     assert err.startswith("error: ") and fragment in err
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_an_oversubscribed_layout_warns_once_and_goes_on(toys, capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr("bench.threads.usable_cores", lambda: 2)
+    common = ["run", "--methods", "toy-identity", "--datasets", "toy-data", "--dry-run",
+              "--results", str(tmp_path)]
+    code, out, err = run_cli(capsys, *common, "--jobs", "3", "--threads", "1")
+    assert code == 0 and "1 cell(s): 0 done, 1 to run" in out
+    assert [line for line in err.splitlines() if line.startswith("warning:")] == [
+        "warning: --jobs 3 x --threads 1 = 3 threads on 2 usable core(s): the threads wait for "
+        "each other (slower, same numbers); keep --jobs x --threads <= 2"]
+    code, out, err = run_cli(capsys, *common, "--jobs", "2", "--threads", "1")
+    assert code == 0 and "warning" not in err
+    code, out, err = run_cli(capsys, *common, "--jobs", "3", "--threads", "1",
+                             "--executor", "slurm")  # the cells run on the cluster's cores
+    assert code == 0 and "warning" not in err
+
+
+@pytest.mark.parametrize("args", [["--seeds", "x"], ["--data-dir", "no/such/folder"],
+                                  ["--threads", "0"], ["--jobs", "0"], ["--max-cells", "0"],
+                                  ["--grid", "no-such-grid.toml"]])
+def test_a_bad_argument_answers_before_torch_is_imported(tmp_path, args):
+    """Planning imports torch (seconds); a mistyped argument is reported before that."""
+    code = ("import sys; from bench.cli import main; code = main(sys.argv[1:]); "
+            "assert 'torch' not in sys.modules, 'torch imported'; sys.exit(code)")
+    done = subprocess.run([sys.executable, "-c", code, "run", *args, "--results", str(tmp_path)],
+                          cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1
 
 
 def test_malformed_grid_file(toys, capsys, tmp_path):

@@ -130,6 +130,24 @@ def _context(tmp_path, versions=None):
                        stage_versions=versions or {"s": 1})
 
 
+def test_a_stage_records_its_cpu_time_beside_its_wall_time(tmp_path):
+    """A stage that waits costs wall time and almost no CPU; one that computes costs both."""
+    ctx = _context(tmp_path, {"wait": 1, "work": 1})
+
+    def busy(directory):
+        start = time.process_time()
+        while time.process_time() - start < 0.3:
+            pass
+
+    ctx.json_stage("wait", {}, lambda: time.sleep(0.3))
+    ctx.stage("work", {}, busy, lambda directory: None)
+    wait, work = (record.as_dict() for record in ctx.stages)
+    assert wait["seconds"] >= 0.3 and wait["cpu_seconds"] < 0.2
+    assert work["cpu_seconds"] >= 0.3 and work["seconds"] >= 0.3
+    ctx.json_stage("wait", {}, lambda: time.sleep(0.3))  # served by the cache: no wait
+    assert ctx.stages[-1].cache_hit and ctx.stages[-1].cpu_seconds < 0.2
+
+
 def test_named_streams(tmp_path):
     ctx = _context(tmp_path)
     assert ctx.rng("a").integers(1 << 30, size=4).tolist() == \

@@ -17,7 +17,7 @@ from bench.planning.plan import plan_grid
 from bench.results.context import CellContext
 from bench.results.store import ResultStore
 from bench.running.runner import run_grid
-from bench.threads import DEFAULT_THREADS, resolve_threads
+from bench.threads import DEFAULT_THREADS, oversubscription_warning, resolve_threads, usable_cores
 from core.errors import BenchError
 from core.hashing import stable_hash
 
@@ -101,6 +101,18 @@ def test_thread_count_from_option_environment_or_default(monkeypatch):
     monkeypatch.setenv("BENCH_THREADS", "1.5")
     with pytest.raises(BenchError, match=r"bad \$BENCH_THREADS '1.5'"):
         resolve_threads()
+
+
+def test_a_layout_over_the_usable_cores_is_one_warning_line():
+    assert oversubscription_warning(1, 2, cores=2) is None
+    assert oversubscription_warning(2, 1, cores=2) is None
+    assert oversubscription_warning(1, 1, cores=1) is None
+    assert oversubscription_warning(2, 2, cores=2) == (
+        "warning: --jobs 2 x --threads 2 = 4 threads on 2 usable core(s): the threads wait for "
+        "each other (slower, same numbers); keep --jobs x --threads <= 2")
+    assert "= 3 threads on 2 usable" in oversubscription_warning(1, 3, cores=2)
+    if hasattr(os, "sched_getaffinity"):  # the process's share, not the machine's count
+        assert usable_cores() == len(os.sched_getaffinity(0))
 
 
 def _run_cli(results: Path, jobs: int) -> None:

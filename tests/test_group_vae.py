@@ -12,6 +12,7 @@ import torch
 from distill.group_vae import (
     GroupVAEConfig,
     PairSource,
+    PreparedPairs,
     fuse_posteriors,
     group_vae_config,
     group_vae_loss,
@@ -19,7 +20,7 @@ from distill.group_vae import (
     train_group_vae,
 )
 from methods.vae_common import fresh_encoder
-from models.vae import VAEArchitecture
+from models.vae import VAEArchitecture, images_to_tensor, to_resolution
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -187,3 +188,34 @@ def test_group_vae_puts_each_varied_factor_on_its_labelled_dim() -> None:
     assert _varied_dim_accuracy(encoder, held_out) > 0.8  # chance is 1/3
     random_encoder = fresh_encoder(VAEArchitecture(num_latents=3, channels=1), seed=0)
     assert _varied_dim_accuracy(random_encoder, held_out) < 0.6
+
+
+@pytest.mark.parametrize(("channels", "resolution"), [(1, 64), (3, 32), (3, 64)])
+def test_pairs_converted_once_train_to_the_same_bits(channels, resolution) -> None:
+    """``PreparedPairs`` (every pair converted once, rows gathered per step) against the
+    per-batch conversion: the same weights and losses to the last bit, also with batches
+    that draw a pair twice."""
+    a, b, k = _pairs(60, np.random.default_rng(2))
+    if channels == 3:
+        rng = np.random.default_rng(3)  # colour noise: the channels must not be mixed up
+        a = np.concatenate([a, rng.integers(0, 256, a.shape, np.uint8),
+                            rng.integers(0, 256, a.shape, np.uint8)], axis=3)
+        b = np.concatenate([b, rng.integers(0, 256, b.shape, np.uint8),
+                            rng.integers(0, 256, b.shape, np.uint8)], axis=3)
+    config = GroupVAEConfig(batch_size=40, steps=4, lr=1e-3, resolution=resolution)
+    once = train_group_vae((a, b, k), len(SIZES), config, seed=5)
+    per_batch = train_group_vae((a, b, k), len(SIZES), config, seed=5, prepare=False)
+    assert once.meta["loss_history"] == per_batch.meta["loss_history"]
+    for (name, x), (_, y) in zip(once.vae.state_dict().items(),
+                                 per_batch.vae.state_dict().items(), strict=True):
+        assert torch.equal(x, y), name
+    source = PairSource(a, b, k)
+    prepared = PreparedPairs(source, resolution, chunk=7)  # chunks not a batch's size
+    images_a, images_b, labels = prepared.batch(40, np.random.default_rng(4))
+    raw_a, raw_b, raw_k = source.batch(40, np.random.default_rng(4))
+    assert torch.equal(labels, torch.from_numpy(raw_k))
+    for mine, raw in ((images_a, raw_a), (images_b, raw_b)):
+        expected = to_resolution(images_to_tensor(raw, channels), resolution)
+        assert mine.stride() == expected.stride() or channels == 1
+        assert torch.equal(mine, expected)
+    assert PreparedPairs.fits(source, 32)

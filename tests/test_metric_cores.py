@@ -435,7 +435,7 @@ def test_explicitness_passes_the_pinned_solver_and_one_seed_per_factor(
     import metrics.modularity as module
 
     Spy, made = logistic_regression_spy
-    monkeypatch.setattr(module, "LogisticRegression", Spy)
+    monkeypatch.setattr("sklearn.linear_model.LogisticRegression", Spy)  # imported when fitting
     codes, factors = _two_factor_codes()
     with pytest.warns(UserWarning, match="something else") as record:
         explicitness(codes, factors, codes, factors, random_state=5)

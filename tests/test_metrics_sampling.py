@@ -579,7 +579,7 @@ def test_dci_fits_each_mode_with_its_pinned_parameters(monkeypatch):
         seen.append(kwargs)
         return GradientBoostingClassifier(**kwargs)
 
-    monkeypatch.setattr(dci_module, "GradientBoostingClassifier", spy)
+    monkeypatch.setattr("sklearn.ensemble.GradientBoostingClassifier", spy)  # imported to fit
     split = _split(identity, 4, n_train=60, n_test=20)
     for mode, params in (("exact", dci_module.GBT_PARAMS), ("fast", dci_module.FAST_GBT_PARAMS)):
         seen.clear()
@@ -616,7 +616,7 @@ def test_dci_dispatches_the_dearest_factors_first_and_passes_n_jobs(monkeypatch)
             return [f(*args, **kwargs) for f, args, kwargs in tasks]
 
     monkeypatch.setattr(dci_module, "_fit_factor", fake_fit)
-    monkeypatch.setattr(dci_module, "Parallel", SerialParallel)
+    monkeypatch.setattr("joblib.Parallel", SerialParallel)  # dci imports it when it fits
     split = _split(identity, 5, n_train=200, n_test=20)
     importance, acc_tr, acc_te, keep = dci_importance(*split, random_state=0, n_jobs=2)
     assert order == [6, 5, 4]

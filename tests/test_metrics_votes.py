@@ -291,7 +291,7 @@ def test_beta_vae_classifier_is_pinned_and_its_inputs_named(monkeypatch, logisti
     from metrics._common import estimator_seeds
 
     Spy, made = logistic_regression_spy
-    monkeypatch.setattr(module, "LogisticRegression", Spy)
+    monkeypatch.setattr("sklearn.linear_model.LogisticRegression", Spy)  # imported when fitting
     x = np.array([[0.0, 1.0], [1.0, 0.0], [0.1, 0.9], [0.9, 0.1]])
     y = np.array([0, 1, 0, 1])
     with pytest.warns(UserWarning, match="something else") as record:

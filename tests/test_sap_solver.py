@@ -198,7 +198,7 @@ def test_score_matrix_dispatches_on_the_solver(monkeypatch):
 
     monkeypatch.setattr(sap_module, "_newton_accuracies", fake_newton)
     monkeypatch.setattr(sap_module, "_svc_accuracy", fake_svc)
-    monkeypatch.setattr(sap_module, "Parallel", FakeParallel)
+    monkeypatch.setattr("joblib.Parallel", FakeParallel)  # sap imports it when it fits
     sap_score_matrix(codes, factors, codes, factors, random_state=1)
     assert calls == [("newton",)]
     calls.clear()
@@ -214,13 +214,13 @@ def test_score_matrix_dispatches_on_the_solver(monkeypatch):
 
 def test_svc_accuracy_fits_the_pinned_svc_with_its_seed(monkeypatch):
     made: list[dict] = []
-    real = sap_module.LinearSVC
+    from sklearn.svm import LinearSVC as real
 
     def spy(**kwargs):
         made.append(kwargs)
         return real(**kwargs)
 
-    monkeypatch.setattr(sap_module, "LinearSVC", spy)
+    monkeypatch.setattr("sklearn.svm.LinearSVC", spy)  # sap imports it when it fits
     x = np.array([-30.0, -10.0, 10.0, 30.0])
     y = np.array([0, 0, 1, 1])
     assert sap_module._svc_accuracy(x, y, x, y, seed=17) == 1.0

@@ -40,16 +40,22 @@ STAGE_SCHEMAS = (1,)  # the versions read (one without "schema" is version 1)
 
 @dataclass
 class StageRecord:
-    """How one stage of a cell went: its cache key, wall time and whether the cache served it."""
+    """How one stage of a cell went: its cache key, wall time, CPU time and whether the cache
+    served it. ``cpu_seconds`` is the CPU time of the cell's process (all its threads) during
+    the stage: unlike the wall time, it does not grow when other jobs share the machine."""
 
     name: str
     key: str
     seconds: float
     cache_hit: bool
+    cpu_seconds: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "key": self.key, "seconds": round(self.seconds, 4),
-                "cache_hit": self.cache_hit}
+        out = {"name": self.name, "key": self.key, "seconds": round(self.seconds, 4),
+               "cache_hit": self.cache_hit}
+        if self.cpu_seconds is not None:
+            out["cpu_seconds"] = round(self.cpu_seconds, 4)
+        return out
 
 
 def _file_digests(folder: Path) -> dict[str, dict[str, Any]]:
@@ -205,7 +211,7 @@ class CellContext:
         """
         key = self.stage_key(name, inputs)
         final = self.store.cache_dir / name / key
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         hit = final.is_dir()
         if hit:
             problem = stage_problem(final, name, self.stage_versions[name])
@@ -220,7 +226,8 @@ class CellContext:
         if not hit:
             self._compute(name, inputs, key, final, compute)
             value = load(final)
-        self.stages.append(StageRecord(name, key, time.perf_counter() - start, hit))
+        self.stages.append(StageRecord(name, key, time.perf_counter() - start, hit,
+                                       time.process_time() - cpu_start))
         self.stage_keys[name] = key
         return value
 
