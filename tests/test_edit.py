@@ -196,3 +196,30 @@ def test_dataset_images_of_a_3dshapes_h5_by_data_dir(tmp_path: Path, monkeypatch
     assert (truth < np.array(small)).all()
     assert "projection_true_factors_fraction" in doc["summary"]
     assert "3dshapes.h5" in doc["inputs"][0]
+
+
+def test_a_run_that_fails_midway_leaves_nothing(tmp_path: Path, oracle, monkeypatch) -> None:
+    """The edit grids are written as each photo is done, under a temporary folder: a failure at
+    the second photo leaves no edits folder (not even results/edits/) behind."""
+    import bench.edit
+
+    bundle, directions = oracle
+    make_cell(tmp_path / "results", "shapes3d-oracle", directions, bundle=bundle)
+    _photos(tmp_path / "photos", bundle, 2)
+    monkeypatch.chdir(tmp_path)
+    written = []
+    real = bench.edit.save_edit_grid
+
+    def fail_second(*args, **kwargs):
+        if written:
+            raise OSError("disk full")
+        written.append(real(*args, **kwargs))
+        return written[-1]
+
+    monkeypatch.setattr(bench.edit, "save_edit_grid", fail_second)
+    with pytest.raises(OSError, match="disk full"):
+        main(["edit", "--method", "oracle", "--dataset", "shapes3d-oracle", "--images",
+              "photos", "--directions", "0", "--steps", "2", "--batch", "1", "--threads", "1",
+              "--quiet"])
+    assert len(written) == 1 and not written[0].exists()  # the first grid went with the rest
+    assert not (tmp_path / "results" / "edits").exists()
