@@ -343,17 +343,21 @@ class _Targets:
         return torch.as_tensor(self.pixels[index]).permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 
-def edited_images(generator: Any, ws: torch.Tensor, noise: dict[str, torch.Tensor],
-                  directions: Directions, amounts: Sequence[float]) -> torch.Tensor:
-    """[k, m, C, H, W]: one projection (``ws`` [num_ws, w_dim], its ``noise`` maps [h, w]) moved
-    by each of ``amounts`` calibrated steps along each of the k directions."""
-    steps = torch.tensor(list(amounts), dtype=torch.float32)
-    k, m = directions.num_directions, len(steps)
-    delta = directions.scale[:, None, None] * directions.vectors  # [k, L, D]
-    moved = ws[None, None] + steps[None, :, None, None] * delta[:, None]  # [k, m, L, D]
-    maps = {name: v[None].expand(k * m, -1, -1) for name, v in noise.items()}
-    images = render(generator, moved.reshape(k * m, *ws.shape), maps)
-    return images.reshape(k, m, *images.shape[1:])
+def edit_row(generator: Any, ws: torch.Tensor, noise: dict[str, torch.Tensor],
+             step: torch.Tensor, amounts: Sequence[float]) -> torch.Tensor:
+    """[m, C, H, W]: one projection (``ws`` [num_ws, w_dim], its ``noise`` maps [h, w]) moved
+    by each of ``amounts`` times ``step`` (one direction's calibrated step, [num_ws, w_dim])."""
+    factors = torch.tensor(list(amounts), dtype=torch.float32)
+    moved = ws[None] + factors[:, None, None] * step[None]  # [m, L, D]
+    maps = {name: v[None].expand(len(factors), -1, -1) for name, v in noise.items()}
+    return render(generator, moved, maps)
+
+
+def shrink(images: torch.Tensor, size: int) -> torch.Tensor:
+    """``images`` area-resized to ``size`` px (the figures' cell size) when larger."""
+    if images.shape[-1] <= size:
+        return images
+    return torch.nn.functional.interpolate(images, size=(size, size), mode="area")
 
 
 def _stream(run: EditRun, directions: Directions, work: Path) -> None:
@@ -367,6 +371,7 @@ def _stream(run: EditRun, directions: Directions, work: Path) -> None:
              f"({result['profile']})")
     size = min(int(generator.resolution), FIGURE_PX)
     (work / EDITS_DIR).mkdir()
+    steps = directions.scale[:, None, None] * directions.vectors  # [k, L, D]: one step each
     parts, small, images = [], [], []
     targets = _Targets(photos.pixels)
     bar = make_progress(len(photos.names), "edit", run.quiet)
@@ -384,12 +389,17 @@ def _stream(run: EditRun, directions: Directions, work: Path) -> None:
             photo_classes = predicted(_batched(predict, batch)) if predict else None
             recon_classes = predicted(_batched(predict, recon)) if predict else None
             for j, i in enumerate(index):
-                edited = edited_images(generator, part.ws[j], {k: v[j] for k, v in
-                                                               part.noise.items()},
-                                       directions, run.amounts)
+                rows, classes = [], []
+                for d in range(len(names)):  # one row at full size at a time
+                    row = edit_row(generator, part.ws[j], {k: v[j] for k, v in
+                                                           part.noise.items()},
+                                   steps[d], run.amounts)
+                    if predict is not None:
+                        classes.append(predicted(_batched(predict, row)))
+                    rows.append(shrink(row, size))
                 figure = f"{EDITS_DIR}/{photos.names[i]}.png"
-                save_edit_grid(photos.pixels[i], edited, work / figure, names=names,
-                               amounts=run.amounts,
+                save_edit_grid(photos.pixels[i], torch.stack(rows), work / figure, names=names,
+                               amounts=run.amounts, cell_px=size,
                                title=f"{photos.names[i]}: {label}, edits in calibrated steps")
                 entry: dict[str, Any] = {
                     "name": photos.names[i], "source": photos.sources[i], "edit_figure": figure,
@@ -399,11 +409,8 @@ def _stream(run: EditRun, directions: Directions, work: Path) -> None:
                 if photos.factors is not None:
                     entry["true_factors"] = [int(v) for v in photos.factors[i]]
                 if predict is not None:
-                    flat = predicted(_batched(predict, edited.flatten(0, 1)))
-                    m = len(run.amounts)
-                    entry["predicted"] = {
-                        "photo": photo_classes[j], "projection": recon_classes[j],
-                        "edited": [flat[d * m:(d + 1) * m] for d in range(len(names))]}
+                    entry["predicted"] = {"photo": photo_classes[j],
+                                          "projection": recon_classes[j], "edited": classes}
                 images.append(entry)
                 bar.update(1)
             small.append(torch.as_tensor(to_pixels(recon, size)))
