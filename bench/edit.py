@@ -400,7 +400,7 @@ def _stream(run: EditRun, directions: Directions, work: Path) -> None:
                 figure = f"{EDITS_DIR}/{photos.names[i]}.png"
                 save_edit_grid(photos.pixels[i], torch.stack(rows), work / figure, names=names,
                                amounts=run.amounts, cell_px=size,
-                               title=f"{photos.names[i]}: {label}, edits in calibrated steps")
+                               title=f"{photos.names[i]}\n{label}, edits in calibrated steps")
                 entry: dict[str, Any] = {
                     "name": photos.names[i], "source": photos.sources[i], "edit_figure": figure,
                     "distance": float(part.distance[j]), "mse": float(part.mse[j]),
