@@ -19,10 +19,14 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-import torch
-from tabulate import tabulate
+from core.thread_wait import pin_passive_waiting
 
-from benchmarks.timing import cap_like_bench
+pin_passive_waiting()  # as `bench` does, before torch loads: idle threads sleep, not spin
+
+import torch  # noqa: E402
+from tabulate import tabulate  # noqa: E402
+
+from benchmarks.timing import cap_like_bench  # noqa: E402
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, float]:

@@ -79,8 +79,8 @@ def test_shapes3d_projection_keeps_the_colours(tmp_path: Path, monkeypatch) -> N
     """8 images, 100 steps into the shipped shapes3d generator. Measured: mean PSNR 19.6 dB
     (17.8 at 50 steps);
     the three hues of 7-8 of 8 projections classified right, the object's scale, shape and
-    orientation hardly ever (0-2 of 8), so no projection has every factor right: the
-    generator's geometry is entangled and hard to reach (docs/editing.md). The bars: PSNR >= 18
+    orientation hardly ever (0-2 of 8), so no projection has every factor right (9 of 32 at
+    300 steps): the generator's geometry is hard to reach (docs/editing.md). The bars: PSNR >= 18
     dB and every hue right in >= 6 of 8 projections."""
     summary = _shapes3d_summary(tmp_path, 8, 100, monkeypatch)
     assert summary["mean_psnr"] >= 18.0
@@ -92,20 +92,28 @@ def test_shapes3d_projection_keeps_the_colours(tmp_path: Path, monkeypatch) -> N
 @pytest.mark.long
 def test_oracle_known_answer_32_images(tmp_path: Path, monkeypatch) -> None:
     """32 images, 300 steps (the quick profile's). Measured with
-    benchmarks/edit_known_answers.py: MEASURED_ORACLE_300."""
+    benchmarks/edit_known_answers.py: mean PSNR 37.6 dB, 13 of 32 projections right in every
+    factor; the true directions change their own factor in 0.59 (wall hue) to 1.00 of the
+    images, on average 0.86, and another factor in 0.00 to 0.19. The bars: PSNR >= 35 dB,
+    >= 0.3 right in every factor, own factor >= 0.5 and above any other, on average >= 0.8."""
     summary = _oracle_summary(tmp_path, 32, 300, monkeypatch)
-    assert summary["mean_psnr"] >= 30.0
-    assert summary["projection_true_factors_fraction"] >= 0.15
+    assert summary["mean_psnr"] >= 35.0
+    assert summary["projection_true_factors_fraction"] >= 0.3
     for change in summary["changes"]:
         assert change["changed_fraction"] >= 0.5, change
         assert change["changed_fraction"] > change["any_other_changed_fraction"], change
+    mean = sum(c["changed_fraction"] for c in summary["changes"]) / len(summary["changes"])
+    assert mean >= 0.8
 
 
 @pytest.mark.long
 def test_shapes3d_known_answer_32_images(tmp_path: Path, monkeypatch) -> None:
-    """32 images, 300 steps. Measured with benchmarks/edit_known_answers.py:
-    MEASURED_SHAPES3D_300."""
+    """32 images, 300 steps. Measured with benchmarks/edit_known_answers.py: mean PSNR 22.1 dB,
+    9 of 32 projections right in every factor, each hue in 31-32 of 32, scale in 15, shape in
+    26, orientation in 28. The bars: PSNR >= 21 dB, >= 0.2 right in every factor, each hue
+    >= 0.9."""
     summary = _shapes3d_summary(tmp_path, 32, 300, monkeypatch)
-    assert summary["mean_psnr"] >= 18.0
+    assert summary["mean_psnr"] >= 21.0
+    assert summary["projection_true_factors_fraction"] >= 0.2
     for hue in HUES:
-        assert summary["projection_true_per_factor"][hue] >= 0.75, summary
+        assert summary["projection_true_per_factor"][hue] >= 0.9, summary
