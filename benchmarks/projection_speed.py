@@ -1,11 +1,10 @@
 """Projection speed: steps per second projecting one 64-px image of the procedural 3DShapes world
 into ``shapes3d-oracle`` and ``shapes3d`` with ``bench edit``'s settings for them (the
 ``shapes3d-disc`` sensor plus pixel MSE, W), on 1 and 2 torch threads, in one run so the
-numbers compare. One step's cost is the difference between a run of ``--steps`` and one of
-``--steps // 4`` steps divided by the step difference, so the start (w statistics of 10,000
-mapped z) is left out; wall time is the best of ``--repeat`` runs, CPU time that run's process
-CPU seconds (on a shared machine wall time also counts waiting for a core; CPU seconds and the
-thread ratio say more).
+numbers compare. A step's cost is timed between the ends of the first and the last step (the
+start, w statistics of 10,000 mapped z, is left out); wall time is the best of ``--repeat``
+runs after a warm-up, CPU time that run's process CPU seconds (on a shared machine wall time
+also counts waiting for a core; CPU seconds and the thread ratio say more).
 
     PYTHONPATH=. python benchmarks/projection_speed.py [--steps 80] [--repeat 3]
 """
@@ -15,9 +14,6 @@ from __future__ import annotations
 import argparse
 import platform
 import time
-from collections.abc import Callable
-from functools import partial
-from typing import Any
 
 from core.thread_wait import pin_passive_waiting
 
@@ -29,11 +25,27 @@ from tabulate import tabulate  # noqa: E402
 from benchmarks.timing import cap_like_bench  # noqa: E402
 
 
-def timed(fn: Callable[[], Any]) -> tuple[float, float]:
-    """(wall seconds, process CPU seconds) of one call of ``fn``."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    fn()
-    return time.perf_counter() - wall, time.process_time() - cpu
+class StepClock:
+    """A progress bar for ``project`` that notes wall and CPU time at every step's end, so the
+    steps' cost is timed without the start (w statistics of 10,000 mapped z)."""
+
+    def __init__(self) -> None:
+        self.marks: list[tuple[float, float]] = []
+
+    def __call__(self, total: int, desc: str) -> StepClock:
+        return self
+
+    def update(self, amount: int = 1) -> None:
+        self.marks.append((time.perf_counter(), time.process_time()))
+
+    def close(self) -> None:
+        pass
+
+    def per_step(self) -> tuple[float, float]:
+        """(wall, CPU) seconds per step, between the first and the last step's end."""
+        (wall0, cpu0), (wall1, cpu1) = self.marks[0], self.marks[-1]
+        steps = len(self.marks) - 1
+        return (wall1 - wall0) / steps, (cpu1 - cpu0) / steps
 
 
 def main() -> None:
@@ -56,16 +68,14 @@ def main() -> None:
         target = torch.as_tensor(photos.pixels).permute(0, 3, 1, 2).float() / 127.5 - 1.0
         for threads in (1, 2):
             torch.set_num_threads(threads)
-            cost = {}
-            for steps in (args.steps // 4, args.steps):
-                config = projection_config("quick", num_steps=steps,
-                                           mse_weight=DEFAULT_MSE["shapes3d-disc"], batch_size=1)
-                call = partial(project, generator, target, distance, config, seed=0)
-                runs = [timed(call) for _ in range(args.repeat + 1)][1:]  # the first warms up
-                cost[steps] = min(runs)
-            span = args.steps - args.steps // 4
-            wall = (cost[args.steps][0] - cost[args.steps // 4][0]) / span
-            cpu = (cost[args.steps][1] - cost[args.steps // 4][1]) / span
+            config = projection_config("quick", num_steps=args.steps,
+                                       mse_weight=DEFAULT_MSE["shapes3d-disc"], batch_size=1)
+            runs = []
+            for _ in range(args.repeat + 1):  # the first warms up
+                clock = StepClock()
+                project(generator, target, distance, config, seed=0, progress=clock)
+                runs.append(clock.per_step())
+            wall, cpu = min(runs[1:])
             rows.append([dataset, threads, f"{1 / wall:.1f}", f"{1000 * cpu:.0f}"])
     print(f"one 64-px image, shapes3d-disc + pixel MSE, W; {platform.processor() or 'cpu'}, "
           f"{caps}")
