@@ -25,7 +25,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +41,7 @@ from bench.running.finished import cell_directions, check_generator
 from bench.threads import torch_threads
 from core.config import resolve_config
 from core.errors import BenchError
-from core.io import atomic_path, atomic_write_text, dumps_json
+from core.io import atomic_path, atomic_write_text, dumps_json, temp_folder
 from datasets.photos import image_files, load_photo, read_landmarks
 from datasets.prepare import IMAGES_SEED
 from methods.directions import Directions
@@ -295,7 +294,7 @@ def run_edit(run: EditRun) -> Path:
     directions = check_directions(run)
     created = [p for p in (target.parent, *target.parent.parents) if not p.exists()]
     target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".tmp-{run.name}-", dir=target.parent))
+    work = temp_folder(target)
     try:
         with torch_threads(run.threads):
             _stream(run, directions, work)

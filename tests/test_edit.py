@@ -6,6 +6,7 @@ report, and images of a 3dshapes.h5 given by --data-dir."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -129,6 +130,9 @@ def test_edit_command_end_to_end(tmp_path: Path, oracle, monkeypatch, capsys) ->
     out = tmp_path / "results" / "edits" / "oracle-shapes3d-oracle-seed0-photos"
     assert sorted(p.name for p in out.iterdir()) == ["edits", "edits.json", "projection.npz",
                                                     "reconstruction.png"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o777 & ~umask  # not mkdtemp's 0700
     assert sorted(p.name for p in (out / "edits").iterdir()) == ["r0.png", "r1.png"]
     doc = json.loads((out / "edits.json").read_text())
     assert doc["cell"]["id"] == result["id"]
