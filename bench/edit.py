@@ -25,7 +25,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,20 +34,20 @@ import numpy as np
 import torch
 
 from bench.flows.directions import attribute_predict, flow_settings
-from bench.flows.figures import save_edit_grid, save_reconstructions
+from bench.flows.figures import save_edit_grid, save_reconstructions, to_pixels
 from bench.results.context import make_progress
 from bench.results.store import ResultStore
 from bench.running.finished import cell_directions, check_generator
 from bench.threads import torch_threads
 from core.config import resolve_config
 from core.errors import BenchError
-from core.io import atomic_path, atomic_write_text, dumps_json
+from core.io import atomic_path, atomic_write_text, dumps_json, temp_folder
 from datasets.photos import image_files, load_photo, read_landmarks
 from datasets.prepare import IMAGES_SEED
 from models.bundle import Bundle
 from models.directions import Directions
 from models.perceptual import PerceptualDistance, perceptual_distance, psnr
-from models.projection import ProjectionConfig, project, render
+from models.projection import Projection, ProjectionConfig, join, project_batches, render
 
 EDITS_DIR = "edits"
 EDITS_FILE = "edits.json"
@@ -56,6 +55,7 @@ LATENTS_FILE = "projection.npz"
 RECONSTRUCTION_FILE = "reconstruction.png"
 EDITS_SCHEMA = 1
 DEFAULT_SENSOR = "pixels"
+FIGURE_PX = 128  # the reconstruction figure's cell size (save_reconstructions)
 DATASET_IMAGE_SEED = IMAGES_SEED  # --dataset-images draws what `prepare --write-images` writes
 # Projection settings per cell profile (defaults: projector.py's). The quick profile's 300 steps
 # keep 32 images of a 64-px generator within minutes on 2 cores; docs/editing.md has the curve.
@@ -285,14 +285,20 @@ def check_output(store: ResultStore, name: str) -> Path:
 
 
 def run_edit(run: EditRun) -> Path:
-    """Project, edit, and write ``<results>/edits/<name>/``; returns that folder."""
+    """Project, edit, and write ``<results>/edits/<name>/``; returns that folder.
+
+    Streams: each batch of photos is projected, rendered, edited, classified and its edit grids
+    written before the next batch is projected, so memory holds one batch's images (and one
+    photo's edited images) rather than every photo's; only the latents, the predicted classes
+    and small copies of the projections (for the reconstruction figure) are kept for all."""
     target = check_output(run.store, run.name)
-    with torch_threads(run.threads):
-        outputs = _compute(run)
+    directions = check_directions(run)
+    created = [p for p in (target.parent, *target.parent.parents) if not p.exists()]
     target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".tmp-{run.name}-", dir=target.parent))
+    work = temp_folder(target)
     try:
-        _write(run, outputs, work)
+        with torch_threads(run.threads):
+            _stream(run, directions, work)
         if target.exists():
             old = target.with_name(f".old-{run.name}-{os.getpid()}")
             os.replace(target, old)
@@ -302,61 +308,126 @@ def run_edit(run: EditRun) -> Path:
             os.replace(work, target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        for folder in created:  # nothing left behind by a run that did not finish
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
     return target
+
+
+def check_directions(run: EditRun) -> Directions:
+    """The chosen directions of the cell, or a BenchError when they are not W+ edits of the
+    generator's shape."""
+    generator = run.bundle.generator
+    directions = run.directions.subset(run.indices)
+    if (directions.num_ws, directions.w_dim) != (int(generator.num_ws), int(generator.w_dim)):
+        raise BenchError(f"cell {run.result['id']}: its directions are [{directions.num_ws}, "
+                         f"{directions.w_dim}] W+ edits, the generator's W+ is "
+                         f"[{generator.num_ws}, {generator.w_dim}]")
+    return directions
 
 
 def _progress(quiet: bool) -> Any:
     return lambda total, desc: make_progress(total, desc, quiet)
 
 
-def _compute(run: EditRun) -> dict[str, Any]:
-    generator = run.bundle.generator
-    if hasattr(generator, "requires_grad_"):
-        generator.requires_grad_(False)
-    directions = run.directions.subset(run.indices)
-    if (directions.num_ws, directions.w_dim) != (int(generator.num_ws), int(generator.w_dim)):
-        raise BenchError(f"cell {run.result['id']}: its directions are [{directions.num_ws}, "
-                         f"{directions.w_dim}] W+ edits, the generator's W+ is "
-                         f"[{generator.num_ws}, {generator.w_dim}]")
+class _Targets:
+    """The photos as the projector's targets: float NCHW in [-1, 1], converted per slice."""
+
+    def __init__(self, pixels: np.ndarray) -> None:
+        self.pixels = pixels
+
+    def __len__(self) -> int:
+        return len(self.pixels)
+
+    def __getitem__(self, index: slice) -> torch.Tensor:
+        return torch.as_tensor(self.pixels[index]).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+def edit_row(generator: Any, ws: torch.Tensor, noise: dict[str, torch.Tensor],
+             step: torch.Tensor, amounts: Sequence[float]) -> torch.Tensor:
+    """[m, C, H, W]: one projection (``ws`` [num_ws, w_dim], its ``noise`` maps [h, w]) moved
+    by each of ``amounts`` times ``step`` (one direction's calibrated step, [num_ws, w_dim])."""
+    factors = torch.tensor(list(amounts), dtype=torch.float32)
+    moved = ws[None] + factors[:, None, None] * step[None]  # [m, L, D]
+    maps = {name: v[None].expand(len(factors), -1, -1) for name, v in noise.items()}
+    return render(generator, moved, maps)
+
+
+def shrink(images: torch.Tensor, size: int) -> torch.Tensor:
+    """``images`` area-resized to ``size`` px (the figures' cell size) when larger."""
+    if images.shape[-1] <= size:
+        return images
+    return torch.nn.functional.interpolate(images, size=(size, size), mode="area")
+
+
+def _stream(run: EditRun, directions: Directions, work: Path) -> None:
+    generator, photos, result = run.bundle.generator, run.photos, run.result
     distance = load_distance(run.loss_name, run.loss_weights)
-    targets = torch.as_tensor(run.photos.pixels).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-    projection = project(generator, targets, distance, run.config, seed=run.seed,
-                         progress=None if run.quiet else _progress(False))
-    recon = render(generator, projection.ws, projection.noise)
-    scores = psnr(recon, targets)
     lpips = lpips_distance()
-    lpips_values = None
-    if lpips is not None:
-        with torch.no_grad():
-            lpips_values = lpips(recon, targets)
-    amounts = torch.tensor(run.amounts, dtype=torch.float32)
-    n, k, m = len(targets), directions.num_directions, len(run.amounts)
-    edited = torch.empty(n, k, m, *recon.shape[1:])
-    bar = make_progress(n, "edit", run.quiet)
+    predict, attributes = (attribute_predict(run.bundle.predictor)
+                           if "predictor" in run.bundle.provides() else (None, None))
+    names = _direction_names(run, directions)
+    label = (f"{result['method']} on {result['dataset']}, seed {result['seed']} "
+             f"({result['profile']})")
+    size = min(int(generator.resolution), FIGURE_PX)
+    (work / EDITS_DIR).mkdir()
+    steps = directions.scale[:, None, None] * directions.vectors  # [k, L, D]: one step each
+    parts, small, images = [], [], []
+    targets = _Targets(photos.pixels)
+    bar = make_progress(len(photos.names), "edit", run.quiet)
     try:
-        for i in range(n):
-            delta = directions.scale[:, None, None] * directions.vectors  # [k, L, D]
-            ws = projection.ws[i][None, None] + amounts[None, :, None, None] * delta[:, None]
-            noise = {name: v[i:i + 1].expand(k * m, -1, -1) for name, v in
-                     projection.noise.items()}
-            edited[i] = render(generator, ws.reshape(k * m, *ws.shape[2:]), noise).reshape(
-                k, m, *recon.shape[1:])
-            bar.update(1)
+        for index, part in project_batches(generator, targets, distance, run.config,
+                                           seed=run.seed,
+                                           progress=None if run.quiet else _progress(False)):
+            batch = targets[index.start:index.stop]
+            recon = render(generator, part.ws, part.noise)
+            scores = psnr(recon, batch)
+            lpips_values = None
+            if lpips is not None:
+                with torch.no_grad():
+                    lpips_values = lpips(recon, batch)
+            photo_classes = predicted(_batched(predict, batch)) if predict else None
+            recon_classes = predicted(_batched(predict, recon)) if predict else None
+            for j, i in enumerate(index):
+                rows, classes = [], []
+                for d in range(len(names)):  # one row at full size at a time
+                    row = edit_row(generator, part.ws[j], {k: v[j] for k, v in
+                                                           part.noise.items()},
+                                   steps[d], run.amounts)
+                    if predict is not None:
+                        classes.append(predicted(_batched(predict, row)))
+                    rows.append(shrink(row, size))
+                figure = f"{EDITS_DIR}/{photos.names[i]}.png"
+                save_edit_grid(photos.pixels[i], torch.stack(rows), work / figure, names=names,
+                               amounts=run.amounts, cell_px=size,
+                               title=f"{photos.names[i]}\n{label}, edits in calibrated steps")
+                entry: dict[str, Any] = {
+                    "name": photos.names[i], "source": photos.sources[i], "edit_figure": figure,
+                    "distance": float(part.distance[j]), "mse": float(part.mse[j]),
+                    "loss": float(part.loss[j]), "psnr": _finite(float(scores[j])),
+                    "lpips": None if lpips_values is None else float(lpips_values[j])}
+                if photos.factors is not None:
+                    entry["true_factors"] = [int(v) for v in photos.factors[i]]
+                if predict is not None:
+                    entry["predicted"] = {"photo": photo_classes[j],
+                                          "projection": recon_classes[j], "edited": classes}
+                images.append(entry)
+                bar.update(1)
+            small.append(torch.as_tensor(to_pixels(recon, size)))
+            parts.append(part)
     finally:
         bar.close()
-    predictions = None
-    if "predictor" in run.bundle.provides():
-        predict, attribute_names = attribute_predict(run.bundle.predictor)
-        with torch.no_grad():
-            flat = edited.reshape(-1, *recon.shape[1:])
-            predictions = {
-                "attributes": attribute_names,
-                "photo": predicted(_batched(predict, targets)),
-                "projection": predicted(_batched(predict, recon)),
-                "edited": predicted(_batched(predict, flat)),
-            }
-    return {"projection": projection, "recon": recon, "psnr": scores, "lpips": lpips_values,
-            "edited": edited, "directions": directions, "predictions": predictions}
+    projection = join(parts, run.config, run.seed)
+    psnrs = [e["psnr"] for e in images]
+    reconstructions = torch.cat(small).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    save_reconstructions(photos.pixels, reconstructions, work / RECONSTRUCTION_FILE,
+                         labels=[f"{e['name']} " + ("identical" if p is None else f"{p:.1f} dB")
+                                 for e, p in zip(images, psnrs, strict=True)],
+                         title=f"photo | projection into {run.config.space.upper()} of "
+                               f"{result['dataset']} ({run.loss_name} loss, "
+                               f"{run.config.num_steps} steps)")
+    _write(run, projection, directions, names, label, images, attributes,
+           with_lpips=lpips is not None, work=work)
 
 
 def _batched(predict: Any, images: torch.Tensor, batch: int = 256) -> list[np.ndarray]:
@@ -369,10 +440,10 @@ def _direction_names(run: EditRun, directions: Directions) -> list[str]:
     return [str(names[i]) if i < len(names) else f"d{i}" for i in run.indices]
 
 
-def _write(run: EditRun, out: dict[str, Any], work: Path) -> None:
-    projection, photos, result = out["projection"], run.photos, run.result
-    directions = out["directions"]
-    names = _direction_names(run, directions)
+def _write(run: EditRun, projection: Projection, directions: Directions, names: list[str],
+           label: str, images: list[dict[str, Any]], attributes: list[str] | None, *,
+           with_lpips: bool, work: Path) -> None:
+    photos, result = run.photos, run.result
     generator_identity = {k: v for k, v in run.bundle.identity.items()
                           if k in ("generator", "generator_source")}
     cell = {k: result[k] for k in ("id", "method", "dataset", "seed", "profile")}
@@ -386,36 +457,6 @@ def _write(run: EditRun, out: dict[str, Any], work: Path) -> None:
     arrays.update({f"noise/{k}": v.numpy() for k, v in projection.noise.items()})
     with atomic_path(work / LATENTS_FILE, suffix=".npz") as tmp:
         np.savez(tmp, **arrays)
-    label = (f"{result['method']} on {result['dataset']}, seed {result['seed']} "
-             f"({result['profile']})")
-    psnrs = [float(v) for v in out["psnr"]]
-    save_reconstructions(photos.pixels, out["recon"], work / RECONSTRUCTION_FILE,
-                         labels=[f"{n} {p:.1f} dB" for n, p in zip(photos.names, psnrs,
-                                                                     strict=True)],
-                         title=f"photo | projection into {run.config.space.upper()} of "
-                               f"{result['dataset']} ({run.loss_name} loss, "
-                               f"{run.config.num_steps} steps)")
-    (work / EDITS_DIR).mkdir()
-    images = []
-    predictions = out["predictions"]
-    k, m = directions.num_directions, len(run.amounts)
-    for i, name in enumerate(photos.names):
-        figure = f"{EDITS_DIR}/{name}.png"
-        save_edit_grid(photos.pixels[i], out["edited"][i], work / figure, names=names,
-                       amounts=run.amounts, title=f"{name}: {label}, edits in calibrated steps")
-        entry: dict[str, Any] = {
-            "name": name, "source": photos.sources[i], "edit_figure": figure,
-            "distance": float(projection.distance[i]), "mse": float(projection.mse[i]),
-            "loss": float(projection.loss[i]), "psnr": _finite(psnrs[i]),
-            "lpips": None if out["lpips"] is None else float(out["lpips"][i])}
-        if photos.factors is not None:
-            entry["true_factors"] = [int(v) for v in photos.factors[i]]
-        if predictions is not None:
-            entry["predicted"] = {
-                "photo": predictions["photo"][i], "projection": predictions["projection"][i],
-                "edited": [predictions["edited"][(i * k + j) * m:(i * k + j + 1) * m]
-                           for j in range(k)]}
-        images.append(entry)
     doc = {
         "schema": EDITS_SCHEMA, "name": run.name, "cell": cell, "label": label,
         "generator": generator_identity, "projection": settings, "inputs": photos.notes,
@@ -423,10 +464,9 @@ def _write(run: EditRun, out: dict[str, Any], work: Path) -> None:
                        for j, (i, nm) in enumerate(zip(run.indices, names, strict=True))],
         "amounts": run.amounts, "reconstruction_figure": RECONSTRUCTION_FILE,
         "latents": LATENTS_FILE,
-        "attributes": predictions["attributes"] if predictions else None,
+        "attributes": attributes,
         "images": images,
-        "summary": summarise(images, names, predictions["attributes"] if predictions else None,
-                             out["lpips"] is not None),
+        "summary": summarise(images, names, attributes, with_lpips),
     }
     atomic_write_text(work / EDITS_FILE, dumps_json(doc))
 

@@ -64,6 +64,18 @@ def move_into_place(tmp: str | os.PathLike[str], path: str | os.PathLike[str]) -
     os.replace(tmp, path)
 
 
+def temp_folder(beside: str | os.PathLike[str]) -> Path:
+    """A new empty folder with a temporary name beside the folder ``beside``, with the usual
+    (umask) permissions (mkdtemp makes it 0700), for a folder written whole and then renamed
+    into place."""
+    beside = Path(beside)
+    folder = Path(tempfile.mkdtemp(prefix=f".tmp-{beside.name}-", dir=beside.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(folder, 0o777 & ~umask)
+    return folder
+
+
 def dumps_json(value: Any) -> str:
     """Pretty JSON with sorted keys (clean diffs); NaN/inf are refused, never written silently."""
     text = json.dumps(value, sort_keys=True, indent=2, allow_nan=False, default=json_default)

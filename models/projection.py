@@ -210,6 +210,37 @@ def check_targets(generator: Generator, targets: torch.Tensor) -> torch.Tensor:
     return targets.float()
 
 
+def project_batches(
+    generator: Any,
+    targets: Sequence[torch.Tensor] | torch.Tensor,
+    distance: PerceptualDistance,
+    config: ProjectionConfig = ProjectionConfig(),
+    *,
+    seed: int = 0,
+    progress: BarFactory | None = None,
+    record_steps: Sequence[int] = (),
+) -> Iterator[tuple[range, Projection]]:
+    """Project ``targets`` batch by batch (``config.batch_size`` images), yielding each batch's
+    index range in the whole set and its Projection as soon as it is done, so a caller can use
+    and drop one batch before the next is projected. ``targets``: float NCHW images in [-1, 1]
+    at the generator's size, or anything whose ``len`` is the number of images and whose slice
+    ``targets[a:b]`` gives those images as such a tensor (converted only when projected)."""
+    if hasattr(generator, "requires_grad_"):
+        generator.requires_grad_(False)
+    w_avg, w_std = w_statistics(generator, config.w_avg_samples, config.w_avg_seed)
+    n = len(targets)
+    batches = range(0, n, config.batch_size)
+    bar = open_bar(progress, config.num_steps * len(batches), "project")
+    try:
+        for start in batches:
+            index = range(start, min(start + config.batch_size, n))
+            batch = check_targets(generator, targets[index.start:index.stop])
+            yield index, _project_batch(generator, batch, index, distance, config, seed, w_avg,
+                                        w_std, bar, set(int(s) for s in record_steps))
+    finally:
+        bar.close()
+
+
 def project(
     generator: Generator,
     targets: torch.Tensor,
@@ -225,21 +256,13 @@ def project(
     ``config.batch_size``. ``progress(total, desc)`` makes a bar (``update``, ``close``) that
     advances once per step and batch."""
     targets = check_targets(generator, targets)
-    if hasattr(generator, "requires_grad_"):
-        generator.requires_grad_(False)
-    w_avg, w_std = w_statistics(generator, config.w_avg_samples, config.w_avg_seed)
-    n = len(targets)
-    batches = range(0, n, config.batch_size)
-    bar = open_bar(progress, config.num_steps * len(batches), "project")
-    parts: list[Projection] = []
-    try:
-        for start in batches:
-            index = range(start, min(start + config.batch_size, n))
-            parts.append(_project_batch(generator, targets[index.start:index.stop], index,
-                                        distance, config, seed, w_avg, w_std, bar,
-                                        set(int(s) for s in record_steps)))
-    finally:
-        bar.close()
+    parts = [part for _, part in project_batches(generator, targets, distance, config, seed=seed,
+                                                 progress=progress, record_steps=record_steps)]
+    return join(parts, config, seed)
+
+
+def join(parts: Sequence[Projection], config: ProjectionConfig, seed: int) -> Projection:
+    """One Projection of consecutive batches' ``parts``."""
     noise = {k: torch.cat([p.noise[k] for p in parts]) for k in (parts[0].noise if parts else {})}
     steps = parts[0].checkpoints if parts else {}
     return Projection(
@@ -319,5 +342,6 @@ def _project_batch(
                       seed=int(seed), checkpoints=checkpoints)
 
 
-__all__ = ["SPACES", "Projection", "ProjectionConfig", "learning_rate", "noise_inputs",
-           "noise_layers", "noise_regularisation", "project", "render", "w_statistics"]
+__all__ = ["SPACES", "Projection", "ProjectionConfig", "join", "learning_rate", "noise_inputs",
+           "noise_layers", "noise_regularisation", "project", "project_batches", "render",
+           "w_statistics"]

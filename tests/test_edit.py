@@ -6,6 +6,7 @@ report, and images of a 3dshapes.h5 given by --data-dir."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -129,6 +130,9 @@ def test_edit_command_end_to_end(tmp_path: Path, oracle, monkeypatch, capsys) ->
     out = tmp_path / "results" / "edits" / "oracle-shapes3d-oracle-seed0-photos"
     assert sorted(p.name for p in out.iterdir()) == ["edits", "edits.json", "projection.npz",
                                                     "reconstruction.png"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o777 & ~umask  # not mkdtemp's 0700
     assert sorted(p.name for p in (out / "edits").iterdir()) == ["r0.png", "r1.png"]
     doc = json.loads((out / "edits.json").read_text())
     assert doc["cell"]["id"] == result["id"]
@@ -196,3 +200,30 @@ def test_dataset_images_of_a_3dshapes_h5_by_data_dir(tmp_path: Path, monkeypatch
     assert (truth < np.array(small)).all()
     assert "projection_true_factors_fraction" in doc["summary"]
     assert "3dshapes.h5" in doc["inputs"][0]
+
+
+def test_a_run_that_fails_midway_leaves_nothing(tmp_path: Path, oracle, monkeypatch) -> None:
+    """The edit grids are written as each photo is done, under a temporary folder: a failure at
+    the second photo leaves no edits folder (not even results/edits/) behind."""
+    import bench.edit
+
+    bundle, directions = oracle
+    make_cell(tmp_path / "results", "shapes3d-oracle", directions, bundle=bundle)
+    _photos(tmp_path / "photos", bundle, 2)
+    monkeypatch.chdir(tmp_path)
+    written = []
+    real = bench.edit.save_edit_grid
+
+    def fail_second(*args, **kwargs):
+        if written:
+            raise OSError("disk full")
+        written.append(real(*args, **kwargs))
+        return written[-1]
+
+    monkeypatch.setattr(bench.edit, "save_edit_grid", fail_second)
+    with pytest.raises(OSError, match="disk full"):
+        main(["edit", "--method", "oracle", "--dataset", "shapes3d-oracle", "--images",
+              "photos", "--directions", "0", "--steps", "2", "--batch", "1", "--threads", "1",
+              "--quiet"])
+    assert len(written) == 1 and not written[0].exists()  # the first grid went with the rest
+    assert not (tmp_path / "results" / "edits").exists()

@@ -19,6 +19,7 @@ from models.projection import (
     noise_layers,
     noise_regularisation,
     project,
+    project_batches,
     render,
     w_statistics,
 )
@@ -122,6 +123,34 @@ def test_projection_is_deterministic_and_batch_independent() -> None:
     assert torch.allclose(first.ws, whole.ws, atol=1e-5)  # each image follows its own path
     assert not torch.allclose(first.ws, other.ws)  # the seed drives the latent noise
     assert torch.allclose(first.loss, first.distance + 0.5 * first.mse)
+
+
+def test_batches_stream_what_project_joins() -> None:
+    """project_batches yields each batch (its index range in the whole set) as it is done, the
+    targets sliced only then; project returns the same batches joined."""
+    generator = _linear()
+    _, targets = _targets(generator, 5, seed=4)
+    distance = perceptual_distance("pixels")
+    config = ProjectionConfig(num_steps=10, w_avg_samples=300, batch_size=2)
+
+    class Slices:
+        taken: list[tuple[int, int]] = []
+
+        def __len__(self) -> int:
+            return len(targets)
+
+        def __getitem__(self, index: slice) -> torch.Tensor:
+            self.taken.append((index.start, index.stop))
+            return targets[index]
+
+    lazy = Slices()
+    stream = project_batches(generator, lazy, distance, config, seed=3)
+    first_range, first = next(stream)
+    assert first_range == range(0, 2) and lazy.taken == [(0, 2)]  # nothing else read yet
+    rest = list(stream)
+    assert [r for r, _ in rest] == [range(2, 4), range(4, 5)]
+    whole = project(generator, targets, distance, config, seed=3)
+    assert torch.equal(torch.cat([first.ws, *(p.ws for _, p in rest)]), whole.ws)
 
 
 def test_w_plus_projection_has_one_w_per_row() -> None:
