@@ -41,7 +41,7 @@ from bench.running.finished import cell_directions, check_generator
 from bench.threads import torch_threads
 from core.config import resolve_config
 from core.errors import BenchError
-from core.io import atomic_path, atomic_write_text, dumps_json, temp_folder
+from core.io import atomic_path, atomic_write_text, dumps_json, publish_folder, temp_folder
 from datasets.photos import image_files, load_photo, read_landmarks
 from datasets.prepare import IMAGES_SEED
 from models.bundle import Bundle
@@ -299,13 +299,7 @@ def run_edit(run: EditRun) -> Path:
     try:
         with torch_threads(run.threads):
             _stream(run, directions, work)
-        if target.exists():
-            old = target.with_name(f".old-{run.name}-{os.getpid()}")
-            os.replace(target, old)
-            os.replace(work, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(work, target)
+        publish_folder(work, target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         for folder in created:  # nothing left behind by a run that did not finish

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -74,6 +75,20 @@ def temp_folder(beside: str | os.PathLike[str]) -> Path:
     os.umask(umask)
     os.chmod(folder, 0o777 & ~umask)
     return folder
+
+
+def publish_folder(work: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+    """Put the finished folder ``work`` (from ``temp_folder(target)``) in ``target``'s place: one
+    rename where ``target`` is new; else the old folder is renamed aside, the new one renamed in
+    and the old one removed, so ``target`` is always a whole folder, old or new."""
+    work, target = Path(work), Path(target)
+    if target.exists():
+        old = target.with_name(f".old-{target.name}-{os.getpid()}")
+        os.replace(target, old)
+        os.replace(work, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(work, target)
 
 
 def dumps_json(value: Any) -> str:

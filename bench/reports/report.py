@@ -18,9 +18,7 @@ never leaves a half-written report.
 from __future__ import annotations
 
 import math
-import os
 import shutil
-import tempfile
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -44,7 +42,7 @@ from bench.reports.leaderboard import (
 )
 from bench.results.store import RESULT_FILE, InvalidResult, ResultStore
 from core.errors import BenchError
-from core.io import atomic_write_text, dumps_json, read_json
+from core.io import atomic_write_text, dumps_json, publish_folder, read_json, temp_folder
 from core.plots import pyplot, save_figure
 from metrics.registry import ScoreKey
 
@@ -514,16 +512,10 @@ def build_report(results_root: Path | str, out_dir: Path | str | None = None) ->
         raise BenchError(f"report folder {out} exists and is not a report: expected a new or "
                          "empty folder, or one written by `bench report` (see --out)")
     out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".tmp-{out.name}-", dir=out.parent))
+    work = temp_folder(out)
     try:
         _write_report(root, store, work)
-        if out.exists():
-            old = out.with_name(f".old-{out.name}-{os.getpid()}")
-            os.replace(out, old)
-            os.replace(work, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(work, out)
+        publish_folder(work, out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return out / "index.html"
