@@ -2,7 +2,8 @@
 
 Two kinds:
 - ``directions``: ``run(bundle, config, seed) -> Directions`` (needs a generator);
-- ``representation``: ``run(bundle, config, seed) -> Encoder`` (trains on ground truth directly).
+- ``representation``: ``run(bundle, config, seed) -> Encoder`` (trains on ground truth directly,
+  or, with ``trained_by``, is the encoder a directions method trains beside its directions).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class MethodSpec:
     load_output: Callable[[Path], MethodOutput] | None = None
     resumable: bool = False
     default: bool = True  # False keeps it out of the default grid of ``python -m bench run``
+    trained_by: str | None = None  # the directions method whose training makes this encoder
 
     def config(self, profile: str, **overrides: Any) -> Any:
         """The frozen config for a profile: paper defaults, then the profile's, then overrides."""
@@ -69,6 +71,7 @@ def register_method(
     load_output: Callable[[Path], MethodOutput] | None = None,
     resumable: bool = False,
     default: bool = True,
+    trained_by: str | None = None,
 ) -> Callable[[MethodRun], MethodRun]:
     """Register ``run(bundle, config, seed, progress=None)`` under ``name``.
 
@@ -77,15 +80,46 @@ def register_method(
     ``resumable`` methods take ``checkpoint_dir=``: a folder that survives a killed run (and is
     removed once the output is stored), for periodic checkpoints.
     ``default=False`` keeps the method out of the default grid of ``python -m bench run``.
+    ``trained_by`` names a registered directions method that trains this representation
+    method's encoder beside its directions (DisCo): the two share the config class and
+    profiles, and this method's cells run that method's "discover" stage (one cache entry, one
+    checkpoint folder, so a seed trains once) and score the encoder ``load_output`` reads from
+    the stage's folder.
     """
 
     def decorator(run: MethodRun) -> MethodRun:
-        METHODS.add(name, MethodSpec(name, run, kind, config_cls, dict(profiles or {}),
-                                     tuple(requires), load_output, resumable, default),
-                    description=description)
+        spec = MethodSpec(name, run, kind, config_cls, dict(profiles or {}), tuple(requires),
+                          load_output, resumable, default, trained_by)
+        check_trained_by(spec)
+        METHODS.add(name, spec, description=description)
         return run
 
     return decorator
+
+
+def check_trained_by(spec: MethodSpec) -> None:
+    """A ``trained_by`` pairing that can share one training (or none), else a ValueError
+    saying why not: a representation method with a ``load_output``, trained by a registered
+    directions method of the same config class and profiles."""
+    if spec.trained_by is None:
+        return
+    name, trained_by = spec.name, spec.trained_by
+    if spec.kind != "representation":
+        raise ValueError(f"method {name!r}: trained_by is for representation methods, not "
+                         f"{spec.kind}")
+    if trained_by not in METHODS:
+        raise ValueError(f"method {name!r}: trained_by {trained_by!r} is not a registered "
+                         "method (register it first)")
+    base = METHODS.get(trained_by)
+    if base.kind != "directions":
+        raise ValueError(f"method {name!r}: trained_by {trained_by!r} is a {base.kind} method, "
+                         "expected a directions method")
+    if base.config_cls is not spec.config_cls or base.profiles != spec.profiles:
+        raise ValueError(f"method {name!r}: config class and profiles must be those of "
+                         f"{trained_by!r}, whose training it shares")
+    if spec.load_output is None:
+        raise ValueError(f"method {name!r}: trained_by needs a load_output that reads the "
+                         f"encoder from {trained_by!r}'s discover folder")
 
 
 def method_spec(name: str) -> MethodSpec:

@@ -141,9 +141,10 @@ def adam(params: Any, lr: float, betas: tuple[float, float], eps: float = 1e-8
 @dataclass(frozen=True)
 class AdamSettings:
     """The VAE trainers' optimiser settings, with their ranges and the range check, shared by the
-    β-VAE, FactorVAE and group-VAE configs. A dataclass lists its bases' fields first (the last
-    base's first), so a config that keeps these three after its own names its own leading fields
-    in a second base: ``class XConfig(AdamSettings, XModelSettings)``."""
+    β-VAE, FactorVAE and group-VAE configs (and DisCo's, one Adam over navigator and encoder).
+    A dataclass lists its bases' fields first (the last base's first), so a config that keeps
+    these three after its own names its own leading fields in a second base:
+    ``class XConfig(AdamSettings, XModelSettings)``."""
 
     lr: float = 1e-4
     adam_betas: tuple[float, float] = (0.9, 0.999)

@@ -93,6 +93,17 @@ def flow_stage_versions(kind: str) -> dict[str, int]:
     return dict(get_flow(kind).stage_versions)
 
 
+def method_stage_versions(kind: str, trained_by: str | None = None) -> dict[str, int]:
+    """The version salts of every stage a method's cells may run: its flow's, and for a
+    representation method ``trained_by`` a directions method (``MethodSpec.trained_by``) also
+    the "discover" stage's, which its cells run (so a new discover version changes their ids
+    too). Without ``trained_by`` the same as ``flow_stage_versions``."""
+    versions = flow_stage_versions(kind)
+    if trained_by is not None:
+        versions["discover"] = flow_stage_versions("directions")["discover"]
+    return versions
+
+
 def flow_metric_settings(kind: str, profile: str, protocol: Mapping[str, Any] | None,
                          provider: MetricsProvider) -> dict[str, Any]:
     """The metric settings of a flow under a profile (they enter the cell id): ``protocol`` is

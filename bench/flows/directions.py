@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -58,6 +58,8 @@ from metrics.registry import ScoreKey
 from models.bundle import MetricsProvider
 from models.directions import Directions
 from models.generator import Generator
+
+T = TypeVar("T")
 
 STAGE_VERSIONS: dict[str, int] = {
     "discover": 1,
@@ -308,26 +310,11 @@ def recovery_scores(ctx: CellContext, directions: Directions
 
 def scored_directions(ctx: CellContext, generator: Generator,
                       settings: DirectionsFlowSettings) -> Directions:
-    """Stages "discover" (the method's run) and "calibrate" (edit scales of the first
-    ``discovery.num_directions``): the scored directions every later stage uses."""
+    """Stages "discover" (the method's run, :func:`discover_stage`) and "calibrate" (edit
+    scales of the first ``discovery.num_directions``): the scored directions every later stage
+    uses."""
     method = ctx.cell.method
-    spec = method_spec(method)
-    run = spec.run
-    bundle = ctx.bundle
-    discover_inputs = {"method": method, "config": asdict(ctx.config), "seed": ctx.seed,
-                       "dataset": bundle.identity}
-
-    def discover(directory: Path) -> None:
-        extra = ({"checkpoint_dir": ctx.work_dir("discover", discover_inputs)}
-                 if spec.resumable else {})
-        directions = run(bundle, ctx.config, ctx.seed, progress=ctx.progress, **extra)
-        if not isinstance(directions, Directions):
-            raise BenchError(f"method {method!r} returned {type(directions).__name__}, "
-                             "expected Directions")
-        directions.save(directory)
-
-    load = spec.load_output or Directions.load
-    found = ctx.stage("discover", discover_inputs, discover, load)
+    found = discover_stage(ctx, method, method_spec(method).load_output or Directions.load)
 
     scored = min(settings.discovery.num_directions, found.num_directions)
 
@@ -347,6 +334,28 @@ def scored_directions(ctx: CellContext, generator: Generator,
     if settings.edit_scale is not None:  # a later field: absent from the keys made before it
         calibrate_inputs["edit_scale"] = settings.edit_scale
     return ctx.stage("calibrate", calibrate_inputs, calibrate, Directions.load)
+
+
+def discover_stage(ctx: CellContext, method: str, load: Callable[[Path], T]) -> T:
+    """Stage "discover": the directions method ``method``'s ``run`` on the cell's bundle,
+    config and seed (with a checkpoint folder when it is resumable), saved, then read with
+    ``load``. A representation method ``trained_by`` ``method`` (``MethodSpec.trained_by``)
+    runs this same stage, with the same inputs, to read its encoder from the same folder: one
+    training serves both cells."""
+    spec, bundle = method_spec(method), ctx.bundle
+    inputs = {"method": method, "config": asdict(ctx.config), "seed": ctx.seed,
+              "dataset": bundle.identity}
+
+    def discover(directory: Path) -> None:
+        extra = ({"checkpoint_dir": ctx.work_dir("discover", inputs)}
+                 if spec.resumable else {})
+        directions = spec.run(bundle, ctx.config, ctx.seed, progress=ctx.progress, **extra)
+        if not isinstance(directions, Directions):
+            raise BenchError(f"method {method!r} returned {type(directions).__name__}, "
+                             "expected Directions")
+        directions.save(directory)
+
+    return ctx.stage("discover", inputs, discover, load)
 
 
 def discovery_stage(

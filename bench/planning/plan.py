@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from bench.flows.base import flow_metric_settings, flow_stage_versions
+from bench.flows.base import flow_metric_settings, method_stage_versions
 from bench.grid import DEFAULT_DATASETS, Cell, GridSpec
 from bench.planning import bundles
 from bench.planning.bundles import BUNDLES, resolve_named_inputs
@@ -285,7 +285,7 @@ def plan_grid(
             overrides = checked[method]
             used_shared.update(k for k in grid.overrides.get("*", {}) if k in overrides)
             config = plain_config(_method_config(spec, method, profile, overrides))
-            stage_versions = flow_stage_versions(spec.kind)
+            stage_versions = method_stage_versions(spec.kind, spec.trained_by)
             settings = flow_metric_settings(spec.kind, profile,
                                             bundle.protocol.get(grid.profile), metrics_of(bundle))
             override_items = tuple(sorted(overrides.items()))
