@@ -479,10 +479,11 @@ def check_data_dir(data_dir: str | None) -> None:
 
 
 def _headline(metrics: dict[str, float] | None) -> str:
-    """``: key value, ...`` for the headline scores present in ``metrics``."""
-    from metrics.registry import score_keys
+    """``: key value, ...`` for the headline scores present in ``metrics`` (the flows' own, such
+    as the discovery scores, then the metrics'; ``score_metadata`` order)."""
+    from bench.flows.base import score_metadata
 
-    shown = [f"{key} {metrics[key]:.3f}" for key, info in score_keys().items()
+    shown = [f"{key} {metrics[key]:.3f}" for key, info in score_metadata().items()
              if info.headline and metrics and key in metrics]
     return ": " + ", ".join(shown) if shown else ""
 

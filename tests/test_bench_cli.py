@@ -192,3 +192,16 @@ def test_user_os_errors_names_the_path_and_lets_other_os_errors_through(tmp_path
     with pytest.raises(PermissionError), user_os_errors("cannot use"):
         raise PermissionError(errno.EACCES, "Permission denied")
 
+
+
+def test_a_done_line_names_the_headline_scores_in_order() -> None:
+    """The discovery scores are the directions flow's keys, the rest the metrics': a done line
+    shows both, headline keys only."""
+    from bench.cli import _headline
+
+    metrics = {"mig": 0.0704, "fvm_eval_accuracy": 0.757, "attribute_count": 4.0,
+               "dci_disentanglement": 0.164, "disentanglement_score": 0.197,
+               "pairs_kept_fraction": 1.0}
+    assert _headline(metrics) == (": disentanglement_score 0.197, attribute_count 4.000, "
+                                  "dci_disentanglement 0.164, fvm_eval_accuracy 0.757, mig 0.070")
+    assert _headline({}) == "" and _headline(None) == ""
