@@ -420,7 +420,8 @@ def recovery_note() -> str:
 def recovery_table(table: Table) -> tuple[list[str], list[list[str]]] | None:
     """Headers and rows of the table's direction-recovery view (None where no row has the
     score): per space the score (median [interval] over seeds), the random reference's median
-    and 95th percentile, and on how many seeds the score is above that percentile."""
+    and 95th percentile, and on how many seeds the score is above that percentile. Rows of
+    representation methods (no directions: no discovery scores, no record) are left out."""
     spaces = [(space, key, name) for space, key, name in RECOVERY_SPACES
               if any(key in row.values for row in table.rows)]
     if not spaces:
@@ -431,6 +432,8 @@ def recovery_table(table: Table) -> tuple[list[str], list[list[str]]] | None:
                     f"above p95 ({name})"]
     rows = []
     for i, row in enumerate(table.rows):
+        if not row.recovery and "disentanglement_score" not in row.values:
+            continue
         line = [row.label, str(len(row.seeds))]
         for space, key, _ in spaces:
             readings = [(seed, record[space]) for seed, record in sorted(row.recovery.items())
