@@ -265,6 +265,10 @@ def test_leaderboard_recovery_view_shows_reference_and_dashes() -> None:
     assert by_label["random"][2:] == ["0.290 (n=1)", "0.300", "0.410", "0 of 1"]
     text = render_markdown(build_tables(results[3:4]))
     assert "Direction recovery" not in text  # no row has the score: no view
-    (table,) = build_tables([_made_up("b0", "random", 0, None), _made_up("c0", "sefa", 0, 0.7)])
+    vae = {**_made_up("d0", "beta-vae", 0, None), "kind": "representation"}
+    (table,) = build_tables([_made_up("b0", "random", 0, None), _made_up("c0", "sefa", 0, 0.7),
+                             vae])
     _, rows = recovery_table(table)
-    assert {row[0]: row[2:] for row in rows}["random"] == ["–"] * 4
+    by_label = {row[0]: row[2:] for row in rows}
+    assert by_label["random"] == ["–"] * 4
+    assert "beta-vae" not in by_label  # a representation method has no directions: no row

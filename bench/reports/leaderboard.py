@@ -101,6 +101,7 @@ class Row:
     figures: list[tuple[str, str]] = field(default_factory=list)  # (text, path under results)
     # seed -> the cell's direction-recovery record (oracle bundles; absent: run before it)
     recovery: dict[int, dict[str, Any]] = field(default_factory=dict)
+    kind: str = ""  # the method's kind as result.json records it ("directions", ...)
 
     def summary(self, metric: str) -> Summary | None:
         vals = self.values.get(metric)
@@ -230,7 +231,8 @@ def build_tables(results: Iterable[dict[str, Any]]) -> list[Table]:
                  stable_hash(identity))
         identities[group] = identity
         rows = groups[group]
-        row = rows.setdefault(key, Row(result["method"], key[1], dict(result.get("overrides", {}))))
+        row = rows.setdefault(key, Row(result["method"], key[1], dict(result.get("overrides", {})),
+                                       kind=str(result.get("kind", ""))))
         row.seeds.append(int(result["seed"]))
         row.ids.append(str(result["id"]))
         for metric, value in result.get("metrics", {}).items():
@@ -421,7 +423,8 @@ def recovery_table(table: Table) -> tuple[list[str], list[list[str]]] | None:
     """Headers and rows of the table's direction-recovery view (None where no row has the
     score): per space the score (median [interval] over seeds), the random reference's median
     and 95th percentile, and on how many seeds the score is above that percentile. Rows of
-    representation methods (no directions: no discovery scores, no record) are left out."""
+    representation methods (kind ``representation`` in result.json: no directions) are left
+    out."""
     spaces = [(space, key, name) for space, key, name in RECOVERY_SPACES
               if any(key in row.values for row in table.rows)]
     if not spaces:
@@ -432,7 +435,7 @@ def recovery_table(table: Table) -> tuple[list[str], list[list[str]]] | None:
                     f"above p95 ({name})"]
     rows = []
     for i, row in enumerate(table.rows):
-        if not row.recovery and "disentanglement_score" not in row.values:
+        if row.kind == "representation":
             continue
         line = [row.label, str(len(row.seeds))]
         for space, key, _ in spaces:
