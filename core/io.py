@@ -91,6 +91,20 @@ def publish_folder(work: str | os.PathLike[str], target: str | os.PathLike[str])
         os.replace(work, target)
 
 
+def write_tensors_and_json(directory: str | os.PathLike[str], tensors_name: str,
+                           tensors: dict[str, Any], json_name: str, info: Any) -> None:
+    """A safetensors file and the JSON that describes it, each written atomically (tensors
+    first: a JSON present means its tensors are whole). safetensors loads on first use."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    with atomic_path(directory / tensors_name) as tmp:
+        save_file(tensors, str(tmp))
+    text = json.dumps(info, indent=2, sort_keys=True, default=json_default) + "\n"
+    with atomic_path(directory / json_name) as tmp:
+        Path(tmp).write_text(text)
+
+
 def dumps_json(value: Any) -> str:
     """Pretty JSON with sorted keys (clean diffs); NaN/inf are refused, never written silently."""
     text = json.dumps(value, sort_keys=True, indent=2, allow_nan=False, default=json_default)

@@ -33,11 +33,10 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
-from core.hashing import json_default
-from core.io import atomic_path
+from core.io import write_tensors_and_json
 from core.progress import BarFactory
 from methods.base import register_method
 from methods.recog import Deformator
@@ -165,11 +164,7 @@ class DisCoEncoder:
         tensors = {k: v.detach().contiguous().clone() for k, v in self.net.state_dict().items()}
         info = {"format": ENCODER_FORMAT, "architecture": self.architecture,
                 "representation": "the encoder's code of images in [0, 1]", "meta": self.meta}
-        with atomic_path(directory / ENCODER_WEIGHTS) as tmp:
-            save_file(tensors, str(tmp))
-        text = json.dumps(info, indent=2, sort_keys=True, default=json_default) + "\n"
-        with atomic_path(directory / ENCODER_META) as tmp:
-            tmp.write_text(text)
+        write_tensors_and_json(directory, ENCODER_WEIGHTS, tensors, ENCODER_META, info)
 
     @classmethod
     def load(cls, directory: str | Path) -> DisCoEncoder:

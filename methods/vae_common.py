@@ -15,11 +15,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from core.config import check_ranges
-from core.hashing import json_default
-from core.io import atomic_path
+from core.io import write_tensors_and_json
 from core.progress import StepCallback
 from datasets.base import GroundTruthData
 from models.bundle import Bundle
@@ -229,11 +228,7 @@ class VAEEncoder:
             "representation": "posterior mean",
             "meta": self.meta,
         }
-        with atomic_path(directory / WEIGHTS_FILE) as tmp:
-            save_file(tensors, str(tmp))
-        text = json.dumps(info, indent=2, sort_keys=True, default=json_default) + "\n"
-        with atomic_path(directory / META_FILE) as tmp:
-            tmp.write_text(text)
+        write_tensors_and_json(directory, WEIGHTS_FILE, tensors, META_FILE, info)
 
     @classmethod
     def load(cls, directory: str | Path) -> VAEEncoder:

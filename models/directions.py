@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
-from core.hashing import json_default
-from core.io import atomic_path
+from core.io import write_tensors_and_json
 
 TENSORS_FILE = "directions.safetensors"
 META_FILE = "directions.json"
@@ -128,11 +127,7 @@ class Directions:
         directory.mkdir(parents=True, exist_ok=True)
         tensors = {"vectors": self.vectors.contiguous(), "scale": self.scale.contiguous()}
         meta = {"format_version": FORMAT_VERSION, "meta": self.meta}
-        text = json.dumps(meta, indent=2, sort_keys=True, default=json_default)
-        with atomic_path(directory / TENSORS_FILE) as tmp:
-            save_file(tensors, str(tmp))
-        with atomic_path(directory / META_FILE) as tmp:
-            tmp.write_text(text + "\n")
+        write_tensors_and_json(directory, TENSORS_FILE, tensors, META_FILE, meta)
 
     @classmethod
     def load(cls, directory: str | Path) -> Directions:
