@@ -17,6 +17,8 @@ import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar, Union
 
+from core.errors import SettingError
+
 T = TypeVar("T")
 
 PROFILES: tuple[str, ...] = ("quick", "paper")
@@ -96,7 +98,7 @@ def numeric_fields(config_cls: type) -> list[str]:
 
 
 def check_range(config_cls: type, name: str, value: Any) -> None:
-    """A one-line ValueError when ``value`` (or a number in it) is outside field ``name``'s
+    """A one-line SettingError when ``value`` (or a number in it) is outside field ``name``'s
     declared Range; None and fields without a Range pass."""
     bounds = field_ranges(config_cls).get(name)
     if bounds is None or value is None:
@@ -104,7 +106,7 @@ def check_range(config_cls: type, name: str, value: Any) -> None:
     numbers = value if isinstance(value, (tuple, list)) else (value,)
     for number in numbers:
         if number not in bounds:
-            raise ValueError(f"{name}: expected a value in {bounds}, got {_show(value)}")
+            raise SettingError(f"{name}: expected a value in {bounds}, got {_show(value)}")
 
 
 def check_ranges(config: Any) -> None:
@@ -121,10 +123,10 @@ def split_profile(profile: str) -> tuple[str, str | None]:
 
 def check_profile(profile: str) -> str:
     """``profile`` if it is a known profile name, optionally with ``+<metrics profile>`` (a
-    name the metrics layer checks), else a one-line ValueError."""
+    name the metrics layer checks), else a one-line SettingError."""
     base, metrics = split_profile(profile)
     if base not in PROFILES or metrics == "" or (metrics and METRICS_PROFILE_MARK in metrics):
-        raise ValueError(f"unknown profile {profile!r} (expected one of {', '.join(PROFILES)}, "
+        raise SettingError(f"unknown profile {profile!r} (expected one of {', '.join(PROFILES)}, "
                          f"optionally followed by {METRICS_PROFILE_MARK}<metrics profile>)")
     return profile
 
@@ -159,7 +161,7 @@ def resolve_config(
     fields = field_names(config_cls)
     unknown = sorted(set(overrides) - set(fields))
     if unknown:
-        raise ValueError(unknown_field_message(config_cls, unknown, fields))
+        raise SettingError(unknown_field_message(config_cls, unknown, fields))
     return config_cls(**{**profiles.get(split_profile(profile)[0], {}), **overrides})
 
 
@@ -167,10 +169,10 @@ def replace_fields(config: T, values: Mapping[str, Any]) -> T:
     """``config`` with ``values`` in place of its fields; a mapping given for a field that holds
     a config dataclass replaces that one's fields in turn (so ``{"discovery":
     {"num_samples": 500}}`` keeps the other discovery settings). An unknown name is a one-line
-    ValueError, as in ``resolve_config``."""
+    SettingError, as in ``resolve_config``."""
     unknown = sorted(set(values) - set(field_names(type(config))))
     if unknown:
-        raise ValueError(unknown_field_message(type(config), unknown))
+        raise SettingError(unknown_field_message(type(config), unknown))
     changes: dict[str, Any] = {}
     for name, value in values.items():
         current = getattr(config, name)
@@ -188,7 +190,7 @@ def field_types(config_cls: type) -> dict[str, Any]:
 def check_field_value(config_cls: type, name: str, value: Any) -> Any:
     """``value`` converted to the type of field ``name`` (an int for a float field becomes a
     float, a list for a tuple field a tuple, "none" for an optional field None); a one-line
-    ValueError ``expected <what>, got <value>`` otherwise; a number outside the field's
+    SettingError ``expected <what>, got <value>`` otherwise; a number outside the field's
     declared Range (``RANGES``) is refused the same way.
 
     Integer fields refuse booleans, strings and non-integral numbers; number fields refuse
@@ -196,7 +198,7 @@ def check_field_value(config_cls: type, name: str, value: Any) -> Any:
     """
     types_ = field_types(config_cls)
     if name not in types_:
-        raise ValueError(unknown_field_message(config_cls, name))
+        raise SettingError(unknown_field_message(config_cls, name))
     converted = _convert(types_[name], value)
     check_range(config_cls, name, converted)
     return converted
@@ -240,7 +242,7 @@ def _convert(tp: Any, value: Any) -> Any:
     try:
         return _convert_inner(tp, value)
     except _Mismatch:
-        raise ValueError(f"expected {describe_type(tp)}, got {_show(value)}") from None
+        raise SettingError(f"expected {describe_type(tp)}, got {_show(value)}") from None
 
 
 def _show(value: Any) -> str:

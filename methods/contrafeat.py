@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from core.config import check_ranges
+from core.errors import SettingError
 from core.progress import BarFactory, open_bar
 from methods.base import METHODS, method_spec, register_method
 from methods.contrast import (
@@ -79,13 +80,13 @@ class NavigatorTrainingConfig:
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+            raise SettingError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         check_spatial_mode(self.spatial_mode)
         check_ranges(self)
         if self.loss == "bi" and self.batch_size % 2:
-            raise ValueError(f"batch_size must be even for the Bi loss, got {self.batch_size}")
+            raise SettingError(f"batch_size must be even for the Bi loss, got {self.batch_size}")
         if self.gaussian_size % 2 == 0:
-            raise ValueError(f"gaussian_size must be odd, got {self.gaussian_size}")
+            raise SettingError(f"gaussian_size must be odd, got {self.gaussian_size}")
 
     @property
     def steps(self) -> int:

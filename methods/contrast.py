@@ -20,6 +20,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from core.errors import SettingError
+
 SPATIAL_MODES = ("l2mask", "nofoc", "pooled")
 MASK_EPS = 1e-6
 COS_EPS = 1e-8
@@ -27,7 +29,7 @@ COS_EPS = 1e-8
 
 def check_spatial_mode(mode: str) -> str:
     if mode not in SPATIAL_MODES:
-        raise ValueError(f"spatial_mode must be one of {', '.join(SPATIAL_MODES)}, got {mode!r}")
+        raise SettingError(f"spatial_mode must be one of {', '.join(SPATIAL_MODES)}, got {mode!r}")
     return mode
 
 

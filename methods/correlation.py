@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from core.config import check_ranges
+from core.errors import SettingError
 from core.hashing import stable_int
 from core.io import atomic_path
 from core.progress import Bar, BarFactory, open_bar
@@ -75,10 +76,10 @@ class CorrelationConfig:
     def check(self) -> None:
         """The space and every declared range (the subclasses' fields included)."""
         if self.space not in SPACES:
-            raise ValueError(f"space must be one of {SPACES}, got {self.space!r}")
+            raise SettingError(f"space must be one of {SPACES}, got {self.space!r}")
         check_ranges(self)
         if getattr(self, "deltas", None) == ():
-            raise ValueError("deltas: expected at least one magnitude, got ()")
+            raise SettingError("deltas: expected at least one magnitude, got ()")
 
 
 @dataclass(frozen=True)

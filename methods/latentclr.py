@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.config import check_ranges
+from core.errors import SettingError
 from core.progress import BarFactory
 from methods.base import register_method
 from methods.contrafeat import register_attention_addon
@@ -65,8 +66,8 @@ class LatentCLRConfig:
         object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
         check_ranges(self)
         if list(self.milestones) != sorted(self.milestones):
-            raise ValueError(f"milestones must be increasing positive steps, got "
-                             f"{self.milestones}")
+            raise SettingError(f"milestones must be increasing positive steps, got "
+                               f"{self.milestones}")
 
 
 def contrastive_loss(h: torch.Tensor, labels: torch.Tensor, temperature: float,

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.config import check_ranges
+from core.errors import SettingError
 from core.progress import BarFactory
 from methods.base import register_method
 from methods.contrafeat import register_attention_addon
@@ -70,14 +71,14 @@ class RecogConfig:
 
     def __post_init__(self) -> None:
         if self.deformator not in DEFORMATORS:
-            raise ValueError(f"deformator must be one of {', '.join(DEFORMATORS)}, got "
-                             f"{self.deformator!r}")
+            raise SettingError(f"deformator must be one of {', '.join(DEFORMATORS)}, got "
+                               f"{self.deformator!r}")
         if self.reconstructor not in RECONSTRUCTORS:
-            raise ValueError(f"reconstructor must be one of {', '.join(RECONSTRUCTORS)}, got "
-                             f"{self.reconstructor!r}")
+            raise SettingError(f"reconstructor must be one of {', '.join(RECONSTRUCTORS)}, got "
+                               f"{self.reconstructor!r}")
         check_ranges(self)
         if self.min_shift > self.shift_scale:
-            raise ValueError(f"min_shift must be in [0, shift_scale], got {self.min_shift}")
+            raise SettingError(f"min_shift must be in [0, shift_scale], got {self.min_shift}")
 
 
 # -- deformator -----------------------------------------------------------------------------

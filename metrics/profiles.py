@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.config import split_profile
+from core.errors import SettingError
 
 
 @dataclass(frozen=True)
@@ -71,11 +72,11 @@ METRICS_PROFILES: dict[str, MetricsProfile] = {DISCO.name: DISCO}
 
 def metrics_profile(profile: str) -> MetricsProfile | None:
     """The metrics profile a cell profile names (``quick+disco`` -> DISCO), None without one;
-    an unknown name is a one-line ValueError."""
+    an unknown name is a one-line SettingError."""
     _, name = split_profile(profile)
     if name is None:
         return None
     if name not in METRICS_PROFILES:
-        raise ValueError(f"unknown metrics profile {name!r} in profile {profile!r} (expected "
-                         f"one of {', '.join(METRICS_PROFILES)})")
+        raise SettingError(f"unknown metrics profile {name!r} in profile {profile!r} (expected "
+                           f"one of {', '.join(METRICS_PROFILES)})")
     return METRICS_PROFILES[name]

@@ -12,7 +12,7 @@ from bench.cli import build_parser, grid_from_args, main
 from bench.grid import GridSpec, load_grid_file
 from bench.planning.plan import plan_grid
 from core.config import check_profile, split_profile
-from core.errors import BenchError
+from core.errors import BenchError, SettingError
 from methods.base import method_spec
 from metrics.profiles import DISCO, METRICS_PROFILES, metrics_profile
 from metrics.sampling import metric_settings
@@ -60,10 +60,10 @@ def test_profile_names() -> None:
     assert split_profile("paper+disco") == ("paper", "disco")
     assert metrics_profile("quick") is None and metrics_profile("quick+disco") is DISCO
     for bad in ("quick+", "fast+disco", "quick+disco+x", "+disco"):
-        with pytest.raises(ValueError, match=re.escape(f"unknown profile {bad!r}")):
+        with pytest.raises(SettingError, match=re.escape(f"unknown profile {bad!r}")):
             check_profile(bad)
-    with pytest.raises(ValueError, match="unknown metrics profile 'dlib' in profile "
-                                         "'quick\\+dlib' \\(expected one of disco\\)"):
+    with pytest.raises(SettingError, match="unknown metrics profile 'dlib' in profile "
+                                           "'quick\\+dlib' \\(expected one of disco\\)"):
         metric_settings("quick+dlib")
     # methods, flows and the group VAE resolve at the profile before the mark
     spec = method_spec("sefa")

@@ -1,5 +1,5 @@
 """Property tests of the grid-file and ``--set`` parsers and the override check: whatever the
-input, the only exception is the intended one-line BenchError (ValueError for a field value),
+input, the only exception is the intended one-line BenchError (SettingError for a field value),
 and whatever they accept can be hashed into a cell id."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from bench.grid import GRID_KEYS, GridSpec, load_grid_file, parse_set_options, set_option_origins
 from bench.planning.plan import check_overrides
 from core.config import check_field_value, field_names
-from core.errors import BenchError
+from core.errors import BenchError, SettingError
 from core.hashing import canonical_json
 from methods.base import METHODS
 
@@ -73,11 +73,11 @@ def test_set_options_raise_only_bench_errors(options):
 
 @SETTINGS
 @given(st.sampled_from(METHOD_NAMES), st.sampled_from(FIELDS), values)
-def test_field_values_raise_only_value_errors(method, name, value):
+def test_field_values_raise_only_setting_errors(method, name, value):
     config_cls = METHODS.entry(method).obj.config_cls
     try:
         converted = check_field_value(config_cls, name, value)
-    except ValueError as err:
+    except SettingError as err:
         assert "\n" not in str(err)
         return
     canonical_json(converted)
