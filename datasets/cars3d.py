@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.errors import DataError
 from core.io import atomic_path, atomic_write_text
 from datasets import GROUND_TRUTH
 from datasets.base import GroundTruthData
@@ -60,8 +61,8 @@ class Cars3D(GroundTruthData):
         self.files = sorted(self.folder.glob(PATTERN))
         models = self.factor_sizes[2]
         if len(self.files) != models:
-            raise ValueError(f"{self.folder}: {len(self.files)} .mat files, expected {models}, "
-                             f"one per car model{SOURCE}")
+            raise DataError(f"{self.folder}: {len(self.files)} .mat files, expected {models}, "
+                            f"one per car model{SOURCE}")
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self._images: np.ndarray | None = None
         self._digest = self._cached()
@@ -134,7 +135,7 @@ class Cars3D(GroundTruthData):
 
 def read_views(path: Path, azimuths: int = 24, elevations: int = 4) -> np.ndarray:
     """The first ``azimuths`` x ``elevations`` views of one ``.mat`` file, scaled to 64x64:
-    uint8 (azimuths, elevations, 64, 64, 3). One-line ValueErrors name the file."""
+    uint8 (azimuths, elevations, 64, 64, 3). One-line DataErrors name the file."""
     import scipy.io
     from PIL import Image
 
@@ -142,17 +143,17 @@ def read_views(path: Path, azimuths: int = 24, elevations: int = 4) -> np.ndarra
         data = scipy.io.loadmat(path, variable_names=["im"])
     except (ValueError, OSError, TypeError, NotImplementedError,
             scipy.io.matlab.MatReadError) as err:
-        raise ValueError(f"{path}: not a readable MATLAB file ({err}); expected a Cars3D "
-                         f"car_NNN_mesh.mat") from None
+        raise DataError(f"{path}: not a readable MATLAB file ({err}); expected a Cars3D "
+                        f"car_NNN_mesh.mat") from None
     if "im" not in data:
-        raise ValueError(f"{path}: no variable 'im'; expected a Cars3D car_NNN_mesh.mat")
+        raise DataError(f"{path}: no variable 'im'; expected a Cars3D car_NNN_mesh.mat")
     im = data["im"]
     full = (*SOURCE_SHAPE, 24, 4)
     if (im.dtype != np.uint8 or im.ndim != 5 or im.shape[:3] != SOURCE_SHAPE
             or im.shape[3] < azimuths or im.shape[4] < elevations
             or ((azimuths, elevations) == (24, 4) and im.shape != full)):
-        raise ValueError(f"{path}: 'im' has shape {im.shape} and dtype {im.dtype}; expected "
-                         f"uint8 {full}")
+        raise DataError(f"{path}: 'im' has shape {im.shape} and dtype {im.dtype}; expected "
+                        f"uint8 {full}")
     views = np.empty((azimuths, elevations, *IMAGE_SHAPE), np.uint8)
     for a in range(azimuths):
         for e in range(elevations):

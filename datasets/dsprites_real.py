@@ -15,6 +15,7 @@ from typing import IO
 
 import numpy as np
 
+from core.errors import DataError
 from core.io import atomic_path
 from datasets.base import GroundTruthData
 from datasets.dsprites_synth import (
@@ -93,8 +94,8 @@ class DSprites(GroundTruthData):
                 self._write_packed(cache)
             packed = np.load(cache, mmap_mode="r", allow_pickle=False)
             if packed.shape != (self.size, RESOLUTION, RESOLUTION // 8):
-                raise ValueError(f"{cache}: cached packed images have shape {packed.shape}; "
-                                 f"delete the file to rebuild it")
+                raise DataError(f"{cache}: cached packed images have shape {packed.shape}; "
+                                f"delete the file to rebuild it")
             self._packed = packed
         return self._packed
 
@@ -110,28 +111,28 @@ class DSprites(GroundTruthData):
                 shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
         except ValueError as err:
             stream.close()
-            raise ValueError(f"{self.path}: 'imgs' is not a valid .npy member ({err})") from err
+            raise DataError(f"{self.path}: 'imgs' is not a valid .npy member ({err})") from err
         if dtype != np.uint8:
             stream.close()
-            raise ValueError(f"{self.path}: 'imgs' has dtype {dtype}, expected uint8")
+            raise DataError(f"{self.path}: 'imgs' has dtype {dtype}, expected uint8")
         expected = (self.size, RESOLUTION, RESOLUTION)
         if tuple(shape) != expected or fortran:
             stream.close()
-            raise ValueError(f"{self.path}: 'imgs' has shape {tuple(shape)}, expected {expected} "
-                             f"(truncated or not the full dSprites grid {self.factor_sizes})")
+            raise DataError(f"{self.path}: 'imgs' has shape {tuple(shape)}, expected {expected} "
+                            f"(truncated or not the full dSprites grid {self.factor_sizes})")
         return stream
 
     def _verify(self) -> tuple[int, int]:
         path = self.path
         if not zipfile.is_zipfile(path):
-            raise ValueError(f"{path}: not an npz (zip) file (expected {FILE_NAME})")
+            raise DataError(f"{path}: not an npz (zip) file (expected {FILE_NAME})")
         try:
             with zipfile.ZipFile(path) as zf:
                 names = {n.removesuffix(".npy") for n in zf.namelist()}
                 for key in REQUIRED_MEMBERS:
                     if key not in names:
-                        raise ValueError(f"{path}: missing array {key!r} (found "
-                                         f"{sorted(names)}; expected {list(REQUIRED_MEMBERS)})")
+                        raise DataError(f"{path}: missing array {key!r} (found "
+                                        f"{sorted(names)}; expected {list(REQUIRED_MEMBERS)})")
                 self._open_imgs(zf).close()
                 info = zf.getinfo("imgs.npy")
             with np.load(path, allow_pickle=False) as data:
@@ -140,34 +141,34 @@ class DSprites(GroundTruthData):
         except ValueError:
             raise
         except (OSError, zipfile.BadZipFile, EOFError, KeyError) as err:
-            raise ValueError(f"{path}: cannot read the npz file (truncated or damaged?): "
-                             f"{err}") from err
+            raise DataError(f"{path}: cannot read the npz file (truncated or damaged?): "
+                            f"{err}") from err
         self._check_latents(classes, values)
         return info.CRC, info.file_size
 
     def _check_latents(self, classes: np.ndarray, values: np.ndarray) -> None:
         rows = self.size
         if classes.shape != (rows, 6) or not np.issubdtype(classes.dtype, np.integer):
-            raise ValueError(f"{self.path}: 'latents_classes' has shape {classes.shape} and "
-                             f"dtype {classes.dtype}, expected ({rows}, 6) integers")
+            raise DataError(f"{self.path}: 'latents_classes' has shape {classes.shape} and "
+                            f"dtype {classes.dtype}, expected ({rows}, 6) integers")
         if values.shape != (rows, 6) or values.dtype.kind != "f":
-            raise ValueError(f"{self.path}: 'latents_values' has shape {values.shape} and "
-                             f"dtype {values.dtype}, expected ({rows}, 6) floats")
+            raise DataError(f"{self.path}: 'latents_values' has shape {values.shape} and "
+                            f"dtype {values.dtype}, expected ({rows}, 6) floats")
         expected = self.index_to_factors(np.arange(rows))
         bad = np.nonzero((classes[:, 0] != 0) | (classes[:, 1:] != expected).any(axis=1))[0]
         if bad.size:
             row = int(bad[0])
-            raise ValueError(f"{self.path}: 'latents_classes' do not match the row-major grid "
-                             f"(1, {', '.join(map(str, self.factor_sizes))}) ({bad.size} rows "
-                             f"differ; "
-                             f"row {row} holds {classes[row].tolist()})")
+            raise DataError(f"{self.path}: 'latents_classes' do not match the row-major grid "
+                            f"(1, {', '.join(map(str, self.factor_sizes))}) ({bad.size} rows "
+                            f"differ; "
+                            f"row {row} holds {classes[row].tolist()})")
         grid = factors_to_values(expected)
         off = (np.abs(values[:, 1:] - grid) > 1e-6).any(axis=1) | (values[:, 0] != 1.0)
         if off.any():
             row = int(np.nonzero(off)[0][0])
-            raise ValueError(f"{self.path}: 'latents_values' row {row} holds "
-                             f"{np.round(values[row], 4).tolist()}, not the grid values "
-                             f"{[1.0, *np.round(grid[row], 4).tolist()]}")
+            raise DataError(f"{self.path}: 'latents_values' row {row} holds "
+                            f"{np.round(values[row], 4).tolist()}, not the grid values "
+                            f"{[1.0, *np.round(grid[row], 4).tolist()]}")
 
     def _write_packed(self, cache: Path) -> None:
         """Stream ``imgs`` out of the zip in blocks, check 0/1, bit-pack, write atomically."""
@@ -175,8 +176,8 @@ class DSprites(GroundTruthData):
             with atomic_path(cache) as tmp:
                 self._pack_into(tmp)
         except (OSError, zipfile.BadZipFile, EOFError) as err:
-            raise ValueError(f"{self.path}: cannot read 'imgs' (truncated or damaged?): "
-                             f"{err}") from err
+            raise DataError(f"{self.path}: cannot read 'imgs' (truncated or damaged?): "
+                            f"{err}") from err
 
     def _pack_into(self, target: Path) -> None:
         row_bytes = RESOLUTION * RESOLUTION
@@ -187,12 +188,12 @@ class DSprites(GroundTruthData):
                 hi = min(lo + _STREAM_ROWS, self.size)
                 raw = stream.read((hi - lo) * row_bytes)
                 if len(raw) != (hi - lo) * row_bytes:
-                    raise ValueError(f"{self.path}: 'imgs' ends early at row {lo} "
-                                     f"(truncated file)")
+                    raise DataError(f"{self.path}: 'imgs' ends early at row {lo} "
+                                    f"(truncated file)")
                 block = np.frombuffer(raw, np.uint8).reshape(hi - lo, RESOLUTION, RESOLUTION)
                 if block.max(initial=0) > 1:
-                    raise ValueError(f"{self.path}: 'imgs' holds values above 1 near row "
-                                     f"{lo}; expected 0/1")
+                    raise DataError(f"{self.path}: 'imgs' holds values above 1 near row "
+                                    f"{lo}; expected 0/1")
                 out[lo:hi] = np.packbits(block, axis=-1)
         out.flush()
         del out

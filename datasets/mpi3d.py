@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.errors import DataError
 from datasets import GROUND_TRUTH
 from datasets.base import GroundTruthData
 from datasets.files import check_subset_sizes, resolve_data_file
@@ -83,18 +84,18 @@ class MPI3D(GroundTruthData):
     def _grid(self, factor_sizes: tuple[int, ...] | None, expected: str) -> tuple[int, ...]:
         shape, dtype = self.member.shape, self.member.dtype
         if dtype != np.uint8 or len(shape) != 4 or shape[1:] != IMAGE_SHAPE:
-            raise ValueError(f"{self.path}: 'images' has shape {shape} and dtype {dtype}; "
-                             f"expected {expected}")
+            raise DataError(f"{self.path}: 'images' has shape {shape} and dtype {dtype}; "
+                            f"expected {expected}")
         rows = shape[0]
         if factor_sizes is not None:
             sizes = check_subset_sizes(self.name, tuple(factor_sizes), RELEASE_SIZES)
             if rows != int(np.prod(sizes)):
-                raise ValueError(f"{self.path}: 'images' has {rows} rows, expected "
-                                 f"{int(np.prod(sizes))} for the grid {sizes}")
+                raise DataError(f"{self.path}: 'images' has {rows} rows, expected "
+                                f"{int(np.prod(sizes))} for the grid {sizes}")
             return sizes
         if rows not in KNOWN_GRIDS:
-            raise ValueError(f"{self.path}: 'images' has {rows:,} rows, not a full MPI3D grid "
-                             f"(truncated?); expected {expected}")
+            raise DataError(f"{self.path}: 'images' has {rows:,} rows, not a full MPI3D grid "
+                            f"(truncated?); expected {expected}")
         return KNOWN_GRIDS[rows]
 
     def __getstate__(self) -> dict[str, object]:

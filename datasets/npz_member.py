@@ -19,6 +19,7 @@ from typing import IO
 
 import numpy as np
 
+from core.errors import DataError
 from core.io import atomic_path
 
 _LOCAL_HEADER = struct.Struct("<4s5H3I2H")  # the 30-byte zip local file header
@@ -51,31 +52,31 @@ def _read_npy_header(stream: IO[bytes], where: str) -> tuple[tuple[int, ...], bo
         else:
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
     except ValueError as err:
-        raise ValueError(f"{where} is not a valid .npy member ({err})") from None
+        raise DataError(f"{where} is not a valid .npy member ({err})") from None
     return tuple(int(s) for s in shape), bool(fortran), np.dtype(dtype)
 
 
 def npz_member(path: str | os.PathLike[str], key: str, *, expected: str) -> NpzMember:
-    """The member ``key`` of npz ``path`` (header only); one-line ValueErrors naming the file
+    """The member ``key`` of npz ``path`` (header only); one-line DataErrors naming the file
     and ``expected`` (what the file should be) when it is not a zip or lacks the member."""
     path = Path(path)
     if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path}: not an npz (zip) file, or a truncated one; expected "
-                         f"{expected}")
+        raise DataError(f"{path}: not an npz (zip) file, or a truncated one; expected "
+                        f"{expected}")
     try:
         with zipfile.ZipFile(path) as zf:
             names = {n.removesuffix(".npy"): n for n in zf.namelist()}
             if key not in names:
-                raise ValueError(f"{path}: no array {key!r} (found {sorted(names)}); expected "
-                                 f"{expected}")
+                raise DataError(f"{path}: no array {key!r} (found {sorted(names)}); expected "
+                                f"{expected}")
             info = zf.getinfo(names[key])
             with zf.open(info) as stream:
                 shape, fortran, dtype = _read_npy_header(stream, f"{path}: {key!r}")
     except (OSError, zipfile.BadZipFile, EOFError) as err:
-        raise ValueError(f"{path}: cannot read the npz file (truncated or damaged?): "
-                         f"{err}") from None
+        raise DataError(f"{path}: cannot read the npz file (truncated or damaged?): "
+                        f"{err}") from None
     if fortran:
-        raise ValueError(f"{path}: {key!r} is stored in Fortran order; expected {expected}")
+        raise DataError(f"{path}: {key!r} is stored in Fortran order; expected {expected}")
     return NpzMember(path, info.filename, dtype, shape, info.CRC, info.file_size,
                      info.compress_type != zipfile.ZIP_STORED)
 
@@ -93,12 +94,12 @@ def open_member(member: NpzMember, cache_dir: str | os.PathLike[str]) -> np.ndar
             with atomic_path(cache) as tmp:
                 _unpack(member, tmp)
         except (zipfile.BadZipFile, EOFError, zlib.error) as err:
-            raise ValueError(f"{member.path}: cannot unpack {member.name!r} (truncated or "
-                             f"damaged?): {err}") from None
+            raise DataError(f"{member.path}: cannot unpack {member.name!r} (truncated or "
+                            f"damaged?): {err}") from None
     mapped = np.load(cache, mmap_mode="r", allow_pickle=False)
     if mapped.shape != member.shape or mapped.dtype != member.dtype:
-        raise ValueError(f"{cache}: cached array has shape {mapped.shape}, expected "
-                         f"{member.shape}; delete the file to rebuild it")
+        raise DataError(f"{cache}: cached array has shape {mapped.shape}, expected "
+                        f"{member.shape}; delete the file to rebuild it")
     return mapped
 
 
@@ -111,15 +112,15 @@ def _map_in_place(member: NpzMember) -> np.ndarray:
         header = fh.read(_LOCAL_HEADER.size)
         fields = _LOCAL_HEADER.unpack(header) if len(header) == _LOCAL_HEADER.size else None
         if fields is None or fields[0] != _LOCAL_MAGIC:
-            raise ValueError(f"{member.path}: damaged zip entry {member.name!r}")
+            raise DataError(f"{member.path}: damaged zip entry {member.name!r}")
         start = offset + _LOCAL_HEADER.size + fields[9] + fields[10]  # name and extra lengths
         fh.seek(start)
         _read_npy_header(fh, f"{member.path}: {member.name!r}")
         data = fh.tell()
     end = data + member.nbytes
     if os.path.getsize(member.path) < end:
-        raise ValueError(f"{member.path}: {member.name!r} ends early (truncated file: "
-                         f"{os.path.getsize(member.path)} bytes, its data needs {end})")
+        raise DataError(f"{member.path}: {member.name!r} ends early (truncated file: "
+                        f"{os.path.getsize(member.path)} bytes, its data needs {end})")
     return np.memmap(member.path, dtype=member.dtype, mode="r", offset=data, shape=member.shape)
 
 
@@ -132,8 +133,8 @@ def _unpack(member: NpzMember, target: Path) -> None:
         while done < member.nbytes:
             chunk = stream.read(min(_BLOCK_BYTES, member.nbytes - done))
             if not chunk:
-                raise ValueError(f"{member.path}: {member.name!r} ends early after {done} of "
-                                 f"{member.nbytes} bytes (truncated file)")
+                raise DataError(f"{member.path}: {member.name!r} ends early after {done} of "
+                                f"{member.nbytes} bytes (truncated file)")
             flat[done:done + len(chunk)] = np.frombuffer(chunk, np.uint8)
             done += len(chunk)
     out.flush()

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from core.errors import DataError
 from datasets.base import GroundTruthData
 from datasets.files import check_subset_sizes, resolve_data_file
 from datasets.shapes3d_synth import FACTOR_NAMES, FACTOR_SIZES, FACTOR_VALUES, values_to_factors
@@ -85,7 +86,7 @@ class Shapes3D(GroundTruthData):
             for a, b in zip(starts.tolist(), stops.tolist(), strict=True):
                 images[a:b] = dataset[int(unique[a]):int(unique[b - 1]) + 1]
         except (OSError, RuntimeError) as err:
-            raise ValueError(f"{self.path}: cannot read images ({err})") from err
+            raise DataError(f"{self.path}: cannot read images ({err})") from err
         return images[inverse.reshape(-1)]
 
     def labels(self, factors: np.ndarray) -> np.ndarray:
@@ -119,40 +120,40 @@ class Shapes3D(GroundTruthData):
 
         path = self.path
         if not h5py.is_hdf5(path):
-            raise ValueError(f"{path}: not an HDF5 file (expected DeepMind's {FILE_NAME})")
+            raise DataError(f"{path}: not an HDF5 file (expected DeepMind's {FILE_NAME})")
         rows = self.size
         try:
             with h5py.File(path, "r") as fh:
                 for key in ("images", "labels"):
                     if key not in fh:
-                        raise ValueError(f"{path}: missing dataset {key!r} (found keys "
-                                         f"{sorted(fh.keys())}; expected 'images' and 'labels')")
+                        raise DataError(f"{path}: missing dataset {key!r} (found keys "
+                                        f"{sorted(fh.keys())}; expected 'images' and 'labels')")
                 images, labels = fh["images"], fh["labels"]
                 if images.dtype != np.uint8:
-                    raise ValueError(f"{path}: 'images' has dtype {images.dtype}, expected uint8")
+                    raise DataError(f"{path}: 'images' has dtype {images.dtype}, expected uint8")
                 if labels.dtype.kind != "f":
-                    raise ValueError(f"{path}: 'labels' has dtype {labels.dtype}, "
-                                     f"expected float64")
+                    raise DataError(f"{path}: 'labels' has dtype {labels.dtype}, "
+                                    f"expected float64")
                 if images.shape != (rows, *IMAGE_SHAPE):
-                    raise ValueError(f"{path}: 'images' has shape {images.shape}, expected "
-                                     f"{(rows, *IMAGE_SHAPE)} (truncated or not a full 3dshapes "
-                                     f"grid {self.factor_sizes})")
+                    raise DataError(f"{path}: 'images' has shape {images.shape}, expected "
+                                    f"{(rows, *IMAGE_SHAPE)} (truncated or not a full 3dshapes "
+                                    f"grid {self.factor_sizes})")
                 if labels.shape != (rows, 6):
-                    raise ValueError(f"{path}: 'labels' has shape {labels.shape}, expected "
-                                     f"{(rows, 6)}")
+                    raise DataError(f"{path}: 'labels' has shape {labels.shape}, expected "
+                                    f"{(rows, 6)}")
                 values = np.asarray(labels[...], dtype=np.float64)
                 images[[0, rows - 1]]  # the last chunk must be readable (truncation check)
         except ValueError:
             raise
         except (OSError, RuntimeError, KeyError) as err:
-            raise ValueError(f"{path}: cannot read the HDF5 file (truncated or damaged?): "
-                             f"{err}") from err
+            raise DataError(f"{path}: cannot read the HDF5 file (truncated or damaged?): "
+                            f"{err}") from err
         self._check_labels(values)
         return hashlib.sha256(np.ascontiguousarray(values[:4800]).tobytes()).hexdigest()[:16]
 
     def _check_labels(self, values: np.ndarray) -> None:
         if not np.isfinite(values).all():
-            raise ValueError(f"{self.path}: 'labels' contains non-finite values")
+            raise DataError(f"{self.path}: 'labels' contains non-finite values")
         expected = self.index_to_factors(np.arange(self.size))
         found = values_to_factors(values)
         bad = np.nonzero((found != expected).any(axis=1))[0]
@@ -161,7 +162,7 @@ class Shapes3D(GroundTruthData):
             bad = np.nonzero((np.abs(values - grid) > LABEL_TOLERANCE).any(axis=1))[0]
         if bad.size:
             row = int(bad[0])
-            raise ValueError(
+            raise DataError(
                 f"{self.path}: 'labels' do not match the row-major factor grid "
                 f"{self.factor_sizes} ({bad.size} rows differ; row {row} holds "
                 f"{np.round(values[row], 4).tolist()}, expected factor indices "

@@ -11,6 +11,7 @@ import scipy.io
 from PIL import Image
 
 import datasets.cars3d as cars3d_module
+from core.errors import DataError
 from datasets import load_ground_truth
 from datasets.cars3d import Cars3D, read_views
 from datasets.prepare import prepare_dataset
@@ -93,8 +94,8 @@ def test_cache_is_built_once_and_follows_the_files(tmp_path: Path, monkeypatch) 
 def test_registered_loader_needs_all_183_models(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
     write_cars(tmp_path / "cars")
-    with pytest.raises(ValueError, match=r"cars: 2 \.mat files, expected 183, one per car "
-                                         r"model \(download"):
+    with pytest.raises(DataError, match=r"cars: 2 \.mat files, expected 183, one per car "
+                                        r"model \(download"):
         load_ground_truth("cars3d", str(tmp_path))
     monkeypatch.delenv("BENCH_DATA", raising=False)
     with pytest.raises(FileNotFoundError, match=r"^cars3d: no data folder given; pass --data-dir "

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.errors import DataError
 from datasets import load_ground_truth
 from datasets.dsprites_real import DSprites
 from datasets.dsprites_synth import DSpritesSynth, latents, write_npz
@@ -100,7 +101,7 @@ def test_full_grid_required_by_default(tmp_path: Path) -> None:
 def test_not_npz(tmp_path: Path) -> None:
     path = tmp_path / FILE
     path.write_bytes(b"plain text, no zip" * 50)
-    with pytest.raises(ValueError, match="not an npz"):
+    with pytest.raises(DataError, match="not an npz"):
         _open(path, tmp_path)
 
 

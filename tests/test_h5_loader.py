@@ -10,6 +10,7 @@ import h5py
 import numpy as np
 import pytest
 
+from core.errors import DataError
 from core.inputs import InputError
 from datasets import load_ground_truth
 from datasets.prepare import prepare_dataset, write_shapes3d_h5
@@ -91,14 +92,14 @@ def test_full_grid_required_by_default(small_file: Path) -> None:
 def test_not_hdf5(tmp_path: Path) -> None:
     path = tmp_path / "3dshapes.h5"
     path.write_bytes(b"this is not an HDF5 file" * 100)
-    with pytest.raises(ValueError, match="not an HDF5 file"):
+    with pytest.raises(DataError, match="not an HDF5 file"):
         Shapes3D(path, factor_sizes=SMALL)
 
 
 def test_missing_key(tmp_path: Path) -> None:
     images, _ = _good_arrays()
     path = _write(tmp_path / "3dshapes.h5", images, None)
-    with pytest.raises(ValueError, match="missing dataset 'labels'"):
+    with pytest.raises(DataError, match="missing dataset 'labels'"):
         Shapes3D(path, factor_sizes=SMALL)
 
 

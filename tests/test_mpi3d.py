@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import datasets.mpi3d as mpi3d_module
+from core.errors import DataError
 from datasets import load_ground_truth
 from datasets.mpi3d import MPI3D
 from datasets.npz_member import npz_member, open_member
@@ -141,7 +142,7 @@ def test_truncated_file(tmp_path: Path, compressed: bool) -> None:
     blob = path.read_bytes()
     if not compressed:
         path.write_bytes(blob[:len(blob) // 2])
-        with pytest.raises(ValueError, match=r"not an npz \(zip\) file, or a truncated one"):
+        with pytest.raises(DataError, match=r"not an npz \(zip\) file, or a truncated one"):
             MPI3D("mpi3d", path, factor_sizes=SMALL, cache_dir=tmp_path / "cache")
         # a stored member whose data is shorter than its header says (the directory intact)
         path.write_bytes(blob)
