@@ -7,15 +7,20 @@ import hashlib
 import subprocess
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
-from bench_toys import register_toys, unregister_toys
+from bench_toys import load_toy_encoder, register_toys, unregister_toys
 
 import bench.flows.representation
 from bench.grid import GridSpec, load_grid_file, parse_names, parse_seeds, parse_set_options
+from bench.planning.bundles import BUNDLES
 from bench.planning.plan import plan_grid
-from core.errors import BenchError
+from core.config import check_ranges
+from core.errors import BenchError, DataError, SettingError
 from core.hashing import canonical_json, json_default, stable_hash, stable_int
+from methods.base import METHODS, register_method
+from models.bundle import Bundle
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -199,6 +204,98 @@ def test_plan_errors(toys):
     with pytest.raises(BenchError, match="unknown config field"):
         plan_grid(GridSpec(methods=["toy-identity"], datasets=["toy-data"],
                            overrides={"toy-identity": {"nope": 1}}))
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckedConfig:
+    """A toy config whose ``__post_init__`` refuses values as the methods' configs do."""
+
+    steps: int = 10
+
+    RANGES: ClassVar[dict[str, str]] = {"steps": "[1, inf)"}
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
+        if self.steps == 7:
+            raise SettingError(f"steps must not be 7, got {self.steps}")
+
+
+def _never_trained(bundle: object, config: CheckedConfig, seed: int, progress: object = None):
+    raise AssertionError("planning never trains")
+
+
+def _raising_bundle(error: Exception):
+    def load(data_dir: str | None = None) -> Bundle:
+        raise error
+    return load
+
+
+@pytest.fixture
+def checked(toys):
+    """The method ``toy-checked`` (CheckedConfig) and bundles whose loaders raise a DataError
+    (``toy-damaged``) and a plain ValueError (``toy-buggy``)."""
+    register_method("toy-checked", description="toy: a config with checks", kind="representation",
+                    config_cls=CheckedConfig, requires=("ground_truth",),
+                    load_output=load_toy_encoder)(_never_trained)
+    BUNDLES.add("toy-damaged", _raising_bundle(DataError("/d/toy.h5: not a toy file")),
+                description="toy: a damaged data file")
+    BUNDLES.add("toy-buggy", _raising_bundle(ValueError("index 3 out of range")),
+                description="toy: a loader with a bug")
+    yield
+    METHODS._entries.pop("toy-checked", None)
+    for name in ("toy-damaged", "toy-buggy"):
+        BUNDLES._entries.pop(name, None)
+
+
+def _checked(**overrides):
+    return plan_grid(GridSpec(methods=["toy-checked"], datasets=["toy-data"],
+                              overrides={"toy-checked": overrides}))
+
+
+def test_planning_errors_are_setting_and_data_errors(checked):
+    """A refused setting is a SettingError, a bad data file a DataError (both BenchErrors and
+    ValueErrors), with the text planning has always printed."""
+    assert _checked(steps=3)[0].config == {"steps": 3}
+    with pytest.raises(SettingError) as refused:
+        _checked(steps=7)
+    assert str(refused.value) == "method 'toy-checked': steps must not be 7, got 7"
+    with pytest.raises(SettingError) as out_of_range:
+        _checked(steps=0)
+    assert str(out_of_range.value) == ("bad value for toy-checked.steps in --set "
+                                       "toy-checked.steps: steps: expected a value in [1, inf), "
+                                       "got 0")
+    with pytest.raises(SettingError, match="toy-checked.steps: expected an integer, got 'many'"):
+        _checked(steps="many")
+    with pytest.raises(SettingError) as unknown:
+        _checked(stpes=3)
+    assert str(unknown.value) == ("--set toy-checked.stpes: method 'toy-checked': unknown config "
+                                  "field(s) stpes for CheckedConfig; did you mean steps? "
+                                  "(fields: steps)")
+    with pytest.raises(SettingError, match="^unknown metrics profile 'nope' in profile "
+                                           "'quick\\+nope'"):
+        plan_grid(GridSpec(methods=["toy-checked"], datasets=["toy-data"], profile="quick+nope"))
+    with pytest.raises(DataError) as damaged:
+        plan_grid(GridSpec(methods=["toy-checked"], datasets=["toy-damaged"]))
+    assert str(damaged.value) == "dataset 'toy-damaged': /d/toy.h5: not a toy file"
+    with pytest.raises(DataError, match="^dataset 'toy-missing': toy.h5 not found"):
+        plan_grid(GridSpec(methods=["toy-checked"], datasets=["toy-missing"]))
+    for error in (refused, out_of_range, unknown, damaged):
+        assert isinstance(error.value, BenchError) and isinstance(error.value, ValueError)
+
+
+def test_a_bug_in_a_check_is_not_a_user_error(checked, monkeypatch):
+    """A plain ValueError from a config's ``__post_init__`` or a bundle's loader is a bug:
+    planning lets it through with its traceback instead of printing it as a user's mistake."""
+    def broken(self: CheckedConfig) -> None:
+        raise ValueError("internal: shapes disagree")
+
+    monkeypatch.setattr(CheckedConfig, "__post_init__", broken)
+    with pytest.raises(ValueError, match="^internal: shapes disagree$") as bug:
+        _checked(steps=3)
+    assert not isinstance(bug.value, BenchError)
+    with pytest.raises(ValueError, match="^index 3 out of range$") as loader_bug:
+        plan_grid(GridSpec(methods=["toy-identity"], datasets=["toy-buggy"]))
+    assert not isinstance(loader_bug.value, BenchError)
 
 
 def test_stable_int_differs_by_name():

@@ -25,7 +25,7 @@ from bench.results.context import metrics_of
 from bench.threads import DEFAULT_THREADS, threads_identity
 from core.config import check_field_value, field_names, unknown_field_message
 from core.config import check_profile as core_check_profile
-from core.errors import BenchError
+from core.errors import BenchError, DataError, SettingError
 from core.hashing import SHORT_HASH_CHARS, canonical_json, stable_hash
 from core.registry import Registry, UnknownNameError
 from methods.base import METHODS, MethodSpec
@@ -107,35 +107,41 @@ def plain_config(config: Any) -> dict[str, Any]:
 
 
 def check_profile(profile: str) -> None:
-    """A known profile, with a known metrics profile where it names one (``quick+disco``)."""
-    try:
-        core_check_profile(profile)
-        metrics_profile(profile)
-    except ValueError as err:
-        raise BenchError(str(err)) from None
+    """A known profile, with a known metrics profile where it names one (``quick+disco``);
+    a SettingError otherwise."""
+    core_check_profile(profile)
+    metrics_profile(profile)
+
+
+def _dataset_error(name: str, err: Exception) -> DataError:
+    """``err`` as one line naming dataset ``name`` (unless its text starts with the name)."""
+    text = str(err)
+    return DataError(text if text.startswith(f"{name}:") else f"dataset {name!r}: {text}")
 
 
 def load_bundle(name: str, data_dir: str | None) -> Bundle:
-    """Load a registered bundle; unknown names and missing data files become BenchErrors."""
+    """Load a registered bundle; an unknown name is a BenchError, a missing or bad data file a
+    DataError naming the dataset."""
     try:
         return bundles.load_bundle(name, data_dir)
     except UnknownNameError as err:
         raise BenchError(str(err)) from None
-    except (FileNotFoundError, ValueError) as err:  # a loader's diagnosis of the data files
-        text = str(err)
-        raise BenchError(text if text.startswith(f"{name}:") else f"dataset {name!r}: {text}") \
-            from None
+    # a loader's diagnosis of the data files; the loaders keep FileNotFoundError for a missing
+    # file (their callers and tests rely on it), which is always the user's data, never a bug
+    except (DataError, FileNotFoundError) as err:
+        raise _dataset_error(name, err) from None
 
 
 def _method_config(spec: MethodSpec, method: str, profile: str, overrides: dict[str, Any]) -> Any:
     try:
         return spec.config(profile, **overrides)
-    except (ValueError, TypeError) as err:
-        raise BenchError(f"method {method!r}: {err}") from None
+    except SettingError as err:
+        raise SettingError(f"method {method!r}: {err}") from None
 
 
-def _bad_value(grid: GridSpec, scope: str, name: str, what: str, err: ValueError) -> BenchError:
-    return BenchError(f"bad value for {what} in {grid.origin(scope, name)}: {err}")
+def _bad_value(grid: GridSpec, scope: str, name: str, what: str,
+               err: SettingError) -> SettingError:
+    return SettingError(f"bad value for {what} in {grid.origin(scope, name)}: {err}")
 
 
 def check_overrides(grid: GridSpec, methods_registry: Registry[MethodSpec]
@@ -144,7 +150,7 @@ def check_overrides(grid: GridSpec, methods_registry: Registry[MethodSpec]
 
     Returns ``{method: {field: converted value}}`` for every method an override may reach (the
     grid's methods, else every default method); a shared field (scope "*") that none of them
-    has, a method-scoped unknown field or a value of the wrong type is a BenchError naming the
+    has, a method-scoped unknown field or a value of the wrong type is a SettingError naming the
     ``--set`` option or grid-file table and what was expected.
     """
     for scope in grid.overrides:
@@ -172,15 +178,15 @@ def check_overrides(grid: GridSpec, methods_registry: Registry[MethodSpec]
             if name in fields:
                 try:
                     values[name] = check_field_value(config_cls, name, value)
-                except ValueError as err:
+                except SettingError as err:
                     raise _bad_value(grid, "*", name, f"{name} ({method})", err) from None
         for name, value in grid.overrides.get(method, {}).items():
             if name not in fields:
-                raise BenchError(f"{grid.origin(method, name)}: method {method!r}: "
-                                 f"{unknown_field_message(config_cls, name, fields)}")
+                raise SettingError(f"{grid.origin(method, name)}: method {method!r}: "
+                                   f"{unknown_field_message(config_cls, name, fields)}")
             try:
                 values[name] = check_field_value(config_cls, name, value)
-            except ValueError as err:
+            except SettingError as err:
                 raise _bad_value(grid, method, name, f"{method}.{name}", err) from None
         checked[method] = values
     for name in shared:
@@ -188,8 +194,8 @@ def check_overrides(grid: GridSpec, methods_registry: Registry[MethodSpec]
             known = sorted(all_fields)
             close = difflib.get_close_matches(name, known, n=2, cutoff=0.6)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise BenchError(f"{grid.origin('*', name)}: no method in the grid has a config "
-                             f"field {name}{hint} (fields: {', '.join(known)})")
+            raise SettingError(f"{grid.origin('*', name)}: no method in the grid has a config "
+                               f"field {name}{hint} (fields: {', '.join(known)})")
     return checked
 
 
@@ -205,11 +211,8 @@ def describe_bundle(bundle: Bundle) -> tuple[tuple[str, str], ...]:
     a bad input is a BenchError naming it, before any cell starts."""
     try:
         return tuple(bundle.sources().items())
-    except (FileNotFoundError, ValueError) as err:
-        text = str(err)
-        name = bundle.name
-        raise BenchError(text if text.startswith(f"{name}:") else f"dataset {name!r}: {text}") \
-            from None
+    except (DataError, FileNotFoundError) as err:  # FileNotFoundError: as in ``load_bundle``
+        raise _dataset_error(bundle.name, err) from None
 
 
 def plan_grid(
@@ -301,7 +304,8 @@ def plan_grid(
                 plans.append(plan)
     unused = sorted(set(grid.overrides.get("*", {})) - used_shared)
     if unused and plans:
-        raise BenchError(f"--set: no method in the grid has a config field {', '.join(unused)}")
+        raise SettingError(f"--set: no method in the grid has a config field "
+                           f"{', '.join(unused)}")
     if not plans:
         raise BenchError(
             f"no cells to run: no registered method can run on {', '.join(dataset_names)}"
