@@ -304,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "edit": cmd_edit}[args.command]
         with user_os_errors("cannot use"):
             return handler(args)
-    except (BenchError, UnknownNameError, FileNotFoundError) as err:
+    except (BenchError, FileNotFoundError) as err:  # UnknownNameError is a BenchError too
         return _user_error(args, str(err))
     except KeyboardInterrupt:
         print("bench: interrupted (complete cells are kept; rerun to resume)", file=sys.stderr)
