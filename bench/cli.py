@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 from bench.plugins import import_plugins
 from bench.threads import DEFAULT_THREADS, THREADS_ENV, oversubscription_warning, resolve_threads
 from core.errors import BenchError
-from core.registry import UnknownNameError
 
 if TYPE_CHECKING:  # imported by the commands that need them (a fast ``bench list``)
     from bench.planning.plan import CellPlan
@@ -304,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "edit": cmd_edit}[args.command]
         with user_os_errors("cannot use"):
             return handler(args)
-    except (BenchError, UnknownNameError, FileNotFoundError) as err:
+    except (BenchError, FileNotFoundError) as err:  # UnknownNameError is a BenchError too
         return _user_error(args, str(err))
     except KeyboardInterrupt:
         print("bench: interrupted (complete cells are kept; rerun to resume)", file=sys.stderr)
@@ -721,17 +720,13 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
         if args.write_h5 is not None:
             raise BenchError("prepare: give --write-h5 or --write-images, not both")
-        try:
-            folder = write_images(args.name, args.write_images, args.count, args.data_dir)
-        except (UnknownNameError, ValueError) as err:
-            raise BenchError(str(err)) from None
+        # a bad option or an unknown name is a SettingError, a bad data file a DataError: both
+        # BenchErrors, which ``main`` prints as one line
+        folder = write_images(args.name, args.write_images, args.count, args.data_dir)
         print(f"{args.name}: wrote {args.count} images to {folder}")
         return 0
-    try:
-        with user_os_errors(f"prepare {args.name}: cannot use", "a file"):
-            summary = prepare_dataset(args.name, data_dir=args.data_dir, write_h5=args.write_h5)
-    except (UnknownNameError, ValueError) as err:  # a loader's diagnosis of the user's file
-        raise BenchError(str(err)) from None
+    with user_os_errors(f"prepare {args.name}: cannot use", "a file"):
+        summary = prepare_dataset(args.name, data_dir=args.data_dir, write_h5=args.write_h5)
     if isinstance(summary, (dict, list)):
         print(json.dumps(summary, indent=2, sort_keys=True, default=str))
     elif summary is not None:

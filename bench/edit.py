@@ -40,7 +40,7 @@ from bench.results.store import ResultStore
 from bench.running.finished import cell_directions, check_generator
 from bench.threads import torch_threads
 from core.config import resolve_config
-from core.errors import BenchError
+from core.errors import BenchError, DataError, SettingError
 from core.io import atomic_path, atomic_write_text, dumps_json, publish_folder, temp_folder
 from datasets.photos import image_files, load_photo, read_landmarks
 from datasets.prepare import IMAGES_SEED
@@ -79,12 +79,12 @@ class Photos:
 
 def projection_config(profile: str, **overrides: Any) -> ProjectionConfig:
     """The projector's settings for a cell of ``profile`` with ``overrides`` (None: default);
-    a bad value is a BenchError."""
+    a bad value is a SettingError."""
     given = {k: v for k, v in overrides.items() if v is not None}
     try:
         return resolve_config(ProjectionConfig, PROJECTION_PROFILES, profile, given)
-    except ValueError as err:
-        raise BenchError(f"projection settings: {err}") from None
+    except SettingError as err:
+        raise SettingError(f"projection settings: {err}") from None
 
 
 def read_photos(paths: Sequence[str], size: int, channels: int,
@@ -169,14 +169,15 @@ def edit_amounts(span: float, columns: int) -> list[float]:
 
 
 def load_distance(name: str, weights: str | None) -> PerceptualDistance:
-    """The perceptual distance over sensor ``name``; an unknown sensor or unusable weights is
-    a BenchError naming --loss."""
-    from core.registry import UnknownNameError
-
+    """The perceptual distance over sensor ``name``; an unknown sensor (a SettingError) or
+    unusable weights (a DataError) is one naming --loss."""
     try:
         return perceptual_distance(name, weights)
-    except (UnknownNameError, FileNotFoundError, ValueError) as err:
-        raise BenchError(f"--loss {name}: {err}") from None
+    except SettingError as err:
+        raise SettingError(f"--loss {name}: {err}") from None
+    # the sensors keep FileNotFoundError for missing weights, always the user's file
+    except (DataError, FileNotFoundError) as err:
+        raise DataError(f"--loss {name}: {err}") from None
 
 
 def lpips_distance() -> PerceptualDistance | None:

@@ -17,11 +17,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from core.errors import SettingError
+
 T = TypeVar("T")
 
 
-class UnknownNameError(KeyError, ValueError):
-    """Raised for a name that no registry entry has; the message suggests close names."""
+class UnknownNameError(KeyError, SettingError):
+    """Raised for a name that no registry entry has; the message suggests close names.
+
+    A SettingError (so also a BenchError and a ValueError): the names looked up are the ones a
+    user gives (methods, datasets, metrics, sensors). It stays a KeyError, as it always was."""
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from core.errors import SettingError
 from core.inputs import data_root
 
 
@@ -67,9 +68,9 @@ def resolve_data_folder(dataset: str, pattern: str, data_dir: str | os.PathLike[
 def check_subset_sizes(dataset: str, factor_sizes: tuple[int, ...],
                        full_sizes: tuple[int, ...]) -> tuple[int, ...]:
     """``factor_sizes`` as ints if it names a sub-grid of ``full_sizes`` (same number of factors,
-    each 1..full); a one-line ValueError otherwise."""
+    each 1..full); a one-line SettingError otherwise."""
     if len(factor_sizes) != len(full_sizes) or any(
             not 1 <= s <= f for s, f in zip(factor_sizes, full_sizes, strict=True)):
-        raise ValueError(f"{dataset}: factor_sizes must be {len(full_sizes)} sizes within "
-                         f"{full_sizes}, got {factor_sizes}")
+        raise SettingError(f"{dataset}: factor_sizes must be {len(full_sizes)} sizes within "
+                           f"{full_sizes}, got {factor_sizes}")
     return tuple(int(s) for s in factor_sizes)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.errors import DataError
+from core.errors import DataError, SettingError
 from datasets import GROUND_TRUTH
 from datasets.base import GroundTruthData
 from datasets.files import check_subset_sizes, resolve_data_file
@@ -67,8 +67,8 @@ class MPI3D(GroundTruthData):
                  factor_sizes: tuple[int, ...] | None = None,
                  cache_dir: str | os.PathLike[str] | None = None) -> None:
         if name not in VARIANTS:
-            raise ValueError(f"unknown MPI3D variant {name!r}; expected one of "
-                             f"{', '.join(VARIANTS)}")
+            raise SettingError(f"unknown MPI3D variant {name!r}; expected one of "
+                               f"{', '.join(VARIANTS)}")
         self.name = name
         self.variant = VARIANTS[name]
         self.path = resolve_data_file(name, f"{self.variant}.npz", (".npz",), data_dir,

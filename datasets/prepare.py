@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.errors import SettingError
 from core.io import atomic_path
 from datasets import load_ground_truth
 from datasets.base import GroundTruthData
@@ -42,14 +43,17 @@ def prepare_dataset(name: str, data_dir: str | None = None, write_h5: str | None
     - ``cars3d``: read every ``.mat`` file and scale its views into the cache (once).
 
     ``factor_sizes`` writes only the leading values of each factor (a small grid for tests).
+    An option the dataset does not take is a SettingError, a data file that is not what was
+    expected a DataError (a missing one a FileNotFoundError).
     """
     if name not in PREPARABLE:
-        raise ValueError(f"prepare: unknown dataset {name!r}; expected one of "
-                         f"{', '.join((*PREPARABLE, 'ffhq'))}")
+        raise SettingError(f"prepare: unknown dataset {name!r}; expected one of "
+                           f"{', '.join((*PREPARABLE, 'ffhq'))}")
     if write_h5 is not None and name != "shapes3d-synth":
-        raise ValueError(f"prepare: --write-h5 applies to 'shapes3d-synth' only, not {name!r}")
+        raise SettingError(f"prepare: --write-h5 applies to 'shapes3d-synth' only, not {name!r}")
     if write_npz is not None and name != "dsprites-synth":
-        raise ValueError(f"prepare: --write-npz applies to 'dsprites-synth' only, not {name!r}")
+        raise SettingError(f"prepare: --write-npz applies to 'dsprites-synth' only, not "
+                           f"{name!r}")
     start = time.perf_counter()
     if name == "shapes3d-synth":
         gt = Shapes3DSynth(progress=progress)
@@ -162,10 +166,10 @@ def write_images(name: str, folder: str | os.PathLike[str], count: int,
     from PIL import Image
 
     if count < 1:
-        raise ValueError(f"--count must be >= 1, got {count}")
+        raise SettingError(f"--count must be >= 1, got {count}")
     target = Path(folder)
     if target.exists():
-        raise ValueError(f"--write-images {folder}: exists; expected a new folder")
+        raise SettingError(f"--write-images {folder}: exists; expected a new folder")
     factors, images = load_ground_truth(name, data_dir).sample(count, np.random.default_rng(seed))
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".tmp-{target.name}-{os.getpid()}")

@@ -24,6 +24,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from core.errors import DataError
 from core.io import atomic_path
 
 RESOLUTION = 64
@@ -182,7 +183,10 @@ def save_predictor(
 
 
 def load_predictor(path: str | os.PathLike[str] = SHAPES3D_PREDICTOR) -> AttributePredictor:
-    """Load weights + JSON written by ``save_predictor``; returns an eval-mode CPU model."""
+    """Load weights + JSON written by ``save_predictor``; returns an eval-mode CPU model.
+
+    A missing file is a FileNotFoundError, a file that is not what ``save_predictor`` writes a
+    one-line DataError naming it."""
     path = Path(path)
     meta_path = path.with_suffix(".json")
     if not path.is_file():
@@ -196,26 +200,26 @@ def load_predictor(path: str | os.PathLike[str] = SHAPES3D_PREDICTOR) -> Attribu
     try:
         info = json.loads(meta_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ValueError(f"attribute predictor {path}: {meta_path.name} beside it is not valid "
-                         "JSON") from None
+        raise DataError(f"attribute predictor {path}: {meta_path.name} beside it is not valid "
+                        "JSON") from None
     if not isinstance(info, dict) or "architecture" not in info:
-        raise ValueError(f"attribute predictor {path}: {meta_path.name} has no 'architecture' "
-                         "entry")
+        raise DataError(f"attribute predictor {path}: {meta_path.name} has no 'architecture' "
+                        "entry")
     try:
         model = AttributePredictor(PredictorArchitecture.from_dict(info["architecture"]))
     except (TypeError, ValueError, KeyError) as err:
-        raise ValueError(f"attribute predictor {path}: bad 'architecture' in {meta_path.name} "
-                         f"({err})") from None
+        raise DataError(f"attribute predictor {path}: bad 'architecture' in {meta_path.name} "
+                        f"({err})") from None
     try:
         state = load_file(str(path))
     except Exception as err:  # noqa: BLE001 - safetensors raises its own error types
-        raise ValueError(f"attribute predictor {path}: not a readable .safetensors file "
-                         f"({str(err).splitlines()[0][:120] if str(err) else type(err).__name__})"
-                         ) from None
+        raise DataError(f"attribute predictor {path}: not a readable .safetensors file "
+                        f"({str(err).splitlines()[0][:120] if str(err) else type(err).__name__})"
+                        ) from None
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
-        raise ValueError(f"{path}: weights do not match the architecture in {meta_path}") from err
+        raise DataError(f"{path}: weights do not match the architecture in {meta_path}") from err
     model.eval()
     model.requires_grad_(False)
     model.info = info  # provenance (training command, accuracies) for callers that report it

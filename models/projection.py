@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.errors import SettingError
 from core.progress import Bar, BarFactory, open_bar
 from models.generator import Generator, generator_device
 from models.perceptual import PerceptualDistance
@@ -43,7 +44,8 @@ NOISE_BUFFER = "noise_const"
 
 @dataclass(frozen=True)
 class ProjectionConfig:
-    """The projector's settings; the defaults are ``projector.py``'s (1000 steps, W)."""
+    """The projector's settings; the defaults are ``projector.py``'s (1000 steps, W). A value
+    outside what a field accepts is a SettingError (a user's flag or override)."""
 
     space: str = "w"
     num_steps: int = 1000
@@ -60,18 +62,18 @@ class ProjectionConfig:
 
     def __post_init__(self) -> None:
         if self.space not in SPACES:
-            raise ValueError(f"space must be one of {', '.join(SPACES)}, got {self.space!r}")
+            raise SettingError(f"space must be one of {', '.join(SPACES)}, got {self.space!r}")
         for name in ("num_steps", "w_avg_samples", "batch_size"):
             if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise SettingError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("initial_learning_rate", "lr_rampdown_length", "lr_rampup_length",
                      "noise_ramp_length"):
             if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+                raise SettingError(f"{name} must be > 0, got {getattr(self, name)}")
         for name in ("initial_noise_factor", "regularize_noise_weight", "mse_weight"):
             value = getattr(self, name)
             if not (value >= 0 and math.isfinite(value)):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+                raise SettingError(f"{name} must be a finite number >= 0, got {value}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -34,6 +34,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from core.errors import DataError, SettingError
 from core.hashing import file_sha256
 from core.inputs import env_path
 from core.registry import Registry
@@ -133,18 +134,20 @@ class AlexNetSensor(nn.Module):
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Tensors of a ``.safetensors`` file or a torch file (``weights_only``: no code runs)."""
-    if path.suffix == ".safetensors":
-        return load_file(str(path))
+    """Tensors of a ``.safetensors`` file or a torch file (``weights_only``: no code runs); a
+    file that cannot be read as one is a one-line DataError naming it."""
     try:
+        if path.suffix == ".safetensors":
+            return load_file(str(path))
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unreadable file gets the same one-line error
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"{path}: not a readable torch state dict ({first[:160]})") from None
+        kind = ".safetensors file" if path.suffix == ".safetensors" else "torch state dict"
+        raise DataError(f"{path}: not a readable {kind} ({first[:160]})") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
-        raise ValueError(f"{path}: expected a state dict of tensors, got {type(state).__name__}")
+        raise DataError(f"{path}: expected a state dict of tensors, got {type(state).__name__}")
     return {str(k): v for k, v in state.items() if torch.is_tensor(v)}
 
 
@@ -176,14 +179,14 @@ def alexnet_sensor(weights: str | os.PathLike[str] | None = None) -> nn.Module:
     state = {k.removeprefix("module."): v for k, v in state.items()}
     missing = [k for k in ALEXNET_KEYS if k not in state]
     if missing:
-        raise ValueError(f"{path}: not {expected}; missing {', '.join(missing[:4])}"
-                         f"{' ...' if len(missing) > 4 else ''}")
+        raise DataError(f"{path}: not {expected}; missing {', '.join(missing[:4])}"
+                        f"{' ...' if len(missing) > 4 else ''}")
     sensor = AlexNetSensor()
     try:
         sensor.load_state_dict({k: state[k].float() for k in ALEXNET_KEYS})
     except RuntimeError as err:
-        raise ValueError(f"{path}: tensor shapes do not match {expected} "
-                         f"({str(err).splitlines()[-1].strip()[:160]})") from None
+        raise DataError(f"{path}: tensor shapes do not match {expected} "
+                        f"({str(err).splitlines()[-1].strip()[:160]})") from None
     return sensor
 
 
@@ -210,7 +213,7 @@ class PixelSensor(nn.Module):
 )
 def pixel_sensor(weights: str | os.PathLike[str] | None = None) -> nn.Module:
     if weights:
-        raise ValueError(f"sensor 'pixels' takes no weights (got {weights})")
+        raise SettingError(f"sensor 'pixels' takes no weights (got {weights})")
     return PixelSensor()
 
 
@@ -302,21 +305,21 @@ def lpips_vgg_sensor(weights: str | os.PathLike[str] | None = None) -> nn.Module
         state.update({k.removeprefix("module."): v for k, v in read_state_dict(path).items()})
     missing = [k for k in VGG16_KEYS if k not in state]
     if missing:
-        raise ValueError(f"{paths[0]}: not {expected}; missing {', '.join(missing[:4])}"
-                         f"{' ...' if len(missing) > 4 else ''}")
+        raise DataError(f"{paths[0]}: not {expected}; missing {', '.join(missing[:4])}"
+                        f"{' ...' if len(missing) > 4 else ''}")
     sensor = VGG16LPIPSSensor()
     try:
         sensor.load_state_dict({**{k: state[k].float() for k in VGG16_KEYS},
                                 "shift": sensor.shift, "scale": sensor.scale})
     except RuntimeError as err:
-        raise ValueError(f"{paths[0]}: tensor shapes do not match {expected} "
-                         f"({str(err).splitlines()[-1].strip()[:160]})") from None
+        raise DataError(f"{paths[0]}: tensor shapes do not match {expected} "
+                        f"({str(err).splitlines()[-1].strip()[:160]})") from None
     lin = [state.get(k) for k in LPIPS_LIN_KEYS]
     if all(w is not None for w in lin):
         channels = [VGG16_CONVS[end - 2][1] for _, end in VGG16_SLICES]
         if [int(w.numel()) for w in lin] != channels:
-            raise ValueError(f"{paths[-1]}: LPIPS linear weights of {[w.numel() for w in lin]} "
-                             f"channels, expected {channels}")
+            raise DataError(f"{paths[-1]}: LPIPS linear weights of {[w.numel() for w in lin]} "
+                            f"channels, expected {channels}")
         sensor.channel_weights = [w.float().reshape(-1) for w in lin]
     return sensor
 
@@ -374,18 +377,18 @@ def shapes3d_disc_sensor(weights: str | os.PathLike[str] | None = None) -> nn.Mo
         if not file.is_file():
             raise FileNotFoundError(f"sensor 'shapes3d-disc': {file} not found; rebuild it with "
                                     "`python -m training.sensor_export export-disc --state STATE`")
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    try:
-        config = StyleGAN2Config.from_dict(meta["config"])
+    try:  # a JSON that does not parse is a ValueError too
+        config = StyleGAN2Config.from_dict(json.loads(meta_path.read_text(encoding="utf-8"))
+                                           ["config"])
     except (KeyError, TypeError, ValueError) as err:
-        raise ValueError(f"{meta_path}: no valid StyleGAN2 config ({err})") from None
+        raise DataError(f"{meta_path}: no valid StyleGAN2 config ({err})") from None
     sensor = DiscriminatorSensor(config)
     state = load_file(str(path))
     expected = set(sensor.state_dict())
     if set(state) != expected:
         extra = sorted(set(state) - expected)[:3]
         missing = sorted(expected - set(state))[:3]
-        raise ValueError(f"{path}: discriminator block keys do not match its config "
-                         f"(missing {missing}, unexpected {extra})")
+        raise DataError(f"{path}: discriminator block keys do not match its config "
+                        f"(missing {missing}, unexpected {extra})")
     sensor.load_state_dict({k: v.float() for k, v in state.items()})
     return sensor

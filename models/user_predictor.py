@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.errors import DataError
 from core.io import atomic_path, atomic_write_json
 
 FORMAT = "disentangle-bench-predictor"
@@ -47,8 +48,9 @@ VERSION = 1
 KINDS = ("binary", "classes", "score")
 
 
-class PredictorFormatError(ValueError):
-    """A predictor file or its JSON that does not follow the format (one line)."""
+class PredictorFormatError(DataError):
+    """A predictor file or its JSON that does not follow the format (one line); a DataError,
+    and so a ValueError."""
 
 
 @dataclass(frozen=True)

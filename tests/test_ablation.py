@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
+import bench.experiments.ablation as ablation
 from bench.experiments.ablation import draw_originals, main, pair_losses
 from models.oracle import load_oracle_generator
 from models.sensors import load_sensor
@@ -36,3 +38,22 @@ def test_cli_writes_tables_and_plot(tmp_path, capsys) -> None:
     assert "Finding:" in (out / "l2mask.md").read_text()
     assert main(["l2mask", "--samples", "0", "--results", str(tmp_path)]) == 2
     assert "--samples" in capsys.readouterr().out
+
+
+def test_cli_bad_sensor_file_is_one_line_and_a_bug_is_not(tmp_path, capsys, monkeypatch) -> None:
+    """Weights the sensor cannot use are the user's file (one line, exit 2); a plain ValueError
+    from the sensor's loader is a bug and keeps its traceback."""
+    bad = tmp_path / "alexnet.pth"
+    bad.write_bytes(b"not a torch file")
+    args = ["l2mask", "--samples", "1", "--seeds", "0", "--results", str(tmp_path), "--quiet"]
+    assert main([*args, "--sensor", "alexnet", "--sensor-weights", str(bad)]) == 2
+    out = capsys.readouterr().out
+    assert out.startswith(f"error: {bad}: not a readable torch state dict (")
+    assert out.count("\n") == 1
+
+    def broken(name: str, weights: str | None) -> None:
+        raise ValueError("internal: shapes disagree")
+
+    monkeypatch.setattr(ablation, "load_sensor", broken)
+    with pytest.raises(ValueError, match="^internal: shapes disagree$"):
+        main(args)

@@ -159,6 +159,30 @@ def test_prepare_and_train_generator_forwarding(capsys, monkeypatch, tmp_path):
         assert main([command, "--n", "7"]) == 3 and seen[command] == ["--n", "7"]
 
 
+def test_prepare_prints_refused_input_as_one_line_and_lets_a_bug_through(capsys, monkeypatch,
+                                                                         tmp_path):
+    """``prepare`` reports the loaders' SettingError / DataError as one line (exit 2); a plain
+    ValueError from them is a bug and keeps its traceback."""
+    from core.errors import DataError
+
+    monkeypatch.delenv("BENCH_DATA", raising=False)
+    code, _, err = run_cli(capsys, "prepare", "dsprites", "--write-h5", str(tmp_path / "x.h5"))
+    assert code == 2 and err == ("error: prepare: --write-h5 applies to 'shapes3d-synth' only, "
+                                 "not 'dsprites'\n")
+    raised: list[Exception] = [DataError("/d/3dshapes.h5: 'labels' is missing")]
+
+    def prepare_dataset(name, data_dir=None, write_h5=None):
+        raise raised[0]
+
+    monkeypatch.setitem(sys.modules, "datasets.prepare",
+                        types.SimpleNamespace(prepare_dataset=prepare_dataset))
+    code, _, err = run_cli(capsys, "prepare", "shapes3d", "--data-dir", str(tmp_path))
+    assert code == 2 and err == "error: /d/3dshapes.h5: 'labels' is missing\n"
+    raised[0] = ValueError("internal: shapes disagree")
+    with pytest.raises(ValueError, match="^internal: shapes disagree$"):
+        main(["prepare", "shapes3d", "--data-dir", str(tmp_path)])
+
+
 def test_run_prints_a_line_per_cell_start_and_end_without_a_terminal(toys, capsys, tmp_path):
     code, _, err = run_cli(capsys, "run", "--methods", "toy-identity", "--datasets", "toy-data",
                            "--seeds", "0-1", "--results", str(tmp_path))

@@ -15,18 +15,21 @@ import torch
 from edit_cells import make_cell, oracle_directions
 from PIL import Image
 
+import bench.edit
 from bench.cli import main
 from bench.edit import (
     any_other_fraction,
     change_fractions,
     edit_amounts,
+    load_distance,
+    projection_config,
     select_directions,
     summarise,
 )
 from bench.planning.bundles import load_bundle
 from bench.results.store import ResultStore
 from bench.running.finished import cell_directions, check_generator, load_cell
-from core.errors import BenchError
+from core.errors import BenchError, DataError, SettingError
 from models.directions import Directions
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -62,6 +65,30 @@ def test_edit_amounts() -> None:
     assert edit_amounts(2.0, 5) == [-2.0, -1.0, 0.0, 1.0, 2.0]
     with pytest.raises(BenchError, match="--columns >= 2 and --span > 0"):
         edit_amounts(0.0, 5)
+
+
+def test_refused_loss_and_projection_settings_name_the_flag(tmp_path: Path,
+                                                             monkeypatch) -> None:
+    """An unknown sensor or a bad setting is a SettingError, unusable weights a DataError, each
+    naming what the user gave; a plain ValueError from the sensor's loader is a bug."""
+    with pytest.raises(SettingError, match="^--loss alexnt: unknown sensor 'alexnt'; did you "
+                                           "mean alexnet"):
+        load_distance("alexnt", None)
+    bad = tmp_path / "alexnet.pth"
+    bad.write_bytes(b"not a torch file")
+    with pytest.raises(DataError, match=f"^--loss alexnet: {bad}: not a readable torch state "
+                                        r"dict \("):
+        load_distance("alexnet", str(bad))
+    with pytest.raises(SettingError, match="^projection settings: num_steps must be >= 1, got 0$"):
+        projection_config("quick", num_steps=0)
+
+    def broken(name: str, weights: str | None) -> None:
+        raise ValueError("internal: shapes disagree")
+
+    monkeypatch.setattr(bench.edit, "perceptual_distance", broken)
+    with pytest.raises(ValueError, match="^internal: shapes disagree$") as bug:
+        load_distance("pixels", None)
+    assert not isinstance(bug.value, BenchError)
 
 
 def test_change_counts_known_answer() -> None:

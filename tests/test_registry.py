@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from core.errors import SettingError
 from core.registry import Registry, UnknownNameError
 
 
@@ -46,8 +47,10 @@ def test_first_lookup_imports_the_public_modules_once(toy_registry) -> None:
     assert toy_registry.builtin_modules() == ["regpkg.alpha", "regpkg.beta"]
     del sys.modules["regpkg.alpha"]
     assert len(toy_registry) == 3 and "regpkg.alpha" not in sys.modules  # not imported again
-    with pytest.raises(UnknownNameError, match=r"unknown toy 'alpah'; did you mean alpha\?"):
+    with pytest.raises(UnknownNameError, match=r"unknown toy 'alpah'; did you mean alpha\?") as err:
         toy_registry.get("alpah")
+    # a name the user gave: one error line from the CLI; still a KeyError and a ValueError
+    assert isinstance(err.value, SettingError) and isinstance(err.value, KeyError)
     with pytest.raises(ValueError, match="toy 'alpha' is already registered"):
         toy_registry.add("alpha", 3, description="again")
 

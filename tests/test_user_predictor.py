@@ -14,6 +14,7 @@ from torch import nn
 import bench.planning.bundles as bundles
 from bench.flows.directions import attribute_predict
 from bench.planning.bundles import load_bundle
+from core.errors import BenchError, DataError
 from core.inputs import InputError
 from metrics.discovery import DiscoveryConfig, score_matrix
 from models.directions import Directions
@@ -134,3 +135,35 @@ def test_a_bad_predictor_by_variable_stops_planning(tmp_path, monkeypatch):
     with pytest.raises(InputError, match=r"\$BENCH_SHAPES3D_PREDICTOR: predictor .*p.pt: not a "
                                          "TorchScript file"):
         load_bundle("shapes3d").sources()
+
+
+def test_a_damaged_suite_predictor_is_a_data_error(tmp_path, monkeypatch):
+    """The loaders' file checks are DataErrors (so ValueErrors); planning names the variable."""
+    weights = tmp_path / "p.safetensors"
+    native = load_predictor(SHAPES3D_PREDICTOR)
+    weights.write_bytes(b"not safetensors" * 8)
+    (tmp_path / "p.json").write_text(json.dumps({"architecture": native.arch.to_dict()}),
+                                     encoding="utf-8")
+    with pytest.raises(DataError, match=r"p.safetensors: not a readable .safetensors file"):
+        load_any_predictor(weights)
+    assert issubclass(PredictorFormatError, DataError) and issubclass(DataError, ValueError)
+    monkeypatch.delenv("BENCH_DATA", raising=False)
+    monkeypatch.setenv(bundles.SHAPES3D_PREDICTOR_ENV, str(weights))
+    with pytest.raises(InputError, match=r"^\$BENCH_SHAPES3D_PREDICTOR: attribute predictor "
+                                         r".*p.safetensors: not a readable .safetensors file"):
+        load_bundle("shapes3d").sources()
+
+
+def test_a_bug_in_a_predictor_loader_is_not_an_input_error(tmp_path, monkeypatch):
+    """A plain ValueError from the loader is a bug: planning lets it through with its traceback
+    instead of printing it as a damaged file."""
+    def broken(path: object) -> None:
+        raise ValueError("internal: shapes disagree")
+
+    export_shipped(tmp_path / "p.pt")
+    monkeypatch.delenv("BENCH_DATA", raising=False)
+    monkeypatch.setenv(bundles.SHAPES3D_PREDICTOR_ENV, str(tmp_path / "p.pt"))
+    monkeypatch.setattr(bundles, "load_any_predictor", broken)
+    with pytest.raises(ValueError, match="^internal: shapes disagree$") as bug:
+        load_bundle("shapes3d").sources()
+    assert not isinstance(bug.value, BenchError)

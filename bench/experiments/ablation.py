@@ -254,7 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise BenchError(SENSORS.unknown_message(args.sensor))
         result = run_l2mask_ablation(seeds, args.samples, args.var_scale, args.sensor,
                                      args.sensor_weights, progress=not args.quiet)
-    except (BenchError, FileNotFoundError, ValueError) as err:
+    # a bad sensor file is a DataError (a BenchError); a missing one stays a FileNotFoundError
+    except (BenchError, FileNotFoundError) as err:
         print(f"error: {err}", flush=True)
         return 2
     paths = write_outputs(result, Path(args.results).absolute() / "ablations")

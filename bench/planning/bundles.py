@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.digest_record import DigestRecord
+from core.errors import DataError
 from core.hashing import file_sha256, stable_hash
 from core.inputs import (
     DEVICE_ENV,
@@ -398,7 +399,9 @@ def _check_classifiers(paths: tuple[Path, ...]) -> int:
     for path in paths:
         try:
             sizes.setdefault(inspect_celebahq_classifier(path).resolution, path)
-        except (FileNotFoundError, ValueError) as err:
+        # a damaged file is a CheckpointFormatError (a DataError), one gone since the cache was
+        # checked a FileNotFoundError: either is the cache's file, never a bug
+        except (DataError, FileNotFoundError) as err:
             raise InputError(f"ffhq: CelebA-HQ classifier in the cache: {err} (expected "
                              "NVIDIA's pickle: remove the file and its manifest.json entry, then "
                              "rerun `python -m bench prepare ffhq --only classifiers`)") from None
@@ -532,7 +535,9 @@ def _predictor_source(path: Path, origin: str, ground_truth: GroundTruthData | N
     ``ground_truth``, a suite predictor must classify exactly its factors."""
     try:
         predictor = load_any_predictor(path)
-    except (FileNotFoundError, ValueError) as err:
+    # a file that is not a predictor is a DataError; the loader keeps FileNotFoundError for a
+    # missing one (its other callers rely on it): either is the user's file, never a bug
+    except (DataError, FileNotFoundError) as err:
         text = str(err)
         raise InputError(f"{origin}: {text}" if str(path) in text else
                          f"{origin}: attribute predictor {path}: {text}") from None
@@ -558,6 +563,7 @@ def _alexnet_source() -> str:
         return f"alexnet without weights (set ${ALEXNET_ENV} for methods that compare features)"
     try:
         load_sensor("alexnet")
-    except (FileNotFoundError, ValueError) as err:
+    # unusable weights are a DataError; the sensor keeps FileNotFoundError for missing ones
+    except (DataError, FileNotFoundError) as err:
         raise InputError(f"${ALEXNET_ENV}: {err}") from None
     return f"alexnet {path} (${ALEXNET_ENV})"

@@ -27,7 +27,7 @@ from core.config import check_field_value, field_names, unknown_field_message
 from core.config import check_profile as core_check_profile
 from core.errors import BenchError, DataError, SettingError
 from core.hashing import SHORT_HASH_CHARS, canonical_json, stable_hash
-from core.registry import Registry, UnknownNameError
+from core.registry import Registry
 from methods.base import METHODS, MethodSpec
 from metrics.profiles import metrics_profile
 from models.bundle import Bundle
@@ -120,12 +120,11 @@ def _dataset_error(name: str, err: Exception) -> DataError:
 
 
 def load_bundle(name: str, data_dir: str | None) -> Bundle:
-    """Load a registered bundle; an unknown name is a BenchError, a missing or bad data file a
-    DataError naming the dataset."""
+    """Load a registered bundle; an unknown name is a SettingError (the registry's
+    UnknownNameError, raised before any loader runs), a missing or bad data file a DataError
+    naming the dataset."""
     try:
         return bundles.load_bundle(name, data_dir)
-    except UnknownNameError as err:
-        raise BenchError(str(err)) from None
     # a loader's diagnosis of the data files; the loaders keep FileNotFoundError for a missing
     # file (their callers and tests rely on it), which is always the user's data, never a bug
     except (DataError, FileNotFoundError) as err:
@@ -157,10 +156,10 @@ def check_overrides(grid: GridSpec, methods_registry: Registry[MethodSpec]
         if scope != "*" and scope not in methods_registry:
             origin = next((grid.origin(scope, name) for name in grid.overrides[scope]),
                           "--set")
-            raise BenchError(f"{origin}: {methods_registry.unknown_message(scope)}")
+            raise SettingError(f"{origin}: {methods_registry.unknown_message(scope)}")
     for name in grid.methods or []:
         if name not in methods_registry:
-            raise BenchError(methods_registry.unknown_message(name))
+            raise SettingError(methods_registry.unknown_message(name))
     if grid.methods is not None:
         candidates = list(grid.methods)
     else:
@@ -236,10 +235,10 @@ def plan_grid(
     dataset_names = list(grid.datasets) if grid.datasets is not None else list(DEFAULT_DATASETS)
     for name in dataset_names:
         if name not in bundles_registry:
-            raise BenchError(bundles_registry.unknown_message(name))
+            raise SettingError(bundles_registry.unknown_message(name))
     for name in grid.methods or []:
         if name not in methods_registry:
-            raise BenchError(methods_registry.unknown_message(name))
+            raise SettingError(methods_registry.unknown_message(name))
     checked = check_overrides(grid, methods_registry)
 
     chosen_per_dataset: list[tuple[str, Bundle, list[str]]] = []

@@ -14,12 +14,15 @@ from typing import Any
 
 import torch
 
+from core.errors import DataError
 from models.stylegan2.config import StyleGAN2Config
 from models.stylegan2.generator import StyleGAN2Generator
 
 
-class CheckpointFormatError(ValueError):
-    """A checkpoint whose content does not match the format it was read as (one-line message)."""
+class CheckpointFormatError(DataError):
+    """A checkpoint whose content does not match the format it was read as (one-line message).
+
+    A DataError (and so a ValueError): the file is the user's input, not the code."""
 
 
 class UnsafePickleError(CheckpointFormatError):
