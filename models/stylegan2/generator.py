@@ -34,6 +34,14 @@ def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     return x * (x.square().mean(dim=1, keepdim=True) + eps).rsqrt()
 
 
+def builds_graph(module: nn.Module, *inputs: torch.Tensor) -> bool:
+    """Whether running ``module`` on ``inputs`` records an autograd graph (some input or
+    parameter requires grad, grad mode on). Without one, synthesis may overwrite its own
+    intermediates; with one it keeps the plain form."""
+    return torch.is_grad_enabled() and (any(t.requires_grad for t in inputs)
+                                        or any(p.requires_grad for p in module.parameters()))
+
+
 class MappingNetwork(nn.Module):
     """z -> w: 2nd-moment normalisation, then ``num_layers`` lrelu dense layers (learning-rate
     multiplier ``lr_mul``, 0.01 in NVIDIA's configs)."""
@@ -92,14 +100,15 @@ class SynthesisLayer(nn.Module):
         styles = self.affine(w)
         x = modulated_conv2d(x, self.weight, styles, demodulate=True, up=self.up,
                              resample_filter=self.resample_filter, fused=fused)
+        own = not builds_graph(self, x)  # x is the conv's fresh output: noise, bias in place
         if self.use_noise and noise_mode != "none":
             if noise_mode == "random":
                 noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution,
                                     generator=generator, dtype=x.dtype, device=x.device)
             else:
                 noise = self.noise_const
-            x = x + noise * self.noise_strength
-        return bias_act(x, self.bias, act="lrelu", clamp=self.conv_clamp)
+            x = x.add_(noise * self.noise_strength) if own else x + noise * self.noise_strength
+        return bias_act(x, self.bias, act="lrelu", clamp=self.conv_clamp, inplace=own)
 
 
 class ToRGBLayer(nn.Module):
