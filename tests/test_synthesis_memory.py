@@ -1,6 +1,6 @@
-"""Synthesis in place (models.stylegan2.generator): the images must be bit for bit those of a
-pass with fresh tensors, or pair files and scores would move with the memory-saving code
-(docs/performance.md, "Real-size generators")."""
+"""Synthesis in pieces and in place (models.stylegan2.generator): the images must be bit for bit
+those of one whole-batch pass with fresh tensors, or pair files and scores would move with the
+memory-saving code (docs/performance.md, "Real-size generators")."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import torch
 
 from models.stylegan2 import StyleGAN2Generator
 from models.stylegan2.config import StyleGAN2Config, get_preset
+from models.stylegan2.generator import SYNTHESIS_PIECE, synthesis_pieces
 from models.stylegan2.ops import bias_act
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -36,14 +37,25 @@ def _micro_clamped() -> StyleGAN2Generator:
 
 
 def _whole(G: StyleGAN2Generator, ws: torch.Tensor, **kwargs: object) -> torch.Tensor:
-    """The plain form: with ``ws`` requiring grad, every intermediate is a fresh tensor."""
+    """The plain form: with ``ws`` requiring grad, synthesis keeps the batch whole and every
+    intermediate a fresh tensor."""
     with torch.enable_grad():
         return G.synthesize(ws.detach().clone().requires_grad_(), **kwargs).detach()
 
 
+def test_pieces_are_few_at_most_the_cap_and_at_least_sixteen() -> None:
+    assert synthesis_pieces(1) == [1]
+    assert synthesis_pieces(SYNTHESIS_PIECE) == [SYNTHESIS_PIECE]
+    assert synthesis_pieces(250) == [32, 32, 31, 31, 31, 31, 31, 31]
+    for n in range(SYNTHESIS_PIECE + 1, 2000):
+        pieces = synthesis_pieces(n)
+        assert sum(pieces) == n and len(pieces) == -(-n // SYNTHESIS_PIECE)
+        assert 16 <= min(pieces) and max(pieces) <= SYNTHESIS_PIECE
+
+
 @pytest.mark.parametrize("make", [_disco_like, _micro_clamped], ids=["disco-like", "clamped"])
 @pytest.mark.parametrize("n", [7, 40, 70])
-def test_in_place_steps_give_the_plain_images(make, n) -> None:
+def test_pieces_and_in_place_steps_give_the_whole_batch_images(make, n) -> None:
     G = make()
     z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(n))
     with torch.no_grad():
@@ -55,8 +67,19 @@ def test_in_place_steps_give_the_plain_images(make, n) -> None:
                 fast = G.synthesize(codes, noise_mode)
                 assert torch.equal(fast, _whole(G, codes, noise_mode=noise_mode))
         assert torch.equal(G.synthesize(ws, fused=True), _whole(G, ws, fused=True))
-    # grad mode on with nothing requiring grad takes the in-place path too
+    # grad mode on with nothing requiring grad takes the fast path too
     assert torch.equal(G.synthesize(ws), _whole(G, ws))
+
+
+def test_random_noise_keeps_the_batch_whole() -> None:
+    """Per-image noise is drawn layer by layer for the whole batch; pieces would draw it in
+    another order, so a seeded random-noise batch gives the images it always gave."""
+    G = _disco_like()
+    ws = G.mapping_ws(torch.randn(40, G.z_dim, generator=torch.Generator().manual_seed(3)))
+    with torch.no_grad():
+        fast = G.synthesize(ws, "random", torch.Generator().manual_seed(4))
+    assert torch.equal(fast, _whole(G, ws, noise_mode="random",
+                                    generator=torch.Generator().manual_seed(4)))
 
 
 def test_a_graph_still_reaches_every_parameter() -> None:
