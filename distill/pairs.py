@@ -127,10 +127,9 @@ def make_pairs(
                 if edit_sampling == "uniform":
                     t = amount_rng.uniform(-1.0, 1.0, size=size).astype(np.float32)
                     d = d * torch.from_numpy(t)[:, None, None]
-                first = generator.synthesize((ws - d).to(device))
-                second = generator.synthesize((ws + d).to(device))
-                orig[start : start + size] = to_uint8(first)
-                edit[start : start + size] = to_uint8(second)
+                # each side goes to uint8 before the next is made: one float batch at a time
+                orig[start : start + size] = to_uint8(generator.synthesize((ws - d).to(device)))
+                edit[start : start + size] = to_uint8(generator.synthesize((ws + d).to(device)))
                 labels[start : start + size] = label
                 counts += np.bincount(label, minlength=len(kept))
                 if progress is not None:

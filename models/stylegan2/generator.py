@@ -28,10 +28,39 @@ from models.stylegan2.ops import (
 
 NOISE_MODES = ("const", "random", "none")
 
+# Synthesis holds about 20 MiB per image in flight on a 64-px generator with 256 channels at
+# every resolution (DisCo's layout; docs/performance.md), so a batch of more than
+# SYNTHESIS_PIECE images runs in pieces of 16 to 32 images. The images are bit for bit those
+# of the whole batch: no image's arithmetic reads another's, and oneDNN runs the same kernels
+# for any batch of 16 or more (ONEDNN_VERBOSE lists the same ones for 16 and 250 images;
+# tests/test_synthesis_memory.py compares the images). Below 16 it need not: on one thread
+# PyTorch runs a 1x1 convolution (ToRGB) of fewer than 16 images outside oneDNN, which moves
+# the last bits (docs/performance.md).
+SYNTHESIS_PIECE = 32
+
 
 def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """Scale each row to unit root-mean-square."""
     return x * (x.square().mean(dim=1, keepdim=True) + eps).rsqrt()
+
+
+def synthesis_pieces(n: int, most: int = SYNTHESIS_PIECE) -> list[int]:
+    """Sizes of the pieces a batch of ``n`` images is synthesised in: ``[n]`` up to ``most``,
+    else the fewest pieces of at most ``most`` images, as equal as possible, so each holds at
+    least ``most / 2`` (250 -> 32, 32 and six of 31)."""
+    if n <= most:
+        return [n]
+    count = -(-n // most)
+    base, extra = divmod(n, count)
+    return [base + 1] * extra + [base] * (count - extra)
+
+
+def builds_graph(module: nn.Module, *inputs: torch.Tensor) -> bool:
+    """Whether running ``module`` on ``inputs`` records an autograd graph (some input or
+    parameter requires grad, grad mode on). Without one, synthesis may overwrite its own
+    intermediates and split a batch into pieces; with one it keeps the plain form."""
+    return torch.is_grad_enabled() and (any(t.requires_grad for t in inputs)
+                                        or any(p.requires_grad for p in module.parameters()))
 
 
 class MappingNetwork(nn.Module):
@@ -92,14 +121,15 @@ class SynthesisLayer(nn.Module):
         styles = self.affine(w)
         x = modulated_conv2d(x, self.weight, styles, demodulate=True, up=self.up,
                              resample_filter=self.resample_filter, fused=fused)
+        own = not builds_graph(self, x)  # x is the conv's fresh output: noise, bias in place
         if self.use_noise and noise_mode != "none":
             if noise_mode == "random":
                 noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution,
                                     generator=generator, dtype=x.dtype, device=x.device)
             else:
                 noise = self.noise_const
-            x = x + noise * self.noise_strength
-        return bias_act(x, self.bias, act="lrelu", clamp=self.conv_clamp)
+            x = x.add_(noise * self.noise_strength) if own else x + noise * self.noise_strength
+        return bias_act(x, self.bias, act="lrelu", clamp=self.conv_clamp, inplace=own)
 
 
 class ToRGBLayer(nn.Module):
@@ -196,8 +226,27 @@ class SynthesisNetwork(nn.Module):
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "const",
                 generator: torch.Generator | None = None, fused: bool = False) -> torch.Tensor:
+        """Images of ``ws``; a large batch runs in pieces (``synthesis_pieces``) unless noise is
+        drawn per image (the draws would come in another order) or autograd records a graph."""
         self._check_inputs(ws, noise_mode)
         ws = ws.to(torch.float32)
+        whole = noise_mode == "random" or builds_graph(self, ws)
+        pieces = [ws.shape[0]] if whole else synthesis_pieces(ws.shape[0])
+        if len(pieces) == 1:
+            return self._images(ws, noise_mode, generator, fused)
+        out = None
+        start = 0
+        for size in pieces:
+            img = self._images(ws[start:start + size], noise_mode, generator, fused)
+            if out is None:
+                out = img.new_empty((ws.shape[0], *img.shape[1:]))
+            out[start:start + size] = img
+            start += size
+        return out
+
+    def _images(self, ws: torch.Tensor, noise_mode: str, generator: torch.Generator | None,
+                fused: bool) -> torch.Tensor:
+        """All of ``ws`` in one pass through the blocks."""
         x = img = None
         for res, (start, length) in zip(self.block_resolutions, self.block_windows(), strict=True):
             block = getattr(self, f"b{res}")

@@ -94,17 +94,29 @@ def bias_act(
     act: str = "linear",
     gain: float = 1.0,
     clamp: float | None = None,
+    inplace: bool = False,
 ) -> torch.Tensor:
-    """Add a per-channel bias (dim 1), apply ``linear`` or ``lrelu`` (times sqrt 2), gain, clamp."""
+    """Add a per-channel bias (dim 1), apply ``linear`` or ``lrelu`` (times sqrt 2), gain, clamp.
+
+    ``inplace``: the caller hands ``x`` over (nothing reads it afterwards, no autograd graph
+    needs it), so every step overwrites it instead of holding a new copy beside it: the same
+    kernels and values, one image-sized tensor less at a time (synthesis' largest)."""
+    if act not in ("lrelu", "linear"):
+        raise ValueError(f"unknown activation {act!r} (expected 'linear' or 'lrelu')")
+    if inplace:
+        if bias is not None:
+            x.add_(bias.reshape([1, -1] + [1] * (x.ndim - 2)))
+        if act == "lrelu":
+            F.leaky_relu(x, LRELU_SLOPE, inplace=True).mul_(LRELU_GAIN * gain)
+        elif gain != 1:
+            x.mul_(gain)
+        return x if clamp is None else x.clamp_(-clamp, clamp)
     if bias is not None:
         x = x + bias.reshape([1, -1] + [1] * (x.ndim - 2))
     if act == "lrelu":
         x = F.leaky_relu(x, LRELU_SLOPE) * (LRELU_GAIN * gain)
-    elif act == "linear":
-        if gain != 1:
-            x = x * gain
-    else:
-        raise ValueError(f"unknown activation {act!r} (expected 'linear' or 'lrelu')")
+    elif gain != 1:
+        x = x * gain
     if clamp is not None:
         x = x.clamp(-clamp, clamp)
     return x
