@@ -21,6 +21,8 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from core.cpu_isa import cpu_model
+
 COMMANDS: dict[str, list[str]] = {
     "run --dry-run (default grid)": ["run", "--dry-run"],
     "run --methods nosuch": ["run", "--methods", "nosuch"],
@@ -72,20 +74,11 @@ def main(argv: list[str] | None = None) -> int:
         headers += [f"{name} CPU s", f"{name} wall s", f"{name} peak MiB", f"{name} exit"]
     if len(trees) > 1:
         headers.append(f"CPU {trees[0].name} / {trees[-1].name}")
-    print(f"host: {_cpu_model()}, {len(os.sched_getaffinity(0))} usable core(s), "
+    print(f"host: {cpu_model()}, {len(os.sched_getaffinity(0))} usable core(s), "
           f"load average {os.getloadavg()[0]:.1f}; the fastest of {args.repeat} runs")
     print(tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True))
     return 0
 
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from core.cpu_isa import cpu_model
+
 BATCH = 250  # the quick profile's pair_batch (bench.flows.directions.FLOW_PROFILES)
 STAGES = ("synthesize", "pairs", "discovery")
 
@@ -150,22 +152,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{rows[-1][0]} on {tree.name}: peak {r['peak_mib']:.0f} MiB", flush=True)
         if len(trees) > 1:
             rows[-1].append("same" if len(digests) == 1 else "DIFFERENT")
-    print(f"host: {_cpu_model()}, 1 thread, load average {os.getloadavg()[0]:.1f}")
+    print(f"host: {cpu_model()}, 1 thread, load average {os.getloadavg()[0]:.1f}")
     headers = ["stage", "tree", "MiB at start", "peak MiB", "CPU s", "output digest"]
     if len(trees) > 1:
         headers.append("outputs across trees")
     print(tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True))
     return 0
 
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 if __name__ == "__main__":
