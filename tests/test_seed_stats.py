@@ -94,6 +94,15 @@ def test_signed_rank_ties_and_zeros_are_exact():
         signed_rank_test([1.0], "bigger")
 
 
+def test_rounding_gaps_are_ties_not_differences():
+    # direction recovery of the same exact directions found by two methods (float32 arithmetic)
+    a = [0.9997248754931544, 0.9997151840330356, 0.9996759791923878]
+    b = [0.9997248753738717, 0.9997151839340885, 0.9996759792299885]
+    test = signed_rank_test([x - y for x, y in zip(a, b, strict=True)])
+    assert (test.above, test.below, test.equal, test.p_value) == (0, 0, 3, 1.0)
+    assert signed_rank_test([2e-6, 3e-6, 4e-6]).above == 3  # above the tie width: real gaps
+
+
 def test_signed_rank_matches_scipy_without_ties():
     rng = np.random.default_rng(7)
     for n in range(1, 13):

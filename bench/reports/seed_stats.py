@@ -51,6 +51,11 @@ from scipy import stats
 LEVEL = 0.05  # the significance level of the leaderboard's mark and of `bench compare`
 COVERAGE = 0.95  # the coverage sought for the median's interval
 ALTERNATIVES = ("two-sided", "greater", "less")
+# Differences (and medians) closer than this are ties. The scores are float32 arithmetic (about
+# 7 significant digits) printed with 3 decimals, so a gap below 1e-6 is rounding, not a
+# difference between methods: e.g. the direction recovery of the same exact directions reached
+# by two methods, 0.99972487549 against 0.99972487537.
+TIE_ATOL = 1e-6
 
 
 def _check_alternative(alternative: str) -> None:
@@ -171,7 +176,7 @@ def _null_distribution(doubled_ranks: Sequence[int]) -> np.ndarray:
 
 
 def signed_rank_test(differences: Sequence[float], alternative: str = "two-sided", *,
-                     atol: float = 1e-12) -> SignedRankTest:
+                     atol: float = TIE_ATOL) -> SignedRankTest:
     """Exact Wilcoxon signed-rank test of paired differences (see the module docstring).
 
     Differences within ``atol`` of zero count as ties and are dropped; tied magnitudes get mid-
@@ -222,7 +227,7 @@ class Separation:
 
 
 def separate_best(values: dict[int, dict[int, float]], higher_is_better: bool,
-                  level: float = LEVEL, *, atol: float = 1e-12) -> Separation:
+                  level: float = LEVEL, *, atol: float = TIE_ATOL) -> Separation:
     """Pick the best and the runner-up of ``values`` (key -> seed -> value) by median, in the
     better direction, and test the best against the runner-up over their common seeds. Where
     several rows tie for the second-best median, the best must beat each of them; the one it
