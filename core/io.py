@@ -100,9 +100,7 @@ def write_tensors_and_json(directory: str | os.PathLike[str], tensors_name: str,
     directory = Path(directory)
     with atomic_path(directory / tensors_name) as tmp:
         save_file(tensors, str(tmp))
-    text = json.dumps(info, indent=2, sort_keys=True, default=json_default) + "\n"
-    with atomic_path(directory / json_name) as tmp:
-        Path(tmp).write_text(text)
+    atomic_write_json(directory / json_name, info)
 
 
 def dumps_json(value: Any) -> str:
