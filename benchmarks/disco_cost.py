@@ -14,7 +14,10 @@ The group VAE and the representation metrics do not run the generator (pairs fil
 truth) and are not timed here. ``--stages count`` runs them on a 16-channel generator of the
 same layout (the images each stage makes do not depend on the width) and prices its images at
 the measured CPU seconds per image of the DisCo-size one; ``--stages full`` runs them on the
-DisCo-size generator itself.
+DisCo-size generator itself. Each stage's last column is its rate of images against the
+generator's own rate in one synthesize call of ``--batch`` images (``images x CPU s per image /
+the stage's CPU s``: 100 % means nothing but synthesis; the aim is at least 80 %), and the run
+ends with the process's peak resident memory (the aim for a cell: under 2 GB).
 
 CPU seconds (``time.process_time``, all threads of this process) measure the work whatever
 else the machine runs; the wall seconds and the load average are printed beside them.
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -93,10 +97,12 @@ class Counted:
         generator.synthesize = synthesize
 
 
-def stage_rows(generator: Any, per_image: float, rows: list[tuple[str, float, float]]) -> None:
-    """The quick cell's generator stages on ``generator``: images made, CPU seconds, and the
-    CPU seconds they would take on a DisCo-size generator (``per_image`` CPU s per image in
-    synthesize, the rest as measured)."""
+def stage_rows(generator: Any, per_image: float, rows: list[tuple[str, float, float]],
+               full: bool) -> None:
+    """The quick cell's generator stages on ``generator``: images made, CPU seconds, the CPU
+    seconds they would take on a DisCo-size generator (``per_image`` CPU s per image in
+    synthesize, the rest as measured; ``full``: ``generator`` is that size, so as measured) and
+    the stage's image rate as a share of the generator's own."""
     from bench.flows.directions import FLOW_PROFILES
     from distill.pairs import make_pairs
     from methods.base import METHODS, method_spec
@@ -127,7 +133,8 @@ def stage_rows(generator: Any, per_image: float, rows: list[tuple[str, float, fl
             num_pairs=quick["num_pairs"], seed=0, batch=quick["pair_batch"],
             edit_multiplier=quick["pair_edit_multiplier"]),
     }
-    print(f"{'stage (quick)':<48} {'images':>7} {'CPU s':>8} {'in G':>8} {'DisCo-size G':>14}")
+    print(f"{'stage (quick)':<48} {'images':>7} {'CPU s':>8} {'in G':>8} {'DisCo-size G':>14} "
+          f"{'of G rate':>10}")
     total = 0.0
     with torch.no_grad():
         for label, fn in stages.items():
@@ -136,11 +143,11 @@ def stage_rows(generator: Any, per_image: float, rows: list[tuple[str, float, fl
             fn()
             cpu = time.process_time() - cpu
             images, in_g = counted.images - images, counted.cpu - in_g
-            estimate = images * per_image + (cpu - in_g)
+            estimate = cpu if full else images * per_image + (cpu - in_g)
             total += estimate
             rows.append((label, cpu, estimate))
-            print(f"{label:<48} {images:>7} {cpu:>8.1f} {in_g:>8.1f} {estimate:>12.0f} s",
-                  flush=True)
+            print(f"{label:<48} {images:>7} {cpu:>8.1f} {in_g:>8.1f} {estimate:>12.0f} s "
+                  f"{100 * images * per_image / estimate:>9.0f}%", flush=True)
     tmp.cleanup()
     print(f"{'total':<48} {'':>7} {'':>8} {'':>8} {total:>12.0f} s")
 
@@ -188,9 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     per_image = min(cpu for label, cpu, _ in rows if label.startswith("synthesize")) / args.batch
     print(f"{per_image:.3f} CPU s per image (best batch)")
     if args.stages:
-        stage_rows(tiny_layout_generator() if args.stages == "count" else generator, per_image,
-                   rows)
-    print(f"load average at the end {os.getloadavg()}")
+        full = args.stages == "full"
+        stage_rows(generator if full else tiny_layout_generator(), per_image, rows, full)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak resident memory {peak:,.0f} MiB; load average at the end {os.getloadavg()}")
     return 0
 
 
