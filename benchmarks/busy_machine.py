@@ -42,7 +42,7 @@ def start_cell(threads: int, steps: int, results: Path) -> subprocess.Popen[byte
 def wait_cells(processes: list[subprocess.Popen[bytes]], folders: list[Path], start: float
                ) -> list[tuple[float, float]]:
     """Wall and CPU seconds (user + system) of each process, in order; a failed run stops the
-    benchmark, naming its log."""
+    benchmark with the end of its output (the temporary folder goes with the benchmark)."""
     found: dict[int, tuple[float, float]] = {}
     logs = {p.pid: folder / "bench.log" for p, folder in zip(processes, folders, strict=True)}
     while len(found) < len(processes):
@@ -50,7 +50,8 @@ def wait_cells(processes: list[subprocess.Popen[bytes]], folders: list[Path], st
         if pid not in {p.pid for p in processes}:
             continue
         if os.waitstatus_to_exitcode(status) != 0:
-            raise SystemExit(f"bench run failed; its output: {logs[pid]}")
+            tail = logs[pid].read_text(errors="replace").strip().splitlines()[-5:]
+            raise SystemExit("bench run failed; the end of its output:\n" + "\n".join(tail))
         found[pid] = (time.perf_counter() - start, usage.ru_utime + usage.ru_stime)
     for process in processes:
         process.returncode = 0
