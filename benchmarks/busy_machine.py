@@ -22,12 +22,8 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from benchmarks.thread_wait import spin
 from core.cpu_isa import cpu_model
-
-
-def spin() -> None:
-    while True:
-        pass
 
 
 def start_cell(threads: int, steps: int, results: Path) -> subprocess.Popen[bytes]:
@@ -43,18 +39,18 @@ def wait_cells(processes: list[subprocess.Popen[bytes]], folders: list[Path], st
                ) -> list[tuple[float, float]]:
     """Wall and CPU seconds (user + system) of each process, in order; a failed run stops the
     benchmark with the end of its output (the temporary folder goes with the benchmark)."""
+    waiting = {p.pid: (p, folder) for p, folder in zip(processes, folders, strict=True)}
     found: dict[int, tuple[float, float]] = {}
-    logs = {p.pid: folder / "bench.log" for p, folder in zip(processes, folders, strict=True)}
-    while len(found) < len(processes):
+    while waiting:
         pid, status, usage = os.wait4(-1, 0)
-        if pid not in {p.pid for p in processes}:
+        if pid not in waiting:
             continue
-        if os.waitstatus_to_exitcode(status) != 0:
-            tail = logs[pid].read_text(errors="replace").strip().splitlines()[-5:]
+        process, folder = waiting.pop(pid)
+        process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+        if process.returncode != 0:
+            tail = (folder / "bench.log").read_text(errors="replace").strip().splitlines()[-5:]
             raise SystemExit("bench run failed; the end of its output:\n" + "\n".join(tail))
         found[pid] = (time.perf_counter() - start, usage.ru_utime + usage.ru_stime)
-    for process in processes:
-        process.returncode = 0
     return [found[p.pid] for p in processes]
 
 
