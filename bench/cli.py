@@ -26,7 +26,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.plugins import import_plugins
-from bench.threads import DEFAULT_THREADS, THREADS_ENV, oversubscription_warning, resolve_threads
+from bench.threads import (
+    DEFAULT_THREADS,
+    JOBS_ENV,
+    THREADS_ENV,
+    UNMARKED_THREADS,
+    oversubscription_warning,
+    resolve_jobs,
+    resolve_threads,
+)
 from core.errors import BenchError
 
 if TYPE_CHECKING:  # imported by the commands that need them (a fast ``bench list``)
@@ -87,7 +95,7 @@ def _threads_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", metavar="N",
                         help=f"torch threads per cell, whatever --jobs is (default "
                              f"${THREADS_ENV}, else {DEFAULT_THREADS}); a count other than "
-                             f"{DEFAULT_THREADS} is part of the cell ids")
+                             f"{UNMARKED_THREADS} is part of the cell ids")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,7 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--verify", action="store_true",
                      help="first check the sha256 of every stage cache the grid's done cells "
                      "used and move damaged ones aside (recomputed when needed)")
-    run.add_argument("--jobs", type=int, default=1, help="cells run in parallel (processes)")
+    run.add_argument("--jobs", metavar="N",
+                     help=f"cells run at once, each in its own process (default ${JOBS_ENV}, "
+                     f"else the usable cores / --threads)")
     _threads_option(run)
     run.add_argument("--executor", default="local",
                      help="where the cells run: local (default) or slurm")
@@ -366,8 +376,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_data_dir(args.data_dir)
     grid = grid_from_args(args)
     threads = resolve_threads(args.threads)
-    if args.jobs < 1:
-        raise BenchError(f"--jobs must be >= 1, got {args.jobs}")
+    jobs = resolve_jobs(args.jobs, threads)
     if args.max_cells is not None and args.max_cells < 1:
         raise BenchError(f"--max-cells must be >= 1, got {args.max_cells}")
     from bench.results.store import ResultStore
@@ -380,7 +389,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.executor not in EXECUTORS:
         raise BenchError(f"--executor {args.executor!r}: expected one of {', '.join(EXECUTORS)}")
     if args.executor == "local":
-        warning = oversubscription_warning(args.jobs, threads)
+        warning = oversubscription_warning(jobs, threads)
         if warning:
             print(warning, file=sys.stderr, flush=True)
     plans = plan_grid(grid, args.data_dir, threads, max_cells=_max_cells(args),
@@ -408,7 +417,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             if args.verbose and outcome.details:
                 print(outcome.details, file=sys.stderr)
 
-    outcomes = run_grid(plans, store, jobs=args.jobs, executor=args.executor,
+    outcomes = run_grid(plans, store, jobs=jobs, executor=args.executor,
                         data_dir=args.data_dir, plugins=args.plugin_list, quiet=_quiet(args),
                         report=report, announce=announce, slurm_options=grid.slurm,
                         notice=lambda line: print(line, file=sys.stderr, flush=True))

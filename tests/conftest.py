@@ -8,6 +8,12 @@ from core.thread_wait import pin_passive_waiting
 pin_cpu_isa()  # before any tensor work: the same numbers on AVX2 and AVX-512 hosts
 pin_passive_waiting()  # before torch loads its OpenMP runtime: a busy machine costs its share
 
+import os  # noqa: E402
+
+# `bench run` in a test runs its cells one at a time, in the test's process (where the toys are
+# registered), unless the test says --jobs; the default layout's pool has tests of its own.
+os.environ["BENCH_JOBS"] = "1"
+
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from hypothesis import settings  # noqa: E402

@@ -230,8 +230,9 @@ CATALOGUE: list[tuple[str, Callable[[Path], None], list[str], str]] = [
     ("grid-slurm-unknown-key", _grid('[slurm]\npartitio = "gpu"\n'),
      [*SYNTH, "--grid", "grid.toml"], "grid file grid.toml: [slurm] unknown key 'partitio'"),
     # arguments
-    ("jobs-not-int", _nothing, [*SYNTH, "--jobs", "abc"], "invalid int value"),
-    ("jobs-zero", _nothing, [*SYNTH, "--jobs", "0"], "--jobs must be >= 1"),
+    ("jobs-not-int", _nothing, [*SYNTH, "--jobs", "abc"],
+     "bad --jobs 'abc': expected a positive integer"),
+    ("jobs-zero", _nothing, [*SYNTH, "--jobs", "0"], "bad --jobs '0': expected a positive integer"),
     ("threads-zero", _nothing, [*SYNTH, "--threads", "0"],
      "bad --threads '0': expected a positive integer"),
     ("seeds-reversed", _nothing, [*SYNTH, "--seeds", "3-1"], "below the start"),

@@ -39,7 +39,7 @@ def run_cli(capsys, *args):
      (["--methods", "toy-identity", "--datasets", "toy-missing"], "toy.h5 not found"),
      (["--methods", "toy-needs-generator"], "needs generator"),
      (["--grid", "does-not-exist.toml"], "grid file does-not-exist.toml not found"),
-     (["--methods", "toy-identity", "--jobs", "0"], "--jobs must be >= 1")],
+     (["--methods", "toy-identity", "--jobs", "0"], "bad --jobs '0': expected a positive integer")],
 )
 def test_bad_input_is_one_line_exit_2(toys, capsys, tmp_path, args, fragment):
     code, out, err = run_cli(capsys, "run", "--datasets", "toy-data", *args,

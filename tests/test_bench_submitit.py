@@ -18,6 +18,7 @@ from bench.grid import GridSpec, load_grid_file
 from bench.planning.plan import plan_grid
 from bench.results.store import ResultStore
 from bench.running.runner import run_grid
+from bench.threads import DEFAULT_THREADS
 from core.errors import BenchError
 
 submitit = pytest.importorskip("submitit", reason="the slurm extra (submitit) is not installed")
@@ -56,7 +57,7 @@ def test_submitit_executors_match_the_serial_run(toys, tmp_path, cluster):
                         slurm_options={"cluster": cluster, "timeout_min": 10})
     assert [o.ok for o in outcomes] == [True] * 3, [o.error for o in outcomes]
     assert _metrics(store) == _metrics(serial) and len(_metrics(store)) == 3
-    assert all(r["torch_threads"] == 2 for r in store.results())
+    assert all(r["torch_threads"] == DEFAULT_THREADS for r in store.results())
     assert (store.root / "slurm").is_dir()  # submitit's pickles and logs
     assert run_grid(plans, store, executor="slurm", slurm_options={"cluster": cluster}) == []
 

@@ -1,5 +1,6 @@
 """Same cell, same numbers: every cell runs on the same torch thread count whatever ``--jobs`` is;
-a count other than the default is part of the cell id and the stage keys."""
+a count other than the unmarked one (2) is part of the cell id and the stage keys; the default
+layout is one thread a cell and as many cells at once as the cores and memory hold."""
 
 from __future__ import annotations
 
@@ -17,7 +18,16 @@ from bench.planning.plan import plan_grid
 from bench.results.context import CellContext
 from bench.results.store import ResultStore
 from bench.running.runner import run_grid
-from bench.threads import DEFAULT_THREADS, oversubscription_warning, resolve_threads, usable_cores
+from bench.threads import (
+    CELL_MEMORY_BYTES,
+    DEFAULT_THREADS,
+    UNMARKED_THREADS,
+    default_jobs,
+    oversubscription_warning,
+    resolve_jobs,
+    resolve_threads,
+    usable_cores,
+)
 from core.errors import BenchError
 from core.hashing import stable_hash
 
@@ -45,7 +55,9 @@ def test_every_cell_runs_on_the_fixed_count_whatever_jobs(toys, tmp_path):
     run_grid(_plans(), serial, jobs=1)
     assert torch.get_num_threads() == before  # the serial run restores the caller's count
     run_grid(_plans(), pooled, jobs=2, plugins=["bench_toy_plugin"])
-    assert sorted(toys.read_text().splitlines()) == ["0 2", "0 2", "1 2", "1 2"]
+    count = DEFAULT_THREADS
+    assert sorted(toys.read_text().splitlines()) == [f"0 {count}", f"0 {count}", f"1 {count}",
+                                                     f"1 {count}"]
     for store in (serial, pooled):
         assert [r["torch_threads"] for r in store.results()] == [DEFAULT_THREADS] * 2
     assert [r["metrics"] for r in serial.results()] == [r["metrics"] for r in pooled.results()]
@@ -71,13 +83,14 @@ def test_a_pool_announces_a_cell_only_when_a_worker_takes_it(toys, tmp_path):
     assert sorted(seed for kind, seed in events if kind == "start") == [0, 1, 2]
 
 
-def test_default_count_keeps_ids_and_stage_keys_other_counts_change_them(toys, tmp_path):
-    (default,), (one,) = _plans(seeds=[0]), _plans(threads=1, seeds=[0])
-    identity = default.identity()
+def test_the_unmarked_count_keeps_ids_and_stage_keys_other_counts_change_them(toys, tmp_path):
+    (unmarked,), (one,) = _plans(threads=UNMARKED_THREADS, seeds=[0]), _plans(threads=1, seeds=[0])
+    identity = unmarked.identity()
     assert "torch_threads" not in identity  # ids made before the count was fixed stay valid
-    assert default.id == stable_hash(identity)
-    assert one.id != default.id and one.config_hash != default.config_hash
+    assert unmarked.id == stable_hash(identity)
+    assert one.id != unmarked.id and one.config_hash != unmarked.config_hash
     assert one.identity()["torch_threads"] == 1
+    assert _plans(seeds=[0])[0].id == one.id  # the default count, one thread, is marked
     store = ResultStore(tmp_path)
 
     def context(threads):
@@ -85,14 +98,14 @@ def test_default_count_keeps_ids_and_stage_keys_other_counts_change_them(toys, t
                            store=store, artifacts_dir=tmp_path, stage_versions={"s": 1},
                            threads=threads)
 
-    key = context(DEFAULT_THREADS).stage_key("s", {"a": 1})
+    key = context(UNMARKED_THREADS).stage_key("s", {"a": 1})
     assert key == stable_hash({"stage": "s", "version": 1, "inputs": {"a": 1}})
     assert context(1).stage_key("s", {"a": 1}) != key
 
 
 def test_thread_count_from_option_environment_or_default(monkeypatch):
     monkeypatch.delenv("BENCH_THREADS", raising=False)
-    assert resolve_threads() == DEFAULT_THREADS == 2
+    assert resolve_threads() == DEFAULT_THREADS == 1
     monkeypatch.setenv("BENCH_THREADS", "4")
     assert resolve_threads() == 4 and resolve_threads("3") == 3
     for bad, origin in (("0", "--threads"), ("two", "--threads"), ("-1", "--threads")):
@@ -101,6 +114,27 @@ def test_thread_count_from_option_environment_or_default(monkeypatch):
     monkeypatch.setenv("BENCH_THREADS", "1.5")
     with pytest.raises(BenchError, match=r"bad \$BENCH_THREADS '1.5'"):
         resolve_threads()
+
+
+def test_jobs_from_option_environment_or_the_cores_and_memory(monkeypatch):
+    monkeypatch.delenv("BENCH_JOBS", raising=False)
+    assert resolve_jobs(None, 1) == default_jobs(1)
+    monkeypatch.setenv("BENCH_JOBS", "3")
+    assert resolve_jobs(None, 1) == 3 and resolve_jobs("5", 1) == 5
+    for bad in ("0", "two", "-1", "1.5"):
+        with pytest.raises(BenchError, match=f"bad --jobs '{bad}': expected a positive integer"):
+            resolve_jobs(bad, 1)
+    monkeypatch.setenv("BENCH_JOBS", "0")
+    with pytest.raises(BenchError, match=r"bad \$BENCH_JOBS '0'"):
+        resolve_jobs(None, 1)
+    plenty = 64 * CELL_MEMORY_BYTES
+    assert default_jobs(1, cores=2, memory=plenty) == 2  # one cell a core
+    assert default_jobs(2, cores=2, memory=plenty) == 1  # two threads a cell: one at a time
+    assert default_jobs(3, cores=8, memory=plenty) == 2
+    assert default_jobs(4, cores=2, memory=plenty) == 1  # never none
+    assert default_jobs(1, cores=16, memory=3 * CELL_MEMORY_BYTES + 1) == 3  # memory caps it
+    assert default_jobs(1, cores=16, memory=CELL_MEMORY_BYTES // 2) == 1
+    assert default_jobs(1, cores=4, memory=0) == 4  # the OS did not say: cores alone
 
 
 def test_a_layout_over_the_usable_cores_is_one_warning_line():
