@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from core.errors import BenchError
@@ -35,20 +35,27 @@ JOBS_ENV = "BENCH_JOBS"
 CELL_MEMORY_BYTES = 2 * 1024**3
 
 
-def resolve_threads(value: int | str | None = None) -> int:
-    """The per-cell thread count: ``value`` (``--threads``), else ``$BENCH_THREADS``, else
-    ``DEFAULT_THREADS``; anything but a positive integer is a BenchError naming its origin."""
-    origin = "--threads"
+def _positive_count(value: int | str | None, option: str, env: str,
+                    default: Callable[[], int], meaning: str) -> int:
+    """``value`` (the command-line ``option``), else ``$env``, else ``default()``; anything but
+    a positive integer is a BenchError naming where it came from and what it means."""
+    origin = option
     if value is None:
-        value = os.environ.get(THREADS_ENV) or None
-        origin = f"${THREADS_ENV}"
+        value = os.environ.get(env) or None
+        origin = f"${env}"
     if value is None:
-        return DEFAULT_THREADS
+        return default()
     text = str(value).strip()
     if isinstance(value, bool) or not text.isdigit() or int(text) < 1:
-        raise BenchError(f"bad {origin} {value!r}: expected a positive integer (torch threads "
-                         f"per cell, default {DEFAULT_THREADS})")
+        raise BenchError(f"bad {origin} {value!r}: expected a positive integer ({meaning})")
     return int(text)
+
+
+def resolve_threads(value: int | str | None = None) -> int:
+    """The per-cell thread count: ``value`` (``--threads``), else ``$BENCH_THREADS``, else
+    ``DEFAULT_THREADS``."""
+    return _positive_count(value, "--threads", THREADS_ENV, lambda: DEFAULT_THREADS,
+                           f"torch threads per cell, default {DEFAULT_THREADS}")
 
 
 def usable_cores() -> int:
@@ -93,19 +100,9 @@ def default_jobs(threads: int, cores: int | None = None, memory: int | None = No
 
 
 def resolve_jobs(value: int | str | None, threads: int) -> int:
-    """Cells at once: ``value`` (``--jobs``), else ``$BENCH_JOBS``, else ``default_jobs``;
-    anything but a positive integer is a BenchError naming its origin."""
-    origin = "--jobs"
-    if value is None:
-        value = os.environ.get(JOBS_ENV) or None
-        origin = f"${JOBS_ENV}"
-    if value is None:
-        return default_jobs(threads)
-    text = str(value).strip()
-    if isinstance(value, bool) or not text.isdigit() or int(text) < 1:
-        raise BenchError(f"bad {origin} {value!r}: expected a positive integer (cells run at "
-                         f"once; default: the usable cores / --threads)")
-    return int(text)
+    """Cells at once: ``value`` (``--jobs``), else ``$BENCH_JOBS``, else ``default_jobs``."""
+    return _positive_count(value, "--jobs", JOBS_ENV, lambda: default_jobs(threads),
+                           "cells run at once; default: the usable cores / --threads")
 
 
 def threads_identity(threads: int) -> dict[str, Any]:
