@@ -35,6 +35,13 @@ def start_cell(threads: int, steps: int, results: Path) -> subprocess.Popen[byte
         return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
 
 
+def run_failed(log: Path, what: str = "bench run") -> SystemExit:
+    """The exit that stops a benchmark whose ``bench run`` failed: the end of its output (the
+    temporary folder that holds ``log`` goes with the benchmark)."""
+    tail = log.read_text(errors="replace").strip().splitlines()[-5:]
+    return SystemExit(f"{what} failed; the end of its output:\n" + "\n".join(tail))
+
+
 def wait_cells(processes: list[subprocess.Popen[bytes]], folders: list[Path], start: float
                ) -> list[tuple[float, float]]:
     """Wall and CPU seconds (user + system) of each process, in order; a failed run stops the
@@ -48,8 +55,7 @@ def wait_cells(processes: list[subprocess.Popen[bytes]], folders: list[Path], st
         process, folder = waiting.pop(pid)
         process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
         if process.returncode != 0:
-            tail = (folder / "bench.log").read_text(errors="replace").strip().splitlines()[-5:]
-            raise SystemExit("bench run failed; the end of its output:\n" + "\n".join(tail))
+            raise run_failed(folder / "bench.log")
         found[pid] = (time.perf_counter() - start, usage.ru_utime + usage.ru_stime)
     return [found[p.pid] for p in processes]
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from bench.results.store import ResultStore
+from benchmarks.busy_machine import run_failed
 from core.cpu_isa import cpu_model
 
 STAGE_GROUPS = {"train": "train", "group-vae": "group VAE",
@@ -81,8 +82,7 @@ def run_job(tree: Path, extra: list[str], results: Path) -> dict[str, float]:
     sampler.join()
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
-        tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
-        raise SystemExit(f"bench run in {tree} failed; the end of its output:\n" + "\n".join(tail))
+        raise run_failed(log_path, f"bench run in {tree}")
     return {"cpu": usage.ru_utime + usage.ru_stime, "wall": wall, "tree_mib": peak[0],
             "process_mib": usage.ru_maxrss / 1024}
 
